@@ -1,0 +1,116 @@
+"""The wire codec: Avro single-object encoding, or the Confluent wire format.
+
+Writers use single-object encoding (``C3 01`` + 8-byte little-endian CRC-64-AVRO
+fingerprint) unless a schema registry is configured, in which case they write the
+Confluent framing (``00`` + 4-byte big-endian schema id). Readers accept both and
+resolve the writer schema against the reader's (the current file in ``schemas/``),
+so added optional fields flow both ways.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+from typing import Any
+
+import fastavro
+
+from schemas import AvroSchema, load_schemas, parse_schema
+from schemas.exceptions import DecodeError, SchemaError
+from schemas.registry import SchemaRegistryClient
+
+SINGLE_OBJECT_MAGIC = b"\xc3\x01"
+CONFLUENT_MAGIC = b"\x00"
+
+
+class Codec:
+    """Encode and decode the contract's records. Thread-safe for reading."""
+
+    def __init__(self, registry: SchemaRegistryClient | None = None) -> None:
+        self.schemas = load_schemas()
+        self.registry = registry
+        self._writers: dict[bytes, AvroSchema] = {s.fingerprint: s for s in self.schemas.values()}
+        self._registry_writers: dict[int, AvroSchema] = {}
+
+    # -- writer schemas known to this reader ---------------------------------
+    def add_writer_schema(self, raw: dict[str, Any]) -> AvroSchema:
+        """Teach the reader an older or newer writer schema (by fingerprint)."""
+        schema = parse_schema(raw)
+        self._writers.setdefault(schema.fingerprint, schema)
+        return schema
+
+    # -- encoding ------------------------------------------------------------
+    def encode(self, record_name: str, value: dict[str, Any], topic: str | None = None) -> bytes:
+        """Encode ``value`` as ``record_name``. With a registry, ``topic`` names the subject."""
+        schema = self.schemas[record_name]
+        body = self.encode_body(schema, value)
+        if self.registry is not None and topic is not None:
+            schema_id = self.registry.register(f"{topic}-value", schema.raw)
+            return CONFLUENT_MAGIC + struct.pack(">I", schema_id) + body
+        return SINGLE_OBJECT_MAGIC + schema.fingerprint + body
+
+    @staticmethod
+    def encode_body(schema: AvroSchema, value: dict[str, Any]) -> bytes:
+        buf = io.BytesIO()
+        try:
+            fastavro.schemaless_writer(buf, schema.parsed, value)
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            raise SchemaError(f"cannot encode {schema.name}: {exc}") from exc
+        return buf.getvalue()
+
+    # -- decoding ------------------------------------------------------------
+    def writer_of(self, data: bytes) -> tuple[AvroSchema, int]:
+        """The writer schema of framed ``data`` and where its body starts."""
+        if data[:2] == SINGLE_OBJECT_MAGIC:
+            if len(data) < 10:
+                raise DecodeError("FRAMING", f"single-object header truncated ({len(data)} bytes)")
+            writer = self._writers.get(data[2:10])
+            if writer is None:
+                raise DecodeError("UNKNOWN_SCHEMA", f"unknown writer fingerprint {data[2:10].hex()}")
+            return writer, 10
+        if data[:1] == CONFLUENT_MAGIC:
+            if len(data) < 5:
+                raise DecodeError("FRAMING", f"Confluent header truncated ({len(data)} bytes)")
+            (schema_id,) = struct.unpack(">I", data[1:5])
+            return self._registry_writer(schema_id), 5
+        raise DecodeError("FRAMING", f"unknown framing, first bytes {data[:2].hex() or '(empty)'}")
+
+    def _registry_writer(self, schema_id: int) -> AvroSchema:
+        if schema_id in self._registry_writers:
+            return self._registry_writers[schema_id]
+        if self.registry is None:
+            raise DecodeError("UNKNOWN_SCHEMA", f"Confluent schema id {schema_id} but no registry configured")
+        try:
+            schema = parse_schema(self.registry.get_schema(schema_id))
+        except SchemaError as exc:
+            raise DecodeError("UNKNOWN_SCHEMA", f"schema id {schema_id}: {exc}") from exc
+        self._registry_writers[schema_id] = schema
+        return schema
+
+    def decode(self, data: bytes | None, expect: str | tuple[str, ...] | None = None) -> tuple[str, dict[str, Any]]:
+        """Decode framed bytes into ``(record_name, value)``; the reader schema is the current file.
+
+        ``expect`` restricts which records are acceptable here; anything else is a
+        ``DecodeError("WRONG_RECORD")``.
+        """
+        if not data:
+            raise DecodeError("FRAMING", "empty value")
+        writer, start = self.writer_of(data)
+        reader = self.schemas.get(writer.name)
+        if reader is None:
+            raise DecodeError("WRONG_RECORD", f"record {writer.name} is not part of the contract")
+        if expect is not None:
+            allowed = (expect,) if isinstance(expect, str) else expect
+            if writer.name not in allowed:
+                raise DecodeError("WRONG_RECORD", f"got {writer.name}, expected {' or '.join(allowed)}")
+        buf = io.BytesIO(data)
+        buf.seek(start)
+        try:
+            value = fastavro.schemaless_reader(
+                buf, writer.parsed, reader.parsed if reader is not writer else None
+            )
+        except Exception as exc:  # fastavro raises many types on corrupt input
+            raise DecodeError("AVRO", f"{writer.name}: {type(exc).__name__}: {exc}") from exc
+        if buf.tell() != len(data):
+            raise DecodeError("AVRO", f"{writer.name}: {len(data) - buf.tell()} trailing bytes")
+        return writer.name, value  # type: ignore[return-value]

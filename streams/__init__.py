@@ -1,0 +1,1 @@
+"""zhucan's stream processors: the pure domain, the policies and the Faust app."""

@@ -1,0 +1,273 @@
+"""Region-year policies as data: YAML files validated by pydantic, looked up by region.
+
+One file per region and insurance year. Every value carries a ``reference`` to the
+clause it comes from; where the documents give no figure, ``example: true`` marks
+the value as an example the bureau must replace. A city file may ``inherits`` its
+province's file for the same year and override parts of it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Generic, Literal, TypeVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from streams.domain.categories import Category, FundingSource
+from streams.domain.exceptions import NoPolicy, PolicyError
+
+T = TypeVar("T")
+SHIPPED_POLICY_DIR = Path(__file__).resolve().parents[1] / "policies"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Param(_Strict, Generic[T]):
+    """A value with the clause it comes from."""
+
+    value: T
+    reference: str = Field(min_length=1)
+    example: bool = False  # True where the documents give no figure
+    note: str = ""
+
+
+class FullSubsidy(_Strict):
+    """全额资助 at contribution level ``level``: the person pays 0 (zero declaration)."""
+
+    kind: Literal["full"]
+    level: int = Field(1, ge=1, le=2)
+
+
+class FixedSubsidy(_Strict):
+    """定额资助: a fixed amount off the level's premium; the person pays the difference."""
+
+    kind: Literal["fixed"]
+    amount_fen: int = Field(ge=0)
+    level: int = Field(1, ge=1, le=2)
+
+
+class PercentSubsidy(_Strict):
+    """A percentage of the level-N premium (Panzhihua: 75% of level 1)."""
+
+    kind: Literal["percent"]
+    percent: int = Field(gt=0, le=100)
+    level: int = Field(1, ge=1, le=2)
+
+
+Subsidy = Annotated[FullSubsidy | FixedSubsidy | PercentSubsidy, Field(discriminator="kind")]
+
+
+class CategoryRule(_Strict):
+    subsidy: Subsidy
+    student: Subsidy | None = None  # override for students and children (Panzhihua's severe disability)
+    funding_source: FundingSource
+    reference: str = Field(min_length=1)
+    example: bool = False
+    note: str = ""
+
+
+class Resolution(_Strict):
+    """How several identities resolve: ``highest`` subsidy, or the first held in ``order``.
+
+    Under ``highest`` the order breaks ties; it matters because the class decides
+    the funding source and which department settles.
+    """
+
+    rule: Literal["highest", "priority"]
+    order: list[Category]
+    reference: str = Field(min_length=1)
+    example: bool = False
+    note: str = ""
+
+    @field_validator("order")
+    @classmethod
+    def _unique(cls, v: list[Category]) -> list[Category]:
+        if len(set(v)) != len(v):
+            raise ValueError("order lists a category twice")
+        return v
+
+
+class Window(_Strict):
+    start: dt.date
+    end: dt.date
+    reference: str = Field(min_length=1)
+    example: bool = False
+    note: str = ""
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Window:
+        if self.end < self.start:
+            raise ValueError(f"window ends ({self.end}) before it starts ({self.start})")
+        return self
+
+
+class PolicyFile(_Strict):
+    region_code: str = Field(pattern=r"^\d{6}$")
+    region_name: str
+    insurance_year: int = Field(ge=2000, le=2100)
+    inherits: str | None = Field(None, pattern=r"^\d{6}$")
+    documents: list[str] = Field(min_length=1)
+    premiums: dict[int, Param[int]]
+    window: Window
+    identity_cutoff: Param[dt.date] | None = None
+    outside_window: Param[Literal["next_year", "on_the_spot"]]
+    allow_higher_level: Param[bool]
+    resolution: Resolution
+    subsidies: dict[Category, CategoryRule]
+
+    @model_validator(mode="after")
+    def _consistent(self) -> PolicyFile:
+        for level, premium in self.premiums.items():
+            if level not in (1, 2):
+                raise ValueError(f"premiums: level {level} is not 1 or 2")
+            if premium.value <= 0:
+                raise ValueError(f"premiums.{level}: must be a positive amount in fen")
+        for cat, rule in self.subsidies.items():
+            for sub in (rule.subsidy, rule.student):
+                if sub is not None and sub.level not in self.premiums:
+                    raise ValueError(f"subsidies.{cat}: level {sub.level} has no premium")
+        return self
+
+
+@dataclass(frozen=True)
+class Policy:
+    """A resolved policy (inheritance applied) with its identity for the audit trail."""
+
+    spec: PolicyFile
+    policy_id: str  # "<region>-<year>@<content hash>"
+    path: Path
+
+    @property
+    def region_code(self) -> str:
+        return self.spec.region_code
+
+    @property
+    def year(self) -> int:
+        return self.spec.insurance_year
+
+    def premium(self, level: int) -> int:
+        return self.spec.premiums[level].value
+
+    @property
+    def in_time_until(self) -> dt.date:
+        """Identities starting on or before this day count for the year at the normal rate."""
+        if self.spec.identity_cutoff is not None:
+            return min(self.spec.identity_cutoff.value, self.spec.window.end)
+        return self.spec.window.end
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """Deep merge for mappings; a category's rule and lists are replaced whole."""
+    out = dict(base)
+    for key, value in over.items():
+        if key == "subsidies" and isinstance(value, dict):
+            out[key] = {**base.get(key, {}), **value}
+        elif isinstance(value, dict) and isinstance(base.get(key), dict) and key not in ("resolution",):
+            out[key] = _merge(base[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _format_errors(path: Path, exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"]) or "(top)"
+        lines.append(f"{path}: {where}: {err['msg']}")
+    return "\n".join(lines)
+
+
+class PolicyBook:
+    """All policies of a directory, indexed by (region_code, year)."""
+
+    def __init__(self, policies: dict[tuple[str, int], Policy]) -> None:
+        self._by_key = policies
+
+    @classmethod
+    def load(cls, directory: Path | str | None = None) -> PolicyBook:
+        """Load and validate every ``*.yaml`` file; raise PolicyError naming every problem."""
+        directory = Path(directory) if directory else SHIPPED_POLICY_DIR
+        if not directory.is_dir():
+            raise PolicyError(f"{directory}: policy directory does not exist")
+        raw: dict[tuple[str, int], tuple[Path, dict[str, Any], str]] = {}
+        problems: list[str] = []
+        for path in sorted(directory.glob("*.yaml")):
+            text = path.read_text(encoding="utf-8")
+            try:
+                doc = yaml.safe_load(text)
+            except yaml.YAMLError as exc:
+                problems.append(f"{path}: not valid YAML: {exc}")
+                continue
+            if not isinstance(doc, dict):
+                problems.append(f"{path}: (top): expected a mapping")
+                continue
+            key = (str(doc.get("region_code")), int(doc.get("insurance_year") or 0))
+            if key in raw:
+                problems.append(f"{path}: region {key[0]} year {key[1]} is also defined in {raw[key][0]}")
+                continue
+            raw[key] = (path, doc, text)
+        policies: dict[tuple[str, int], Policy] = {}
+        for key, (path, doc, text) in raw.items():
+            chain_text = text
+            merged = doc
+            parent_code = doc.get("inherits")
+            seen = {key[0]}
+            try:
+                while parent_code:
+                    parent_key = (str(parent_code), key[1])
+                    if parent_key not in raw:
+                        raise PolicyError(f"{path}: inherits: no policy for region {parent_code} year {key[1]}")
+                    if parent_key[0] in seen:
+                        raise PolicyError(f"{path}: inherits: cycle through region {parent_code}")
+                    seen.add(parent_key[0])
+                    ppath, pdoc, ptext = raw[parent_key]
+                    merged = _merge(pdoc, merged)
+                    chain_text = ptext + "\n---\n" + chain_text
+                    parent_code = pdoc.get("inherits")
+                merged = {**merged, "region_code": doc.get("region_code"), "inherits": doc.get("inherits")}
+                if "region_name" in doc:
+                    merged["region_name"] = doc["region_name"]
+                spec = PolicyFile.model_validate(merged)
+            except ValidationError as exc:
+                problems.append(_format_errors(path, exc))
+                continue
+            except PolicyError as exc:
+                problems.append(str(exc))
+                continue
+            digest = hashlib.sha256(chain_text.encode("utf-8")).hexdigest()[:12]
+            policies[key] = Policy(spec=spec, policy_id=f"{key[0]}-{key[1]}@{digest}", path=path)
+        if problems:
+            raise PolicyError("\n".join(problems))
+        if not policies:
+            raise PolicyError(f"{directory}: no policy files (*.yaml)")
+        return cls(policies)
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(sorted(self._by_key.values(), key=lambda p: (p.region_code, p.year)))
+
+    def __len__(self) -> int:
+        return len(self._by_key)
+
+    @staticmethod
+    def chain(region_code: str) -> list[str]:
+        """County, then city (XXXX00), then province (XX0000)."""
+        out = [region_code, region_code[:4] + "00", region_code[:2] + "0000"]
+        return list(dict.fromkeys(out))
+
+    def lookup(self, region_code: str, year: int) -> Policy:
+        for code in self.chain(region_code):
+            policy = self._by_key.get((code, year))
+            if policy is not None:
+                return policy
+        raise NoPolicy(region_code, year)
+
+    def years(self, region_code: str) -> list[int]:
+        """Insurance years for which some policy covers this region, ascending."""
+        codes = set(self.chain(region_code))
+        return sorted({year for (code, year) in self._by_key if code in codes})

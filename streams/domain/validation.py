@@ -1,0 +1,110 @@
+"""Validation of a decoded identity event: every problem becomes a typed reason.
+
+The input is the dict the codec produced (Avro already guarantees the types);
+the output is an ``Identity`` fact with a normalised ID number, or an ``Invalid``
+listing every reason at once so a department can fix a record in one round.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from streams.domain.categories import CATEGORY_SOURCE, Category, Change, RejectionReason, Source
+from streams.domain.ids import PROVINCES, birth_date, mask_id, normalize_id
+
+EARLIEST_DATE = dt.date(1950, 1, 1)
+MAX_AHEAD = dt.timedelta(days=366)  # an identity may be recorded ahead of its start, not further
+
+
+@dataclass(frozen=True)
+class Identity:
+    """A valid identity change about one person (the fact the rest of the domain uses)."""
+
+    event_id: str
+    source: Source
+    change: Change
+    id_number: str  # normalised, 18 characters
+    name: str
+    category: Category
+    region_code: str
+    effective_date: dt.date
+    occurred_at: dt.datetime
+    is_student: bool = False
+
+
+@dataclass(frozen=True)
+class Invalid:
+    reasons: tuple[RejectionReason, ...]
+    detail: str
+
+
+def _as_utc(value: Any) -> dt.datetime:
+    if isinstance(value, dt.datetime):
+        return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+    return dt.datetime.fromtimestamp(int(value) / 1000, tz=dt.UTC)
+
+
+def validate_identity(raw: dict[str, Any]) -> Identity | Invalid:
+    reasons: list[RejectionReason] = []
+    details: list[str] = []
+
+    def bad(reason: RejectionReason, text: str) -> None:
+        if reason not in reasons:
+            reasons.append(reason)
+        details.append(text)
+
+    event_id = str(raw.get("event_id") or "").strip()
+    name = str(raw.get("name") or "").strip()
+    region = str(raw.get("region_code") or "").strip()
+    for field, value in (("event_id", event_id), ("name", name), ("region_code", region)):
+        if not value:
+            bad(RejectionReason.MISSING_FIELD, f"{field} is empty")
+
+    id18, problem = normalize_id(str(raw.get("id_number") or ""))
+    if problem is not None:
+        bad(problem.reason, f"{problem.detail} (id {mask_id(raw.get('id_number'))})")
+
+    source = Source(raw["source"])
+    category = Category(raw["category"])
+    if CATEGORY_SOURCE[category] is not source:
+        bad(
+            RejectionReason.CATEGORY_NOT_OF_SOURCE,
+            f"category {category} belongs to {CATEGORY_SOURCE[category]}, not {source}",
+        )
+
+    if region and (len(region) != 6 or not region.isdigit() or region[:2] not in PROVINCES or region == region[:2] + "0000"):
+        bad(RejectionReason.UNKNOWN_REGION, f"region_code {region!r} is not a 6-digit county code")
+
+    effective = raw.get("effective_date")
+    occurred = _as_utc(raw.get("occurred_at", 0))
+    if occurred.year < 2000:
+        bad(RejectionReason.DATE_INVALID, f"occurred_at {occurred.isoformat()} is before 2000")
+    if not isinstance(effective, dt.date):
+        bad(RejectionReason.DATE_INVALID, "effective_date is missing")
+    else:
+        if effective < EARLIEST_DATE:
+            bad(RejectionReason.DATE_INVALID, f"effective_date {effective} is before {EARLIEST_DATE}")
+        elif effective > occurred.date() + MAX_AHEAD:
+            bad(RejectionReason.DATE_INVALID, f"effective_date {effective} is over a year after occurred_at {occurred.date()}")
+        if id18 is not None:
+            born = birth_date(id18)
+            if born is not None and effective < born:
+                bad(RejectionReason.DATE_INVALID, f"effective_date {effective} is before the birth date in the id")
+
+    if reasons:
+        return Invalid(tuple(reasons), "; ".join(details))
+    assert id18 is not None and isinstance(effective, dt.date)
+    return Identity(
+        event_id=event_id,
+        source=source,
+        change=Change(raw["change"]),
+        id_number=id18,
+        name=name,
+        category=category,
+        region_code=region,
+        effective_date=effective,
+        occurred_at=occurred,
+        is_student=bool(raw.get("is_student", False)),
+    )
