@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import re
 from dataclasses import dataclass
 
 from streams.domain.categories import RejectionReason
@@ -84,3 +85,11 @@ def person_key(id18: str, secret: bytes) -> str:
 def opaque_key(text: str, secret: bytes) -> str:
     """A key for a record whose ID number could not be normalised (never the raw text)."""
     return hmac.new(secret, ("raw:" + text).encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+_ID_LIKE = re.compile(r"(?<!\d)(\d{6})(\d{5}|\d{8})(\d{3}[\dXx])(?!\d)")
+
+
+def scrub(text: str) -> str:
+    """Mask anything in free text that looks like a 15- or 18-character ID number."""
+    return _ID_LIKE.sub(lambda m: m.group(1) + "*" * len(m.group(2)) + m.group(3), text)

@@ -1,0 +1,1 @@
+"""The edges: local Kafka, topic admin, producers, sample data, the ``zhucan`` CLI."""

@@ -1,0 +1,125 @@
+"""`zhucan demo`: the whole spine on real Kafka with the seed regions' sample people."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from connectors.kafka_io import make_producer, read_topic
+from connectors.sample import seed_regions
+from connectors.topics import ensure_topics
+from schemas.codec import Codec
+from streams.domain.decision import yuan
+from streams.domain.ids import mask_id, person_key
+from streams.settings import Settings
+
+
+def _say(msg: str) -> None:
+    print(msg, flush=True)
+
+
+def start_worker(settings: Settings, log_path: Path, extra_env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
+           "ZHUCAN_TOPIC_PREFIX": settings.topic_prefix, "ZHUCAN_APP_ID": settings.app_id,
+           "ZHUCAN_PARTITIONS": str(settings.partitions), "ZHUCAN_DATA_DIR": str(settings.data_dir),
+           **(extra_env or {})}
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    log = open(log_path, "ab")  # noqa: SIM115 - handed to the child
+    proc = subprocess.Popen([sys.executable, "-m", "connectors.cli", "worker"], env=env, stdout=log,
+                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+    log.close()
+    return proc
+
+
+def stop_worker(proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+    if proc.poll() is not None:
+        return
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(5)
+
+
+def run_demo(settings: Settings, timeout_s: float = 180.0) -> int:
+    codec = Codec()
+    topics = settings.topics
+    _say(f"== zhucan demo on Kafka at {settings.kafka_bootstrap_servers}")
+    ensure_topics(settings)
+    log_path = settings.data_dir / "demo-worker.log"
+    worker = start_worker(settings, log_path)
+    _say(f"== worker started (pid {worker.pid}, log {log_path})")
+    try:
+        sample = seed_regions()
+        producer = make_producer(settings.kafka_bootstrap_servers)
+        for ev in [*sample.events, *sample.bad_events]:
+            producer.send(topics.identity[ev["source"]], key=ev["event_id"].encode(),
+                          value=codec.encode("IdentityEvent", ev))
+        for source, garbage in sample.garbage:
+            producer.send(topics.identity[source], key=b"garbage", value=garbage)
+        producer.flush()
+        producer.close()
+        n_events = len(sample.events) + len(sample.bad_events) + len(sample.garbage)
+        _say(f"== sent {n_events} identity events ({len(sample.people)} people, "
+             f"{len(sample.bad_events) + len(sample.garbage)} bad, 1 redelivery) to the department topics")
+        secret = settings.secret_bytes
+        wanted = {person_key(p.id_number, secret): p for p in sample.people}
+        latest: dict[str, dict] = {}
+
+        done = [0]  # records already looked at
+
+        def complete(records: list) -> bool:
+            for r in records[done[0]:]:
+                key = r.key.decode()
+                _, fee = codec.decode(r.value, expect="FeeStandard")
+                if key in wanted:
+                    prev = latest.get(key)
+                    if prev is None or fee["version"] >= prev["version"]:
+                        latest[key] = fee
+            done[0] = len(records)
+            if worker.poll() is not None:
+                raise RuntimeError(f"the worker exited with code {worker.returncode}; see {log_path}")
+            return len(latest) == len(wanted)
+
+        _say("== waiting for fee standards on " + topics.fee_standard + " ...")
+        read_topic(settings.kafka_bootstrap_servers, topics.fee_standard, timeout_s=timeout_s, until=complete)
+        rejections = [codec.decode(r.value, expect="Rejection")[1] for r in read_topic(
+            settings.kafka_bootstrap_servers, topics.rejected, timeout_s=20,
+            until=lambda rs: len(rs) >= len(sample.bad_events) + len(sample.garbage))]
+    finally:
+        stop_worker(worker)
+    _print_summary(sample, wanted, latest, rejections)
+    if len(latest) != len(wanted):
+        _say(f"!! only {len(latest)} of {len(wanted)} people got a fee standard in {timeout_s:.0f}s; see {log_path}")
+        return 1
+    _say(f"\nThe local broker keeps running: `zhucan kafka down` stops it. Worker log: {log_path}")
+    return 0
+
+
+def _print_summary(sample, wanted, latest, rejections) -> None:  # type: ignore[no-untyped-def]
+    _say("\n== fee standards (一人一档), latest version per person")
+    header = f"{'ID (masked)':<20} {'name':<4} {'region':<6} {'year':<4} {'v':>2} {'class':<26} {'lvl':>3} {'premium':>9} {'subsidy':>9} {'payable':>9}  mode"
+    _say(header)
+    _say("-" * len(header))
+    for key, person in wanted.items():
+        fee = latest.get(key)
+        if fee is None:
+            _say(f"{mask_id(person.id_number):<20} {person.name:<4} {person.region:<6}  (no standard yet)")
+            continue
+        spot = " 随参随缴" if fee["on_the_spot"] else ""
+        _say(f"{mask_id(fee['id_number']):<20} {fee['name']:<4} {fee['region_code']:<6} {fee['insurance_year']:<4} "
+             f"{fee['version']:>2} {fee['category']:<26} {fee['contribution_level']:>3} {yuan(fee['premium_fen']):>9} "
+             f"{yuan(fee['subsidy_fen']):>9} {yuan(fee['payable_fen']):>9}  {fee['payment_mode']}{spot}")
+    _say("\n== why (basis), and the policy that decided")
+    for key, person in wanted.items():
+        fee = latest.get(key)
+        if fee is not None:
+            _say(f"{person.name} [{person.expect}] {fee['policy_id']}\n    {fee['basis']}")
+    _say(f"\n== rejected, sent back to the department ({len(rejections)})")
+    for rej in rejections:
+        _say(f"{rej['source']:<22} {','.join(rej['reasons']):<24} {mask_id(rej['id_number']) or '-':<20} {rej['detail'][:90]}")

@@ -1,0 +1,74 @@
+"""kafka-python helpers shared by the CLI, the demo, the simulators and the tests."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+
+
+def make_producer(bootstrap: str, **overrides: Any) -> KafkaProducer:
+    """A producer with acks=all and idempotence on, set explicitly."""
+    config: dict[str, Any] = {
+        "bootstrap_servers": bootstrap,
+        "acks": "all",
+        "enable_idempotence": True,
+        "linger_ms": 5,
+        "client_id": "zhucan-producer",
+    }
+    config.update(overrides)
+    return KafkaProducer(**config)
+
+
+def read_topic(
+    bootstrap: str,
+    topic: str,
+    *,
+    timeout_s: float = 60.0,
+    until: Callable[[list[Any]], bool] | None = None,
+    idle_s: float | None = None,
+) -> list[Any]:
+    """Read ``topic`` from the beginning (no consumer group) and return its records.
+
+    Stops when ``until(records)`` is true, after ``idle_s`` seconds without a new
+    record (once at least one was read, or the deadline), or at ``timeout_s``.
+    """
+    records: list[Any] = []
+    for batch in iter_topic(bootstrap, topic, timeout_s=timeout_s, idle_s=idle_s):
+        records.extend(batch)
+        if until is not None and until(records):
+            break
+    return records
+
+
+def iter_topic(bootstrap: str, topic: str, *, timeout_s: float, idle_s: float | None = None) -> Iterator[list[Any]]:
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None,
+                             client_id="zhucan-reader", consumer_timeout_ms=500)
+    try:
+        deadline = time.monotonic() + timeout_s
+        partitions = None
+        while partitions is None and time.monotonic() < deadline:
+            parts = consumer.partitions_for_topic(topic)
+            if parts:
+                partitions = [TopicPartition(topic, p) for p in sorted(parts)]
+            else:
+                time.sleep(0.2)
+        if partitions is None:
+            raise TimeoutError(f"topic {topic} does not exist")
+        consumer.assign(partitions)
+        consumer.seek_to_beginning(*partitions)
+        last_new = time.monotonic()
+        while time.monotonic() < deadline:
+            polled = consumer.poll(timeout_ms=300)
+            batch = [r for recs in polled.values() for r in recs]
+            if batch:
+                last_new = time.monotonic()
+                yield batch
+            else:
+                yield []
+                if idle_s is not None and time.monotonic() - last_new > idle_s:
+                    return
+    finally:
+        consumer.close()

@@ -1,0 +1,276 @@
+"""The Faust app: thin agents that decode, call the domain, and publish.
+
+Topology (names without the deployment prefix):
+
+  identity.*.v1 ──intake──> zhucan.person-commands (keyed by person key) ──person──> fee-standard.v1
+        │  └─ bad records ──> identity.rejected.v1                              └──> review.v1
+        └─ undecodable ──> zhucan.dead-letter (headers: origin topic/partition/offset, error)
+  payment-status.v1 ──acks──> zhucan.person-commands
+
+All topics carry raw bytes: decoding happens inside the agents with explicit
+error handling, so a bad record is rejected or dead-lettered and the stream
+goes on (an exception escaping an agent would ack and drop the message).
+Processing is at-least-once; effects are idempotent through event ids, ack
+ids and per-person-year versions kept in the person table.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from typing import Any
+
+import faust
+from faust.transport.drivers import aiokafka as faust_aiokafka
+
+from schemas.codec import Codec
+from schemas.exceptions import DecodeError, SchemaError
+from schemas.registry import SchemaRegistryClient
+from streams.domain.categories import RejectionReason, Source
+from streams.domain.ids import mask_id, normalize_id, opaque_key, person_key, scrub
+from streams.domain.person import Effect, FeeStandardIssued, PersonState, ReviewRaised, unknown_payment
+from streams.domain.policy import PolicyBook
+from streams.domain.validation import Identity, Invalid, validate_identity
+from streams.settings import Settings
+
+log = logging.getLogger("zhucan.worker")
+
+RAW = {"key_serializer": "raw", "value_serializer": "raw"}
+
+
+class _IdempotentProducer(faust_aiokafka.Producer):
+    """Faust enables idempotence only inside transactions; we want it always (acks=all)."""
+
+    def _settings_extra(self) -> Any:
+        return {**super()._settings_extra(), "acks": "all", "enable_idempotence": True}
+
+
+class _Transport(faust_aiokafka.Transport):
+    Producer = _IdempotentProducer
+
+
+class ZhucanApp(faust.App):
+    def _new_transport(self) -> Any:
+        return _Transport(self.conf.broker_consumer, self)
+
+    def _new_producer_transport(self) -> Any:
+        return _Transport(self.conf.broker_producer, self)
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _utc(ms: int) -> dt.datetime:
+    return dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC)
+
+
+class Pipeline:
+    """What the agents do, kept apart from Faust so it reads as plain code."""
+
+    def __init__(self, app: faust.App, settings: Settings, book: PolicyBook, codec: Codec) -> None:
+        self.settings = settings
+        self.book = book
+        self.codec = codec
+        self.secret = settings.secret_bytes
+        t = settings.topics
+        self.names = t
+        n = settings.partitions
+        self.identity_in = app.topic(*t.identity.values(), **RAW)
+        self.payment_in = app.topic(t.payment_status, **RAW)
+        self.commands = app.topic(t.person_commands, partitions=n, **RAW)
+        self.rejected = app.topic(t.rejected, **RAW)
+        self.fee_standard = app.topic(t.fee_standard, **RAW)
+        self.review = app.topic(t.review, **RAW)
+        self.dead_letter = app.topic(t.dead_letter, **RAW)
+        schema = faust.Schema(key_type=bytes, value_type=bytes, **RAW)
+        # Named under "zhucan." (CONTRACT.md); compacted only, never deleted by time.
+        changelog = app.topic(
+            t.person_changelog, schema=schema, partitions=n, compacting=True, deleting=False,
+            acks=False, internal=True, maxsize=131_072, allow_empty=True,
+        )
+        self.people = app.Table("person", default=None, partitions=n, schema=schema, key_type=bytes,
+                                value_type=bytes, changelog_topic=changelog)
+        self.counts: dict[str, int] = {}
+
+    def count(self, what: str, n: int = 1) -> None:
+        self.counts[what] = self.counts.get(what, 0) + n
+
+    # -- dead letters and rejections -----------------------------------------
+    async def to_dead_letter(self, event: faust.EventT, error_class: str, message: str) -> None:
+        msg = event.message
+        headers = [
+            ("zhucan.origin.topic", msg.topic.encode()),
+            ("zhucan.origin.partition", str(msg.partition).encode()),
+            ("zhucan.origin.offset", str(msg.offset).encode()),
+            ("zhucan.error.class", error_class.encode()),
+            ("zhucan.error.message", scrub(message)[:1000].encode()),
+            ("zhucan.failed.at", str(now_ms()).encode()),
+        ]
+        await self.dead_letter.send(key=msg.key, value=msg.value, headers=headers)
+        self.count("dead_letters")
+        log.warning("dead-lettered %s[%d]@%d: %s: %s", msg.topic, msg.partition, msg.offset, error_class, scrub(message)[:200])
+
+    async def reject(self, *, event_id: str, source: str, raw_id: str, reasons: list[RejectionReason],
+                     detail: str, key: str) -> None:
+        value = self.codec.encode("Rejection", {
+            "event_id": event_id, "source": source, "id_number": raw_id, "reasons": [r.value for r in reasons],
+            "detail": scrub(detail), "received_at": _utc(now_ms()),
+        }, topic=self.names.rejected)
+        await self.rejected.send(key=key.encode(), value=value)
+        self.count("rejections")
+        log.info("rejected event %s from %s (id %s): %s", event_id, source, mask_id(raw_id),
+                 ",".join(r.value for r in reasons))
+
+    # -- intake of identity events -------------------------------------------
+    async def on_identity(self, event: faust.EventT) -> None:
+        msg = event.message
+        source = self.names.source_of(msg.topic) or Source.CIVIL_AFFAIRS.value
+        try:
+            _, raw = self.codec.decode(msg.value, expect="IdentityEvent")
+        except DecodeError as exc:
+            await self.to_dead_letter(event, exc.reason, str(exc))
+            coord = f"{msg.topic}:{msg.partition}:{msg.offset}"
+            await self.reject(event_id=coord, source=source, raw_id="", reasons=[RejectionReason.SCHEMA],
+                              detail=f"undecodable record at {coord}: {exc}", key=opaque_key(coord, self.secret))
+            return
+        self.count("events_in")
+        if raw["source"] != source:
+            await self.reject(
+                event_id=raw["event_id"], source=source, raw_id=raw["id_number"], reasons=[RejectionReason.SCHEMA],
+                detail=f"source {raw['source']} does not match topic {msg.topic} ({source})",
+                key=self._key_for(raw["id_number"]),
+            )
+            return
+        result = validate_identity(raw)
+        if isinstance(result, Invalid):
+            await self.reject(event_id=raw["event_id"], source=source, raw_id=raw["id_number"],
+                              reasons=list(result.reasons), detail=result.detail, key=self._key_for(raw["id_number"]))
+            return
+        forward = {**raw, "id_number": result.id_number}
+        await self.commands.send(key=person_key(result.id_number, self.secret).encode(),
+                                 value=self.codec.encode("IdentityEvent", forward))
+
+    def _key_for(self, raw_id: str) -> str:
+        id18, _ = normalize_id(raw_id)
+        return person_key(id18, self.secret) if id18 else opaque_key(raw_id, self.secret)
+
+    # -- intake of tax acknowledgements --------------------------------------
+    async def on_payment(self, event: faust.EventT) -> None:
+        msg = event.message
+        try:
+            _, ack = self.codec.decode(msg.value, expect="PaymentStatus")
+        except DecodeError as exc:
+            await self.to_dead_letter(event, exc.reason, str(exc))
+            return
+        self.count("acks_in")
+        id18, problem = normalize_id(ack["id_number"])
+        if id18 is None:
+            review = unknown_payment(ack, now_ms(), f"id {mask_id(ack['id_number'])} is not valid: {problem.detail if problem else ''}")
+            await self.publish([review], opaque_key(ack["id_number"], self.secret))
+            return
+        await self.commands.send(key=person_key(id18, self.secret).encode(),
+                                 value=self.codec.encode("PaymentStatus", {**ack, "id_number": id18}))
+
+    # -- the person aggregate -------------------------------------------------
+    async def on_person_command(self, event: faust.EventT) -> None:
+        key: bytes = event.key
+        name, value = self.codec.decode(event.value, expect=("IdentityEvent", "PaymentStatus"))
+        stored = self.people.get(key)
+        state = PersonState.loads(stored) if stored else None
+        pkey = key.decode()
+        if name == "IdentityEvent":
+            identity = validate_identity(value)
+            if not isinstance(identity, Identity):
+                raise SchemaError(f"internal identity command failed validation: {identity.detail}")
+            state = state or PersonState(id_number=identity.id_number)
+            effects = state.apply_identity(identity, self.book, pkey, now_ms())
+        else:
+            if state is None:
+                await self.publish([unknown_payment(value, now_ms(), "no fee standard was ever issued to this person")], pkey)
+                return
+            effects = state.apply_payment(value, now_ms())
+        self.people[key] = state.dumps()
+        await self.publish(effects, pkey)
+
+    async def publish(self, effects: list[Effect], pkey: str) -> None:
+        for effect in effects:
+            if isinstance(effect, FeeStandardIssued):
+                value = self.codec.encode("FeeStandard", effect.to_record(), topic=self.names.fee_standard)
+                await self.fee_standard.send(key=pkey.encode(), value=value)
+                self.count("fee_standards_out")
+            elif isinstance(effect, ReviewRaised):
+                value = self.codec.encode("ReviewCase", effect.to_record(), topic=self.names.review)
+                await self.review.send(key=pkey.encode(), value=value)
+                self.count("review_cases")
+                log.info("review case %s %s year %s (id %s)", effect.case_id, effect.kind,
+                         effect.insurance_year, mask_id(effect.id_number))
+
+
+async def _guarded(pipeline: Pipeline, handler: Any, event: faust.EventT) -> None:
+    """Run one message's handler; any failure dead-letters the message and the stream goes on."""
+    try:
+        await handler(event)
+    except DecodeError as exc:
+        await pipeline.to_dead_letter(event, exc.reason, str(exc))
+    except Exception as exc:  # a bug must not drop the message: keep it for replay
+        log.exception("handler failed on %s[%d]@%d", event.message.topic, event.message.partition, event.message.offset)
+        await pipeline.to_dead_letter(event, type(exc).__name__, scrub(str(exc)))
+
+
+def create_app(settings: Settings, book: PolicyBook | None = None) -> faust.App:
+    """Build the worker's Faust app from settings; nothing connects until it starts."""
+    book = book or PolicyBook.load(settings.policy_dir)
+    registry = SchemaRegistryClient(settings.schema_registry_url) if settings.schema_registry_url else None
+    codec = Codec(registry)
+    brokers = [f"kafka://{h.strip()}" for h in settings.kafka_bootstrap_servers.split(",") if h.strip()]
+    app = ZhucanApp(
+        settings.app_id,
+        broker=brokers,
+        store=settings.store,
+        datadir=str(settings.data_dir / settings.app_id),
+        topic_partitions=settings.partitions,
+        producer_acks=-1,
+        processing_guarantee="at_least_once",
+        consumer_auto_offset_reset="earliest",
+        web_enabled=False,  # no /table view: state holds personal data
+        stream_wait_empty=True,
+        broker_commit_every=1000,
+        broker_commit_interval=1.0,
+    )
+    pipeline = Pipeline(app, settings, book, codec)
+    app.pipeline = pipeline  # type: ignore[attr-defined]
+
+    @app.agent(pipeline.identity_in, concurrency=1, name="zhucan.intake")
+    async def intake(stream: faust.StreamT) -> None:
+        async for event in stream.events():
+            await _guarded(pipeline, pipeline.on_identity, event)
+
+    @app.agent(pipeline.payment_in, concurrency=1, name="zhucan.acks")
+    async def acks(stream: faust.StreamT) -> None:
+        async for event in stream.events():
+            await _guarded(pipeline, pipeline.on_payment, event)
+
+    @app.agent(pipeline.commands, concurrency=1, name="zhucan.person")
+    async def person(stream: faust.StreamT) -> None:
+        async for event in stream.events():
+            await _guarded(pipeline, pipeline.on_person_command, event)
+
+    @app.timer(30.0)
+    async def progress() -> None:
+        if pipeline.counts:
+            log.info("progress: %s", ", ".join(f"{k}={v}" for k, v in sorted(pipeline.counts.items())))
+
+    return app
+
+
+def run_worker(settings: Settings, loglevel: str = "info") -> None:
+    """Run the worker in the foreground until SIGTERM/SIGINT."""
+    from connectors.topics import ensure_topics
+
+    settings.warn_if_dev_secret()
+    ensure_topics(settings)
+    app = create_app(settings)
+    worker = faust.Worker(app, loglevel=loglevel)
+    worker.execute_from_commandline()
