@@ -29,7 +29,13 @@ from schemas.exceptions import DecodeError, SchemaError
 from schemas.registry import SchemaRegistryClient
 from streams.domain.categories import RejectionReason, Source
 from streams.domain.ids import mask_id, normalize_id, opaque_key, person_key, scrub
-from streams.domain.person import Effect, FeeStandardIssued, PersonState, ReviewRaised, unknown_payment
+from streams.domain.person import (
+    Effect,
+    FeeStandardIssued,
+    PersonState,
+    ReviewRaised,
+    unknown_payment,
+)
 from streams.domain.policy import PolicyBook
 from streams.domain.validation import Identity, Invalid, validate_identity
 from streams.settings import Settings
@@ -191,8 +197,10 @@ class Pipeline:
                 await self.publish([unknown_payment(value, now_ms(), "no fee standard was ever issued to this person")], pkey)
                 return
             effects = state.apply_payment(value, now_ms())
-        self.people[key] = state.dumps()
+        # Publish first: if publishing fails, the state is not saved and a replay of the
+        # dead letter redoes the work (same message ids), instead of finding it "done".
         await self.publish(effects, pkey)
+        self.people[key] = state.dumps()
 
     async def publish(self, effects: list[Effect], pkey: str) -> None:
         for effect in effects:
@@ -224,6 +232,7 @@ def create_app(settings: Settings, book: PolicyBook | None = None) -> faust.App:
     book = book or PolicyBook.load(settings.policy_dir)
     registry = SchemaRegistryClient(settings.schema_registry_url) if settings.schema_registry_url else None
     codec = Codec(registry)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
     brokers = [f"kafka://{h.strip()}" for h in settings.kafka_bootstrap_servers.split(",") if h.strip()]
     app = ZhucanApp(
         settings.app_id,

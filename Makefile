@@ -1,0 +1,44 @@
+# zhucan (助参): the two commands are `make demo` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+
+.PHONY: help install demo test test-unit test-integration lint kafka-up kafka-down clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 20
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test]'
+	@rm -f $(VENV)/.installed-* && touch $@
+
+install: $(STAMP) ## create .venv and install zhucan with its test tools
+	@deploy/ensure-system.sh
+
+demo: install ## the main job: local Kafka, the worker, sample people of the seed regions, a summary
+	$(BIN)/zhucan demo
+
+lint: install ## ruff and mypy
+	$(BIN)/ruff check streams schemas connectors tests
+	$(BIN)/mypy
+
+test: install lint ## the whole suite: lint, unit, agent and real-Kafka integration tests
+	$(BIN)/python -m pytest -p no:cacheprovider -q tests
+
+test-unit: install ## tests that need no broker
+	$(BIN)/python -m pytest -q tests/unit tests/agents
+
+test-integration: install ## tests on real Kafka (started by the suite unless KAFKA_BOOTSTRAP_SERVERS is set)
+	$(BIN)/python -m pytest -q tests/integration
+
+kafka-up: install ## start the embedded local Kafka on 127.0.0.1:9092
+	$(BIN)/zhucan kafka up
+
+kafka-down: install ## stop it (data kept; `zhucan kafka down --wipe` removes it)
+	$(BIN)/zhucan kafka down
+
+clean: ## remove the virtualenv and caches (not the Kafka jars or data)
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .zhucan-data *.egg-info

@@ -1,0 +1,61 @@
+"""Broker-free helpers shared by the unit, agent and integration tiers."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from typing import Any
+
+from connectors.sample import identity_event, make_id, utc
+from streams.domain.policy import PolicyBook
+
+_seq = itertools.count(100)
+
+HENAN, WEIHAI, CHONGQING, PANZHIHUA = "410102", "371002", "500101", "510402"
+SOURCE_OF = {
+    "EXTREME_POVERTY": "CIVIL_AFFAIRS", "MINIMUM_LIVING": "CIVIL_AFFAIRS", "LOW_INCOME_MARGINAL": "CIVIL_AFFAIRS",
+    "ORPHAN": "CIVIL_AFFAIRS", "DE_FACTO_UNSUPPORTED_CHILD": "CIVIL_AFFAIRS",
+    "MONITORED_RELAPSE_RISK": "RURAL_REVITALIZATION", "RELAPSED_INTO_POVERTY": "RURAL_REVITALIZATION",
+    "STABLY_OUT_OF_POVERTY": "RURAL_REVITALIZATION", "SEVERE_DISABILITY": "DISABILITY",
+    "GENERAL_DISABILITY": "DISABILITY", "ENTITLED_VETERAN": "VETERANS",
+}
+# A day inside (or before) each seed region's payment window.
+IN_WINDOW = {HENAN: dt.date(2024, 6, 1), WEIHAI: dt.date(2024, 6, 1), CHONGQING: dt.date(2019, 7, 1),
+             PANZHIHUA: dt.date(2021, 5, 1)}
+
+
+def new_id(region: str = HENAN, born: dt.date = dt.date(1970, 1, 1)) -> str:
+    """A fresh, valid, synthetic ID number."""
+    n = next(_seq)
+    return make_id(region, born + dt.timedelta(days=n // 1000), n % 1000)
+
+
+def event(id_number: str, category: str, *, region: str = HENAN, change: str = "CERTIFIED", name: str = "测试",
+          effective: dt.date | None = None, occurred: dt.datetime | None = None, event_id: str | None = None,
+          is_student: bool = False, source: str | None = None) -> dict[str, Any]:
+    effective = effective or IN_WINDOW.get(region, dt.date(2024, 6, 1))
+    occurred = occurred or utc(effective.year, effective.month, effective.day)
+    return identity_event(
+        event_id=event_id or f"ev-{next(_seq)}", source=source or SOURCE_OF[category], id_number=id_number,
+        name=name, category=category, region=region, effective=effective, occurred=occurred, change=change,
+        is_student=is_student,
+    )
+
+
+def payment(id_number: str, year: int, version: int, status: str = "PAID", amount: int = 0,
+            ack_id: str | None = None) -> dict[str, Any]:
+    return {
+        "ack_id": ack_id or f"ack-{next(_seq)}", "id_number": id_number, "insurance_year": year,
+        "fee_version": version, "status": status, "amount_fen": amount, "tax_reference": "T-1",
+        "acted_at": utc(2024, 10, 1),
+    }
+
+
+_book: PolicyBook | None = None
+
+
+def shipped_book() -> PolicyBook:
+    global _book
+    if _book is None:
+        _book = PolicyBook.load()
+    return _book

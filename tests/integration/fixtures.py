@@ -1,0 +1,104 @@
+"""Real-Kafka fixtures: a session broker, and per test a fresh prefix, topics, group and worker."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from connectors.demo import stop_worker
+from connectors.kafka_io import make_producer, read_topic
+from connectors.topics import ensure_topics
+from schemas.codec import Codec
+from streams.domain.ids import person_key
+from streams.settings import Settings
+
+TEST_SECRET = "integration-test-secret"
+
+
+class Stack:
+    """One isolated deployment on the shared broker: its own topic prefix, app id and worker."""
+
+    def __init__(self, bootstrap: str, workdir: Path) -> None:
+        run = uuid.uuid4().hex[:8]
+        self.settings = Settings(
+            kafka_bootstrap_servers=bootstrap, topic_prefix=f"t{run}.", app_id=f"zhucan-test-{run}",
+            partitions=2, key_secret=TEST_SECRET, data_dir=workdir / "data",
+        )
+        self.topics = self.settings.topics
+        self.workdir = workdir
+        self.codec = Codec()
+        self.log_path = workdir / "worker.log"
+        self.worker: subprocess.Popen[bytes] | None = None
+        self.producer = make_producer(bootstrap)
+        ensure_topics(self.settings)
+
+    # -- worker ---------------------------------------------------------------
+    def start_worker(self) -> None:
+        env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": self.settings.kafka_bootstrap_servers,
+               "ZHUCAN_TOPIC_PREFIX": self.settings.topic_prefix, "ZHUCAN_APP_ID": self.settings.app_id,
+               "ZHUCAN_PARTITIONS": str(self.settings.partitions), "ZHUCAN_KEY_SECRET": TEST_SECRET,
+               "ZHUCAN_DATA_DIR": str(self.settings.data_dir)}
+        log = open(self.log_path, "ab")  # noqa: SIM115
+        self.worker = subprocess.Popen([sys.executable, "-m", "connectors.cli", "worker"], env=env, stdout=log,
+                                       stderr=subprocess.STDOUT, start_new_session=True)
+        log.close()
+
+    def stop_worker(self) -> None:
+        if self.worker is not None:
+            stop_worker(self.worker)
+            self.worker = None
+
+    def worker_log(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace") if self.log_path.exists() else ""
+
+    # -- producing ------------------------------------------------------------
+    def send_identity(self, ev: dict[str, Any]) -> None:
+        self.producer.send(self.topics.identity[ev["source"]], key=ev["event_id"].encode(),
+                           value=self.codec.encode("IdentityEvent", ev))
+        self.producer.flush()
+
+    def send_raw(self, topic: str, value: bytes, key: bytes = b"raw") -> None:
+        self.producer.send(topic, key=key, value=value)
+        self.producer.flush()
+
+    def send_payment(self, ack: dict[str, Any]) -> None:
+        self.producer.send(self.topics.payment_status, key=ack["ack_id"].encode(),
+                           value=self.codec.encode("PaymentStatus", ack))
+        self.producer.flush()
+
+    # -- reading --------------------------------------------------------------
+    def key(self, id_number: str) -> str:
+        return person_key(id_number, TEST_SECRET.encode())
+
+    def read(self, topic: str, record: str, *, until=None, timeout_s: float = 60.0, idle_s: float | None = None):
+        """Decoded ``(key, value, headers)`` tuples of a topic, from the beginning."""
+        def alive() -> None:
+            if self.worker is not None and self.worker.poll() is not None:
+                tail = "\n".join(self.worker_log().splitlines()[-40:])
+                raise AssertionError(f"the worker exited with code {self.worker.returncode}:\n{tail}")
+
+        def decoded(rs):
+            alive()
+            return [(r.key.decode() if r.key else None, self.codec.decode(r.value, expect=record)[1], r.headers) for r in rs]
+
+        cond = (lambda rs: until(decoded(rs))) if until else None
+        return decoded(read_topic(self.settings.kafka_bootstrap_servers, topic, timeout_s=timeout_s, until=cond,
+                                  idle_s=idle_s))
+
+    def fees_for(self, id_number: str, *, at_least: int = 1, timeout_s: float = 60.0, settle_s: float = 3.0):
+        """Fee standards of one person: wait for ``at_least``, then a short quiet time for extras."""
+        key = self.key(id_number)
+        self.read(self.topics.fee_standard, "FeeStandard", timeout_s=timeout_s,
+                  until=lambda recs: sum(1 for k, _, _ in recs if k == key) >= at_least)
+        time.sleep(settle_s)
+        recs = self.read(self.topics.fee_standard, "FeeStandard", timeout_s=10, idle_s=1.0)
+        return [v for k, v, _ in recs if k == key]
+
+    def close(self) -> None:
+        self.stop_worker()
+        self.producer.close()

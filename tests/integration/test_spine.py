@@ -1,0 +1,149 @@
+"""The spine on real Kafka: produce with kafka-python, read what the worker publishes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import subprocess
+import sys
+import time
+
+from connectors.kafka_io import read_topic
+from connectors.sample import make_id
+from tests.fixtures import HENAN, PANZHIHUA, WEIHAI, event, new_id, payment
+
+ID_RE = re.compile(r"(?<![0-9])[0-9]{17}[0-9X](?![0-9])")
+
+
+def test_redelivered_event_gives_one_version(running):
+    idn = new_id()
+    ev = event(idn, "MINIMUM_LIVING")
+    running.send_identity(ev)
+    running.send_identity(dict(ev))  # the department redelivers the same event id
+    fees = running.fees_for(idn)
+    assert [f["version"] for f in fees] == [1]
+    fee = fees[0]
+    assert (fee["insurance_year"], fee["premium_fen"], fee["subsidy_fen"], fee["payable_fen"]) == (2025, 40000, 28000, 12000)
+    assert fee["premium_fen"] == fee["subsidy_fen"] + fee["payable_fen"]
+    assert fee["policy_id"].startswith("410000-2025@") and fee["basis"].startswith("持有: 低保(民政)")
+    assert fee["id_number"] == idn
+
+
+def test_same_person_from_two_departments_gives_one_standard(running):
+    idn = new_id()
+    running.send_identity(event(idn, "EXTREME_POVERTY"))
+    assert len(running.fees_for(idn)) == 1
+    running.send_identity(event(idn, "MONITORED_RELAPSE_RISK"))  # lower subsidy: highest wins, nothing changes
+    fees = running.fees_for(idn, settle_s=4.0)
+    assert len(fees) == 1 and fees[0]["category"] == "EXTREME_POVERTY" and fees[0]["payment_mode"] == "ZERO_DECLARATION"
+
+
+def test_better_identity_from_a_second_department_is_a_new_version(running):
+    idn = new_id(PANZHIHUA)
+    running.send_identity(event(idn, "MONITORED_RELAPSE_RISK", region=PANZHIHUA))
+    running.fees_for(idn)
+    running.send_identity(event(idn, "MINIMUM_LIVING", region=PANZHIHUA))  # 民政 over 乡村振兴 (攀 四(三))
+    fees = running.fees_for(idn, at_least=2)
+    assert [f["version"] for f in fees] == [1, 2]
+    assert fees[-1]["category"] == "MINIMUM_LIVING" and fees[-1]["subsidy_fen"] == 24000
+    assert fees[0]["message_id"] != fees[1]["message_id"]
+
+
+def test_garbage_goes_to_dead_letter_and_the_next_record_is_processed(running):
+    topic = running.topics.identity["CIVIL_AFFAIRS"]
+    running.send_raw(topic, b"\x00\x01 garbage that is not avro", key=b"same-key")
+    idn = new_id()
+    running.producer.send(topic, key=b"same-key", value=running.codec.encode("IdentityEvent", event(idn, "ORPHAN", region=WEIHAI)))
+    running.producer.flush()
+    assert len(running.fees_for(idn)) == 1
+    letters = read_topic(running.settings.kafka_bootstrap_servers, running.topics.dead_letter, timeout_s=30,
+                         until=lambda rs: len(rs) >= 1)
+    assert len(letters) == 1
+    headers = {k: v.decode() for k, v in letters[0].headers}
+    assert headers["zhucan.origin.topic"] == topic
+    assert headers["zhucan.origin.partition"].isdigit() and headers["zhucan.origin.offset"].isdigit()
+    assert headers["zhucan.error.class"] in {"FRAMING", "UNKNOWN_SCHEMA"}
+    assert letters[0].value == b"\x00\x01 garbage that is not avro"
+
+
+def test_bad_records_go_back_to_their_sender_with_typed_reasons(running):
+    good = new_id()
+    bad_sum = new_id()
+    bad_sum = bad_sum[:17] + ("1" if bad_sum[17] != "1" else "2")
+    running.send_identity(event(bad_sum, "MINIMUM_LIVING", event_id="bad-1"))
+    running.send_identity(event(new_id(), "EXTREME_POVERTY", source="RURAL_REVITALIZATION", event_id="bad-2"))
+    late = event(new_id(), "MINIMUM_LIVING", event_id="bad-3", effective=dt.date(1900, 1, 1))
+    running.send_identity(late)
+    running.send_identity(event(good, "MINIMUM_LIVING"))
+    rejections = running.read(running.topics.rejected, "Rejection", until=lambda rs: len(rs) >= 3)
+    by_id = {v["event_id"]: v for _, v, _ in rejections}
+    assert by_id["bad-1"]["reasons"] == ["ID_CHECKSUM"] and by_id["bad-1"]["source"] == "CIVIL_AFFAIRS"
+    assert by_id["bad-1"]["id_number"] == bad_sum  # as received, for the sender to find
+    assert by_id["bad-2"]["reasons"] == ["CATEGORY_NOT_OF_SOURCE"] and by_id["bad-2"]["source"] == "RURAL_REVITALIZATION"
+    assert "DATE_INVALID" in by_id["bad-3"]["reasons"]
+    for key, _, _ in rejections:
+        assert key is not None and len(key) == 64  # keyed by person key, never the ID
+    assert len(running.fees_for(good)) == 1
+
+
+def test_payment_freezes_the_year(running):
+    idn = new_id()
+    running.send_identity(event(idn, "MINIMUM_LIVING"))
+    (fee,) = running.fees_for(idn)
+    running.send_payment(payment(idn, 2025, fee["version"], "PAID", fee["payable_fen"], ack_id="ack-freeze"))
+    time.sleep(2)
+    running.send_identity(event(idn, "EXTREME_POVERTY"))  # after payment: next year only
+    running.send_payment(payment(idn, 2025, 7, "PAID", 1, ack_id="ack-wrong-version"))
+    reviews = running.read(running.topics.review, "ReviewCase", until=lambda rs: len(rs) >= 1)
+    assert [v["kind"] for _, v, _ in reviews] == ["PAYMENT_MISMATCH"]
+    assert idn not in reviews[0][1]["detail"]
+    assert [f["version"] for f in running.fees_for(idn, settle_s=3)] == [1]
+
+
+def test_worker_restart_recovers_state_and_changes_no_outcome(running):
+    idn = new_id()
+    first = event(idn, "MONITORED_RELAPSE_RISK")
+    running.send_identity(first)
+    running.fees_for(idn)
+    running.stop_worker()
+    running.send_identity(dict(first))  # redelivered while the worker is down
+    running.send_identity(event(idn, "MINIMUM_LIVING"))
+    running.start_worker()
+    fees = running.fees_for(idn, at_least=2, timeout_s=90)
+    assert [f["version"] for f in fees] == [1, 2]  # the redelivery was recognised after recovery
+    assert fees[-1]["category"] == "MINIMUM_LIVING"
+
+
+def test_no_full_id_number_in_the_worker_log(running):
+    ids = [new_id(), make_id(HENAN, dt.date(1961, 2, 17), 52)]
+    bad = new_id()
+    bad = bad[:17] + ("1" if bad[17] != "1" else "2")
+    running.send_identity(event(ids[0], "MINIMUM_LIVING", name="甲"))
+    running.send_identity(event(ids[0], "MONITORED_RELAPSE_RISK", name="乙"))  # name conflict review (logged)
+    legacy15 = ids[1][:6] + ids[1][8:17]
+    running.send_identity(event(legacy15, "MINIMUM_LIVING"))
+    running.send_identity(event(bad, "MINIMUM_LIVING"))
+    running.send_identity(event(new_id(), "MINIMUM_LIVING", effective=dt.date(2025, 5, 1)))  # no-policy review
+    running.fees_for(ids[0])
+    running.fees_for(ids[1])
+    running.read(running.topics.rejected, "Rejection", until=lambda rs: len(rs) >= 1)
+    time.sleep(1)
+    log = running.worker_log()
+    assert "rejected event" in log and "review case" in log  # the worker did log about these people
+    for idn in [*ids, legacy15, bad]:
+        assert idn not in log
+    assert ID_RE.findall(log) == []
+
+
+def test_demo_command_shows_fee_standards(kafka_bootstrap, tmp_path):
+    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap, "ZHUCAN_TOPIC_PREFIX": f"demo{os.getpid()}.",
+           "ZHUCAN_APP_ID": f"zhucan-demo-{os.getpid()}", "ZHUCAN_DATA_DIR": str(tmp_path), "ZHUCAN_PARTITIONS": "2"}
+    proc = subprocess.run([sys.executable, "-m", "connectors.cli", "demo", "--timeout", "120"], env=env,
+                          capture_output=True, text=True, timeout=240)
+    out = proc.stdout
+    assert proc.returncode == 0, out + proc.stderr
+    assert "fee standards (一人一档)" in out and "(no standard yet)" not in out
+    assert "攀医保〔2021〕58号" in out and "随参随缴" in out
+    assert "ID_CHECKSUM" in out and "CATEGORY_NOT_OF_SOURCE" in out
+    assert ID_RE.findall(out) == []
