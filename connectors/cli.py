@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import logging
 import os
@@ -88,6 +89,74 @@ def cmd_policy(args: argparse.Namespace) -> int:
     return policy_explain(_settings().policy_dir, args.region, args.year, args.category, args.student)
 
 
+def cmd_tax_sim(args: argparse.Namespace) -> int:
+    from connectors.taxsim import TaxBehaviour, run_tax_sim
+
+    behaviour = TaxBehaviour(pay_share=args.pay_share, reject_share=args.reject_share,
+                             already_paid_share=args.already_paid_share, delay_s=args.delay, seed=args.seed)
+    counts = run_tax_sim(_settings(), behaviour, group=args.group, idle_exit_s=args.idle_exit)
+    print("tax-sim answered: " + (", ".join(f"{k}={v}" for k, v in sorted(counts.items())) or "nothing"))
+    return 0
+
+
+def _as_of(text: str | None) -> dt.datetime:
+    if not text:
+        return dt.datetime.now(tz=dt.UTC)
+    return dt.datetime.combine(dt.date.fromisoformat(text), dt.time(12), tzinfo=dt.UTC)
+
+
+def cmd_control(args: argparse.Namespace) -> int:
+    from connectors.control import send_control
+
+    settings = _settings()
+    command_id = send_control(settings, args.command.upper().replace("-", "_"), args.region, args.year, _as_of(args.as_of))
+    print(f"sent {args.command.upper()} {command_id} for region {args.region} year {args.year} to {settings.topics.control}")
+    return 0
+
+
+def cmd_coverage(args: argparse.Namespace) -> int:
+    from connectors.control import send_control, wait_for_control
+    from connectors.ledger import COVERAGE_TARGET, coverage, suspected
+
+    settings = _settings()
+    if args.check:
+        if not args.region or not args.year:
+            print("coverage --check needs --region and --year", file=sys.stderr)
+            return 2
+        command_id = send_control(settings, "CHECK_COVERAGE", args.region, args.year, _as_of(args.as_of))
+        if not wait_for_control(settings, command_id, timeout_s=args.timeout):
+            print(f"the worker did not finish CHECK_COVERAGE {command_id} in {args.timeout:.0f}s; is it running?",
+                  file=sys.stderr)
+            return 1
+    rows = coverage(settings, args.region, args.year, by=args.by)
+    people = suspected(settings, args.region, args.year) if args.check or args.list else []
+    if args.json:
+        print(json.dumps({"coverage": [r.as_dict() for r in rows], "suspected_unenrolled": len(people)},
+                         ensure_ascii=False))
+        return 0
+    print_coverage(rows, COVERAGE_TARGET)
+    if people:
+        print_suspected(people)
+    return 0
+
+
+def print_coverage(rows, target: float) -> None:  # type: ignore[no-untyped-def]
+    print(f"{'region':<8} {'year':<5} {'live':>6} {'enrolled':>9} {'rate':>8}  target {target:.0%}  by status")
+    for r in rows:
+        mark = "ok" if r.meets_target else "BELOW"
+        status = ", ".join(f"{k}={v}" for k, v in sorted(r.by_status.items()))
+        print(f"{r.region_code:<8} {r.insurance_year:<5} {r.live:>6} {r.enrolled:>9} {r.rate:>8.1%}  {mark:<11} {status}")
+
+
+def print_suspected(people) -> None:  # type: ignore[no-untyped-def]
+    from streams.domain.ids import mask_id
+
+    print(f"\nsuspected un-enrolled (疑似未参保): {len(people)}")
+    for p in sorted(people, key=lambda p: (p["region_code"], p["insurance_year"], p["name"])):
+        print(f"  {mask_id(p['id_number']):<20} {p['name']:<4} {p['region_code']} {p['insurance_year']} "
+              f"v{p['fee_version']} since {p['since']}: {p['reason']}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="zhucan", description="助参: subsidised-enrolment integration broker")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -118,6 +187,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--category", action="append", default=[], help="a category symbol or its Chinese name; repeatable")
     p.add_argument("--student", action="store_true", help="the person is a student or child")
     p.set_defaults(func=cmd_policy)
+    ts = sub.add_parser("tax-sim", help="simulate the tax bureau: answer fee standards with payment status")
+    ts.add_argument("--pay-share", type=float, default=0.9)
+    ts.add_argument("--reject-share", type=float, default=0.0)
+    ts.add_argument("--already-paid-share", type=float, default=0.0)
+    ts.add_argument("--delay", type=float, default=0.0, help="seconds to wait after a person-year's last version")
+    ts.add_argument("--seed", default="zhucan")
+    ts.add_argument("--group", default="zhucan-tax-sim")
+    ts.add_argument("--idle-exit", type=float, default=None, help="stop after this many idle seconds")
+    ts.set_defaults(func=cmd_tax_sim)
+
+    c = sub.add_parser("control", help="send an operator's command to the worker")
+    c.add_argument("command", choices=["open-year", "check-coverage", "close-window", "settle"])
+    c.add_argument("--region", required=True)
+    c.add_argument("--year", type=int, required=True)
+    c.add_argument("--as-of", help="the command's date (YYYY-MM-DD); default today")
+    c.set_defaults(func=cmd_control)
+
+    cv = sub.add_parser("coverage", help="coverage rate per region and year; --check lists suspected un-enrolled")
+    cv.add_argument("--region")
+    cv.add_argument("--year", type=int)
+    cv.add_argument("--by", choices=["county", "city", "province"], default="county")
+    cv.add_argument("--check", action="store_true", help="send CHECK_COVERAGE first and wait for the worker")
+    cv.add_argument("--list", action="store_true", help="print the suspected un-enrolled list")
+    cv.add_argument("--as-of", help="with --check: the date to judge by (YYYY-MM-DD); default today")
+    cv.add_argument("--timeout", type=float, default=120.0)
+    cv.add_argument("--json", action="store_true")
+    cv.set_defaults(func=cmd_coverage)
     return parser
 
 

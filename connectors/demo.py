@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from connectors.kafka_io import make_producer, read_topic
@@ -90,14 +92,54 @@ def run_demo(settings: Settings, timeout_s: float = 180.0) -> int:
         rejections = [codec.decode(r.value, expect="Rejection")[1] for r in read_topic(
             settings.kafka_bootstrap_servers, topics.rejected, timeout_s=20,
             until=lambda rs: len(rs) >= len(sample.bad_events) + len(sample.garbage))]
+        complete_standards = len(latest) == len(wanted)
+        if complete_standards:
+            cycle = _tax_cycle(settings, {(f["region_code"], f["insurance_year"]) for f in latest.values()})
     finally:
         stop_worker(worker)
     _print_summary(sample, wanted, latest, rejections)
-    if len(latest) != len(wanted):
+    if not complete_standards:
         _say(f"!! only {len(latest)} of {len(wanted)} people got a fee standard in {timeout_s:.0f}s; see {log_path}")
         return 1
+    _print_cycle(*cycle)
     _say(f"\nThe local broker keeps running: `zhucan kafka down` stops it. Worker log: {log_path}")
     return 0
+
+
+def _tax_cycle(settings: Settings, region_years: set[tuple[str, int]]):  # type: ignore[no-untyped-def]
+    """Tax answers (simulated), then CHECK_COVERAGE per region and year, then the ledger."""
+    from connectors.control import send_control, wait_for_control
+    from connectors.ledger import coverage, suspected
+    from connectors.taxsim import TaxBehaviour, run_tax_sim
+
+    _say("== tax bureau (simulated) answers on " + settings.topics.payment_status + " ...")
+    behaviour = TaxBehaviour(pay_share=0.7, reject_share=0.1, already_paid_share=0.1, seed="zhucan-demo")
+    counts = run_tax_sim(settings, behaviour, group="zhucan-demo-tax", idle_exit_s=3.0, max_seconds=60)
+    _say("   " + (", ".join(f"{k}={v}" for k, v in sorted(counts.items())) or "(already answered in an earlier run)"))
+    as_of = dt.datetime.now(tz=dt.UTC)
+    _say("== CHECK_COVERAGE for " + ", ".join(f"{r} {y}" for r, y in sorted(region_years)))
+    for region, year in sorted(region_years):
+        command_id = send_control(settings, "CHECK_COVERAGE", region, year, as_of)
+        if not wait_for_control(settings, command_id, timeout_s=60):
+            _say(f"!! the worker did not finish {command_id} in time")
+    time.sleep(1.0)
+    reviews = [Codec().decode(r.value, expect="ReviewCase")[1]
+               for r in read_topic(settings.kafka_bootstrap_servers, settings.topics.review, timeout_s=20, idle_s=1.5)]
+    return coverage(settings), suspected(settings), reviews
+
+
+def _print_cycle(rows, people, reviews) -> None:  # type: ignore[no-untyped-def]
+    from connectors.cli import print_coverage, print_suspected
+    from connectors.ledger import COVERAGE_TARGET
+
+    _say("\n== coverage (参保率) per region and year")
+    print_coverage(rows, COVERAGE_TARGET)
+    print_suspected(people)
+    _say(f"\n== review cases for operators ({len(reviews)})")
+    for case in reviews:
+        amount = f" amount {yuan(case['amount_fen'])}" if case.get("amount_fen") is not None else ""
+        _say(f"  {case['kind']:<17} {case.get('code', ''):<18} {case['insurance_year'] or '-'} "
+             f"{mask_id(case['id_number']):<20}{amount}  {case['detail'][:100]}")
 
 
 def _print_summary(sample, wanted, latest, rejections) -> None:  # type: ignore[no-untyped-def]

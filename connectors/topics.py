@@ -25,6 +25,7 @@ def topic_configs(settings: Settings) -> dict[str, dict[str, str]]:
     configs[t.fee_standard] = {"cleanup.policy": "delete", "retention.ms": str(FEE_RETENTION_MS)}
     configs[t.person_commands] = {"cleanup.policy": "delete", "retention.ms": str(WEEK_MS)}
     configs[t.dead_letter] = {"cleanup.policy": "delete", "retention.ms": str(90 * 24 * 3600 * 1000)}
+    configs[t.control_progress] = {"cleanup.policy": "delete", "retention.ms": str(WEEK_MS)}
     return configs
 
 

@@ -6,6 +6,7 @@ Topology (names without the deployment prefix):
         │  └─ bad records ──> identity.rejected.v1                              └──> review.v1
         └─ undecodable ──> zhucan.dead-letter (headers: origin topic/partition/offset, error)
   payment-status.v1 ──acks──> zhucan.person-commands
+  control.v1 ──control──> every partition of zhucan.person-commands (OPEN_YEAR, CHECK_COVERAGE)
 
 All topics carry raw bytes: decoding happens inside the agents with explicit
 error handling, so a bad record is rejected or dead-lettered and the stream
@@ -16,24 +17,28 @@ ids and per-person-year versions kept in the person table.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import json
 import logging
 import time
 from typing import Any
 
 import faust
+from aiokafka.partitioner import murmur2
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
 from schemas.codec import Codec
 from schemas.exceptions import DecodeError, SchemaError
 from schemas.registry import SchemaRegistryClient
-from streams.domain.categories import RejectionReason, Source
+from streams.domain.categories import ControlKind, RejectionReason, Source
 from streams.domain.ids import mask_id, normalize_id, opaque_key, person_key, scrub
 from streams.domain.person import (
     Effect,
     FeeStandardIssued,
     PersonState,
     ReviewRaised,
+    SuspectedFound,
     unknown_payment,
 )
 from streams.domain.policy import PolicyBook
@@ -43,6 +48,7 @@ from streams.settings import Settings
 log = logging.getLogger("zhucan.worker")
 
 RAW = {"key_serializer": "raw", "value_serializer": "raw"}
+CONTROL_KEY = "~control~"  # keys of fanned-out commands and their done-markers (person keys are hex)
 
 
 class _IdempotentProducer(faust_aiokafka.Producer):
@@ -90,6 +96,9 @@ class Pipeline:
         self.fee_standard = app.topic(t.fee_standard, **RAW)
         self.review = app.topic(t.review, **RAW)
         self.dead_letter = app.topic(t.dead_letter, **RAW)
+        self.control_in = app.topic(t.control, **RAW)
+        self.unenrolled = app.topic(t.unenrolled, **RAW)
+        self.progress = app.topic(t.control_progress, **RAW)
         schema = faust.Schema(key_type=bytes, value_type=bytes, **RAW)
         # Named under "zhucan." (CONTRACT.md); compacted only, never deleted by time.
         changelog = app.topic(
@@ -182,7 +191,10 @@ class Pipeline:
     # -- the person aggregate -------------------------------------------------
     async def on_person_command(self, event: faust.EventT) -> None:
         key: bytes = event.key
-        name, value = self.codec.decode(event.value, expect=("IdentityEvent", "PaymentStatus"))
+        name, value = self.codec.decode(event.value, expect=("IdentityEvent", "PaymentStatus", "ControlCommand"))
+        if name == "ControlCommand":
+            await self.on_partition_control(value, event.message.partition)
+            return
         stored = self.people.get(key)
         state = PersonState.loads(stored) if stored else None
         pkey = key.decode()
@@ -202,6 +214,57 @@ class Pipeline:
         await self.publish(effects, pkey)
         self.people[key] = state.dumps()
 
+    # -- operators' commands ------------------------------------------------------
+    async def on_control(self, event: faust.EventT) -> None:
+        """Fan a control command out to every partition of the person topic: each scans its own people."""
+        _, cmd = self.codec.decode(event.message.value, expect="ControlCommand")
+        if cmd["command"] not in (ControlKind.OPEN_YEAR, ControlKind.CHECK_COVERAGE):
+            log.warning("control %s %s is not implemented yet; ignored", cmd["command_id"], cmd["command"])
+            return
+        data = self.codec.encode("ControlCommand", cmd)
+        for partition in range(self.settings.partitions):
+            await self.commands.send(key=f"{CONTROL_KEY}{partition}".encode(), value=data, partition=partition)
+        log.info("control %s %s region %s year %s fanned out to %d partitions", cmd["command_id"],
+                 cmd["command"], cmd["region_code"], cmd["insurance_year"], self.settings.partitions)
+
+    async def on_partition_control(self, cmd: dict[str, Any], partition: int) -> None:
+        marker = f"{CONTROL_KEY}{cmd['command_id']}~{partition}".encode()
+        if self.people.get(marker) is not None:
+            log.info("control %s partition %d: already done (redelivery)", cmd["command_id"], partition)
+            return
+        kind, region, year = cmd["command"], cmd["region_code"], int(cmd["insurance_year"])
+        as_of = cmd["issued_at"].date()
+        scanned = touched = 0
+        for key, stored in list(self.people.items()):
+            if key.startswith(CONTROL_KEY.encode()) or self.partition_of(key) != partition:
+                continue
+            state = PersonState.loads(stored)
+            pkey = key.decode()
+            if kind == ControlKind.OPEN_YEAR:
+                effects = state.open_year(year, region, self.book, pkey, now_ms(), cmd["command_id"])
+            else:
+                effects = state.check_coverage(year, region, as_of, self.settings.coverage_grace_days)
+            if effects:
+                touched += 1
+                await self.publish(effects, pkey)
+                if kind == ControlKind.OPEN_YEAR:
+                    self.people[key] = state.dumps()
+            scanned += 1
+            if scanned % 1000 == 0:
+                log.info("control %s %s partition %d: %d people scanned, %d with output", cmd["command_id"],
+                         kind, partition, scanned, touched)
+                await asyncio.sleep(0)  # let the worker breathe between batches
+        self.people[marker] = b"done"
+        await self.progress.send(key=cmd["command_id"].encode(), value=json.dumps({
+            "command_id": cmd["command_id"], "command": kind, "partition": partition, "scanned": scanned,
+            "with_output": touched, "done": True}).encode())
+        log.info("control %s %s region %s year %d partition %d done: %d people scanned, %d with output",
+                 cmd["command_id"], kind, region, year, partition, scanned, touched)
+
+    def partition_of(self, key: bytes) -> int:
+        """The partition the producer's default partitioner gives ``key`` (murmur2, as in Java)."""
+        return (murmur2(key) & 0x7FFFFFFF) % self.settings.partitions
+
     async def publish(self, effects: list[Effect], pkey: str) -> None:
         for effect in effects:
             if isinstance(effect, FeeStandardIssued):
@@ -212,8 +275,12 @@ class Pipeline:
                 value = self.codec.encode("ReviewCase", effect.to_record(), topic=self.names.review)
                 await self.review.send(key=pkey.encode(), value=value)
                 self.count("review_cases")
-                log.info("review case %s %s year %s (id %s)", effect.case_id, effect.kind,
+                log.info("review case %s %s %s year %s (id %s)", effect.case_id, effect.kind, effect.code,
                          effect.insurance_year, mask_id(effect.id_number))
+            elif isinstance(effect, SuspectedFound):
+                value = self.codec.encode("SuspectedUnenrolled", effect.to_record(), topic=self.names.unenrolled)
+                await self.unenrolled.send(key=pkey.encode(), value=value)
+                self.count("suspected_unenrolled")
 
 
 async def _guarded(pipeline: Pipeline, handler: Any, event: faust.EventT) -> None:
@@ -265,6 +332,11 @@ def create_app(settings: Settings, book: PolicyBook | None = None) -> faust.App:
     async def person(stream: faust.StreamT) -> None:
         async for event in stream.events():
             await _guarded(pipeline, pipeline.on_person_command, event)
+
+    @app.agent(pipeline.control_in, concurrency=1, name="zhucan.control")
+    async def control(stream: faust.StreamT) -> None:
+        async for event in stream.events():
+            await _guarded(pipeline, pipeline.on_control, event)
 
     @app.timer(30.0)
     async def progress() -> None:

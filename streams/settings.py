@@ -28,6 +28,7 @@ class Settings(BaseSettings):
     partitions: int = Field(4, ge=1)  # partitions of topics the project creates
     store: Literal["memory://", "rocksdb://"] = "memory://"
     data_dir: Path = Path(".zhucan-data")
+    coverage_grace_days: int = Field(15, ge=0)  # after the window, before an unpaid person is suspected
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @property
@@ -75,6 +76,7 @@ class Topics:
         self.person_commands = p + "zhucan.person-commands"
         self.dead_letter = p + "zhucan.dead-letter"
         self.person_changelog = p + "zhucan.person-changelog"
+        self.control_progress = p + "zhucan.control-progress"
 
     def source_of(self, topic: str) -> str | None:
         for source, name in self.identity.items():
@@ -87,7 +89,7 @@ class Topics:
                 self.unenrolled, self.settlement, self.control]
 
     def internal(self) -> list[str]:
-        return [self.person_commands, self.dead_letter]
+        return [self.person_commands, self.dead_letter, self.control_progress]
 
 
 def load_settings() -> Settings:

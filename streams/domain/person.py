@@ -59,9 +59,12 @@ class YearRecord:
     payable_fen: int = 0
     region_code: str = ""
     on_the_spot: bool = False
-    payment: str = ""  # last PaymentState seen for this year
+    payment: str = ""  # the freezing PaymentState (PAID, ZERO_DECLARED, ALREADY_PAID), set once
     paid_version: int = 0
     paid_fen: int = 0
+    last_ack: str = ""  # the latest PaymentState seen (REJECTED and REFUNDED included)
+    refunded_fen: int = 0
+    due: str = ""  # ISO date after which (plus a grace) no payment makes the person suspected un-enrolled
 
     @property
     def frozen(self) -> bool:
@@ -102,6 +105,8 @@ class ReviewRaised:
     insurance_year: int | None
     detail: str
     raised_at: int
+    code: str = ""  # machine-readable sub-kind: NO_POLICY, POST_HOC_SUBSIDY, DUPLICATE_ACK_ID...
+    amount_fen: int | None = None  # money the case is about (a refund or post-hoc subsidy)
 
     def to_record(self) -> dict[str, Any]:
         rec = dict(self.__dict__)
@@ -109,7 +114,32 @@ class ReviewRaised:
         return rec
 
 
-Effect = FeeStandardIssued | ReviewRaised
+@dataclass
+class SuspectedFound:
+    """A person with a live standard and no payment after the window (疑似未参保)."""
+
+    id_number: str
+    name: str
+    region_code: str
+    insurance_year: int
+    fee_version: int
+    since: dt.date
+    reason: str
+
+    def to_record(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+Effect = FeeStandardIssued | ReviewRaised | SuspectedFound
+
+
+def region_matches(person_region: str, region: str) -> bool:
+    """Whether a person's county lies in ``region`` (a county, a city XXXX00 or a province XX0000)."""
+    if region.endswith("0000"):
+        return person_region[:2] == region[:2]
+    if region.endswith("00"):
+        return person_region[:4] == region[:4]
+    return person_region == region
 
 
 def _case_id(trigger: str, kind: ReviewKind, year: int | None) -> str:
@@ -234,6 +264,30 @@ class PersonState:
         )
 
     # -- facts ---------------------------------------------------------------
+    def _redecide(self, year: int, book: PolicyBook, person_key: str, now_ms: int, trigger: str, why: str,
+                  due_if_spot: dt.date | None) -> list[Effect]:
+        """Decide ``year`` again and issue a version when the decision changed (never for a frozen year)."""
+        rec = self.years.get(year) or YearRecord()
+        if rec.frozen:
+            return []  # paid: later changes count for the next year only
+        try:
+            decision, region, on_the_spot = self._decide_year(year, book)
+        except NoPolicy as exc:
+            return [ReviewRaised(
+                case_id=_case_id(trigger, ReviewKind.OTHER, year), kind=ReviewKind.OTHER.value,
+                id_number=self.id_number, insurance_year=year, detail=f"NO_POLICY: {exc}", raised_at=now_ms,
+                code="NO_POLICY",
+            )]
+        issued = self._issue(year, rec, decision, region, on_the_spot, person_key, now_ms,
+                             why or "剩余身份不在本地资助范围")
+        if issued is not None and not rec.due:
+            window_end = book.lookup(region, year).spec.window.end
+            rec.due = (max(due_if_spot, window_end) if (on_the_spot and due_if_spot) else window_end).isoformat()
+        if rec.version:
+            self.years[year] = rec
+        return [issued] if issued is not None else []
+
+    # -- facts ---------------------------------------------------------------
     def apply_identity(self, ev: Identity, book: PolicyBook, person_key: str, now_ms: int) -> list[Effect]:
         if not self._remember(ev.event_id):
             return []
@@ -262,7 +316,7 @@ class PersonState:
                     case_id=_case_id(ev.event_id, ReviewKind.OTHER, exc.year),
                     kind=ReviewKind.OTHER.value, id_number=self.id_number, insurance_year=exc.year,
                     detail=f"NO_POLICY: {exc}; no fee standard issued for {ev.category} from {ev.source}",
-                    raised_at=now_ms,
+                    raised_at=now_ms, code="NO_POLICY",
                 ))
                 return effects
             if ev.change is Change.UPDATED:
@@ -284,58 +338,87 @@ class PersonState:
             why = f"死亡核减 ({ev.effective_date})"
         target_years |= {y for y, r in self.years.items() if not r.frozen}
         for year in sorted(target_years):
-            rec = self.years.get(year) or YearRecord()
-            if rec.frozen:
-                continue  # paid: later changes count for the next year only
-            try:
-                decision, region, on_the_spot = self._decide_year(year, book)
-            except NoPolicy as exc:
-                effects.append(ReviewRaised(
-                    case_id=_case_id(ev.event_id, ReviewKind.OTHER, year),
-                    kind=ReviewKind.OTHER.value, id_number=self.id_number, insurance_year=year,
-                    detail=f"NO_POLICY: {exc}", raised_at=now_ms,
-                ))
-                continue
-            issued = self._issue(year, rec, decision, region, on_the_spot, person_key, now_ms,
-                                 why or "剩余身份不在本地资助范围")
-            if rec.version:
-                self.years[year] = rec
-            if issued is not None:
-                effects.append(issued)
+            effects += self._redecide(year, book, person_key, now_ms, ev.event_id, why, ev.effective_date)
         return effects
+
+    def open_year(self, year: int, region: str, book: PolicyBook, person_key: str, now_ms: int,
+                  command_id: str) -> list[Effect]:
+        """OPEN_YEAR: a standard for ``year`` for a person still active in ``region`` who has none yet."""
+        person_region = self._region()
+        if self.deceased or person_region is None or not region_matches(person_region, region):
+            return []
+        if year in self.years:
+            return []  # already has a standard (or a frozen year) for it
+        return self._redecide(year, book, person_key, now_ms, command_id, "", None)
+
+    def check_coverage(self, year: int, region: str, as_of: dt.date, grace_days: int) -> list[Effect]:
+        """CHECK_COVERAGE: suspected un-enrolled when a live standard has no payment after its due date + grace."""
+        rec = self.years.get(year)
+        if rec is None or rec.frozen or rec.mode == PaymentMode.WITHDRAWN or not rec.due:
+            return []
+        if not region_matches(rec.region_code, region):
+            return []
+        since = dt.date.fromisoformat(rec.due) + dt.timedelta(days=grace_days + 1)
+        if as_of < since:
+            return []
+        if rec.last_ack == PaymentState.REJECTED:
+            reason = f"税务回执 REJECTED (版本 v{rec.version}), 应缴 {yuan(rec.payable_fen)}"
+        else:
+            reason = (f"缴费期 {rec.due} 结束 {grace_days} 天后仍无缴费回执 (版本 v{rec.version}, "
+                      f"应缴 {yuan(rec.payable_fen)})")
+        return [SuspectedFound(id_number=self.id_number, name=self.name, region_code=rec.region_code,
+                               insurance_year=year, fee_version=rec.version, since=since, reason=reason)]
 
     def apply_payment(self, ack: dict[str, Any], now_ms: int) -> list[Effect]:
         """Apply a tax acknowledgement (decoded PaymentStatus)."""
         ack_id = str(ack["ack_id"])
-        if not self._remember("ack:" + ack_id):
-            return []
         year = int(ack["insurance_year"])
         status = PaymentState(ack["status"])
-        rec = self.years.get(year)
-        masked = mask_id(self.id_number)
-        if rec is None:
-            return [unknown_payment(ack, now_ms, f"no fee standard was issued for id {masked} year {year}")]
-        effects: list[Effect] = []
         version = int(ack["fee_version"])
         amount = int(ack["amount_fen"])
+        digest = hashlib.sha256(f"{year}|{version}|{status}|{amount}".encode()).hexdigest()[:8]
+        earlier = next((s for s in self.seen if s.startswith(f"ack:{ack_id}:")), None)
+        if earlier is not None:
+            if earlier.endswith(":" + digest):
+                return []  # a redelivery
+            return [ReviewRaised(
+                case_id=_case_id(ack_id + digest, ReviewKind.OTHER, year), kind=ReviewKind.OTHER.value,
+                id_number=self.id_number, insurance_year=year, code="DUPLICATE_ACK_ID", raised_at=now_ms,
+                detail=f"ack id {ack_id} was used before with different content ({status}, v{version}, "
+                       f"{yuan(amount)}); ignored",
+            )]
+        self._remember(f"ack:{ack_id}:{digest}")
+        rec = self.years.get(year)
+        if rec is None:
+            return [unknown_payment(ack, now_ms, f"no fee standard was issued for id {mask_id(self.id_number)} year {year}")]
+        effects: list[Effect] = []
+
+        def review(kind: ReviewKind, detail: str, code: str = "", amount_fen: int | None = None) -> None:
+            effects.append(ReviewRaised(
+                case_id=_case_id(ack_id, kind, year), kind=kind.value, id_number=self.id_number,
+                insurance_year=year, detail=f"ack {ack_id} ({status}): {detail}", raised_at=now_ms,
+                code=code, amount_fen=amount_fen,
+            ))
+
         if version != rec.version:
-            effects.append(ReviewRaised(
-                case_id=_case_id(ack_id, ReviewKind.PAYMENT_MISMATCH, year), kind=ReviewKind.PAYMENT_MISMATCH.value,
-                id_number=self.id_number, insurance_year=year,
-                detail=f"ack {ack_id} ({status}) acts on version {version}, current version is {rec.version}",
-                raised_at=now_ms,
-            ))
-        elif status in (PaymentState.PAID, PaymentState.ZERO_DECLARED) and amount != rec.payable_fen:
-            effects.append(ReviewRaised(
-                case_id=_case_id(ack_id, ReviewKind.PAYMENT_MISMATCH, year), kind=ReviewKind.PAYMENT_MISMATCH.value,
-                id_number=self.id_number, insurance_year=year,
-                detail=f"ack {ack_id} ({status}) amount {yuan(amount)} differs from payable {yuan(rec.payable_fen)} of version {rec.version}",
-                raised_at=now_ms,
-            ))
-        if rec.frozen and status in FREEZING_STATES:
-            return effects  # already frozen by an earlier ack
-        rec.payment = status.value
-        if status in FREEZING_STATES:
+            review(ReviewKind.PAYMENT_MISMATCH, f"acts on version {version}, the current version is {rec.version}",
+                   "SUPERSEDED_VERSION")
+        if status in FREEZING_STATES and version == rec.version:
+            expected = rec.payable_fen
+            if amount > expected and rec.subsidy_fen > 0:
+                # Certified in time but charged more than the difference: refund or post-hoc subsidy
+                # (攀医保〔2021〕58号 五(三); 渝医保发〔2019〕78号 二(三) 事后补助).
+                due = min(amount - expected, rec.subsidy_fen)
+                review(ReviewKind.OTHER, f"paid {yuan(amount)} but payable is {yuan(expected)}: "
+                       f"refund or post-hoc subsidy of {yuan(due)} due", "POST_HOC_SUBSIDY", due)
+            elif amount != expected:
+                review(ReviewKind.PAYMENT_MISMATCH, f"amount {yuan(amount)} differs from payable {yuan(expected)} "
+                       f"of version {rec.version}", "AMOUNT_MISMATCH")
+        rec.last_ack = status.value
+        if status is PaymentState.REFUNDED:
+            rec.refunded_fen += amount
+        if status in FREEZING_STATES and not rec.frozen:
+            rec.payment = status.value
             rec.paid_version = version
             rec.paid_fen = amount
         return effects
@@ -349,8 +432,9 @@ def unknown_payment(ack: dict[str, Any], now_ms: int, detail: str) -> ReviewRais
     return ReviewRaised(
         case_id=_case_id(str(ack["ack_id"]), ReviewKind.UNKNOWN_PAYMENT, year),
         kind=ReviewKind.UNKNOWN_PAYMENT.value, id_number=str(ack["id_number"]), insurance_year=year,
-        detail=f"ack {ack['ack_id']} ({ack['status']}): {detail}", raised_at=now_ms,
+        detail=f"ack {ack['ack_id']} ({ack['status']}): {detail}", raised_at=now_ms, code="UNKNOWN_PAYMENT",
     )
 
 
-__all__ = ["PersonState", "FeeStandardIssued", "ReviewRaised", "Effect", "unknown_payment", "Source"]
+__all__ = ["PersonState", "FeeStandardIssued", "ReviewRaised", "SuspectedFound", "Effect", "unknown_payment",
+           "region_matches", "Source"]
