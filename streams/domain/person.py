@@ -158,6 +158,7 @@ class PersonState:
     years: dict[int, YearRecord] = field(default_factory=dict)
     seen: list[str] = field(default_factory=list)
     deceased: bool = False
+    ended: dict[str, int] = field(default_factory=dict)  # identity key -> occurred_ms of its REVOKED/DECEASED
 
     # -- persistence ---------------------------------------------------------
     def dumps(self) -> bytes:
@@ -168,6 +169,7 @@ class PersonState:
             "y": {str(y): {k: v for k, v in r.__dict__.items() if v != getattr(_EMPTY_YEAR, k)} for y, r in self.years.items()},
             "s": self.seen,
             "d": self.deceased,
+            "e": self.ended,
         }
         return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
@@ -181,6 +183,7 @@ class PersonState:
             years={int(y): YearRecord(**r) for y, r in doc["y"].items()},
             seen=doc["s"],
             deceased=doc["d"],
+            ended=doc.get("e", {}),
         )
 
     # -- helpers -------------------------------------------------------------
@@ -306,6 +309,11 @@ class PersonState:
         current = self.identities.get(key)
         if current is not None and current.occurred_ms > occurred:
             return effects  # stale: the department has since recorded a newer change
+        # Departments key their topics as they like, so events of one person can arrive out of
+        # order across partitions: a start recorded before a known end (or death) is stale.
+        if ev.change in (Change.CERTIFIED, Change.UPDATED) and occurred < max(
+                self.ended.get(key, -1), self.ended.get("*", -1)):
+            return effects
         target_years: set[int] = set()
         why = ""
         if ev.change in (Change.CERTIFIED, Change.UPDATED):
@@ -331,10 +339,12 @@ class PersonState:
             target_years.add(assignment.year)
         elif ev.change is Change.REVOKED:
             self.identities.pop(key, None)
+            self.ended[key] = max(occurred, self.ended.get(key, -1))
             why = f"{ev.source} 撤销 {ev.category} ({ev.effective_date})"
         else:  # DECEASED
             self.identities.clear()
             self.deceased = True
+            self.ended["*"] = max(occurred, self.ended.get("*", -1))
             why = f"死亡核减 ({ev.effective_date})"
         target_years |= {y for y, r in self.years.items() if not r.frozen}
         for year in sorted(target_years):

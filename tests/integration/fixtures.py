@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import subprocess
 import sys
@@ -38,8 +39,8 @@ class Stack:
         ensure_topics(self.settings)
 
     # -- worker ---------------------------------------------------------------
-    def start_worker(self) -> None:
-        env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": self.settings.kafka_bootstrap_servers,
+    def start_worker(self, **extra_env: str) -> None:
+        env = {**os.environ, **extra_env, "KAFKA_BOOTSTRAP_SERVERS": self.settings.kafka_bootstrap_servers,
                "ZHUCAN_TOPIC_PREFIX": self.settings.topic_prefix, "ZHUCAN_APP_ID": self.settings.app_id,
                "ZHUCAN_PARTITIONS": str(self.settings.partitions), "ZHUCAN_KEY_SECRET": TEST_SECRET,
                "ZHUCAN_DATA_DIR": str(self.settings.data_dir)}
@@ -98,6 +99,18 @@ class Stack:
         time.sleep(settle_s)
         recs = self.read(self.topics.fee_standard, "FeeStandard", timeout_s=10, idle_s=1.0)
         return [v for k, v, _ in recs if k == key]
+
+    def send_control(self, command: str, region: str, year: int, as_of: dt.date) -> str:
+        from connectors.control import send_control, wait_for_control
+
+        issued = dt.datetime.combine(as_of, dt.time(12), tzinfo=dt.UTC)
+        command_id = send_control(self.settings, command, region, year, issued)
+        assert wait_for_control(self.settings, command_id, timeout_s=60), f"{command} {command_id} not finished"
+        return command_id
+
+    def reviews(self, at_least: int = 1, timeout_s: float = 60.0):
+        return [v for _, v, _ in self.read(self.topics.review, "ReviewCase", timeout_s=timeout_s,
+                                           until=lambda rs: len(rs) >= at_least)]
 
     def close(self) -> None:
         self.stop_worker()

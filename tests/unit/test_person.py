@@ -172,3 +172,18 @@ def test_state_survives_a_round_trip_and_stays_small():
     data = state.dumps()
     assert PersonState.loads(data) == state
     assert len(data) < 1024
+
+
+def test_events_out_of_order_across_partitions_do_not_resurrect():
+    idn = new_id()
+    state = PersonState(idn)
+    start = event(idn, "MINIMUM_LIVING", occurred=dt.datetime(2024, 6, 1, tzinfo=dt.UTC))
+    death = event(idn, "MINIMUM_LIVING", change="DECEASED", effective=dt.date(2024, 7, 1),
+                  occurred=dt.datetime(2024, 7, 2, tzinfo=dt.UTC))
+    assert apply(state, death) == []  # the death arrives first
+    assert fees(apply(state, start)) == []  # the older certification is stale
+    revoked = event(idn, "EXTREME_POVERTY", change="REVOKED", occurred=dt.datetime(2024, 8, 1, tzinfo=dt.UTC))
+    apply(state, revoked)
+    assert fees(apply(state, event(idn, "EXTREME_POVERTY", occurred=dt.datetime(2024, 7, 15, tzinfo=dt.UTC)))) == []
+    # a certification recorded after the death (a data correction) counts again
+    assert fees(apply(state, event(idn, "EXTREME_POVERTY", occurred=dt.datetime(2024, 9, 1, tzinfo=dt.UTC))))
