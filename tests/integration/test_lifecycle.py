@@ -232,3 +232,21 @@ def test_stopping_and_restarting_mid_stream_changes_no_outcome(running):
         versions[fee["version"]] = fee
     for versions in by_person.values():
         assert sorted(versions) == list(range(1, len(versions) + 1))  # no gaps, never reused
+
+
+def test_coverage_command_checks_and_reports(running, monkeypatch, capsys):
+    from connectors.cli import main
+
+    idn = new_id(PANZHIHUA)
+    running.send_identity(event(idn, "MINIMUM_LIVING", region=PANZHIHUA, name="未缴"))
+    running.fees_for(idn, settle_s=0)
+    for name, value in {"KAFKA_BOOTSTRAP_SERVERS": running.settings.kafka_bootstrap_servers,
+                        "ZHUCAN_TOPIC_PREFIX": running.settings.topic_prefix,
+                        "ZHUCAN_PARTITIONS": str(running.settings.partitions),
+                        "ZHUCAN_KEY_SECRET": "integration-test-secret"}.items():
+        monkeypatch.setenv(name, value)
+    assert main(["coverage", "--check", "--region", "510400", "--year", "2022", "--as-of", "2022-03-01"]) == 0
+    out = capsys.readouterr().out
+    assert "510402   2022       1         0     0.0%  BELOW" in out
+    assert "suspected un-enrolled (疑似未参保): 1" in out and "未缴" in out
+    assert idn not in out and idn[:6] + "********" + idn[-4:] in out

@@ -129,6 +129,8 @@ def test_no_full_id_number_in_the_worker_log(running):
     running.fees_for(ids[1])
     running.read(running.topics.rejected, "Rejection", until=lambda rs: len(rs) >= 1)
     time.sleep(1)
+    cases = running.reviews(at_least=2)
+    assert {"NAME_CONFLICT", "OTHER"} <= {c["kind"] for c in cases}  # name conflict raised, processing went on
     log = running.worker_log()
     assert "rejected event" in log and "review case" in log  # the worker did log about these people
     for idn in [*ids, legacy15, bad]:
