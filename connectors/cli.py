@@ -157,6 +157,101 @@ def print_suspected(people) -> None:  # type: ignore[no-untyped-def]
               f"v{p['fee_version']} since {p['since']}: {p['reason']}")
 
 
+def cmd_lag(args: argparse.Namespace) -> int:
+    import time
+
+    from connectors.lag import LagMonitor, format_report
+
+    settings = _settings()
+    monitor = LagMonitor(settings.kafka_bootstrap_servers, allowed_lag=args.allowed_lag)
+    try:
+        groups = args.group or monitor.groups()
+        rounds = 0
+        while True:
+            monitor.sample(groups)
+            rounds += 1
+            if args.watch or rounds < args.samples:
+                if args.watch and rounds >= args.samples:
+                    report = monitor.report(groups)
+                    print(json.dumps([g.as_dict() for g in report]) if args.json else
+                          f"--- {dt.datetime.now():%H:%M:%S}\n" + format_report(report), flush=True)
+                time.sleep(args.interval)
+                continue
+            report = monitor.report(groups)
+            if args.json:
+                print(json.dumps({"groups": [g.as_dict() for g in report]}, ensure_ascii=False))
+            else:
+                print(format_report(report) if report else "no consumer groups")
+            return 0 if all(g.status == "OK" for g in report) else 1
+    finally:
+        monitor.close()
+
+
+def cmd_dlq(args: argparse.Namespace) -> int:
+    from connectors.dlq import dead_letters, describe, replay
+
+    settings = _settings()
+    letters = dead_letters(settings)
+    if args.action == "list":
+        shown = letters[-args.limit:] if args.limit else letters
+        if args.json:
+            print(json.dumps([d.as_dict() for d in shown], ensure_ascii=False))
+            return 0
+        print(f"{len(letters)} dead letters on {settings.topics.dead_letter}")
+        for d in shown:
+            info = d.as_dict()
+            print(f"  {d.coordinate:<8} {info['at'][:19]}  {d.origin:<45} {info['error_class']}: {(info['error'] or '')[:70]}")
+        return 0
+    wanted = set(args.coordinates)
+    chosen = letters if args.all else [d for d in letters if d.coordinate in wanted]
+    missing = wanted - {d.coordinate for d in letters}
+    if missing:
+        print(f"no such dead letter: {', '.join(sorted(missing))} (use `zhucan dlq list`)", file=sys.stderr)
+        return 1
+    if args.action == "show":
+        for d in chosen:
+            print(describe(d))
+        return 0
+    if not chosen:
+        print("name dead letters as PARTITION:OFFSET, or --all", file=sys.stderr)
+        return 2
+    sent, skipped = replay(settings, chosen, dry_run=args.dry_run)
+    verb = "would replay" if args.dry_run else "replayed"
+    print(f"{verb} {len(sent)}: {' '.join(sent) or '-'}; already replayed {len(skipped)}: {' '.join(skipped) or '-'}")
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from connectors.importer import TEMPLATE, run_import
+
+    if args.template:
+        print(TEMPLATE, end="")
+        return 0
+    if not args.source or not args.file:
+        print("import needs --source and FILE (or --template)", file=sys.stderr)
+        return 2
+    path = Path(args.file)
+    if not path.is_file():
+        print(f"import: {path} does not exist", file=sys.stderr)
+        return 2
+    try:
+        result = run_import(_settings(), args.source, path, report=Path(args.report) if args.report else None,
+                            force=args.force)
+    except ValueError as exc:
+        print(f"import: {path}: {exc}", file=sys.stderr)
+        return 1
+    if result.already_imported:
+        print(f"{path} was already imported for {args.source}: nothing published (use --force to send it again)")
+        return 0
+    print(f"{result.rows} rows: {result.published} published, {result.bad_rows} bad "
+          f"({', '.join(f'{k}={v}' for k, v in sorted(result.by_reason.items())) or 'none'}) in {result.seconds:.1f}s")
+    if result.bad_rows:
+        print(f"error report: {result.report}")
+    return 0 if result.bad_rows == 0 else 3
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="zhucan", description="助参: subsidised-enrolment integration broker")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -214,6 +309,29 @@ def build_parser() -> argparse.ArgumentParser:
     cv.add_argument("--timeout", type=float, default=120.0)
     cv.add_argument("--json", action="store_true")
     cv.set_defaults(func=cmd_coverage)
+    lg = sub.add_parser("lag", help="consumer lag per group and partition, Burrow-style status")
+    lg.add_argument("--group", action="append", help="a consumer group (repeatable); default: all")
+    lg.add_argument("--json", action="store_true", help="one JSON document")
+    lg.add_argument("--watch", action="store_true", help="keep sampling and print every interval")
+    lg.add_argument("--samples", type=int, default=3, help="samples in the window before judging")
+    lg.add_argument("--interval", type=float, default=1.0, help="seconds between samples")
+    lg.add_argument("--allowed-lag", type=int, default=1000, help="lag at or below this is OK")
+    lg.set_defaults(func=cmd_lag)
+    dq = sub.add_parser("dlq", help="dead letters: list, show, replay to their origin topic")
+    dq.add_argument("action", choices=["list", "show", "replay"])
+    dq.add_argument("coordinates", nargs="*", help="dead letters as PARTITION:OFFSET (see list)")
+    dq.add_argument("--all", action="store_true", help="with show/replay: every dead letter")
+    dq.add_argument("--limit", type=int, default=50, help="with list: the newest N (0: all)")
+    dq.add_argument("--dry-run", action="store_true")
+    dq.add_argument("--json", action="store_true")
+    dq.set_defaults(func=cmd_dlq)
+    im = sub.add_parser("import", help="a department's CSV/XLSX file (the template) to its identity topic")
+    im.add_argument("file", nargs="?")
+    im.add_argument("--source", choices=["civil-affairs", "rural-revitalization", "disability", "veterans"])
+    im.add_argument("--report", help="where the row-level error report goes (default FILE.errors.csv)")
+    im.add_argument("--force", action="store_true", help="publish even if this file was imported before")
+    im.add_argument("--template", action="store_true", help="print the template's header and an example row")
+    im.set_defaults(func=cmd_import)
     return parser
 
 

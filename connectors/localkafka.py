@@ -181,7 +181,8 @@ class LocalKafka:
             return
         cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
         cmd = [java, "-cp", self._classpath(), f"-Dlog4j.configuration=file:{DEPLOY_DIR / 'log4j.properties'}",
-               "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(self.config_file)]
+               # "=" form: a cluster id may start with "-", which would read as an option
+               "kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id}", "-c", str(self.config_file)]
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode != 0:
             raise LocalKafkaError("formatting the storage failed:\n" + (proc.stdout + proc.stderr)[-2000:])

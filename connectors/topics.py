@@ -26,6 +26,9 @@ def topic_configs(settings: Settings) -> dict[str, dict[str, str]]:
     configs[t.person_commands] = {"cleanup.policy": "delete", "retention.ms": str(WEEK_MS)}
     configs[t.dead_letter] = {"cleanup.policy": "delete", "retention.ms": str(90 * 24 * 3600 * 1000)}
     configs[t.control_progress] = {"cleanup.policy": "delete", "retention.ms": str(WEEK_MS)}
+    # ledgers of what was done once: compacted, kept
+    configs[t.dead_letter_replays] = {"cleanup.policy": "compact"}
+    configs[t.imports] = {"cleanup.policy": "compact"}
     return configs
 
 

@@ -43,6 +43,7 @@ from streams.domain.person import (
 )
 from streams.domain.policy import PolicyBook
 from streams.domain.validation import Identity, Invalid, validate_identity
+from streams.metrics import Metrics, serve_metrics
 from streams.settings import Settings
 
 log = logging.getLogger("zhucan.worker")
@@ -107,10 +108,7 @@ class Pipeline:
         )
         self.people = app.Table("person", default=None, partitions=n, schema=schema, key_type=bytes,
                                 value_type=bytes, changelog_topic=changelog)
-        self.counts: dict[str, int] = {}
-
-    def count(self, what: str, n: int = 1) -> None:
-        self.counts[what] = self.counts.get(what, 0) + n
+        self.metrics = Metrics()
 
     # -- dead letters and rejections -----------------------------------------
     async def to_dead_letter(self, event: faust.EventT, error_class: str, message: str) -> None:
@@ -124,7 +122,7 @@ class Pipeline:
             ("zhucan.failed.at", str(now_ms()).encode()),
         ]
         await self.dead_letter.send(key=msg.key, value=msg.value, headers=headers)
-        self.count("dead_letters")
+        self.metrics.inc("zhucan_dead_letters_total", error_class=error_class)
         log.warning("dead-lettered %s[%d]@%d: %s: %s", msg.topic, msg.partition, msg.offset, error_class, scrub(message)[:200])
 
     async def reject(self, *, event_id: str, source: str, raw_id: str, reasons: list[RejectionReason],
@@ -134,7 +132,8 @@ class Pipeline:
             "detail": scrub(detail), "received_at": _utc(now_ms()),
         }, topic=self.names.rejected)
         await self.rejected.send(key=key.encode(), value=value)
-        self.count("rejections")
+        for reason in reasons:
+            self.metrics.inc("zhucan_rejections_total", reason=reason.value)
         log.info("rejected event %s from %s (id %s): %s", event_id, source, mask_id(raw_id),
                  ",".join(r.value for r in reasons))
 
@@ -150,7 +149,7 @@ class Pipeline:
             await self.reject(event_id=coord, source=source, raw_id="", reasons=[RejectionReason.SCHEMA],
                               detail=f"undecodable record at {coord}: {exc}", key=opaque_key(coord, self.secret))
             return
-        self.count("events_in")
+        self.metrics.inc("zhucan_events_in_total", source=source)
         if raw["source"] != source:
             await self.reject(
                 event_id=raw["event_id"], source=source, raw_id=raw["id_number"], reasons=[RejectionReason.SCHEMA],
@@ -164,8 +163,9 @@ class Pipeline:
                               reasons=list(result.reasons), detail=result.detail, key=self._key_for(raw["id_number"]))
             return
         forward = {**raw, "id_number": result.id_number}
+        # The record keeps the department's timestamp, so latency is measured from the event.
         await self.commands.send(key=person_key(result.id_number, self.secret).encode(),
-                                 value=self.codec.encode("IdentityEvent", forward))
+                                 value=self.codec.encode("IdentityEvent", forward), timestamp=msg.timestamp)
 
     def _key_for(self, raw_id: str) -> str:
         id18, _ = normalize_id(raw_id)
@@ -179,7 +179,7 @@ class Pipeline:
         except DecodeError as exc:
             await self.to_dead_letter(event, exc.reason, str(exc))
             return
-        self.count("acks_in")
+        self.metrics.inc("zhucan_acks_in_total", status=ack["status"])
         id18, problem = normalize_id(ack["id_number"])
         if id18 is None:
             review = unknown_payment(ack, now_ms(), f"id {mask_id(ack['id_number'])} is not valid: {problem.detail if problem else ''}")
@@ -211,7 +211,7 @@ class Pipeline:
             effects = state.apply_payment(value, now_ms())
         # Publish first: if publishing fails, the state is not saved and a replay of the
         # dead letter redoes the work (same message ids), instead of finding it "done".
-        await self.publish(effects, pkey)
+        await self.publish(effects, pkey, event.message.timestamp)
         self.people[key] = state.dumps()
 
     # -- operators' commands ------------------------------------------------------
@@ -265,22 +265,24 @@ class Pipeline:
         """The partition the producer's default partitioner gives ``key`` (murmur2, as in Java)."""
         return (murmur2(key) & 0x7FFFFFFF) % self.settings.partitions
 
-    async def publish(self, effects: list[Effect], pkey: str) -> None:
+    async def publish(self, effects: list[Effect], pkey: str, event_time: float | None = None) -> None:
         for effect in effects:
             if isinstance(effect, FeeStandardIssued):
                 value = self.codec.encode("FeeStandard", effect.to_record(), topic=self.names.fee_standard)
                 await self.fee_standard.send(key=pkey.encode(), value=value)
-                self.count("fee_standards_out")
+                self.metrics.inc("zhucan_fee_standards_out_total", payment_mode=effect.payment_mode)
+                if event_time is not None:
+                    self.metrics.observe_latency(max(0.0, time.time() - event_time))
             elif isinstance(effect, ReviewRaised):
                 value = self.codec.encode("ReviewCase", effect.to_record(), topic=self.names.review)
                 await self.review.send(key=pkey.encode(), value=value)
-                self.count("review_cases")
+                self.metrics.inc("zhucan_review_cases_total", kind=effect.kind)
                 log.info("review case %s %s %s year %s (id %s)", effect.case_id, effect.kind, effect.code,
                          effect.insurance_year, mask_id(effect.id_number))
             elif isinstance(effect, SuspectedFound):
                 value = self.codec.encode("SuspectedUnenrolled", effect.to_record(), topic=self.names.unenrolled)
                 await self.unenrolled.send(key=pkey.encode(), value=value)
-                self.count("suspected_unenrolled")
+                self.metrics.inc("zhucan_suspected_unenrolled_total")
 
 
 async def _guarded(pipeline: Pipeline, handler: Any, event: faust.EventT) -> None:
@@ -338,12 +340,38 @@ def create_app(settings: Settings, book: PolicyBook | None = None) -> faust.App:
         async for event in stream.events():
             await _guarded(pipeline, pipeline.on_control, event)
 
+    @app.timer(15.0)
+    async def own_lag() -> None:
+        """The worker's own consumer lag as a metric (sampled off the event loop)."""
+        try:
+            groups = await asyncio.get_running_loop().run_in_executor(None, _own_lag, settings)
+        except Exception as exc:  # monitoring must never stop the worker
+            log.debug("lag sample failed: %s", exc)
+            return
+        for group in groups:
+            for p in group.partitions:
+                pipeline.metrics.set("zhucan_consumer_lag", p.lag, topic=p.topic, partition=str(p.partition))
+
     @app.timer(30.0)
     async def progress() -> None:
-        if pipeline.counts:
-            log.info("progress: %s", ", ".join(f"{k}={v}" for k, v in sorted(pipeline.counts.items())))
+        summary = pipeline.metrics.summary()
+        if summary:
+            log.info("progress: %s", summary)
 
     return app
+
+
+_monitors: dict[str, Any] = {}
+
+
+def _own_lag(settings: Settings) -> list[Any]:
+    from connectors.lag import LagMonitor
+
+    monitor = _monitors.get("own")
+    if monitor is None:
+        monitor = _monitors["own"] = LagMonitor(settings.kafka_bootstrap_servers)
+    monitor.sample([settings.app_id])
+    return monitor.report([settings.app_id])
 
 
 def run_worker(settings: Settings, loglevel: str = "info") -> None:
@@ -353,5 +381,7 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
     settings.warn_if_dev_secret()
     ensure_topics(settings)
     app = create_app(settings)
+    if settings.metrics_port >= 0:
+        serve_metrics(app.pipeline.metrics, settings.metrics_host, settings.metrics_port)  # type: ignore[attr-defined]
     worker = faust.Worker(app, loglevel=loglevel)
     worker.execute_from_commandline()

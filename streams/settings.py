@@ -28,6 +28,8 @@ class Settings(BaseSettings):
     partitions: int = Field(4, ge=1)  # partitions of topics the project creates
     store: Literal["memory://", "rocksdb://"] = "memory://"
     data_dir: Path = Path(".zhucan-data")
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = 9108  # -1 turns the endpoint off; 0 picks a free port
     coverage_grace_days: int = Field(15, ge=0)  # after the window, before an unpaid person is suspected
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
@@ -77,6 +79,8 @@ class Topics:
         self.dead_letter = p + "zhucan.dead-letter"
         self.person_changelog = p + "zhucan.person-changelog"
         self.control_progress = p + "zhucan.control-progress"
+        self.dead_letter_replays = p + "zhucan.dead-letter-replays"
+        self.imports = p + "zhucan.imports"
 
     def source_of(self, topic: str) -> str | None:
         for source, name in self.identity.items():
@@ -89,7 +93,8 @@ class Topics:
                 self.unenrolled, self.settlement, self.control]
 
     def internal(self) -> list[str]:
-        return [self.person_commands, self.dead_letter, self.control_progress]
+        return [self.person_commands, self.dead_letter, self.control_progress, self.dead_letter_replays,
+                self.imports]
 
 
 def load_settings() -> Settings:

@@ -83,11 +83,11 @@ async def test_person_agent_dead_letters_an_internal_failure_and_goes_on(app, mo
     calls = {"n": 0}
     real = app.pipeline.publish
 
-    async def flaky(effects, pkey):
+    async def flaky(effects, pkey, *rest):
         calls["n"] += 1
         if calls["n"] == 1:
             raise RuntimeError(f"boom for {idn}")
-        await real(effects, pkey)
+        await real(effects, pkey, *rest)
 
     monkeypatch.setattr(app.pipeline, "publish", flaky)
     async with app.agents["zhucan.person"].test_context() as agent:

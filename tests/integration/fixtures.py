@@ -43,7 +43,7 @@ class Stack:
         env = {**os.environ, **extra_env, "KAFKA_BOOTSTRAP_SERVERS": self.settings.kafka_bootstrap_servers,
                "ZHUCAN_TOPIC_PREFIX": self.settings.topic_prefix, "ZHUCAN_APP_ID": self.settings.app_id,
                "ZHUCAN_PARTITIONS": str(self.settings.partitions), "ZHUCAN_KEY_SECRET": TEST_SECRET,
-               "ZHUCAN_DATA_DIR": str(self.settings.data_dir)}
+               "ZHUCAN_DATA_DIR": str(self.settings.data_dir), "ZHUCAN_METRICS_PORT": "0"}
         log = open(self.log_path, "ab")  # noqa: SIM115
         self.worker = subprocess.Popen([sys.executable, "-m", "connectors.cli", "worker"], env=env, stdout=log,
                                        stderr=subprocess.STDOUT, start_new_session=True)

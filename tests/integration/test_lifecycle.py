@@ -221,7 +221,11 @@ def test_stopping_and_restarting_mid_stream_changes_no_outcome(running):
                    == expected[keys[k]] for k in keys)
 
     recs = running.read(running.topics.fee_standard, "FeeStandard", until=settled, timeout_s=120)
-    assert settled(recs)
+    got = final(recs)
+    wrong = {keys[k][-4:]: (expected[keys[k]], (got[k]["category"], got[k]["contribution_level"], got[k]["subsidy_fen"])
+                            if k in got else None) for k in keys
+             if k not in got or (got[k]["category"], got[k]["contribution_level"], got[k]["subsidy_fen"]) != expected[keys[k]]}
+    assert not wrong, f"{len(wrong)} people differ (expected, got): {wrong}"
     by_person: dict[str, dict[int, dict]] = {}
     for key, fee, _ in recs:
         versions = by_person.setdefault(key, {})

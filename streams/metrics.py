@@ -1,0 +1,115 @@
+"""Worker metrics in Prometheus text format, served on a small HTTP endpoint (not Faust's web)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import defaultdict
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+log = logging.getLogger("zhucan.metrics")
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+
+HELP = {
+    "zhucan_events_in_total": ("counter", "Identity events decoded, per sending source"),
+    "zhucan_rejections_total": ("counter", "Identity records sent back to their sender, per reason"),
+    "zhucan_dead_letters_total": ("counter", "Records moved to the dead-letter topic, per error class"),
+    "zhucan_fee_standards_out_total": ("counter", "Fee-standard versions published, per payment mode"),
+    "zhucan_acks_in_total": ("counter", "Payment-status acknowledgements received, per status"),
+    "zhucan_review_cases_total": ("counter", "Review cases raised, per kind"),
+    "zhucan_suspected_unenrolled_total": ("counter", "Suspected un-enrolled people published"),
+    "zhucan_consumer_lag": ("gauge", "Lag of the worker's consumer group, per topic and partition"),
+}
+
+
+def _labels(labels: tuple[tuple[str, str], ...]) -> str:
+    if not labels:
+        return ""
+    return "{" + ",".join(f'{k}="{v}"' for k, v in labels) + "}"
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.values: dict[str, dict[tuple[tuple[str, str], ...], float]] = defaultdict(dict)
+        self.latency_counts = [0] * (len(LATENCY_BUCKETS) + 1)
+        self.latency_sum = 0.0
+        self._lock = threading.Lock()
+
+    def inc(self, name: str, n: float = 1, **labels: str) -> None:
+        key = tuple(sorted(labels.items()))
+        with self._lock:
+            series = self.values[name]
+            series[key] = series.get(key, 0) + n
+
+    def set(self, name: str, value: float, **labels: str) -> None:
+        with self._lock:
+            self.values[name][tuple(sorted(labels.items()))] = value
+
+    def observe_latency(self, seconds: float) -> None:
+        with self._lock:
+            self.latency_sum += seconds
+            for i, bound in enumerate(LATENCY_BUCKETS):
+                if seconds <= bound:
+                    self.latency_counts[i] += 1
+                    break
+            else:
+                self.latency_counts[-1] += 1
+
+    def total(self, name: str) -> float:
+        with self._lock:
+            return sum(self.values.get(name, {}).values())
+
+    def render(self) -> str:
+        lines: list[str] = []
+        with self._lock:
+            for name, (kind, text) in HELP.items():
+                lines += [f"# HELP {name} {text}", f"# TYPE {name} {kind}"]
+                series = self.values.get(name) or ({(): 0.0} if kind == "counter" and name.endswith("unenrolled_total") else {})
+                for labels, value in sorted(series.items()):
+                    lines.append(f"{name}{_labels(labels)} {value:g}")
+            name = "zhucan_decision_latency_seconds"
+            lines += [f"# HELP {name} Event time (the department's record) to fee standard published",
+                      f"# TYPE {name} histogram"]
+            cumulative = 0
+            for bound, count in zip(LATENCY_BUCKETS, self.latency_counts, strict=False):
+                cumulative += count
+                lines.append(f'{name}_bucket{{le="{bound:g}"}} {cumulative}')
+            cumulative += self.latency_counts[-1]
+            lines.append(f'{name}_bucket{{le="+Inf"}} {cumulative}')
+            lines.append(f"{name}_sum {self.latency_sum:.6f}")
+            lines.append(f"{name}_count {cumulative}")
+        return "\n".join(lines) + "\n"
+
+    def summary(self) -> str:
+        parts = []
+        for name in ("zhucan_events_in_total", "zhucan_rejections_total", "zhucan_dead_letters_total",
+                     "zhucan_fee_standards_out_total", "zhucan_acks_in_total", "zhucan_review_cases_total"):
+            total = self.total(name)
+            if total:
+                parts.append(f"{name.removeprefix('zhucan_').removesuffix('_total')}={total:g}")
+        return ", ".join(parts)
+
+
+def serve_metrics(metrics: Metrics, host: str, port: int) -> ThreadingHTTPServer:
+    """Serve ``/metrics`` in a daemon thread; returns the server (``server_port`` tells the port)."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+            if self.path.split("?")[0] != "/metrics":
+                self.send_error(404, "only /metrics here")
+                return
+            body = metrics.render().encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer((host, port), Handler)
+    threading.Thread(target=server.serve_forever, name="zhucan-metrics", daemon=True).start()
+    log.info("metrics on http://%s:%d/metrics", host, server.server_port)
+    return server
