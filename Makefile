@@ -15,8 +15,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[test]'
 	@rm -f $(VENV)/.installed-* && touch $@
 
-install: $(STAMP) ## create .venv and install zhucan with its test tools
-	@deploy/ensure-system.sh
+install: $(STAMP) ## create .venv and install zhucan with its test tools (and Java/Maven if missing)
+	@deploy/ensure-system.sh kafka
 
 demo: install ## the main job: local Kafka, the worker, sample people of the seed regions, a summary
 	$(BIN)/zhucan demo
@@ -25,13 +25,15 @@ lint: install ## ruff and mypy
 	$(BIN)/ruff check streams schemas connectors tests
 	$(BIN)/mypy
 
-test: install lint ## the whole suite: lint, unit, agent and real-Kafka integration tests
+test: install lint ## the whole suite: lint, unit, agent, real-Kafka integration and browser tests
+	@deploy/ensure-system.sh chromium
 	$(BIN)/python -m pytest -p no:cacheprovider -q tests
 
 test-unit: install ## tests that need no broker
 	$(BIN)/python -m pytest -q tests/unit tests/agents
 
 test-integration: install ## tests on real Kafka (started by the suite unless KAFKA_BOOTSTRAP_SERVERS is set)
+	@deploy/ensure-system.sh chromium
 	$(BIN)/python -m pytest -q tests/integration
 
 kafka-up: install ## start the embedded local Kafka on 127.0.0.1:9092

@@ -252,6 +252,13 @@ def cmd_import(args: argparse.Namespace) -> int:
     return 0 if result.bad_rows == 0 else 3
 
 
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    from connectors.dashboard import run_dashboard
+
+    run_dashboard(_settings(), host=args.host, port=args.port)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="zhucan", description="助参: subsidised-enrolment integration broker")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -332,6 +339,10 @@ def build_parser() -> argparse.ArgumentParser:
     im.add_argument("--force", action="store_true", help="publish even if this file was imported before")
     im.add_argument("--template", action="store_true", help="print the template's header and an example row")
     im.set_defaults(func=cmd_import)
+    db = sub.add_parser("dashboard", help="the operators' page: lag, throughput, rejections, coverage")
+    db.add_argument("--host", default="127.0.0.1")
+    db.add_argument("--port", type=int, default=8050)
+    db.set_defaults(func=cmd_dashboard)
     return parser
 
 
