@@ -259,6 +259,18 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from connectors.bench import bench_main
+    from connectors.localkafka import LocalKafkaError
+
+    try:
+        settings = _ensure_broker(_settings())
+    except LocalKafkaError as exc:
+        print(f"zhucan bench: {exc}", file=sys.stderr)
+        return 2
+    return bench_main(settings, args.events, args.json, args.workers, args.rate, args.latency_seconds)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="zhucan", description="助参: subsidised-enrolment integration broker")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -343,6 +355,13 @@ def build_parser() -> argparse.ArgumentParser:
     db.add_argument("--host", default="127.0.0.1")
     db.add_argument("--port", type=int, default=8050)
     db.set_defaults(func=cmd_dashboard)
+    bn = sub.add_parser("bench", help="throughput, latency, memory and state size on real Kafka")
+    bn.add_argument("--events", type=int, default=100_000)
+    bn.add_argument("--json", help="also write the result to this file")
+    bn.add_argument("--workers", type=int, default=1)
+    bn.add_argument("--rate", type=int, default=1000, help="offered events/s for the latency run")
+    bn.add_argument("--latency-seconds", type=float, default=10.0)
+    bn.set_defaults(func=cmd_bench)
     return parser
 
 

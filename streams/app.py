@@ -109,6 +109,7 @@ class Pipeline:
         self.people = app.Table("person", default=None, partitions=n, schema=schema, key_type=bytes,
                                 value_type=bytes, changelog_topic=changelog)
         self.metrics = Metrics()
+        self.in_flight = 0  # messages being handled right now (the drain on shutdown waits for them)
 
     # -- dead letters and rejections -----------------------------------------
     async def to_dead_letter(self, event: faust.EventT, error_class: str, message: str) -> None:
@@ -287,6 +288,7 @@ class Pipeline:
 
 async def _guarded(pipeline: Pipeline, handler: Any, event: faust.EventT) -> None:
     """Run one message's handler; any failure dead-letters the message and the stream goes on."""
+    pipeline.in_flight += 1
     try:
         await handler(event)
     except DecodeError as exc:
@@ -294,6 +296,8 @@ async def _guarded(pipeline: Pipeline, handler: Any, event: faust.EventT) -> Non
     except Exception as exc:  # a bug must not drop the message: keep it for replay
         log.exception("handler failed on %s[%d]@%d", event.message.topic, event.message.partition, event.message.offset)
         await pipeline.to_dead_letter(event, type(exc).__name__, scrub(str(exc)))
+    finally:
+        pipeline.in_flight -= 1
 
 
 def create_app(settings: Settings, book: PolicyBook | None = None) -> faust.App:
@@ -374,6 +378,36 @@ def _own_lag(settings: Settings) -> list[Any]:
     return monitor.report([settings.app_id])
 
 
+class ZhucanWorker(faust.Worker):
+    """Drains before stopping: on SIGTERM/SIGINT no new message is handed to an agent, the
+    ones being handled finish (their table writes while the tables still run), the producer
+    is flushed, and only then does Faust's own shutdown begin. Messages fetched but not
+    handled are not acked and come again after a restart (at-least-once)."""
+
+    _draining = False
+
+    def _schedule_shutdown(self, signal: Any) -> None:
+        if self._draining:
+            return
+        self._draining = True
+        app = self.app
+        pipeline = app.pipeline  # type: ignore[attr-defined]
+        app.flow_control.suspend()
+        log.info("stopping: draining %d message(s) in flight", pipeline.in_flight)
+
+        async def drain_then_stop() -> None:
+            deadline = time.monotonic() + 20
+            while pipeline.in_flight and time.monotonic() < deadline:
+                await asyncio.sleep(0.02)
+            try:
+                await asyncio.wait_for(app.producer.flush(), 15)
+            except Exception as exc:  # stopping anyway; what was not acked comes again
+                log.warning("producer flush on stop failed: %s", exc)
+            faust.Worker._schedule_shutdown(self, signal)
+
+        asyncio.ensure_future(drain_then_stop(), loop=self.loop)
+
+
 def run_worker(settings: Settings, loglevel: str = "info") -> None:
     """Run the worker in the foreground until SIGTERM/SIGINT."""
     from connectors.topics import ensure_topics
@@ -383,5 +417,5 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
     app = create_app(settings)
     if settings.metrics_port >= 0:
         serve_metrics(app.pipeline.metrics, settings.metrics_host, settings.metrics_port)  # type: ignore[attr-defined]
-    worker = faust.Worker(app, loglevel=loglevel)
+    worker = ZhucanWorker(app, loglevel=loglevel)
     worker.execute_from_commandline()

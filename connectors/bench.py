@@ -1,0 +1,311 @@
+"""`zhucan bench`: throughput, latency, memory and state size of the worker on real Kafka.
+
+A synthetic province (several regions, ~15% of people held by two departments, ~2%
+invalid records, ~1% redeliveries) is produced to fresh topics, then measured:
+
+- ``ceiling_eps``: a plain kafka-python client consuming the same identity records and
+  producing as many, with no processing (the raw ceiling of this machine and broker);
+- ``throughput_eps``: the worker(s) on the pre-loaded batch, from the first fee standard
+  out to the last (record timestamps), over the identity events in;
+- ``p50_ms``/``p99_ms``: event-to-fee-standard latency at a steady offered rate;
+- ``rss_mb``: the worker's peak resident memory; ``state_bytes_per_person``: the person
+  table's changelog bytes per person.
+
+No timed assertion anywhere: the numbers are reported, not judged, here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import random
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from kafka import KafkaConsumer, TopicPartition
+
+from connectors.demo import stop_worker
+from connectors.kafka_io import make_producer
+from connectors.lag import LagMonitor
+from connectors.sample import identity_event, make_id, utc
+from connectors.topics import ensure_topics
+from schemas.codec import Codec
+from streams.domain.ids import person_key
+from streams.settings import Settings
+
+REGIONS = [("410102", dt.date(2024, 6, 1)), ("410305", dt.date(2024, 6, 1)), ("411402", dt.date(2024, 6, 1)),
+           ("371002", dt.date(2024, 6, 1)), ("370102", dt.date(2024, 6, 1)), ("510402", dt.date(2021, 5, 1)),
+           ("500101", dt.date(2019, 7, 1))]
+SINGLE = [("CIVIL_AFFAIRS", "MINIMUM_LIVING"), ("CIVIL_AFFAIRS", "EXTREME_POVERTY"),
+          ("RURAL_REVITALIZATION", "MONITORED_RELAPSE_RISK")]
+SECOND = ("RURAL_REVITALIZATION", "MONITORED_RELAPSE_RISK")
+
+
+@dataclass
+class BenchResult:
+    events: int
+    people: int
+    partitions: int
+    workers: int
+    seconds: float
+    throughput_eps: float
+    ceiling_eps: float
+    ceiling_share: float
+    fee_standards: int
+    p50_ms: float
+    p99_ms: float
+    latency_rate_eps: int
+    rss_mb: float
+    state_bytes_per_person: float
+    machine: str
+
+
+def synthetic_events(n_events: int, seed: int = 7) -> tuple[list[tuple[str, bytes, bytes]], int]:
+    """(topic-source, key, value) for about ``n_events`` identity records, and the number of people."""
+    rng = random.Random(seed)
+    codec = Codec()
+    out: list[tuple[str, bytes, bytes]] = []
+    people = 0
+    seq = 0
+    while len(out) < n_events:
+        region, effective = REGIONS[people % len(REGIONS)]
+        seq += 1
+        born = dt.date(1940, 1, 1) + dt.timedelta(days=seq // 1000 % 25000)
+        id_number = make_id(region, born, seq % 1000)
+        people += 1
+        holdings = [rng.choice(SINGLE)]
+        if rng.random() < 0.15:
+            holdings.append(SECOND if holdings[0][0] == "CIVIL_AFFAIRS" else ("CIVIL_AFFAIRS", "MINIMUM_LIVING"))
+        for source, category in holdings:
+            ev = identity_event(event_id=f"b-{seq}-{category}", source=source, id_number=id_number, name="测试",
+                                category=category, region=region, effective=effective, occurred=utc(2024, 8, 1))
+            if rng.random() < 0.02:  # an invalid record: a wrong check character
+                ev["id_number"] = id_number[:17] + ("0" if id_number[17] != "0" else "1")
+            value = codec.encode("IdentityEvent", ev)
+            out.append((source, ev["event_id"].encode(), value))
+            if rng.random() < 0.01:  # a redelivery
+                out.append((source, ev["event_id"].encode(), value))
+    return out[:n_events], people
+
+
+def _produce(settings: Settings, records: list[tuple[str, bytes, bytes]]) -> float:
+    producer = make_producer(settings.kafka_bootstrap_servers, linger_ms=20, batch_size=512 * 1024,
+                             compression_type=None)
+    started = time.monotonic()
+    for source, key, value in records:
+        producer.send(settings.topics.identity[source], key=key, value=value)
+    producer.flush()
+    elapsed = time.monotonic() - started
+    producer.close()
+    return elapsed
+
+
+def measure_ceiling(settings: Settings, n: int) -> float:
+    """Consume the identity topics and produce as many records, no processing: records/s."""
+    scratch = settings.topics.prefix + "zhucan.bench-ceiling"
+    consumer = KafkaConsumer(*settings.topics.identity.values(), bootstrap_servers=settings.kafka_bootstrap_servers,
+                             group_id=f"{settings.app_id}-ceiling", auto_offset_reset="earliest",
+                             enable_auto_commit=False, max_poll_records=5000, fetch_max_bytes=64 * 1024 * 1024)
+    producer = make_producer(settings.kafka_bootstrap_servers, linger_ms=20, batch_size=512 * 1024)
+    seen = 0
+    started = None
+    deadline = time.monotonic() + 600
+    while seen < n and time.monotonic() < deadline:
+        for records in consumer.poll(timeout_ms=500).values():
+            if started is None:
+                started = time.monotonic()
+            for rec in records:
+                producer.send(scratch, key=rec.key, value=rec.value)
+            seen += len(records)
+    producer.flush()
+    elapsed = time.monotonic() - (started or time.monotonic())
+    consumer.close()
+    producer.close()
+    return seen / elapsed if elapsed > 0 else 0.0
+
+
+def _fee_timestamps(settings: Settings) -> list[tuple[bytes, int]]:
+    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers, group_id=None,
+                             enable_auto_commit=False, max_poll_records=10000)
+    topic = settings.topics.fee_standard
+    parts = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])]
+    consumer.assign(parts)
+    consumer.seek_to_beginning(*parts)
+    ends = consumer.end_offsets(parts)
+    out = []
+    while any(consumer.position(tp) < ends[tp] for tp in parts):
+        for records in consumer.poll(timeout_ms=500).values():
+            out += [(r.key, r.timestamp) for r in records]
+    consumer.close()
+    return out
+
+
+def _state_bytes_per_person(settings: Settings) -> float:
+    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers, group_id=None,
+                             enable_auto_commit=False, max_poll_records=10000)
+    topic = settings.topics.person_changelog
+    parts = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])]
+    if not parts:
+        return 0.0
+    consumer.assign(parts)
+    consumer.seek_to_beginning(*parts)
+    ends = consumer.end_offsets(parts)
+    latest: dict[bytes, int] = {}
+    while any(consumer.position(tp) < ends[tp] for tp in parts):
+        for records in consumer.poll(timeout_ms=500).values():
+            for r in records:
+                if r.key and not r.key.startswith(b"~"):
+                    latest[r.key] = len(r.value or b"")
+    consumer.close()
+    return sum(latest.values()) / len(latest) if latest else 0.0
+
+
+def _start_workers(settings: Settings, n: int, workdir: Path) -> list[subprocess.Popen[bytes]]:
+    procs = []
+    for i in range(n):
+        env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
+               "ZHUCAN_TOPIC_PREFIX": settings.topic_prefix, "ZHUCAN_APP_ID": settings.app_id,
+               "ZHUCAN_PARTITIONS": str(settings.partitions), "ZHUCAN_DATA_DIR": str(workdir / f"w{i}"),
+               "ZHUCAN_METRICS_PORT": "0", "ZHUCAN_KEY_SECRET": settings.key_secret.get_secret_value()}
+        log = open(workdir / f"worker{i}.log", "ab")  # noqa: SIM115
+        procs.append(subprocess.Popen([sys.executable, "-m", "connectors.cli", "worker", "--loglevel", "warning"],
+                                      env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
+        log.close()
+    return procs
+
+
+def _peak_rss_mb(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def _wait_caught_up(settings: Settings, procs: list[subprocess.Popen[bytes]], timeout_s: float) -> None:
+    monitor = LagMonitor(settings.kafka_bootstrap_servers, allowed_lag=0, window=2)
+    deadline = time.monotonic() + timeout_s
+    quiet_since = None
+    try:
+        while time.monotonic() < deadline:
+            for p in procs:
+                if p.poll() is not None:
+                    raise RuntimeError(f"a worker exited with code {p.returncode}")
+            monitor.sample([settings.app_id])
+            (report,) = monitor.report([settings.app_id])
+            lagging = report.total_lag
+            if report.partitions and lagging == 0:
+                quiet_since = quiet_since or time.monotonic()
+                if time.monotonic() - quiet_since > 3:
+                    return
+            else:
+                quiet_since = None
+            time.sleep(1)
+        raise TimeoutError(f"the worker did not catch up in {timeout_s:.0f}s")
+    finally:
+        monitor.close()
+
+
+def measure_latency(settings: Settings, rate: int, seconds: float) -> list[float]:
+    """Offer ``rate`` new people per second for ``seconds``; event-to-fee latencies in ms."""
+    codec = Codec()
+    producer = make_producer(settings.kafka_bootstrap_servers, linger_ms=0)
+    sent: dict[bytes, int] = {}
+    secret = settings.key_secret.get_secret_value().encode()
+    region, effective = REGIONS[0]
+    total = int(rate * seconds)
+    started = time.monotonic()
+    for i in range(total):
+        target = started + i / rate
+        delay = target - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        id_number = make_id(region, dt.date(1960, 1, 1) + dt.timedelta(days=i // 1000), i % 1000)
+        ev = identity_event(event_id=f"lat-{uuid.uuid4().hex}", source="CIVIL_AFFAIRS", id_number=id_number,
+                            name="延迟", category="MINIMUM_LIVING", region=region, effective=effective,
+                            occurred=utc(2024, 8, 1))
+        now_ms = int(time.time() * 1000)
+        producer.send(settings.topics.identity["CIVIL_AFFAIRS"], key=ev["event_id"].encode(),
+                      value=codec.encode("IdentityEvent", ev), timestamp_ms=now_ms)
+        sent[person_key(id_number, secret).encode()] = now_ms
+    producer.flush()
+    producer.close()
+    deadline = time.monotonic() + 60
+    latencies: dict[bytes, float] = {}
+    while len(latencies) < len(sent) and time.monotonic() < deadline:
+        for key, ts in _fee_timestamps(settings):
+            if key in sent and key not in latencies:
+                latencies[key] = ts - sent[key]
+        time.sleep(1)
+    return sorted(latencies.values())
+
+
+def run_bench(settings: Settings, n_events: int, workers: int = 1, rate: int = 1000, latency_s: float = 10.0,
+              workdir: Path | None = None) -> BenchResult:
+    run = uuid.uuid4().hex[:6]
+    settings = settings.model_copy(update={"topic_prefix": f"bench{run}.", "app_id": f"zhucan-bench-{run}"})
+    workdir = workdir or Path(f".zhucan-data/bench-{run}")
+    workdir.mkdir(parents=True, exist_ok=True)
+    say = lambda msg: print(f"[bench] {msg}", file=sys.stderr, flush=True)  # noqa: E731
+    ensure_topics(settings)
+    say(f"generating {n_events:,} identity events...")
+    records, people = synthetic_events(n_events)
+    say(f"producing them to {settings.topic_prefix}identity.*.v1 ({people:,} people)...")
+    produce_s = _produce(settings, records)
+    say(f"produced in {produce_s:.1f}s ({n_events / produce_s:,.0f}/s); measuring the raw ceiling...")
+    ceiling = measure_ceiling(settings, n_events)
+    say(f"ceiling {ceiling:,.0f} records/s; starting {workers} worker(s)...")
+    procs = _start_workers(settings, workers, workdir)
+    try:
+        _wait_caught_up(settings, procs, timeout_s=max(300.0, n_events / 200))
+        fees = _fee_timestamps(settings)
+        first, last = min(t for _, t in fees), max(t for _, t in fees)
+        seconds = max((last - first) / 1000, 1e-3)
+        say(f"batch done: {len(fees):,} fee standards in {seconds:.1f}s; latency at {rate}/s for {latency_s:.0f}s...")
+        latencies = measure_latency(settings, rate, latency_s)
+        rss = max(_peak_rss_mb(p.pid) for p in procs)
+    finally:
+        for p in procs:
+            stop_worker(p)
+    state = _state_bytes_per_person(settings)
+    throughput = n_events / seconds
+
+    def pct(q: float) -> float:
+        if not latencies:
+            return float("nan")
+        return float(latencies[min(len(latencies) - 1, int(q * len(latencies)))])
+
+    return BenchResult(
+        events=n_events, people=people, partitions=settings.partitions, workers=workers, seconds=round(seconds, 2),
+        throughput_eps=round(throughput, 1), ceiling_eps=round(ceiling, 1),
+        ceiling_share=round(throughput / ceiling, 3) if ceiling else 0.0, fee_standards=len(fees),
+        p50_ms=round(pct(0.50), 1), p99_ms=round(pct(0.99), 1), latency_rate_eps=rate, rss_mb=round(rss, 1),
+        state_bytes_per_person=round(state, 1),
+        machine=f"{os.cpu_count()} cores, {os.uname().machine}, Python {sys.version.split()[0]}",
+    )
+
+
+def print_result(r: BenchResult) -> None:
+    rows = [("identity events", f"{r.events:,}"), ("people", f"{r.people:,}"), ("workers / partitions", f"{r.workers} / {r.partitions}"),
+            ("batch seconds", f"{r.seconds}"), ("throughput (events/s)", f"{r.throughput_eps:,.0f}"),
+            ("raw ceiling (records/s)", f"{r.ceiling_eps:,.0f}"), ("share of ceiling", f"{r.ceiling_share:.1%}"),
+            ("fee standards out", f"{r.fee_standards:,}"), (f"p50 / p99 at {r.latency_rate_eps}/s (ms)", f"{r.p50_ms} / {r.p99_ms}"),
+            ("worker peak RSS (MB)", f"{r.rss_mb}"), ("state bytes per person", f"{r.state_bytes_per_person}"),
+            ("machine", r.machine)]
+    for k, v in rows:
+        print(f"{k:<28} {v}")
+
+
+def bench_main(settings: Settings, n_events: int, json_path: str | None, workers: int, rate: int, latency_s: float) -> int:
+    result = run_bench(settings, n_events, workers=workers, rate=rate, latency_s=latency_s)
+    print_result(result)
+    if json_path:
+        Path(json_path).write_text(json.dumps(asdict(result), indent=2) + "\n", encoding="utf-8")
+    return 0
