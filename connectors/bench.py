@@ -28,12 +28,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from kafka import KafkaConsumer, TopicPartition
+from kafka.admin import NewTopic
 
 from connectors.demo import stop_worker
 from connectors.kafka_io import make_producer
 from connectors.lag import LagMonitor
 from connectors.sample import identity_event, make_id, utc
-from connectors.topics import ensure_topics
+from connectors.topics import admin_client, ensure_topics
 from schemas.codec import Codec
 from streams.domain.ids import person_key
 from streams.settings import Settings
@@ -108,6 +109,11 @@ def _produce(settings: Settings, records: list[tuple[str, bytes, bytes]]) -> flo
 def measure_ceiling(settings: Settings, n: int) -> float:
     """Consume the identity topics and produce as many records, no processing: records/s."""
     scratch = settings.topics.prefix + "zhucan.bench-ceiling"
+    admin = admin_client(settings.kafka_bootstrap_servers)
+    try:
+        admin.create_topics([NewTopic(scratch, settings.partitions, 1)])
+    finally:
+        admin.close()
     consumer = KafkaConsumer(*settings.topics.identity.values(), bootstrap_servers=settings.kafka_bootstrap_servers,
                              group_id=f"{settings.app_id}-ceiling", auto_offset_reset="earliest",
                              enable_auto_commit=False, max_poll_records=5000, fetch_max_bytes=64 * 1024 * 1024)

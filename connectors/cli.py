@@ -58,16 +58,22 @@ def cmd_worker(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_demo(args: argparse.Namespace) -> int:
-    from connectors.demo import run_demo
+def _broker_settings(command: str) -> Settings | None:
+    """Settings with a reachable broker (the local one started when none is configured), or None."""
     from connectors.localkafka import LocalKafkaError
 
     try:
-        settings = _ensure_broker(_settings())
+        return _ensure_broker(_settings())
     except LocalKafkaError as exc:
-        print(f"zhucan demo: {exc}", file=sys.stderr)
-        return 2
-    return run_demo(settings, timeout_s=args.timeout)
+        print(f"zhucan {command}: {exc}", file=sys.stderr)
+        return None
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from connectors.demo import run_demo
+
+    settings = _broker_settings("demo")
+    return run_demo(settings, timeout_s=args.timeout) if settings else 2
 
 
 def cmd_topics(args: argparse.Namespace) -> int:
@@ -261,12 +267,9 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     from connectors.bench import bench_main
-    from connectors.localkafka import LocalKafkaError
 
-    try:
-        settings = _ensure_broker(_settings())
-    except LocalKafkaError as exc:
-        print(f"zhucan bench: {exc}", file=sys.stderr)
+    settings = _broker_settings("bench")
+    if settings is None:
         return 2
     return bench_main(settings, args.events, args.json, args.workers, args.rate, args.latency_seconds)
 

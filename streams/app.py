@@ -300,6 +300,14 @@ async def _guarded(pipeline: Pipeline, handler: Any, event: faust.EventT) -> Non
         pipeline.in_flight -= 1
 
 
+def _agent_body(pipeline: Pipeline, handler: Any) -> Any:
+    async def agent(stream: faust.StreamT) -> None:
+        async for event in stream.events():
+            await _guarded(pipeline, handler, event)
+
+    return agent
+
+
 def create_app(settings: Settings, book: PolicyBook | None = None) -> faust.App:
     """Build the worker's Faust app from settings; nothing connects until it starts."""
     book = book or PolicyBook.load(settings.policy_dir)
@@ -324,25 +332,14 @@ def create_app(settings: Settings, book: PolicyBook | None = None) -> faust.App:
     pipeline = Pipeline(app, settings, book, codec)
     app.pipeline = pipeline  # type: ignore[attr-defined]
 
-    @app.agent(pipeline.identity_in, concurrency=1, name="zhucan.intake")
-    async def intake(stream: faust.StreamT) -> None:
-        async for event in stream.events():
-            await _guarded(pipeline, pipeline.on_identity, event)
-
-    @app.agent(pipeline.payment_in, concurrency=1, name="zhucan.acks")
-    async def acks(stream: faust.StreamT) -> None:
-        async for event in stream.events():
-            await _guarded(pipeline, pipeline.on_payment, event)
-
-    @app.agent(pipeline.commands, concurrency=1, name="zhucan.person")
-    async def person(stream: faust.StreamT) -> None:
-        async for event in stream.events():
-            await _guarded(pipeline, pipeline.on_person_command, event)
-
-    @app.agent(pipeline.control_in, concurrency=1, name="zhucan.control")
-    async def control(stream: faust.StreamT) -> None:
-        async for event in stream.events():
-            await _guarded(pipeline, pipeline.on_control, event)
+    # One agent per input, each with concurrency=1 (faust #606), decoding inside the agent.
+    for channel, handler, name in (
+        (pipeline.identity_in, pipeline.on_identity, "zhucan.intake"),
+        (pipeline.payment_in, pipeline.on_payment, "zhucan.acks"),
+        (pipeline.commands, pipeline.on_person_command, "zhucan.person"),
+        (pipeline.control_in, pipeline.on_control, "zhucan.control"),
+    ):
+        app.agent(channel, concurrency=1, name=name)(_agent_body(pipeline, handler))
 
     @app.timer(15.0)
     async def own_lag() -> None:

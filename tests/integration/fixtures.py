@@ -91,7 +91,7 @@ class Stack:
         return decoded(read_topic(self.settings.kafka_bootstrap_servers, topic, timeout_s=timeout_s, until=cond,
                                   idle_s=idle_s))
 
-    def fees_for(self, id_number: str, *, at_least: int = 1, timeout_s: float = 60.0, settle_s: float = 3.0):
+    def fees_for(self, id_number: str, *, at_least: int = 1, timeout_s: float = 60.0, settle_s: float = 2.0):
         """Fee standards of one person: wait for ``at_least``, then a short quiet time for extras."""
         key = self.key(id_number)
         self.read(self.topics.fee_standard, "FeeStandard", timeout_s=timeout_s,
