@@ -179,7 +179,8 @@ def _start_workers(settings: Settings, n: int, workdir: Path) -> list[subprocess
                "ZHUCAN_PARTITIONS": str(settings.partitions), "ZHUCAN_DATA_DIR": str(workdir / f"w{i}"),
                "ZHUCAN_METRICS_PORT": "0", "ZHUCAN_KEY_SECRET": settings.key_secret.get_secret_value()}
         log = open(workdir / f"worker{i}.log", "ab")  # noqa: SIM115
-        procs.append(subprocess.Popen([sys.executable, "-m", "connectors.cli", "worker", "--loglevel", "warning"],
+        profile = ["-m", "cProfile", "-o", str(workdir / f"worker{i}.prof")] if os.environ.get("ZHUCAN_BENCH_PROFILE") else []
+        procs.append(subprocess.Popen([sys.executable, *profile, "-m", "connectors.cli", "worker", "--loglevel", "warning"],
                                       env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
         log.close()
     return procs

@@ -25,12 +25,12 @@ import time
 from typing import Any
 
 import faust
-from aiokafka.partitioner import murmur2
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
 from schemas.codec import Codec
-from schemas.exceptions import DecodeError, SchemaError
+from schemas.exceptions import DecodeError
 from schemas.registry import SchemaRegistryClient
+from streams import batch
 from streams.domain.categories import ControlKind, RejectionReason, Source
 from streams.domain.ids import mask_id, normalize_id, opaque_key, person_key, scrub
 from streams.domain.person import (
@@ -42,14 +42,18 @@ from streams.domain.person import (
     unknown_payment,
 )
 from streams.domain.policy import PolicyBook
-from streams.domain.validation import Identity, Invalid, validate_identity
+from streams.domain.validation import Invalid, identity_from_command, validate_identity
 from streams.metrics import Metrics, serve_metrics
+from streams.partitioning import partition_for
 from streams.settings import Settings
 
 log = logging.getLogger("zhucan.worker")
 
 RAW = {"key_serializer": "raw", "value_serializer": "raw"}
-CONTROL_KEY = "~control~"  # keys of fanned-out commands and their done-markers (person keys are hex)
+CONTROL_KEY = "~control~"
+BATCH_KEY = "~batch~"  # record keys of batch records (the commands inside carry person keys)
+INTAKE_BATCH = 1000  # department records per intake batch
+INTAKE_WITHIN_S = 0.05  # or fewer, after this long: the latency a batch may add  # keys of fanned-out commands and their done-markers (person keys are hex)
 
 
 class _IdempotentProducer(faust_aiokafka.Producer):
@@ -83,6 +87,7 @@ class Pipeline:
     """What the agents do, kept apart from Faust so it reads as plain code."""
 
     def __init__(self, app: faust.App, settings: Settings, book: PolicyBook, codec: Codec) -> None:
+        self.app = app
         self.settings = settings
         self.book = book
         self.codec = codec
@@ -93,13 +98,7 @@ class Pipeline:
         self.identity_in = app.topic(*t.identity.values(), **RAW)
         self.payment_in = app.topic(t.payment_status, **RAW)
         self.commands = app.topic(t.person_commands, partitions=n, **RAW)
-        self.rejected = app.topic(t.rejected, **RAW)
-        self.fee_standard = app.topic(t.fee_standard, **RAW)
-        self.review = app.topic(t.review, **RAW)
-        self.dead_letter = app.topic(t.dead_letter, **RAW)
         self.control_in = app.topic(t.control, **RAW)
-        self.unenrolled = app.topic(t.unenrolled, **RAW)
-        self.progress = app.topic(t.control_progress, **RAW)
         schema = faust.Schema(key_type=bytes, value_type=bytes, **RAW)
         # Named under "zhucan." (CONTRACT.md); compacted only, never deleted by time.
         changelog = app.topic(
@@ -111,9 +110,19 @@ class Pipeline:
         self.metrics = Metrics()
         self.in_flight = 0  # messages being handled right now (the drain on shutdown waits for them)
 
+    async def send(self, topic: str, key: bytes | None, value: bytes, *, partition: int | None = None,
+                   timestamp: float | None = None, headers: Any = None) -> None:
+        """Produce straight through the app's producer (acks=all, idempotent), skipping Faust's
+        per-message Topic machinery. Still at-least-once: Faust flushes this producer before it
+        commits any offset, and the worker flushes it when it drains on shutdown."""
+        await self.app.producer.send(topic, key, value, partition, timestamp, headers)
+
     # -- dead letters and rejections -----------------------------------------
-    async def to_dead_letter(self, event: faust.EventT, error_class: str, message: str) -> None:
+    async def to_dead_letter(self, event: faust.EventT, error_class: str, message: str,
+                             inner: tuple[bytes, bytes] | None = None) -> None:
+        """Dead-letter a record (or, with ``inner``, one command of a batch record) with its origin."""
         msg = event.message
+        key, value = inner if inner is not None else (msg.key, msg.value)
         headers = [
             ("zhucan.origin.topic", msg.topic.encode()),
             ("zhucan.origin.partition", str(msg.partition).encode()),
@@ -122,7 +131,7 @@ class Pipeline:
             ("zhucan.error.message", scrub(message)[:1000].encode()),
             ("zhucan.failed.at", str(now_ms()).encode()),
         ]
-        await self.dead_letter.send(key=msg.key, value=msg.value, headers=headers)
+        await self.send(self.names.dead_letter, key, value, headers=headers)
         self.metrics.inc("zhucan_dead_letters_total", error_class=error_class)
         log.warning("dead-lettered %s[%d]@%d: %s: %s", msg.topic, msg.partition, msg.offset, error_class, scrub(message)[:200])
 
@@ -132,14 +141,30 @@ class Pipeline:
             "event_id": event_id, "source": source, "id_number": raw_id, "reasons": [r.value for r in reasons],
             "detail": scrub(detail), "received_at": _utc(now_ms()),
         }, topic=self.names.rejected)
-        await self.rejected.send(key=key.encode(), value=value)
+        await self.send(self.names.rejected, key.encode(), value)
         for reason in reasons:
             self.metrics.inc("zhucan_rejections_total", reason=reason.value)
         log.info("rejected event %s from %s (id %s): %s", event_id, source, mask_id(raw_id),
                  ",".join(r.value for r in reasons))
 
     # -- intake of identity events -------------------------------------------
-    async def on_identity(self, event: faust.EventT) -> None:
+    async def on_identity_batch(self, events: list[faust.EventT]) -> None:
+        """Validate a batch of department records and forward the good ones, one record per partition."""
+        by_partition: dict[int, list[tuple[bytes, bytes]]] = {}
+        oldest: float | None = None
+        for event in events:
+            forward = await _guarded(self, self.on_identity, event)
+            if forward is not None:
+                by_partition.setdefault(self.partition_of(forward[0]), []).append(forward)
+                ts = event.message.timestamp
+                oldest = ts if oldest is None else min(oldest, ts)
+        for partition, items in by_partition.items():
+            # The batch keeps its oldest department timestamp: latency is measured from the event.
+            await self.send(self.names.person_commands, f"{BATCH_KEY}{partition}".encode(), batch.pack(items),
+                            partition=partition, timestamp=oldest)
+
+    async def on_identity(self, event: faust.EventT) -> tuple[bytes, bytes] | None:
+        """One department record: rejected, dead-lettered, or returned as (person key, command)."""
         msg = event.message
         source = self.names.source_of(msg.topic) or Source.CIVIL_AFFAIRS.value
         try:
@@ -149,7 +174,7 @@ class Pipeline:
             coord = f"{msg.topic}:{msg.partition}:{msg.offset}"
             await self.reject(event_id=coord, source=source, raw_id="", reasons=[RejectionReason.SCHEMA],
                               detail=f"undecodable record at {coord}: {exc}", key=opaque_key(coord, self.secret))
-            return
+            return None
         self.metrics.inc("zhucan_events_in_total", source=source)
         if raw["source"] != source:
             await self.reject(
@@ -157,16 +182,14 @@ class Pipeline:
                 detail=f"source {raw['source']} does not match topic {msg.topic} ({source})",
                 key=self._key_for(raw["id_number"]),
             )
-            return
+            return None
         result = validate_identity(raw)
         if isinstance(result, Invalid):
             await self.reject(event_id=raw["event_id"], source=source, raw_id=raw["id_number"],
                               reasons=list(result.reasons), detail=result.detail, key=self._key_for(raw["id_number"]))
-            return
+            return None
         forward = {**raw, "id_number": result.id_number}
-        # The record keeps the department's timestamp, so latency is measured from the event.
-        await self.commands.send(key=person_key(result.id_number, self.secret).encode(),
-                                 value=self.codec.encode("IdentityEvent", forward), timestamp=msg.timestamp)
+        return person_key(result.id_number, self.secret).encode(), self.codec.encode("IdentityEvent", forward)
 
     def _key_for(self, raw_id: str) -> str:
         id18, _ = normalize_id(raw_id)
@@ -186,23 +209,37 @@ class Pipeline:
             review = unknown_payment(ack, now_ms(), f"id {mask_id(ack['id_number'])} is not valid: {problem.detail if problem else ''}")
             await self.publish([review], opaque_key(ack["id_number"], self.secret))
             return
-        await self.commands.send(key=person_key(id18, self.secret).encode(),
-                                 value=self.codec.encode("PaymentStatus", {**ack, "id_number": id18}))
+        await self.send(self.names.person_commands, person_key(id18, self.secret).encode(),
+                        self.codec.encode("PaymentStatus", {**ack, "id_number": id18}))
 
     # -- the person aggregate -------------------------------------------------
-    async def on_person_command(self, event: faust.EventT) -> None:
-        key: bytes = event.key
-        name, value = self.codec.decode(event.value, expect=("IdentityEvent", "PaymentStatus", "ControlCommand"))
+    async def on_person_record(self, event: faust.EventT) -> None:
+        """A record of the internal topic: a batch of commands, or a single one."""
+        msg = event.message
+        try:
+            commands = list(batch.unpack(event.key, msg.value))
+        except batch.BatchFormatError as exc:
+            await self.to_dead_letter(event, "BATCH_FORMAT", str(exc))
+            return
+        for key, value in commands:
+            try:
+                await self.on_person_command(key, value, msg.partition, msg.timestamp)
+            except DecodeError as exc:
+                await self.to_dead_letter(event, exc.reason, str(exc), inner=(key, value))
+            except Exception as exc:  # a bug must not drop the command: keep it for replay
+                log.exception("person command failed on %s[%d]@%d", msg.topic, msg.partition, msg.offset)
+                await self.to_dead_letter(event, type(exc).__name__, scrub(str(exc)), inner=(key, value))
+
+    async def on_person_command(self, key: bytes, data: bytes, partition: int, timestamp: float | None) -> None:
+        name, value = self.codec.decode(data, expect=("IdentityEvent", "PaymentStatus", "ControlCommand"))
         if name == "ControlCommand":
-            await self.on_partition_control(value, event.message.partition)
+            await self.on_partition_control(value, partition)
             return
         stored = self.people.get(key)
         state = PersonState.loads(stored) if stored else None
         pkey = key.decode()
         if name == "IdentityEvent":
-            identity = validate_identity(value)
-            if not isinstance(identity, Identity):
-                raise SchemaError(f"internal identity command failed validation: {identity.detail}")
+            identity = identity_from_command(value)  # validated at the intake
             state = state or PersonState(id_number=identity.id_number)
             effects = state.apply_identity(identity, self.book, pkey, now_ms())
         else:
@@ -212,7 +249,7 @@ class Pipeline:
             effects = state.apply_payment(value, now_ms())
         # Publish first: if publishing fails, the state is not saved and a replay of the
         # dead letter redoes the work (same message ids), instead of finding it "done".
-        await self.publish(effects, pkey, event.message.timestamp)
+        await self.publish(effects, pkey, timestamp)
         self.people[key] = state.dumps()
 
     # -- operators' commands ------------------------------------------------------
@@ -224,7 +261,7 @@ class Pipeline:
             return
         data = self.codec.encode("ControlCommand", cmd)
         for partition in range(self.settings.partitions):
-            await self.commands.send(key=f"{CONTROL_KEY}{partition}".encode(), value=data, partition=partition)
+            await self.send(self.names.person_commands, f"{CONTROL_KEY}{partition}".encode(), data, partition=partition)
         log.info("control %s %s region %s year %s fanned out to %d partitions", cmd["command_id"],
                  cmd["command"], cmd["region_code"], cmd["insurance_year"], self.settings.partitions)
 
@@ -256,7 +293,7 @@ class Pipeline:
                          kind, partition, scanned, touched)
                 await asyncio.sleep(0)  # let the worker breathe between batches
         self.people[marker] = b"done"
-        await self.progress.send(key=cmd["command_id"].encode(), value=json.dumps({
+        await self.send(self.names.control_progress, cmd["command_id"].encode(), json.dumps({
             "command_id": cmd["command_id"], "command": kind, "partition": partition, "scanned": scanned,
             "with_output": touched, "done": True}).encode())
         log.info("control %s %s region %s year %d partition %d done: %d people scanned, %d with output",
@@ -264,33 +301,33 @@ class Pipeline:
 
     def partition_of(self, key: bytes) -> int:
         """The partition the producer's default partitioner gives ``key`` (murmur2, as in Java)."""
-        return (murmur2(key) & 0x7FFFFFFF) % self.settings.partitions
+        return partition_for(key, self.settings.partitions)
 
     async def publish(self, effects: list[Effect], pkey: str, event_time: float | None = None) -> None:
         for effect in effects:
             if isinstance(effect, FeeStandardIssued):
                 value = self.codec.encode("FeeStandard", effect.to_record(), topic=self.names.fee_standard)
-                await self.fee_standard.send(key=pkey.encode(), value=value)
+                await self.send(self.names.fee_standard, pkey.encode(), value)
                 self.metrics.inc("zhucan_fee_standards_out_total", payment_mode=effect.payment_mode)
                 if event_time is not None:
                     self.metrics.observe_latency(max(0.0, time.time() - event_time))
             elif isinstance(effect, ReviewRaised):
                 value = self.codec.encode("ReviewCase", effect.to_record(), topic=self.names.review)
-                await self.review.send(key=pkey.encode(), value=value)
+                await self.send(self.names.review, pkey.encode(), value)
                 self.metrics.inc("zhucan_review_cases_total", kind=effect.kind)
                 log.info("review case %s %s %s year %s (id %s)", effect.case_id, effect.kind, effect.code,
                          effect.insurance_year, mask_id(effect.id_number))
             elif isinstance(effect, SuspectedFound):
                 value = self.codec.encode("SuspectedUnenrolled", effect.to_record(), topic=self.names.unenrolled)
-                await self.unenrolled.send(key=pkey.encode(), value=value)
+                await self.send(self.names.unenrolled, pkey.encode(), value)
                 self.metrics.inc("zhucan_suspected_unenrolled_total")
 
 
-async def _guarded(pipeline: Pipeline, handler: Any, event: faust.EventT) -> None:
+async def _guarded(pipeline: Pipeline, handler: Any, event: faust.EventT) -> Any:
     """Run one message's handler; any failure dead-letters the message and the stream goes on."""
     pipeline.in_flight += 1
     try:
-        await handler(event)
+        return await handler(event)
     except DecodeError as exc:
         await pipeline.to_dead_letter(event, exc.reason, str(exc))
     except Exception as exc:  # a bug must not drop the message: keep it for replay
@@ -298,6 +335,7 @@ async def _guarded(pipeline: Pipeline, handler: Any, event: faust.EventT) -> Non
         await pipeline.to_dead_letter(event, type(exc).__name__, scrub(str(exc)))
     finally:
         pipeline.in_flight -= 1
+    return None
 
 
 def _agent_body(pipeline: Pipeline, handler: Any) -> Any:
@@ -334,12 +372,29 @@ def create_app(settings: Settings, book: PolicyBook | None = None) -> faust.App:
 
     # One agent per input, each with concurrency=1 (faust #606), decoding inside the agent.
     for channel, handler, name in (
-        (pipeline.identity_in, pipeline.on_identity, "zhucan.intake"),
         (pipeline.payment_in, pipeline.on_payment, "zhucan.acks"),
-        (pipeline.commands, pipeline.on_person_command, "zhucan.person"),
+        (pipeline.commands, pipeline.on_person_record, "zhucan.person"),
         (pipeline.control_in, pipeline.on_control, "zhucan.control"),
     ):
         app.agent(channel, concurrency=1, name=name)(_agent_body(pipeline, handler))
+
+    @app.agent(pipeline.identity_in, concurrency=1, name="zhucan.intake")
+    async def intake(stream: faust.StreamT) -> None:
+        # Batches: decode, validate and encode per batch, one record per target partition.
+        # take_events acks a batch only after this body has handled all of it.
+        async for events in stream.take_events(INTAKE_BATCH, within=INTAKE_WITHIN_S):
+            pipeline.in_flight += 1
+            try:
+                await pipeline.on_identity_batch(list(events))
+            finally:
+                pipeline.in_flight -= 1
+
+    @app.task
+    async def quiet_loggers() -> None:
+        """aiokafka and Faust build a debug record per message otherwise (filtered later, paid for now)."""
+        for name in ("aiokafka", "faust", "mode", "kafka"):
+            logging.getLogger(name).setLevel(max(logging.INFO, logging.getLogger().getEffectiveLevel()))
+        logging.getLogger("aiokafka").setLevel(logging.WARNING)
 
     @app.timer(15.0)
     async def own_lag() -> None:

@@ -108,3 +108,13 @@ def validate_identity(raw: dict[str, Any]) -> Identity | Invalid:
         occurred_at=occurred,
         is_student=bool(raw.get("is_student", False)),
     )
+
+
+def identity_from_command(raw: dict[str, Any]) -> Identity:
+    """An internal command, validated at the intake already: rebuilt without checking again."""
+    return Identity(
+        event_id=raw["event_id"], source=Source(raw["source"]), change=Change(raw["change"]),
+        id_number=raw["id_number"], name=raw["name"], category=Category(raw["category"]),
+        region_code=raw["region_code"], effective_date=raw["effective_date"],
+        occurred_at=_as_utc(raw["occurred_at"]), is_student=bool(raw.get("is_student", False)),
+    )
