@@ -64,13 +64,18 @@ class BenchResult:
     rss_mb: float
     state_bytes_per_person: float
     machine: str
+    members: int = 1  # workers in the group when the batch was done (partitions shared among them)
+    duplicated_versions: int = 0  # (person, year, version) published more than once
+    people_without_standard: int = 0  # people with a valid record but no fee standard
 
 
-def synthetic_events(n_events: int, seed: int = 7) -> tuple[list[tuple[str, bytes, bytes]], int]:
-    """(topic-source, key, value) for about ``n_events`` identity records, and the number of people."""
+def synthetic_events(n_events: int, seed: int = 7) -> tuple[list[tuple[str, bytes, bytes]], int, set[str]]:
+    """(topic-source, key, value) for ``n_events`` identity records, the number of people, and the
+    ID numbers of the people with at least one valid record (who must get a fee standard)."""
     rng = random.Random(seed)
     codec = Codec()
     out: list[tuple[str, bytes, bytes]] = []
+    valid: set[str] = set()
     people = 0
     seq = 0
     while len(out) < n_events:
@@ -87,11 +92,13 @@ def synthetic_events(n_events: int, seed: int = 7) -> tuple[list[tuple[str, byte
                                 category=category, region=region, effective=effective, occurred=utc(2024, 8, 1))
             if rng.random() < 0.02:  # an invalid record: a wrong check character
                 ev["id_number"] = id_number[:17] + ("0" if id_number[17] != "0" else "1")
+            elif len(out) < n_events:
+                valid.add(id_number)
             value = codec.encode("IdentityEvent", ev)
             out.append((source, ev["event_id"].encode(), value))
             if rng.random() < 0.01:  # a redelivery
                 out.append((source, ev["event_id"].encode(), value))
-    return out[:n_events], people
+    return out[:n_events], people, valid
 
 
 def _produce(settings: Settings, records: list[tuple[str, bytes, bytes]]) -> float:
@@ -135,7 +142,7 @@ def measure_ceiling(settings: Settings, n: int) -> float:
     return seen / elapsed if elapsed > 0 else 0.0
 
 
-def _fee_timestamps(settings: Settings) -> list[tuple[bytes, int]]:
+def _fee_records(settings: Settings) -> list[tuple[bytes, int, bytes]]:
     consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers, group_id=None,
                              enable_auto_commit=False, max_poll_records=10000)
     topic = settings.topics.fee_standard
@@ -146,7 +153,7 @@ def _fee_timestamps(settings: Settings) -> list[tuple[bytes, int]]:
     out = []
     while any(consumer.position(tp) < ends[tp] for tp in parts):
         for records in consumer.poll(timeout_ms=500).values():
-            out += [(r.key, r.timestamp) for r in records]
+            out += [(r.key, r.timestamp, r.value) for r in records]
     consumer.close()
     return out
 
@@ -247,7 +254,7 @@ def measure_latency(settings: Settings, rate: int, seconds: float) -> list[float
     deadline = time.monotonic() + 60
     latencies: dict[bytes, float] = {}
     while len(latencies) < len(sent) and time.monotonic() < deadline:
-        for key, ts in _fee_timestamps(settings):
+        for key, ts, _ in _fee_records(settings):
             if key in sent and key not in latencies:
                 latencies[key] = ts - sent[key]
         time.sleep(1)
@@ -263,7 +270,7 @@ def run_bench(settings: Settings, n_events: int, workers: int = 1, rate: int = 1
     say = lambda msg: print(f"[bench] {msg}", file=sys.stderr, flush=True)  # noqa: E731
     ensure_topics(settings)
     say(f"generating {n_events:,} identity events...")
-    records, people = synthetic_events(n_events)
+    records, people, valid = synthetic_events(n_events)
     say(f"producing them to {settings.topic_prefix}identity.*.v1 ({people:,} people)...")
     produce_s = _produce(settings, records)
     say(f"produced in {produce_s:.1f}s ({n_events / produce_s:,.0f}/s); measuring the raw ceiling...")
@@ -272,8 +279,19 @@ def run_bench(settings: Settings, n_events: int, workers: int = 1, rate: int = 1
     procs = _start_workers(settings, workers, workdir)
     try:
         _wait_caught_up(settings, procs, timeout_s=max(300.0, n_events / 200))
-        fees = _fee_timestamps(settings)
-        first, last = min(t for _, t in fees), max(t for _, t in fees)
+        fees = _fee_records(settings)
+        first, last = min(t for _, t, _ in fees), max(t for _, t, _ in fees)
+        codec = Codec()
+        versions = [(k, f["insurance_year"], f["version"]) for k, _, v in fees
+                    for f in [codec.decode(v, expect="FeeStandard")[1]]]
+        duplicates = len(versions) - len(set(versions))
+        secret = settings.key_secret.get_secret_value().encode()
+        expected = {person_key(i, secret).encode() for i in valid}
+        missing = len(expected - {k for k, _, _ in versions})
+        monitor = LagMonitor(settings.kafka_bootstrap_servers)
+        monitor.sample([settings.app_id])
+        (group,) = monitor.report([settings.app_id])
+        monitor.close()
         seconds = max((last - first) / 1000, 1e-3)
         say(f"batch done: {len(fees):,} fee standards in {seconds:.1f}s; latency at {rate}/s for {latency_s:.0f}s...")
         latencies = measure_latency(settings, rate, latency_s)
@@ -296,6 +314,7 @@ def run_bench(settings: Settings, n_events: int, workers: int = 1, rate: int = 1
         p50_ms=round(pct(0.50), 1), p99_ms=round(pct(0.99), 1), latency_rate_eps=rate, rss_mb=round(rss, 1),
         state_bytes_per_person=round(state, 1),
         machine=f"{os.cpu_count()} cores, {os.uname().machine}, Python {sys.version.split()[0]}",
+        members=group.members, duplicated_versions=duplicates, people_without_standard=missing,
     )
 
 
@@ -305,6 +324,8 @@ def print_result(r: BenchResult) -> None:
             ("raw ceiling (records/s)", f"{r.ceiling_eps:,.0f}"), ("share of ceiling", f"{r.ceiling_share:.1%}"),
             ("fee standards out", f"{r.fee_standards:,}"), (f"p50 / p99 at {r.latency_rate_eps}/s (ms)", f"{r.p50_ms} / {r.p99_ms}"),
             ("worker peak RSS (MB)", f"{r.rss_mb}"), ("state bytes per person", f"{r.state_bytes_per_person}"),
+            ("group members", f"{r.members}"), ("duplicated versions", f"{r.duplicated_versions}"),
+            ("people without a standard", f"{r.people_without_standard}"),
             ("machine", r.machine)]
     for k, v in rows:
         print(f"{k:<28} {v}")

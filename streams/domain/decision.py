@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cached_property
 
 from streams.domain.categories import (
     CATEGORY_SOURCE,
@@ -51,6 +52,10 @@ class Decision:
         """What, if changed, makes a new version (the basis text alone does not)."""
         return (self.category, self.funding_source, self.contribution_level, self.premium_fen,
                 self.subsidy_fen, self.payable_fen, self.payment_mode, self.policy_id)
+
+    @cached_property
+    def fingerprint_text(self) -> str:
+        return "|".join(str(x) for x in self.fingerprint())
 
 
 def cite(reference: str) -> str:
@@ -101,13 +106,29 @@ def _rank(order: list[Category], category: Category) -> int:
     return order.index(category) if category in order else len(order) + _CATEGORY_ORDER.index(category)
 
 
+_MEMO: dict[tuple[str, frozenset[Held]], Decision | None] = {}
+_MEMO_LIMIT = 100_000
+
+
 def decide(held: Iterable[Held], policy: Policy) -> Decision | None:
     """The decision for a person holding ``held`` under ``policy``; None when no identity is subsidised here.
 
-    It depends only on the set of identities, never on the order they arrived in.
+    It depends only on the set of identities, never on the order they arrived in, so it is
+    memoised per policy (content hash) and set: a province has few distinct combinations.
     """
+    key = (policy.policy_id, frozenset(held))
+    if key in _MEMO:
+        return _MEMO[key]
+    decision = _decide(key[1], policy)
+    if len(_MEMO) >= _MEMO_LIMIT:
+        _MEMO.clear()
+    _MEMO[key] = decision
+    return decision
+
+
+def _decide(held: frozenset[Held], policy: Policy) -> Decision | None:
     spec = policy.spec
-    unique = sorted(set(held), key=lambda h: (_rank(spec.resolution.order, h.category), h.is_student))
+    unique = sorted(held, key=lambda h: (_rank(spec.resolution.order, h.category), h.is_student))
     if not unique:
         return None
     candidates = [_candidate(h, spec.subsidies[h.category], policy) for h in unique if h.category in spec.subsidies]

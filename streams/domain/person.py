@@ -230,7 +230,7 @@ class PersonState:
                           premium_fen=decision.premium_fen, subsidy_fen=decision.subsidy_fen,
                           payable_fen=decision.payable_fen)
             policy_id, basis = decision.policy_id, decision.basis
-            fingerprint = "|".join(str(x) for x in decision.fingerprint())
+            fingerprint = decision.fingerprint_text
             if on_the_spot:
                 basis += "; 集中缴费期外新增, 随参随缴"
         if fingerprint == rec.fingerprint:

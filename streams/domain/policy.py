@@ -188,6 +188,9 @@ class PolicyBook:
 
     def __init__(self, policies: dict[tuple[str, int], Policy]) -> None:
         self._by_key = policies
+        # The book never changes after loading: per-region answers are memoised (hot path).
+        self._years: dict[str, list[int]] = {}
+        self._found: dict[tuple[str, int], Policy | None] = {}
 
     @classmethod
     def load(cls, directory: Path | str | None = None) -> PolicyBook:
@@ -261,13 +264,19 @@ class PolicyBook:
         return list(dict.fromkeys(out))
 
     def lookup(self, region_code: str, year: int) -> Policy:
-        for code in self.chain(region_code):
-            policy = self._by_key.get((code, year))
-            if policy is not None:
-                return policy
-        raise NoPolicy(region_code, year)
+        key = (region_code, year)
+        if key not in self._found:
+            self._found[key] = next(
+                (p for p in (self._by_key.get((code, year)) for code in self.chain(region_code)) if p), None
+            )
+        policy = self._found[key]
+        if policy is None:
+            raise NoPolicy(region_code, year)
+        return policy
 
     def years(self, region_code: str) -> list[int]:
         """Insurance years for which some policy covers this region, ascending."""
-        codes = set(self.chain(region_code))
-        return sorted({year for (code, year) in self._by_key if code in codes})
+        if region_code not in self._years:
+            codes = set(self.chain(region_code))
+            self._years[region_code] = sorted({year for (code, year) in self._by_key if code in codes})
+        return self._years[region_code]
