@@ -51,6 +51,7 @@ def run_demo(settings: Settings, timeout_s: float = 180.0) -> int:
     codec = Codec()
     topics = settings.topics
     _say(f"== zhucan demo on Kafka at {settings.kafka_bootstrap_servers}")
+    settings.warn_if_dev_secret()
     ensure_topics(settings)
     log_path = settings.data_dir / "demo-worker.log"
     worker = start_worker(settings, log_path)
