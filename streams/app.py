@@ -468,6 +468,10 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
     ensure_topics(settings)
     app = create_app(settings)
     if settings.metrics_port >= 0:
-        serve_metrics(app.pipeline.metrics, settings.metrics_host, settings.metrics_port)  # type: ignore[attr-defined]
+        try:
+            serve_metrics(app.pipeline.metrics, settings.metrics_host, settings.metrics_port)  # type: ignore[attr-defined]
+        except OSError as exc:  # e.g. a second worker on the same host: it runs, without an endpoint
+            log.warning("metrics endpoint off: cannot listen on %s:%d (%s); set ZHUCAN_METRICS_PORT",
+                        settings.metrics_host, settings.metrics_port, exc)
     worker = ZhucanWorker(app, loglevel=loglevel)
     worker.execute_from_commandline()
