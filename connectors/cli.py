@@ -274,6 +274,55 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return bench_main(settings, args.events, args.json, args.workers, args.rate, args.latency_seconds)
 
 
+def cmd_settle(args: argparse.Namespace) -> int:
+    from connectors.ledger import publish_settlement, settlement
+    from streams.domain.decision import yuan
+
+    settings = _settings()
+    lines = settlement(settings, args.region, args.year, _as_of(args.as_of))
+    if args.json:
+        print(json.dumps(lines, ensure_ascii=False, default=str))
+    else:
+        print(f"{'region':<8} {'year':<5} {'class':<28} {'funding':<24} {'spot':<5} {'persons':>8} {'subsidy':>14}")
+        for line in lines:
+            print(f"{line['region_code']:<8} {line['insurance_year']:<5} {line['category']:<28} "
+                  f"{line['funding_source']:<24} {'yes' if line['on_the_spot'] else 'no':<5} {line['persons']:>8} "
+                  f"{yuan(line['subsidy_fen']):>14}")
+        by_fund: dict[str, int] = {}
+        for line in lines:
+            by_fund[line["funding_source"]] = by_fund.get(line["funding_source"], 0) + line["subsidy_fen"]
+        for fund, total in sorted(by_fund.items()):
+            print(f"total {fund}: {yuan(total)}")
+    if args.publish:
+        publish_settlement(settings, lines)
+        print(f"published {len(lines)} lines to {settings.topics.settlement}", file=sys.stderr)
+    return 0
+
+
+def cmd_budget(args: argparse.Namespace) -> int:
+    from connectors.ledger import budget
+    from streams.domain.decision import yuan
+    from streams.domain.exceptions import DomainError
+    from streams.domain.policy import PolicyBook
+
+    settings = _settings()
+    try:
+        overlay = PolicyBook.load(args.what_if) if args.what_if else None
+    except DomainError as exc:
+        print(f"budget: {exc}", file=sys.stderr)
+        return 1
+    rows = budget(settings, args.region, args.year, overlay, args.target_year)
+    if args.json:
+        print(json.dumps([r.__dict__ for r in rows], ensure_ascii=False))
+        return 0
+    what = f"under {args.what_if} for {args.target_year or args.year}" if overlay else "as issued"
+    print(f"budget estimate (资金支出测算) for region {args.region}, people of {args.year}, {what}")
+    for r in rows:
+        print(f"  {r.category:<28} {r.funding_source:<24} {r.persons:>8} persons {yuan(r.subsidy_fen):>14}")
+    print(f"  total {yuan(sum(r.subsidy_fen for r in rows))}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="zhucan", description="助参: subsidised-enrolment integration broker")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -365,6 +414,21 @@ def build_parser() -> argparse.ArgumentParser:
     bn.add_argument("--rate", type=int, default=1000, help="offered events/s for the latency run")
     bn.add_argument("--latency-seconds", type=float, default=10.0)
     bn.set_defaults(func=cmd_bench)
+    st = sub.add_parser("settle", help="settlement per class and funding source (资助汇总表) from the ledger")
+    st.add_argument("--region")
+    st.add_argument("--year", type=int)
+    st.add_argument("--as-of", help="the date on the lines (YYYY-MM-DD); default today")
+    st.add_argument("--publish", action="store_true", help="also publish the lines to settlement.v1")
+    st.add_argument("--json", action="store_true")
+    st.set_defaults(func=cmd_settle)
+
+    bu = sub.add_parser("budget", help="budget estimate (资金支出测算), optionally under what-if policies")
+    bu.add_argument("--region", required=True)
+    bu.add_argument("--year", type=int, required=True, help="the insurance year whose people are counted")
+    bu.add_argument("--what-if", help="a directory of policy files to apply instead (never the live ones)")
+    bu.add_argument("--target-year", type=int, help="with --what-if: the year of those policies")
+    bu.add_argument("--json", action="store_true")
+    bu.set_defaults(func=cmd_budget)
     return parser
 
 

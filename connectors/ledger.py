@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from connectors.kafka_io import read_topic
+from connectors.kafka_io import make_producer, read_topic
 from schemas.codec import Codec
 from schemas.exceptions import DecodeError
+from streams.domain.categories import Category
+from streams.domain.decision import Held, decide
+from streams.domain.exceptions import NoPolicy
 from streams.domain.ids import normalize_id, person_key
 from streams.domain.person import region_matches
+from streams.domain.policy import PolicyBook
 from streams.settings import Settings
 
 ENROLLED = ("PAID", "ZERO_DECLARED", "ALREADY_PAID")  # the acknowledgements that freeze a year
@@ -59,10 +65,11 @@ def latest_standards(settings: Settings, codec: Codec | None = None) -> dict[tup
     return latest
 
 
-def coverage(settings: Settings, region: str | None = None, year: int | None = None,
-             by: str = "county") -> list[CoverageRow]:
-    """Coverage per region and year: enrolled / people with a live standard, against the 99% target."""
-    codec = Codec()
+def ledger(settings: Settings, region: str | None = None, year: int | None = None,
+           codec: Codec | None = None) -> Iterator[tuple[dict[str, Any], str]]:
+    """Each person-year's live standard (latest version, not withdrawn) with its payment state:
+    PAID / ZERO_DECLARED / ALREADY_PAID (enrolled), REJECTED, or NO_ANSWER."""
+    codec = codec or Codec()
     standards = latest_standards(settings, codec)
     statuses: dict[tuple[str, int], set[str]] = defaultdict(set)
     secret = settings.secret_bytes
@@ -70,7 +77,6 @@ def coverage(settings: Settings, region: str | None = None, year: int | None = N
         id18, _ = normalize_id(ack["id_number"])
         if id18:
             statuses[(person_key(id18, secret), ack["insurance_year"])].add(ack["status"])
-    rows: dict[tuple[str, int], CoverageRow] = {}
     for slot, fee in standards.items():
         if fee["payment_mode"] == "WITHDRAWN":
             continue
@@ -78,15 +84,87 @@ def coverage(settings: Settings, region: str | None = None, year: int | None = N
             continue
         if year and fee["insurance_year"] != year:
             continue
+        seen = statuses.get(slot, set())
+        final = next((s for s in ENROLLED if s in seen), None)
+        yield fee, final or ("REJECTED" if "REJECTED" in seen else "NO_ANSWER")
+
+
+def coverage(settings: Settings, region: str | None = None, year: int | None = None,
+             by: str = "county") -> list[CoverageRow]:
+    """Coverage per region and year: enrolled / people with a live standard, against the 99% target."""
+    rows: dict[tuple[str, int], CoverageRow] = {}
+    for fee, status in ledger(settings, region, year):
         code = fee["region_code"]
         group = {"county": code, "city": code[:4] + "00", "province": code[:2] + "0000"}[by]
         row = rows.setdefault((group, fee["insurance_year"]), CoverageRow(group, fee["insurance_year"]))
         row.live += 1
-        seen = statuses.get(slot, set())
-        final = next((s for s in ENROLLED if s in seen), None)
-        if final:
+        if status in ENROLLED:
             row.enrolled += 1
-        row.by_status[final or ("REJECTED" if "REJECTED" in seen else "NO_ANSWER")] += 1
+        row.by_status[status] += 1
+    return [rows[k] for k in sorted(rows)]
+
+
+def settlement(settings: Settings, region: str | None, year: int | None,
+               as_of: dt.datetime) -> list[dict[str, Any]]:
+    """资助汇总表: enrolled people and subsidy per county, year, class, funding source and
+    on-the-spot flag (豫医保办〔2024〕65号 六; 渝医保发〔2019〕78号 二(二)2), as SettlementLine records."""
+    lines: dict[tuple[str, int, str, str, bool], dict[str, Any]] = {}
+    for fee, status in ledger(settings, region, year):
+        if status not in ENROLLED:
+            continue  # only people who enrolled are settled (攀医保〔2021〕58号 六(二))
+        key = (fee["region_code"], fee["insurance_year"], fee["category"], fee["funding_source"], fee["on_the_spot"])
+        line = lines.setdefault(key, {"region_code": key[0], "insurance_year": key[1], "category": key[2],
+                                      "funding_source": key[3], "on_the_spot": key[4], "persons": 0,
+                                      "subsidy_fen": 0, "as_of": as_of})
+        line["persons"] += 1
+        line["subsidy_fen"] += fee["subsidy_fen"]
+    return [lines[k] for k in sorted(lines)]
+
+
+def publish_settlement(settings: Settings, lines: list[dict[str, Any]]) -> None:
+    """Settlement lines on ``settlement.v1``, keyed by their own line (a line is about no one person)."""
+    codec = Codec()
+    producer = make_producer(settings.kafka_bootstrap_servers)
+    try:
+        for line in lines:
+            key = "|".join(str(line[k]) for k in ("region_code", "insurance_year", "category", "funding_source",
+                                                  "on_the_spot"))
+            producer.send(settings.topics.settlement, key=key.encode(),
+                          value=codec.encode("SettlementLine", line, topic=settings.topics.settlement))
+        producer.flush()
+    finally:
+        producer.close()
+
+
+@dataclass
+class BudgetRow:
+    category: str
+    funding_source: str
+    persons: int = 0
+    subsidy_fen: int = 0
+
+
+def budget(settings: Settings, region: str, year: int, overlay: PolicyBook | None = None,
+           target_year: int | None = None) -> list[BudgetRow]:
+    """资金支出测算: the subsidy the live standards of ``region``/``year`` cost, per class and
+    funding source; or, with ``overlay`` (another set of policy files: next year's, a
+    what-if), what the same people would cost under it for ``target_year``. The live
+    policies are never touched. Under an overlay each person is re-decided from the class
+    that decided their standard (other identities they hold are not on the topic)."""
+    rows: dict[tuple[str, str], BudgetRow] = {}
+    for fee, _ in ledger(settings, region, year):
+        category, funding, subsidy = fee["category"], fee["funding_source"], fee["subsidy_fen"]
+        if overlay is not None:
+            try:
+                decision = decide([Held(Category(category))], overlay.lookup(fee["region_code"], target_year or year))
+            except NoPolicy:
+                decision = None
+            if decision is None:
+                continue
+            funding, subsidy = decision.funding_source.value, decision.subsidy_fen
+        row = rows.setdefault((category, funding), BudgetRow(category, funding))
+        row.persons += 1
+        row.subsidy_fen += subsidy
     return [rows[k] for k in sorted(rows)]
 
 

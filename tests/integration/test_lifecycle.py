@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import shutil
 import time
 
@@ -254,3 +255,38 @@ def test_coverage_command_checks_and_reports(running, monkeypatch, capsys):
     assert "510402   2022       1         0     0.0%  BELOW" in out
     assert "suspected un-enrolled (疑似未参保): 1" in out and "未缴" in out
     assert idn not in out and idn[:6] + "********" + idn[-4:] in out
+
+
+def test_settlement_and_budget_estimate(running, tmp_path, monkeypatch, capsys):
+    from connectors.cli import main
+
+    low, severe, silent = new_id(PANZHIHUA), new_id(PANZHIHUA), new_id(PANZHIHUA)
+    running.send_identity(event(low, "MINIMUM_LIVING", region=PANZHIHUA))
+    running.send_identity(event(severe, "SEVERE_DISABILITY", region=PANZHIHUA))
+    running.send_identity(event(silent, "MONITORED_RELAPSE_RISK", region=PANZHIHUA))
+    fees = {idn: running.fees_for(idn, settle_s=0)[0] for idn in (low, severe, silent)}
+    running.send_payment(payment(low, 2022, 1, "PAID", fees[low]["payable_fen"]))
+    running.send_payment(payment(severe, 2022, 1, "ZERO_DECLARED", 0))
+    time.sleep(2)
+    for name, value in {"KAFKA_BOOTSTRAP_SERVERS": running.settings.kafka_bootstrap_servers,
+                        "ZHUCAN_TOPIC_PREFIX": running.settings.topic_prefix,
+                        "ZHUCAN_KEY_SECRET": "integration-test-secret"}.items():
+        monkeypatch.setenv(name, value)
+    assert main(["settle", "--region", "510400", "--year", "2022", "--as-of", "2022-07-01", "--publish"]) == 0
+    out = capsys.readouterr().out
+    assert "total COUNTY_BUDGET: 520.00元" in out and "total MEDICAL_ASSISTANCE_FUND: 240.00元" in out
+    lines = [v for _, v, _ in running.read(running.topics.settlement, "SettlementLine", until=lambda rs: len(rs) >= 2)]
+    got = sorted((ln["category"], ln["funding_source"], ln["persons"], ln["subsidy_fen"]) for ln in lines)
+    assert got == [("MINIMUM_LIVING", "MEDICAL_ASSISTANCE_FUND", 1, 24000), ("SEVERE_DISABILITY", "COUNTY_BUDGET", 1, 52000)]
+
+    assert main(["budget", "--region", "510400", "--year", "2022"]) == 0
+    assert "total 1000.00元" in capsys.readouterr().out  # 240 + 520 + 240, whoever paid
+    what_if = tmp_path / "what-if"
+    shutil.copytree(SHIPPED_POLICY_DIR, what_if)
+    path = what_if / "510400-2022.yaml"
+    path.write_text(path.read_text(encoding="utf-8").replace("percent: 75", "percent: 80"), encoding="utf-8")
+    assert main(["budget", "--region", "510400", "--year", "2022", "--what-if", str(what_if), "--json"]) == 0
+    rows = {(r["category"], r["subsidy_fen"]) for r in json.loads(capsys.readouterr().out)}
+    assert rows == {("MINIMUM_LIVING", 25600), ("MONITORED_RELAPSE_RISK", 25600), ("SEVERE_DISABILITY", 52000)}
+    live = (SHIPPED_POLICY_DIR / "510400-2022.yaml").read_text(encoding="utf-8")
+    assert "percent: 75" in live  # the live policy is untouched
