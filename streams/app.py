@@ -366,6 +366,12 @@ def create_app(settings: Settings, book: PolicyBook | None = None) -> faust.App:
         stream_wait_empty=True,
         broker_commit_every=1000,
         broker_commit_interval=1.0,
+        # Throughput: fewer, larger fetches and produce requests (measured with `zhucan bench`).
+        broker_max_poll_records=2000,
+        consumer_max_fetch_size=8 * 1024 * 1024,
+        stream_buffer_maxsize=16384,
+        producer_linger=0.005,
+        producer_max_batch_size=256 * 1024,
     )
     pipeline = Pipeline(app, settings, book, codec)
     app.pipeline = pipeline  # type: ignore[attr-defined]
