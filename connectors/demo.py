@@ -126,16 +126,25 @@ def _tax_cycle(settings: Settings, region_years: set[tuple[str, int]]):  # type:
     time.sleep(1.0)
     reviews = [Codec().decode(r.value, expect="ReviewCase")[1]
                for r in read_topic(settings.kafka_bootstrap_servers, settings.topics.review, timeout_s=20, idle_s=1.5)]
-    return coverage(settings), suspected(settings), reviews
+    from connectors.ledger import publish_settlement, settlement
+
+    lines = settlement(settings, None, None, as_of)
+    publish_settlement(settings, lines)
+    return coverage(settings), suspected(settings), reviews, lines
 
 
-def _print_cycle(rows, people, reviews) -> None:  # type: ignore[no-untyped-def]
+def _print_cycle(rows, people, reviews, lines) -> None:  # type: ignore[no-untyped-def]
     from connectors.cli import print_coverage, print_suspected
     from connectors.ledger import COVERAGE_TARGET
 
     _say("\n== coverage (参保率) per region and year")
     print_coverage(rows, COVERAGE_TARGET)
     print_suspected(people)
+    _say("\n== settlement (资助汇总表) of the enrolled, per class and funding source, on settlement.v1")
+    for line in lines:
+        spot = " 随参随缴" if line["on_the_spot"] else ""
+        _say(f"  {line['region_code']} {line['insurance_year']} {line['category']:<26} {line['funding_source']:<24} "
+             f"{line['persons']:>3} persons {yuan(line['subsidy_fen']):>10}{spot}")
     _say(f"\n== review cases for operators ({len(reviews)})")
     for case in reviews:
         amount = f" amount {yuan(case['amount_fen'])}" if case.get("amount_fen") is not None else ""

@@ -148,4 +148,6 @@ def test_demo_command_shows_fee_standards(kafka_bootstrap, tmp_path):
     assert "fee standards (一人一档)" in out and "(no standard yet)" not in out
     assert "攀医保〔2021〕58号" in out and "随参随缴" in out
     assert "ID_CHECKSUM" in out and "CATEGORY_NOT_OF_SOURCE" in out
+    assert "coverage (参保率)" in out and "suspected un-enrolled (疑似未参保)" in out
+    assert "settlement (资助汇总表)" in out and "COUNTY_BUDGET" in out
     assert ID_RE.findall(out) == []
