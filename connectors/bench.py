@@ -27,14 +27,14 @@ import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from kafka import KafkaConsumer, TopicPartition
+from kafka import KafkaConsumer
 from kafka.admin import NewTopic
 
-from connectors.demo import stop_worker
-from connectors.kafka_io import make_producer
+from connectors.kafka_io import make_producer, read_to_end
 from connectors.lag import LagMonitor
 from connectors.sample import identity_event, make_id, utc
 from connectors.topics import admin_client, ensure_topics
+from connectors.workers import start_worker, stop_worker
 from schemas.codec import Codec
 from streams.domain.ids import person_key
 from streams.domain.policy import PolicyBook
@@ -146,53 +146,24 @@ def measure_ceiling(settings: Settings, n: int) -> float:
 
 
 def _fee_records(settings: Settings) -> list[tuple[bytes, int, bytes]]:
-    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers, group_id=None,
-                             enable_auto_commit=False, max_poll_records=10000)
-    topic = settings.topics.fee_standard
-    parts = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])]
-    consumer.assign(parts)
-    consumer.seek_to_beginning(*parts)
-    ends = consumer.end_offsets(parts)
-    out = []
-    while any(consumer.position(tp) < ends[tp] for tp in parts):
-        for records in consumer.poll(timeout_ms=500).values():
-            out += [(r.key, r.timestamp, r.value) for r in records]
-    consumer.close()
-    return out
+    return [(r.key, r.timestamp, r.value) for r in read_to_end(settings.kafka_bootstrap_servers,
+                                                                 settings.topics.fee_standard)]
 
 
 def _state_bytes_per_person(settings: Settings) -> float:
-    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers, group_id=None,
-                             enable_auto_commit=False, max_poll_records=10000)
-    topic = settings.topics.person_changelog
-    parts = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])]
-    if not parts:
-        return 0.0
-    consumer.assign(parts)
-    consumer.seek_to_beginning(*parts)
-    ends = consumer.end_offsets(parts)
     latest: dict[bytes, int] = {}
-    while any(consumer.position(tp) < ends[tp] for tp in parts):
-        for records in consumer.poll(timeout_ms=500).values():
-            for r in records:
-                if r.key and not r.key.startswith(b"~"):
-                    latest[r.key] = len(r.value or b"")
-    consumer.close()
+    for r in read_to_end(settings.kafka_bootstrap_servers, settings.topics.person_changelog):
+        if r.key and not r.key.startswith(b"~"):
+            latest[r.key] = len(r.value or b"")
     return sum(latest.values()) / len(latest) if latest else 0.0
 
 
 def _start_workers(settings: Settings, n: int, workdir: Path) -> list[subprocess.Popen[bytes]]:
     procs = []
     for i in range(n):
-        env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
-               "ZHUCAN_TOPIC_PREFIX": settings.topic_prefix, "ZHUCAN_APP_ID": settings.app_id,
-               "ZHUCAN_PARTITIONS": str(settings.partitions), "ZHUCAN_DATA_DIR": str(workdir / f"w{i}"),
-               "ZHUCAN_METRICS_PORT": "0", "ZHUCAN_KEY_SECRET": settings.key_secret.get_secret_value()}
-        log = open(workdir / f"worker{i}.log", "ab")  # noqa: SIM115
         profile = ["-m", "cProfile", "-o", str(workdir / f"worker{i}.prof")] if os.environ.get("ZHUCAN_BENCH_PROFILE") else []
-        procs.append(subprocess.Popen([sys.executable, *profile, "-m", "connectors.cli", "worker", "--loglevel", "warning"],
-                                      env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
-        log.close()
+        procs.append(start_worker(settings.model_copy(update={"data_dir": workdir / f"w{i}"}), workdir / f"worker{i}.log",
+                                  python_args=profile, worker_args=["--loglevel", "warning"]))
     return procs
 
 
@@ -287,7 +258,8 @@ def measure_latency(settings: Settings, rate: int, seconds: float) -> list[float
 def run_bench(settings: Settings, n_events: int, workers: int = 1, rate: int = 1000, latency_s: float = 10.0,
               workdir: Path | None = None) -> BenchResult:
     run = uuid.uuid4().hex[:6]
-    settings = settings.model_copy(update={"topic_prefix": f"bench{run}.", "app_id": f"zhucan-bench-{run}"})
+    settings = settings.model_copy(update={"topic_prefix": f"bench{run}.", "app_id": f"zhucan-bench-{run}",
+                                           "metrics_port": 0})
     workdir = workdir or Path(f".zhucan-data/bench-{run}")
     workdir.mkdir(parents=True, exist_ok=True)
     say = lambda msg: print(f"[bench] {msg}", file=sys.stderr, flush=True)  # noqa: E731

@@ -7,7 +7,7 @@ import json
 import time
 import uuid
 
-from connectors.kafka_io import make_producer, read_topic
+from connectors.kafka_io import make_producer, read_to_end
 from schemas.codec import Codec
 from streams.settings import Settings
 
@@ -31,8 +31,7 @@ def send_control(settings: Settings, command: str, region: str, year: int, issue
 def control_progress(settings: Settings, command_id: str, timeout_s: float = 5.0) -> dict[int, dict]:
     """What each partition reported for ``command_id`` (from ``zhucan.control-progress``)."""
     out: dict[int, dict] = {}
-    for rec in read_topic(settings.kafka_bootstrap_servers, settings.topics.control_progress, timeout_s=timeout_s,
-                          idle_s=0.5):
+    for rec in read_to_end(settings.kafka_bootstrap_servers, settings.topics.control_progress, timeout_s):
         doc = json.loads(rec.value)
         if doc.get("command_id") == command_id and doc.get("done"):
             out[int(doc["partition"])] = doc

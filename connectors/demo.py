@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
-import signal
-import subprocess
-import sys
 import time
-from pathlib import Path
 
-from connectors.kafka_io import make_producer, read_topic
+from connectors.kafka_io import make_producer, read_to_end, read_topic
 from connectors.sample import seed_regions
 from connectors.topics import ensure_topics
+from connectors.workers import start_worker, stop_worker
 from schemas.codec import Codec
 from streams.domain.decision import yuan
 from streams.domain.ids import mask_id, person_key
@@ -21,30 +17,6 @@ from streams.settings import Settings
 
 def _say(msg: str) -> None:
     print(msg, flush=True)
-
-
-def start_worker(settings: Settings, log_path: Path, extra_env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
-           "ZHUCAN_TOPIC_PREFIX": settings.topic_prefix, "ZHUCAN_APP_ID": settings.app_id,
-           "ZHUCAN_PARTITIONS": str(settings.partitions), "ZHUCAN_DATA_DIR": str(settings.data_dir),
-           **(extra_env or {})}
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    log = open(log_path, "ab")  # noqa: SIM115 - handed to the child
-    proc = subprocess.Popen([sys.executable, "-m", "connectors.cli", "worker"], env=env, stdout=log,
-                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
-    log.close()
-    return proc
-
-
-def stop_worker(proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
-    if proc.poll() is not None:
-        return
-    os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(5)
 
 
 def run_demo(settings: Settings, timeout_s: float = 180.0) -> int:
@@ -125,7 +97,7 @@ def _tax_cycle(settings: Settings, region_years: set[tuple[str, int]]):  # type:
             _say(f"!! the worker did not finish {command_id} in time")
     time.sleep(1.0)
     reviews = [Codec().decode(r.value, expect="ReviewCase")[1]
-               for r in read_topic(settings.kafka_bootstrap_servers, settings.topics.review, timeout_s=20, idle_s=1.5)]
+               for r in read_to_end(settings.kafka_bootstrap_servers, settings.topics.review)]
     from connectors.ledger import publish_settlement, settlement
 
     lines = settlement(settings, None, None, as_of)

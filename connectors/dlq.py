@@ -14,7 +14,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from connectors.kafka_io import make_producer, read_topic
+from connectors.kafka_io import make_producer, read_to_end
 from schemas.codec import Codec
 from schemas.exceptions import SchemaError
 from streams.domain.ids import mask_id, scrub
@@ -50,7 +50,7 @@ class DeadLetter:
 
 def dead_letters(settings: Settings) -> list[DeadLetter]:
     out = []
-    for rec in read_topic(settings.kafka_bootstrap_servers, settings.topics.dead_letter, timeout_s=60, idle_s=1.0):
+    for rec in read_to_end(settings.kafka_bootstrap_servers, settings.topics.dead_letter):
         headers = {k: v.decode("utf-8", "replace") for k, v in (rec.headers or [])}
         out.append(DeadLetter(rec.partition, rec.offset, rec.timestamp, rec.key, rec.value or b"", headers))
     return out
@@ -59,8 +59,7 @@ def dead_letters(settings: Settings) -> list[DeadLetter]:
 def replayed(settings: Settings) -> dict[str, dict[str, Any]]:
     """Dead-letter coordinates already replayed, with when and where to."""
     done = {}
-    for rec in read_topic(settings.kafka_bootstrap_servers, settings.topics.dead_letter_replays, timeout_s=30,
-                          idle_s=0.5):
+    for rec in read_to_end(settings.kafka_bootstrap_servers, settings.topics.dead_letter_replays):
         done[rec.key.decode()] = json.loads(rec.value)
     return done
 

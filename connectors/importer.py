@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from connectors.kafka_io import make_producer, read_topic
+from connectors.kafka_io import make_producer, read_to_end
 from schemas.codec import Codec
 from streams.domain.categories import CATEGORY_BY_ZH, Category, RejectionReason, Source
 from streams.domain.ids import mask_id
@@ -207,8 +207,7 @@ def run_import(settings: Settings, source_name: str, path: Path, *, report: Path
     ledger_key = f"{source.value}:{digest}"
     own_producer = producer is None
     if own_producer and not force:
-        done = {r.key.decode() for r in read_topic(settings.kafka_bootstrap_servers, settings.topics.imports,
-                                                   timeout_s=30, idle_s=0.5)}
+        done = {r.key.decode() for r in read_to_end(settings.kafka_bootstrap_servers, settings.topics.imports)}
         if ledger_key in done:
             result.already_imported = True
             return result

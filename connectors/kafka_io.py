@@ -72,3 +72,30 @@ def iter_topic(bootstrap: str, topic: str, *, timeout_s: float, idle_s: float | 
                     return
     finally:
         consumer.close()
+
+
+def read_to_end(bootstrap: str, topic: str, timeout_s: float = 120.0) -> list[Any]:
+    """Every record of ``topic`` up to the end offsets it has now (no consumer group).
+
+    For reports over a topic as it stands (ledger, dead letters, changelog sizes): it stops
+    at the end instead of guessing it from a quiet spell. A missing topic reads as empty.
+    """
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None,
+                             client_id="zhucan-reader", max_poll_records=10000)
+    try:
+        parts = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])]
+        if not parts:
+            return []
+        consumer.assign(parts)
+        consumer.seek_to_beginning(*parts)
+        ends = consumer.end_offsets(parts)
+        out: list[Any] = []
+        deadline = time.monotonic() + timeout_s
+        while any(consumer.position(tp) < ends[tp] for tp in parts):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"reading {topic} to its end took over {timeout_s:.0f}s")
+            for records in consumer.poll(timeout_ms=500).values():
+                out.extend(records)
+        return out
+    finally:
+        consumer.close()

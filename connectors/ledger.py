@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from connectors.kafka_io import make_producer, read_topic
+from connectors.kafka_io import make_producer, read_to_end
 from schemas.codec import Codec
 from schemas.exceptions import DecodeError
 from streams.domain.categories import Category
@@ -47,7 +47,7 @@ class CoverageRow:
 
 def _read(settings: Settings, topic: str, record: str, codec: Codec) -> list[tuple[str, dict[str, Any]]]:
     out = []
-    for rec in read_topic(settings.kafka_bootstrap_servers, topic, timeout_s=120, idle_s=1.5):
+    for rec in read_to_end(settings.kafka_bootstrap_servers, topic):
         try:
             out.append((rec.key.decode() if rec.key else "", codec.decode(rec.value, expect=record)[1]))
         except DecodeError:

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
 import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
 from typing import Any
 
-from connectors.demo import stop_worker
 from connectors.kafka_io import make_producer, read_topic
 from connectors.topics import ensure_topics
+from connectors.workers import start_worker, stop_worker
 from schemas.codec import Codec
 from streams.domain.ids import person_key
 from streams.settings import Settings
@@ -28,7 +26,7 @@ class Stack:
         run = uuid.uuid4().hex[:8]
         self.settings = Settings(
             kafka_bootstrap_servers=bootstrap, topic_prefix=f"t{run}.", app_id=f"zhucan-test-{run}",
-            partitions=2, key_secret=TEST_SECRET, data_dir=workdir / "data",
+            partitions=2, key_secret=TEST_SECRET, data_dir=workdir / "data", metrics_port=0,
         )
         self.topics = self.settings.topics
         self.workdir = workdir
@@ -40,14 +38,7 @@ class Stack:
 
     # -- worker ---------------------------------------------------------------
     def start_worker(self, **extra_env: str) -> None:
-        env = {**os.environ, **extra_env, "KAFKA_BOOTSTRAP_SERVERS": self.settings.kafka_bootstrap_servers,
-               "ZHUCAN_TOPIC_PREFIX": self.settings.topic_prefix, "ZHUCAN_APP_ID": self.settings.app_id,
-               "ZHUCAN_PARTITIONS": str(self.settings.partitions), "ZHUCAN_KEY_SECRET": TEST_SECRET,
-               "ZHUCAN_DATA_DIR": str(self.settings.data_dir), "ZHUCAN_METRICS_PORT": "0"}
-        log = open(self.log_path, "ab")  # noqa: SIM115
-        self.worker = subprocess.Popen([sys.executable, "-m", "connectors.cli", "worker"], env=env, stdout=log,
-                                       stderr=subprocess.STDOUT, start_new_session=True)
-        log.close()
+        self.worker = start_worker(self.settings, self.log_path, extra_env)
 
     def stop_worker(self) -> None:
         if self.worker is not None:
@@ -99,6 +90,14 @@ class Stack:
         time.sleep(settle_s)
         recs = self.read(self.topics.fee_standard, "FeeStandard", timeout_s=10, idle_s=1.0)
         return [v for k, v, _ in recs if k == key]
+
+    def cli_env(self, monkeypatch) -> None:
+        """Point an in-process ``zhucan`` command at this deployment."""
+        for name, value in {"KAFKA_BOOTSTRAP_SERVERS": self.settings.kafka_bootstrap_servers,
+                            "ZHUCAN_TOPIC_PREFIX": self.settings.topic_prefix,
+                            "ZHUCAN_PARTITIONS": str(self.settings.partitions),
+                            "ZHUCAN_KEY_SECRET": TEST_SECRET}.items():
+            monkeypatch.setenv(name, value)
 
     def send_control(self, command: str, region: str, year: int, as_of: dt.date) -> str:
         from connectors.control import send_control, wait_for_control

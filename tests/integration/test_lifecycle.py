@@ -245,11 +245,7 @@ def test_coverage_command_checks_and_reports(running, monkeypatch, capsys):
     idn = new_id(PANZHIHUA)
     running.send_identity(event(idn, "MINIMUM_LIVING", region=PANZHIHUA, name="未缴"))
     running.fees_for(idn, settle_s=0)
-    for name, value in {"KAFKA_BOOTSTRAP_SERVERS": running.settings.kafka_bootstrap_servers,
-                        "ZHUCAN_TOPIC_PREFIX": running.settings.topic_prefix,
-                        "ZHUCAN_PARTITIONS": str(running.settings.partitions),
-                        "ZHUCAN_KEY_SECRET": "integration-test-secret"}.items():
-        monkeypatch.setenv(name, value)
+    running.cli_env(monkeypatch)
     assert main(["coverage", "--check", "--region", "510400", "--year", "2022", "--as-of", "2022-03-01"]) == 0
     out = capsys.readouterr().out
     assert "510402   2022       1         0     0.0%  BELOW" in out
@@ -268,10 +264,7 @@ def test_settlement_and_budget_estimate(running, tmp_path, monkeypatch, capsys):
     running.send_payment(payment(low, 2022, 1, "PAID", fees[low]["payable_fen"]))
     running.send_payment(payment(severe, 2022, 1, "ZERO_DECLARED", 0))
     time.sleep(2)
-    for name, value in {"KAFKA_BOOTSTRAP_SERVERS": running.settings.kafka_bootstrap_servers,
-                        "ZHUCAN_TOPIC_PREFIX": running.settings.topic_prefix,
-                        "ZHUCAN_KEY_SECRET": "integration-test-secret"}.items():
-        monkeypatch.setenv(name, value)
+    running.cli_env(monkeypatch)
     assert main(["settle", "--region", "510400", "--year", "2022", "--as-of", "2022-07-01", "--publish"]) == 0
     out = capsys.readouterr().out
     assert "total COUNTY_BUDGET: 520.00元" in out and "total MEDICAL_ASSISTANCE_FUND: 240.00元" in out

@@ -21,14 +21,6 @@ from connectors.lag import LagMonitor
 from tests.fixtures import HENAN, event, new_id
 
 
-def env_for(stack, monkeypatch) -> None:
-    for name, value in {"KAFKA_BOOTSTRAP_SERVERS": stack.settings.kafka_bootstrap_servers,
-                        "ZHUCAN_TOPIC_PREFIX": stack.settings.topic_prefix,
-                        "ZHUCAN_PARTITIONS": str(stack.settings.partitions),
-                        "ZHUCAN_KEY_SECRET": "integration-test-secret"}.items():
-        monkeypatch.setenv(name, value)
-
-
 def lag_of(monitor: LagMonitor, group: str, samples: int = 3):
     for _ in range(samples):
         monitor.sample([group])
@@ -62,7 +54,7 @@ def test_lag_grows_while_the_worker_is_stopped_and_returns_to_ok(running, monkey
         assert (report.status, report.total_lag) == ("OK", 0)
     finally:
         monitor.close()
-    env_for(running, monkeypatch)
+    running.cli_env(monkeypatch)
     assert main(["lag", "--group", group, "--json", "--samples", "1"]) == 0
     doc = json.loads(capsys.readouterr().out)
     (g,) = doc["groups"]
@@ -139,7 +131,7 @@ def test_dead_letters_list_show_and_replay_once(running, monkeypatch, capsys):
     running.send_raw(topic, b"\xc3\x01 not really avro", key=b"dept-key")
     read_topic(running.settings.kafka_bootstrap_servers, running.topics.dead_letter, timeout_s=60,
                until=lambda rs: len(rs) >= 1)
-    env_for(running, monkeypatch)
+    running.cli_env(monkeypatch)
     assert main(["dlq", "list"]) == 0
     out = capsys.readouterr().out
     assert "1 dead letters" in out and topic in out
@@ -169,7 +161,7 @@ def test_import_reports_every_bad_row_publishes_good_ones_and_only_once(running,
         w.writerow(["坏1", bad_sum, "低保对象", HENAN, "2024-06-01", "认定", "否"])
         w.writerow(["坏2", new_id(), "无此类别", HENAN, "2024-06-01", "认定", "否"])
         w.writerow(["坏3", new_id(), "低保对象", "4101", "2024-06-01", "认定", "否"])
-    env_for(running, monkeypatch)
+    running.cli_env(monkeypatch)
     assert main(["import", "--source", "civil-affairs", str(path)]) == 3  # some rows were bad
     out = capsys.readouterr().out
     assert "6 rows: 3 published, 3 bad" in out
