@@ -1,4 +1,4 @@
-"""The Faust app: thin agents that decode, call the domain, and publish.
+"""The worker: an aiokafka intake loop and a Faust app whose thin agents decode, call the domain, and publish.
 
 Topology (names without the deployment prefix):
 
@@ -8,7 +8,11 @@ Topology (names without the deployment prefix):
   payment-status.v1 ──acks──> zhucan.person-commands
   control.v1 ──control──> every partition of zhucan.person-commands (OPEN_YEAR, CHECK_COVERAGE)
 
-All topics carry raw bytes: decoding happens inside the agents with explicit
+The intake (streams/intake.py) is a plain aiokafka loop over whole fetches, consumer group
+``ZHUCAN_APP_ID``; the other stages are Faust agents of the app ``<app id>-streams``, and
+the person stage keeps its state in a Faust table (RocksDB by default, memory in tests).
+
+All topics carry raw bytes: decoding happens inside the handlers with explicit
 error handling, so a bad record is rejected or dead-lettered and the stream
 goes on (an exception escaping an agent would ack and drop the message).
 Processing is at-least-once; effects are idempotent through event ids, ack
@@ -22,12 +26,15 @@ import datetime as dt
 import json
 import logging
 import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import faust
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
-from schemas.codec import Codec
+from schemas.codec import SINGLE_OBJECT_MAGIC, Codec
 from schemas.exceptions import DecodeError
 from schemas.registry import SchemaRegistryClient
 from streams import batch
@@ -43,6 +50,7 @@ from streams.domain.person import (
 )
 from streams.domain.policy import PolicyBook
 from streams.domain.validation import Invalid, identity_from_command, validate_identity
+from streams.intake import IntakeService
 from streams.metrics import Metrics, serve_metrics
 from streams.partitioning import partition_for
 from streams.settings import Settings
@@ -52,8 +60,6 @@ log = logging.getLogger("zhucan.worker")
 RAW = {"key_serializer": "raw", "value_serializer": "raw"}
 CONTROL_KEY = "~control~"
 BATCH_KEY = "~batch~"  # record keys of batch records (the commands inside carry person keys)
-INTAKE_BATCH = 1000  # department records per intake batch
-INTAKE_WITHIN_S = 0.05  # or fewer, after this long: the latency a batch may add  # keys of fanned-out commands and their done-markers (person keys are hex)
 
 
 class _IdempotentProducer(faust_aiokafka.Producer):
@@ -83,8 +89,25 @@ def _utc(ms: int) -> dt.datetime:
     return dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC)
 
 
+@dataclass(slots=True)
+class Out:
+    """One record to produce: what the pipeline decides, sent by whichever loop owns the input."""
+
+    topic: str
+    key: bytes | None
+    value: bytes
+    partition: int | None = None
+    timestamp_ms: int | None = None
+    headers: list[tuple[str, bytes]] | None = None
+
+
 class Pipeline:
-    """What the agents do, kept apart from Faust so it reads as plain code."""
+    """What the stages do, kept apart from Faust and aiokafka so it reads as plain code.
+
+    Each handler turns input records into a list of ``Out`` records; the loop that owns the
+    input (the intake's aiokafka loop, or a Faust agent) sends them and only then lets the
+    input's offset be committed.
+    """
 
     def __init__(self, app: faust.App, settings: Settings, book: PolicyBook, codec: Codec) -> None:
         self.app = app
@@ -94,8 +117,10 @@ class Pipeline:
         self.secret = settings.secret_bytes
         t = settings.topics
         self.names = t
+        self._source_of = {topic: source for source, topic in t.identity.items()}
+        identity_schema = codec.schemas["IdentityEvent"]
+        self._identity_prefix = SINGLE_OBJECT_MAGIC + identity_schema.fingerprint
         n = settings.partitions
-        self.identity_in = app.topic(*t.identity.values(), **RAW)
         self.payment_in = app.topic(t.payment_status, **RAW)
         self.commands = app.topic(t.person_commands, partitions=n, **RAW)
         self.control_in = app.topic(t.control, **RAW)
@@ -108,20 +133,27 @@ class Pipeline:
         self.people = app.Table("person", default=None, partitions=n, schema=schema, key_type=bytes,
                                 value_type=bytes, changelog_topic=changelog)
         self.metrics = Metrics()
-        self.in_flight = 0  # messages being handled right now (the drain on shutdown waits for them)
+        self.in_flight = 0  # batches and messages being handled right now (the drain on shutdown waits)
+        self.intake_service: Any = None  # the intake loop, once the worker runs it
 
     async def send(self, topic: str, key: bytes | None, value: bytes, *, partition: int | None = None,
                    timestamp: float | None = None, headers: Any = None) -> None:
-        """Produce straight through the app's producer (acks=all, idempotent), skipping Faust's
-        per-message Topic machinery. Still at-least-once: Faust flushes this producer before it
-        commits any offset, and the worker flushes it when it drains on shutdown."""
+        """Produce straight through the Faust app's producer (acks=all, idempotent), skipping
+        Faust's per-message Topic machinery. Still at-least-once: Faust flushes this producer
+        before it commits any offset, and the worker flushes it when it drains on shutdown."""
         await self.app.producer.send(topic, key, value, partition, timestamp, headers)
 
+    async def emit(self, outs: list[Out]) -> None:
+        """Send what a Faust agent's handler decided, in order."""
+        for o in outs:
+            await self.send(o.topic, o.key, o.value, partition=o.partition,
+                            timestamp=o.timestamp_ms / 1000 if o.timestamp_ms is not None else None,
+                            headers=o.headers)
+
     # -- dead letters and rejections -----------------------------------------
-    async def to_dead_letter(self, event: faust.EventT, error_class: str, message: str,
-                             inner: tuple[bytes, bytes] | None = None) -> None:
-        """Dead-letter a record (or, with ``inner``, one command of a batch record) with its origin."""
-        msg = event.message
+    def dead_letter(self, msg: Any, error_class: str, message: str, inner: tuple[bytes, bytes] | None = None) -> Out:
+        """A record (or, with ``inner``, one command of a batch record) for the dead-letter topic,
+        with its origin. ``msg`` is any consumer record (topic, partition, offset, key, value)."""
         key, value = inner if inner is not None else (msg.key, msg.value)
         headers = [
             ("zhucan.origin.topic", msg.topic.encode()),
@@ -131,65 +163,84 @@ class Pipeline:
             ("zhucan.error.message", scrub(message)[:1000].encode()),
             ("zhucan.failed.at", str(now_ms()).encode()),
         ]
-        await self.send(self.names.dead_letter, key, value, headers=headers)
         self.metrics.inc("zhucan_dead_letters_total", error_class=error_class)
         log.warning("dead-lettered %s[%d]@%d: %s: %s", msg.topic, msg.partition, msg.offset, error_class, scrub(message)[:200])
+        return Out(self.names.dead_letter, key, value or b"", headers=headers)
 
-    async def reject(self, *, event_id: str, source: str, raw_id: str, reasons: list[RejectionReason],
-                     detail: str, key: str) -> None:
+    def rejection(self, *, event_id: str, source: str, raw_id: str, reasons: list[RejectionReason],
+                  detail: str, key: str) -> Out:
         value = self.codec.encode("Rejection", {
             "event_id": event_id, "source": source, "id_number": raw_id, "reasons": [r.value for r in reasons],
             "detail": scrub(detail), "received_at": _utc(now_ms()),
         }, topic=self.names.rejected)
-        await self.send(self.names.rejected, key.encode(), value)
         for reason in reasons:
             self.metrics.inc("zhucan_rejections_total", reason=reason.value)
         log.info("rejected event %s from %s (id %s): %s", event_id, source, mask_id(raw_id),
                  ",".join(r.value for r in reasons))
+        return Out(self.names.rejected, key.encode(), value)
 
     # -- intake of identity events -------------------------------------------
-    async def on_identity_batch(self, events: list[faust.EventT]) -> None:
-        """Validate a batch of department records and forward the good ones, one record per partition."""
-        by_partition: dict[int, list[tuple[bytes, bytes]]] = {}
-        oldest: float | None = None
-        for event in events:
-            forward = await _guarded(self, self.on_identity, event)
-            if forward is not None:
-                by_partition.setdefault(self.partition_of(forward[0]), []).append(forward)
-                ts = event.message.timestamp
-                oldest = ts if oldest is None else min(oldest, ts)
-        for partition, items in by_partition.items():
-            # The batch keeps its oldest department timestamp: latency is measured from the event.
-            await self.send(self.names.person_commands, f"{BATCH_KEY}{partition}".encode(), batch.pack(items),
-                            partition=partition, timestamp=oldest)
+    def intake(self, records: Sequence[Any]) -> list[Out]:
+        """A batch of department records -> rejections, dead letters, and one batch record per
+        target partition of ``zhucan.person-commands`` (split when large), in input order.
 
-    async def on_identity(self, event: faust.EventT) -> tuple[bytes, bytes] | None:
-        """One department record: rejected, dead-lettered, or returned as (person key, command)."""
-        msg = event.message
-        source = self.names.source_of(msg.topic) or Source.CIVIL_AFFAIRS.value
+        ``records`` are consumer records (topic, partition, offset, key, value, timestamp in ms).
+        Nothing raises: a record whose handling fails is dead-lettered and the batch goes on."""
+        outs: list[Out] = []
+        by_partition: dict[int, list[tuple[bytes, bytes]]] = {}
+        oldest: dict[int, int] = {}
+        counts: Counter[str] = Counter()
+        for msg in records:
+            try:
+                forward = self._intake_one(msg, outs, counts)
+            except Exception as exc:  # a bug must not drop the record: keep it for replay
+                log.exception("intake failed on %s[%d]@%d", msg.topic, msg.partition, msg.offset)
+                outs.append(self.dead_letter(msg, type(exc).__name__, scrub(str(exc))))
+                continue
+            if forward is not None:
+                partition = self.partition_of(forward[0])
+                by_partition.setdefault(partition, []).append(forward)
+                ts = msg.timestamp
+                oldest[partition] = min(oldest.get(partition, ts), ts)
+        for partition, items in by_partition.items():
+            # A batch keeps its oldest department timestamp: latency is measured from the event.
+            for chunk in batch.pack_chunks(items):
+                outs.append(Out(self.names.person_commands, f"{BATCH_KEY}{partition}".encode(), chunk,
+                                partition=partition, timestamp_ms=oldest[partition]))
+        for source, n in counts.items():
+            self.metrics.inc("zhucan_events_in_total", n, source=source)
+        return outs
+
+    def _intake_one(self, msg: Any, outs: list[Out], counts: Counter[str]) -> tuple[bytes, bytes] | None:
+        """One department record: rejected or dead-lettered into ``outs``, or returned as (person key, command)."""
+        source = self._source_of.get(msg.topic, Source.CIVIL_AFFAIRS.value)
         try:
             _, raw = self.codec.decode(msg.value, expect="IdentityEvent")
         except DecodeError as exc:
-            await self.to_dead_letter(event, exc.reason, str(exc))
+            outs.append(self.dead_letter(msg, exc.reason, str(exc)))
             coord = f"{msg.topic}:{msg.partition}:{msg.offset}"
-            await self.reject(event_id=coord, source=source, raw_id="", reasons=[RejectionReason.SCHEMA],
-                              detail=f"undecodable record at {coord}: {exc}", key=opaque_key(coord, self.secret))
+            outs.append(self.rejection(event_id=coord, source=source, raw_id="", reasons=[RejectionReason.SCHEMA],
+                                       detail=f"undecodable record at {coord}: {exc}",
+                                       key=opaque_key(coord, self.secret)))
             return None
-        self.metrics.inc("zhucan_events_in_total", source=source)
+        counts[source] += 1
         if raw["source"] != source:
-            await self.reject(
+            outs.append(self.rejection(
                 event_id=raw["event_id"], source=source, raw_id=raw["id_number"], reasons=[RejectionReason.SCHEMA],
                 detail=f"source {raw['source']} does not match topic {msg.topic} ({source})",
                 key=self._key_for(raw["id_number"]),
-            )
+            ))
             return None
         result = validate_identity(raw)
         if isinstance(result, Invalid):
-            await self.reject(event_id=raw["event_id"], source=source, raw_id=raw["id_number"],
-                              reasons=list(result.reasons), detail=result.detail, key=self._key_for(raw["id_number"]))
+            outs.append(self.rejection(event_id=raw["event_id"], source=source, raw_id=raw["id_number"],
+                                       reasons=list(result.reasons), detail=result.detail,
+                                       key=self._key_for(raw["id_number"])))
             return None
-        forward = {**raw, "id_number": result.id_number}
-        return person_key(result.id_number, self.secret).encode(), self.codec.encode("IdentityEvent", forward)
+        key = person_key(result.id_number, self.secret).encode()
+        if result.id_number == raw["id_number"] and msg.value[:10] == self._identity_prefix:
+            return key, msg.value  # already what the person stage reads: forward the bytes as they are
+        return key, self.codec.encode("IdentityEvent", {**raw, "id_number": result.id_number})
 
     def _key_for(self, raw_id: str) -> str:
         id18, _ = normalize_id(raw_id)
@@ -201,41 +252,57 @@ class Pipeline:
         try:
             _, ack = self.codec.decode(msg.value, expect="PaymentStatus")
         except DecodeError as exc:
-            await self.to_dead_letter(event, exc.reason, str(exc))
+            await self.emit([self.dead_letter(msg, exc.reason, str(exc))])
             return
         self.metrics.inc("zhucan_acks_in_total", status=ack["status"])
         id18, problem = normalize_id(ack["id_number"])
         if id18 is None:
             review = unknown_payment(ack, now_ms(), f"id {mask_id(ack['id_number'])} is not valid: {problem.detail if problem else ''}")
-            await self.publish([review], opaque_key(ack["id_number"], self.secret))
+            await self.emit(self.effect_outs([review], opaque_key(ack["id_number"], self.secret)))
             return
         await self.send(self.names.person_commands, person_key(id18, self.secret).encode(),
                         self.codec.encode("PaymentStatus", {**ack, "id_number": id18}))
 
     # -- the person aggregate -------------------------------------------------
     async def on_person_record(self, event: faust.EventT) -> None:
-        """A record of the internal topic: a batch of commands, or a single one."""
+        """A record of the internal topic: a batch of commands, or a single one.
+
+        Each command is applied to the person's state as it stood after the previous one
+        (a command that fails leaves no trace: it is dead-lettered with its bytes). The
+        outputs of the whole record are sent first, then each changed person's state is
+        written to the table once."""
         msg = event.message
         try:
             commands = list(batch.unpack(event.key, msg.value))
         except batch.BatchFormatError as exc:
-            await self.to_dead_letter(event, "BATCH_FORMAT", str(exc))
+            await self.emit([self.dead_letter(msg, "BATCH_FORMAT", str(exc))])
             return
+        outs: list[Out] = []
+        pending: dict[bytes, bytes] = {}  # person key -> state after this record's commands so far
         for key, value in commands:
             try:
-                await self.on_person_command(key, value, msg.partition, msg.timestamp)
+                await self.on_person_command(key, value, msg, outs, pending)
             except DecodeError as exc:
-                await self.to_dead_letter(event, exc.reason, str(exc), inner=(key, value))
+                outs.append(self.dead_letter(msg, exc.reason, str(exc), inner=(key, value)))
             except Exception as exc:  # a bug must not drop the command: keep it for replay
                 log.exception("person command failed on %s[%d]@%d", msg.topic, msg.partition, msg.offset)
-                await self.to_dead_letter(event, type(exc).__name__, scrub(str(exc)), inner=(key, value))
+                outs.append(self.dead_letter(msg, type(exc).__name__, scrub(str(exc)), inner=(key, value)))
+        # Publish first: if publishing fails, the state is not saved and a replay redoes the
+        # work (same message ids) instead of finding it "done".
+        await self.emit(outs)
+        for key, state_bytes in pending.items():
+            self.people[key] = state_bytes
 
-    async def on_person_command(self, key: bytes, data: bytes, partition: int, timestamp: float | None) -> None:
+    async def on_person_command(self, key: bytes, data: bytes, msg: Any, outs: list[Out],
+                                pending: dict[bytes, bytes]) -> None:
         name, value = self.codec.decode(data, expect=("IdentityEvent", "PaymentStatus", "ControlCommand"))
         if name == "ControlCommand":
-            await self.on_partition_control(value, partition)
+            for k, v in pending.items():  # the scan must see every earlier command of this record
+                self.people[k] = v
+            pending.clear()
+            await self.on_partition_control(value, msg.partition)
             return
-        stored = self.people.get(key)
+        stored = pending.get(key) or self.people.get(key)
         state = PersonState.loads(stored) if stored else None
         pkey = key.decode()
         if name == "IdentityEvent":
@@ -244,13 +311,11 @@ class Pipeline:
             effects = state.apply_identity(identity, self.book, pkey, now_ms())
         else:
             if state is None:
-                await self.publish([unknown_payment(value, now_ms(), "no fee standard was ever issued to this person")], pkey)
+                outs += self.effect_outs([unknown_payment(value, now_ms(), "no fee standard was ever issued to this person")], pkey)
                 return
             effects = state.apply_payment(value, now_ms())
-        # Publish first: if publishing fails, the state is not saved and a replay of the
-        # dead letter redoes the work (same message ids), instead of finding it "done".
-        await self.publish(effects, pkey, timestamp)
-        self.people[key] = state.dumps()
+        outs += self.effect_outs(effects, pkey, msg.timestamp)
+        pending[key] = state.dumps()
 
     # -- operators' commands ------------------------------------------------------
     async def on_control(self, event: faust.EventT) -> None:
@@ -284,7 +349,7 @@ class Pipeline:
                 effects = state.check_coverage(year, region, as_of, self.settings.coverage_grace_days)
             if effects:
                 touched += 1
-                await self.publish(effects, pkey)
+                await self.emit(self.effect_outs(effects, pkey))
                 if kind == ControlKind.OPEN_YEAR:
                     self.people[key] = state.dumps()
             scanned += 1
@@ -303,24 +368,28 @@ class Pipeline:
         """The partition the producer's default partitioner gives ``key`` (murmur2, as in Java)."""
         return partition_for(key, self.settings.partitions)
 
-    async def publish(self, effects: list[Effect], pkey: str, event_time: float | None = None) -> None:
+    def effect_outs(self, effects: list[Effect], pkey: str, event_time: float | None = None) -> list[Out]:
+        """The records that publish ``effects`` (``event_time``, in seconds, feeds the latency histogram)."""
+        outs: list[Out] = []
+        key = pkey.encode()
         for effect in effects:
             if isinstance(effect, FeeStandardIssued):
                 value = self.codec.encode("FeeStandard", effect.to_record(), topic=self.names.fee_standard)
-                await self.send(self.names.fee_standard, pkey.encode(), value)
+                outs.append(Out(self.names.fee_standard, key, value))
                 self.metrics.inc("zhucan_fee_standards_out_total", payment_mode=effect.payment_mode)
                 if event_time is not None:
                     self.metrics.observe_latency(max(0.0, time.time() - event_time))
             elif isinstance(effect, ReviewRaised):
                 value = self.codec.encode("ReviewCase", effect.to_record(), topic=self.names.review)
-                await self.send(self.names.review, pkey.encode(), value)
+                outs.append(Out(self.names.review, key, value))
                 self.metrics.inc("zhucan_review_cases_total", kind=effect.kind)
                 log.info("review case %s %s %s year %s (id %s)", effect.case_id, effect.kind, effect.code,
                          effect.insurance_year, mask_id(effect.id_number))
             elif isinstance(effect, SuspectedFound):
                 value = self.codec.encode("SuspectedUnenrolled", effect.to_record(), topic=self.names.unenrolled)
-                await self.send(self.names.unenrolled, pkey.encode(), value)
+                outs.append(Out(self.names.unenrolled, key, value))
                 self.metrics.inc("zhucan_suspected_unenrolled_total")
+        return outs
 
 
 async def _guarded(pipeline: Pipeline, handler: Any, event: faust.EventT) -> Any:
@@ -329,10 +398,10 @@ async def _guarded(pipeline: Pipeline, handler: Any, event: faust.EventT) -> Any
     try:
         return await handler(event)
     except DecodeError as exc:
-        await pipeline.to_dead_letter(event, exc.reason, str(exc))
+        await pipeline.emit([pipeline.dead_letter(event.message, exc.reason, str(exc))])
     except Exception as exc:  # a bug must not drop the message: keep it for replay
         log.exception("handler failed on %s[%d]@%d", event.message.topic, event.message.partition, event.message.offset)
-        await pipeline.to_dead_letter(event, type(exc).__name__, scrub(str(exc)))
+        await pipeline.emit([pipeline.dead_letter(event.message, type(exc).__name__, scrub(str(exc)))])
     finally:
         pipeline.in_flight -= 1
     return None
@@ -354,7 +423,7 @@ def create_app(settings: Settings, book: PolicyBook | None = None) -> faust.App:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     brokers = [f"kafka://{h.strip()}" for h in settings.kafka_bootstrap_servers.split(",") if h.strip()]
     app = ZhucanApp(
-        settings.app_id,
+        settings.streams_app_id,
         broker=brokers,
         store=settings.store,
         datadir=str(settings.data_dir / settings.app_id),
@@ -384,16 +453,13 @@ def create_app(settings: Settings, book: PolicyBook | None = None) -> faust.App:
     ):
         app.agent(channel, concurrency=1, name=name)(_agent_body(pipeline, handler))
 
-    @app.agent(pipeline.identity_in, concurrency=1, name="zhucan.intake")
-    async def intake(stream: faust.StreamT) -> None:
-        # Batches: decode, validate and encode per batch, one record per target partition.
-        # take_events acks a batch only after this body has handled all of it.
-        async for events in stream.take_events(INTAKE_BATCH, within=INTAKE_WITHIN_S):
-            pipeline.in_flight += 1
-            try:
-                await pipeline.on_identity_batch(list(events))
-            finally:
-                pipeline.in_flight -= 1
+    class Intake(IntakeService):
+        """The intake loop (plain aiokafka, see streams/intake.py), started once tables are recovered."""
+
+        def __init__(self, **kwargs: Any) -> None:
+            super().__init__(pipeline, settings, **kwargs)
+
+    app.service(Intake)
 
     @app.task
     async def quiet_loggers() -> None:
@@ -432,13 +498,13 @@ def _own_lag(settings: Settings) -> list[Any]:
     monitor = _monitors.get("own")
     if monitor is None:
         monitor = _monitors["own"] = LagMonitor(settings.kafka_bootstrap_servers)
-    monitor.sample([settings.app_id])
-    return monitor.report([settings.app_id])
+    monitor.sample(settings.worker_groups)
+    return monitor.report(settings.worker_groups)
 
 
 class ZhucanWorker(faust.Worker):
-    """Drains before stopping: on SIGTERM/SIGINT no new message is handed to an agent, the
-    ones being handled finish (their table writes while the tables still run), the producer
+    """Drains before stopping: on SIGTERM/SIGINT the intake finishes and commits the fetch in
+    hand and stops, no new message is handed to an agent, the ones being handled finish (their table writes while the tables still run), the producer
     is flushed, and only then does Faust's own shutdown begin. Messages fetched but not
     handled are not acked and come again after a restart (at-least-once)."""
 
@@ -454,6 +520,11 @@ class ZhucanWorker(faust.Worker):
         log.info("stopping: draining %d message(s) in flight", pipeline.in_flight)
 
         async def drain_then_stop() -> None:
+            if pipeline.intake_service is not None:
+                try:  # finishes and commits the fetch in hand, then fetches no more
+                    await asyncio.wait_for(pipeline.intake_service.stop(), 20)
+                except Exception as exc:  # stopping anyway; what was not committed comes again
+                    log.warning("intake stop failed: %s", exc)
             deadline = time.monotonic() + 20
             while pipeline.in_flight and time.monotonic() < deadline:
                 await asyncio.sleep(0.02)

@@ -30,6 +30,25 @@ def pack(items: Sequence[tuple[bytes, bytes]]) -> bytes:
     return b"".join(parts)
 
 
+def pack_chunks(items: Sequence[tuple[bytes, bytes]], max_bytes: int = 512 * 1024) -> list[bytes]:
+    """``items`` packed into as few batch records as keep each within ``max_bytes`` (in order).
+
+    A single command larger than ``max_bytes`` still gets a record of its own."""
+    out: list[bytes] = []
+    parts = [MAGIC]
+    size = len(MAGIC)
+    for key, value in items:
+        need = 6 + len(key) + len(value)
+        if size + need > max_bytes and len(parts) > 1:
+            out.append(b"".join(parts))
+            parts, size = [MAGIC], len(MAGIC)
+        parts += [_HEAD.pack(len(key)), key, _LEN.pack(len(value)), value]
+        size += need
+    if len(parts) > 1:
+        out.append(b"".join(parts))
+    return out
+
+
 def unpack(record_key: bytes | None, data: bytes) -> Iterator[tuple[bytes, bytes]]:
     """(person key, command bytes) of a batch record, or the record itself when it is single."""
     if not data.startswith(MAGIC):

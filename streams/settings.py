@@ -24,7 +24,7 @@ class Settings(BaseSettings):
     topic_prefix: str = ""  # e.g. "prod." in front of every topic name
     key_secret: SecretStr = SecretStr(DEV_KEY_SECRET)
     schema_registry_url: str | None = None
-    app_id: str = "zhucan"  # Faust app id = consumer group of the worker
+    app_id: str = "zhucan"  # the intake's consumer group (department topics); the Faust app is "<app_id>-streams"
     partitions: int = Field(4, ge=1)  # partitions of topics the project creates
     store: Literal["memory://", "rocksdb://"] = "memory://"
     data_dir: Path = Path(".zhucan-data")
@@ -40,6 +40,16 @@ class Settings(BaseSettings):
     @property
     def secret_bytes(self) -> bytes:
         return self.key_secret.get_secret_value().encode("utf-8")
+
+    @property
+    def streams_app_id(self) -> str:
+        """The Faust app's id and consumer group (person commands, acknowledgements, control)."""
+        return f"{self.app_id}-streams"
+
+    @property
+    def worker_groups(self) -> list[str]:
+        """Every consumer group a worker runs: the intake's, then the Faust app's."""
+        return [self.app_id, self.streams_app_id]
 
     @cached_property
     def topics(self) -> Topics:

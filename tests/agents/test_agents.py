@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from unittest.mock import AsyncMock
 
 import pytest
@@ -37,36 +38,95 @@ def call_kwargs(app, what: str) -> list[dict]:
     return [c.kwargs for c in app.pipeline.send.await_args_list if c.args[0] == topic]
 
 
-async def test_intake_forwards_valid_events_keyed_by_person(app):
+@dataclass
+class Record:
+    """What the intake gets from aiokafka: a consumer record (timestamp in ms)."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+    timestamp: int = 1_700_000_000_000
+
+
+def intake(app, *values: bytes, source: str = "CIVIL_AFFAIRS") -> list[tuple[str, bytes, bytes, dict]]:
+    """Run the intake over one fetch: (topic attribute, key, value, the rest) per record to send."""
+    topic = app.pipeline.names.identity[source]
+    outs = app.pipeline.intake([Record(topic, 0, i, b"dept-key", v) for i, v in enumerate(values)])
+    by_topic = {getattr(app.pipeline.names, a): a for a in ("person_commands", "rejected", "dead_letter")}
+    return [(by_topic[o.topic], o.key, o.value, {"partition": o.partition, "headers": o.headers,
+                                                   "timestamp_ms": o.timestamp_ms}) for o in outs]
+
+
+def test_intake_forwards_valid_events_keyed_by_person(app):
     codec = Codec()
     idn = new_id()
     raw = event(idn, "MINIMUM_LIVING")
     assert idn[6:8] == "19"
     raw["id_number"] = idn[:6] + idn[8:17]  # the legacy 15-digit form is upgraded
-    async with app.agents["zhucan.intake"].test_context() as agent:
-        await agent.put(codec.encode("IdentityEvent", raw), key=b"dept-key")
-    ((record_key, record),) = sent(app, "person_commands")
+    ((what, record_key, record, rest),) = intake(app, codec.encode("IdentityEvent", raw))
+    assert what == "person_commands"
     ((key, value),) = list(batch.unpack(record_key, record))  # one batch record for the partition
     assert key == person_key(idn, SECRET.encode()).encode()
     assert record_key == f"~batch~{app.pipeline.partition_of(key)}".encode()
-    assert call_kwargs(app, "person_commands")[0]["partition"] == app.pipeline.partition_of(key)
+    assert rest["partition"] == app.pipeline.partition_of(key)
+    assert rest["timestamp_ms"] == Record.timestamp  # latency is measured from the department's record
     assert codec.decode(value)[1]["id_number"] == idn
 
 
-async def test_intake_rejects_and_dead_letters_without_stopping(app):
+def test_intake_forwards_an_unchanged_record_as_it_came(app):
+    codec = Codec()
+    data = codec.encode("IdentityEvent", event(new_id(), "MINIMUM_LIVING"))
+    ((_, record_key, record, _),) = intake(app, data)
+    ((_, value),) = list(batch.unpack(record_key, record))
+    assert value == data  # no decode-encode round trip for a record already in the current schema
+
+
+def test_intake_groups_one_fetch_into_one_record_per_partition(app):
+    codec = Codec()
+    ids = [new_id() for _ in range(40)]
+    out = intake(app, *(codec.encode("IdentityEvent", event(i, "MINIMUM_LIVING")) for i in ids))
+    assert all(what == "person_commands" for what, *_ in out)
+    partitions = [rest["partition"] for *_, rest in out]
+    assert len(partitions) == len(set(partitions)) <= app.pipeline.settings.partitions
+    forwarded = [k for _, rk, rec, rest in out for k, _ in batch.unpack(rk, rec)
+                 if app.pipeline.partition_of(k) == rest["partition"]]  # every command in its own partition
+    assert sorted(forwarded) == sorted(person_key(i, SECRET.encode()).encode() for i in ids)
+
+
+def test_intake_rejects_and_dead_letters_without_stopping(app):
     codec = Codec()
     bad = event(new_id(), "EXTREME_POVERTY", source="CIVIL_AFFAIRS")
     bad["region_code"] = "12"
     good = event(new_id(), "MINIMUM_LIVING")
-    async with app.agents["zhucan.intake"].test_context() as agent:
-        await agent.put(b"\xde\xad\xbe\xef", key=b"k")
-        await agent.put(codec.encode("IdentityEvent", bad), key=b"k")
-        await agent.put(codec.encode("IdentityEvent", good), key=b"k")
-    assert len(sent(app, "dead_letter")) == 1
-    reasons = [codec.decode(v)[1]["reasons"] for _, v in sent(app, "rejected")]
+    out = intake(app, b"\xde\xad\xbe\xef", codec.encode("IdentityEvent", bad), codec.encode("IdentityEvent", good))
+    assert [what for what, *_ in out].count("dead_letter") == 1
+    reasons = [codec.decode(v)[1]["reasons"] for what, _, v, _ in out if what == "rejected"]
     assert reasons == [["SCHEMA"], ["UNKNOWN_REGION"]]
-    ((record_key, record),) = sent(app, "person_commands")
+    ((record_key, record),) = [(k, v) for what, k, v, _ in out if what == "person_commands"]
     assert len(list(batch.unpack(record_key, record))) == 1
+
+
+def test_intake_dead_letters_a_record_whose_handling_fails_and_goes_on(app, monkeypatch):
+    codec = Codec()
+    first, second = new_id(), new_id()
+    real = app.pipeline._intake_one
+
+    def flaky(msg, outs, counts):
+        if msg.offset == 0:
+            raise RuntimeError(f"boom for {first}")
+        return real(msg, outs, counts)
+
+    monkeypatch.setattr(app.pipeline, "_intake_one", flaky)
+    out = intake(app, codec.encode("IdentityEvent", event(first, "MINIMUM_LIVING")),
+                 codec.encode("IdentityEvent", event(second, "MINIMUM_LIVING")))
+    ((_, _, _, rest),) = [o for o in out if o[0] == "dead_letter"]
+    headers = dict(rest["headers"])
+    assert headers["zhucan.error.class"] == b"RuntimeError" and headers["zhucan.origin.offset"] == b"0"
+    assert first.encode() not in headers["zhucan.error.message"]
+    ((_, rk, rec, _),) = [o for o in out if o[0] == "person_commands"]
+    assert [k for k, _ in batch.unpack(rk, rec)] == [person_key(second, SECRET.encode()).encode()]
 
 
 async def test_person_agent_keeps_state_and_publishes_versions(app):
@@ -90,15 +150,15 @@ async def test_person_agent_dead_letters_an_internal_failure_and_goes_on(app, mo
     idn = new_id()
     key = person_key(idn, SECRET.encode()).encode()
     calls = {"n": 0}
-    real = app.pipeline.publish
+    real = app.pipeline.effect_outs
 
-    async def flaky(effects, pkey, *rest):
+    def flaky(effects, pkey, *rest):
         calls["n"] += 1
         if calls["n"] == 1:
             raise RuntimeError(f"boom for {idn}")
-        await real(effects, pkey, *rest)
+        return real(effects, pkey, *rest)
 
-    monkeypatch.setattr(app.pipeline, "publish", flaky)
+    monkeypatch.setattr(app.pipeline, "effect_outs", flaky)
     async with app.agents["zhucan.person"].test_context() as agent:
         await agent.put(codec.encode("IdentityEvent", event(idn, "MINIMUM_LIVING")), key=key)
         await agent.put(codec.encode("IdentityEvent", event(new_id(), "ORPHAN", region="371002")), key=b"other")
@@ -130,3 +190,12 @@ def test_batch_framing_round_trip_and_truncation():
     assert list(batch.unpack(b"single", b"\xc3\x01abc")) == [(b"single", b"\xc3\x01abc")]
     with pytest.raises(batch.BatchFormatError):
         list(batch.unpack(None, batch.pack(items)[:-5]))
+
+
+def test_batch_chunks_stay_within_the_size_and_keep_the_order():
+    items = [(f"k{i}".encode(), bytes([i % 256]) * 300) for i in range(100)]
+    chunks = batch.pack_chunks(items, max_bytes=4096)
+    assert len(chunks) > 1 and all(len(c) <= 4096 for c in chunks)
+    assert [kv for c in chunks for kv in batch.unpack(None, c)] == items
+    assert batch.pack_chunks([(b"k", b"x" * 10000)], max_bytes=4096) == [batch.pack([(b"k", b"x" * 10000)])]
+    assert batch.pack_chunks([]) == []
