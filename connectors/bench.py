@@ -29,6 +29,7 @@ from pathlib import Path
 
 from kafka import KafkaConsumer
 from kafka.admin import NewTopic
+from kafka.errors import KafkaError
 
 from connectors.kafka_io import make_producer, read_to_end
 from connectors.lag import LagMonitor
@@ -188,7 +189,13 @@ def _wait_members(settings: Settings, procs: list[subprocess.Popen[bytes]], memb
             for p in procs:
                 if p.poll() is not None:
                     raise RuntimeError(f"a worker exited with code {p.returncode}")
-            infos = monitor.admin.describe_groups(settings.worker_groups)
+            try:
+                infos = monitor.admin.describe_groups(settings.worker_groups)
+            except KafkaError as exc:  # e.g. no group coordinator yet on a broker just started
+                if not exc.retriable:
+                    raise
+                time.sleep(0.5)
+                continue
             if all(infos.get(g, {}).get("group_state") == "Stable" and len(infos[g].get("members") or []) == members
                    for g in settings.worker_groups):
                 time.sleep(2)  # let the members start fetching

@@ -15,6 +15,7 @@ kafka-python's admin client; no broker-side plugin.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import deque
 from collections.abc import Sequence
@@ -96,6 +97,9 @@ class LagMonitor:
         self.allowed_lag = allowed_lag
         self.window = window
         self.admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="zhucan-lag")
+        # Faust's group carries its own assignor's member metadata, which kafka-python cannot
+        # decode and would print whole (bytes of topic names) at every sample.
+        logging.getLogger("kafka.admin._groups").setLevel(logging.ERROR)
         self.samples: dict[tuple[str, TopicPartition], deque[Sample]] = {}
         self._groups: dict[str, tuple[str, int]] = {}
         self._consumer: KafkaConsumer | None = None

@@ -22,16 +22,19 @@ ids and per-person-year versions kept in the person table.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import json
 import logging
 import time
+import weakref
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import faust
+from faust import streams as faust_streams
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
 from schemas.codec import SINGLE_OBJECT_MAGIC, Codec
@@ -59,6 +62,8 @@ log = logging.getLogger("zhucan.worker")
 
 RAW = {"key_serializer": "raw", "value_serializer": "raw"}
 CONTROL_KEY = "~control~"
+PERSON_TAKE = 64  # records of zhucan.person-commands (mostly batch records) handled together
+PERSON_WITHIN_S = 0.01  # or fewer, after this long
 BATCH_KEY = "~batch~"  # record keys of batch records (the commands inside carry person keys)
 
 
@@ -135,20 +140,75 @@ class Pipeline:
         self.metrics = Metrics()
         self.in_flight = 0  # batches and messages being handled right now (the drain on shutdown waits)
         self.intake_service: Any = None  # the intake loop, once the worker runs it
+        self._partition_counts: dict[str, int] = {}
 
-    async def send(self, topic: str, key: bytes | None, value: bytes, *, partition: int | None = None,
-                   timestamp: float | None = None, headers: Any = None) -> None:
-        """Produce straight through the Faust app's producer (acks=all, idempotent), skipping
-        Faust's per-message Topic machinery. Still at-least-once: Faust flushes this producer
-        before it commits any offset, and the worker flushes it when it drains on shutdown."""
-        await self.app.producer.send(topic, key, value, partition, timestamp, headers)
+    async def emit(self, outs: list[Out], *, wait: bool = False) -> None:
+        """Send records through the Faust app's producer (acks=all, idempotent), one produce
+        batch per topic and partition rather than one call per record (order kept within a
+        partition). With ``wait``, return only once the broker has acknowledged them all.
 
-    async def emit(self, outs: list[Out]) -> None:
-        """Send what a Faust agent's handler decided, in order."""
+        At-least-once: Faust flushes this producer before it commits any offset, and the
+        worker flushes it when it drains on shutdown. Changelog batches of the person table
+        record their offsets as the table's persisted offsets (where RocksDB resumes)."""
+        if not outs:
+            return
+        aio = self.app.producer._ensure_producer()  # the aiokafka producer Faust started
+        groups: dict[tuple[str, int], list[Out]] = {}
         for o in outs:
-            await self.send(o.topic, o.key, o.value, partition=o.partition,
-                            timestamp=o.timestamp_ms / 1000 if o.timestamp_ms is not None else None,
-                            headers=o.headers)
+            partition = o.partition
+            if partition is None:
+                n = self._partition_counts.get(o.topic) or await self._partition_count(aio, o.topic)
+                partition = partition_for(o.key, n) if o.key is not None else 0
+            groups.setdefault((o.topic, partition), []).append(o)
+        futures = []
+        for (topic, partition), items in groups.items():
+            builder = aio.create_batch()
+            count = 0
+            for o in items:
+                if builder.append(key=o.key, value=o.value, timestamp=o.timestamp_ms, headers=o.headers or []) is None:
+                    if count:
+                        futures.append(await self._send_batch(aio, builder, topic, partition, count))
+                        builder, count = aio.create_batch(), 0
+                    if builder.append(key=o.key, value=o.value, timestamp=o.timestamp_ms, headers=o.headers or []) is None:
+                        # larger than a produce batch on its own: a plain send
+                        futures.append(await aio.send(topic, o.value, key=o.key, partition=partition,
+                                                      timestamp_ms=o.timestamp_ms, headers=o.headers))
+                        continue
+                count += 1
+            if count:
+                futures.append(await self._send_batch(aio, builder, topic, partition, count))
+        if wait:
+            await asyncio.gather(*futures)
+
+    async def _send_batch(self, aio: Any, builder: Any, topic: str, partition: int, count: int) -> Any:
+        future = await aio.send_batch(builder, topic, partition=partition)
+        if topic == self.names.person_changelog:
+            store = self.people.data
+
+            def persisted(fut: Any) -> None:
+                if not fut.cancelled() and fut.exception() is None:
+                    meta = fut.result()
+                    store.set_persisted_offset(meta.topic_partition, meta.offset + count - 1)
+
+            future.add_done_callback(persisted)
+        return future
+
+    async def _partition_count(self, aio: Any, topic: str) -> int:
+        partitions = await aio.client._wait_on_metadata(topic)
+        self._partition_counts[topic] = n = len(partitions)
+        return n
+
+    async def save_states(self, partition: int, states: dict[bytes, bytes]) -> None:
+        """Write changed person states to the table's store and, batched, to its changelog
+        (the changelog partition is the person's partition of ``zhucan.person-commands``).
+        Call only after the effects decided from these states were acknowledged."""
+        if not states:
+            return
+        store = self.people.data
+        for key, value in states.items():
+            store[key] = value
+        await self.emit([Out(self.names.person_changelog, key, value, partition=partition)
+                         for key, value in states.items()])
 
     # -- dead letters and rejections -----------------------------------------
     def dead_letter(self, msg: Any, error_class: str, message: str, inner: tuple[bytes, bytes] | None = None) -> Out:
@@ -260,48 +320,61 @@ class Pipeline:
             review = unknown_payment(ack, now_ms(), f"id {mask_id(ack['id_number'])} is not valid: {problem.detail if problem else ''}")
             await self.emit(self.effect_outs([review], opaque_key(ack["id_number"], self.secret)))
             return
-        await self.send(self.names.person_commands, person_key(id18, self.secret).encode(),
-                        self.codec.encode("PaymentStatus", {**ack, "id_number": id18}))
+        await self.emit([Out(self.names.person_commands, person_key(id18, self.secret).encode(),
+                             self.codec.encode("PaymentStatus", {**ack, "id_number": id18}))])
 
     # -- the person aggregate -------------------------------------------------
-    async def on_person_record(self, event: faust.EventT) -> None:
-        """A record of the internal topic: a batch of commands, or a single one.
+    async def on_person_records(self, events: Sequence[faust.EventT]) -> None:
+        """Records of the internal topic (batches of commands, or single ones), as taken together.
 
         Each command is applied to the person's state as it stood after the previous one
         (a command that fails leaves no trace: it is dead-lettered with its bytes). The
-        outputs of the whole record are sent first, then each changed person's state is
-        written to the table once."""
-        msg = event.message
-        try:
-            commands = list(batch.unpack(event.key, msg.value))
-        except batch.BatchFormatError as exc:
-            await self.emit([self.dead_letter(msg, "BATCH_FORMAT", str(exc))])
-            return
+        outputs of all the records are sent and acknowledged first; then each changed
+        person's state is written once, to the table's store and its changelog."""
         outs: list[Out] = []
-        pending: dict[bytes, bytes] = {}  # person key -> state after this record's commands so far
-        for key, value in commands:
-            try:
-                await self.on_person_command(key, value, msg, outs, pending)
-            except DecodeError as exc:
-                outs.append(self.dead_letter(msg, exc.reason, str(exc), inner=(key, value)))
-            except Exception as exc:  # a bug must not drop the command: keep it for replay
-                log.exception("person command failed on %s[%d]@%d", msg.topic, msg.partition, msg.offset)
-                outs.append(self.dead_letter(msg, type(exc).__name__, scrub(str(exc)), inner=(key, value)))
-        # Publish first: if publishing fails, the state is not saved and a replay redoes the
-        # work (same message ids) instead of finding it "done".
-        await self.emit(outs)
-        for key, state_bytes in pending.items():
-            self.people[key] = state_bytes
+        pending: dict[int, dict[bytes, bytes]] = {}  # partition -> person key -> state so far
+        for event in events:
+            msg = event.message
+            with _as_current(event):  # the table's RocksDB store reads the partition from it
+                try:
+                    commands = list(batch.unpack(event.key, msg.value))
+                except batch.BatchFormatError as exc:
+                    outs.append(self.dead_letter(msg, "BATCH_FORMAT", str(exc)))
+                    continue
+                states = pending.setdefault(msg.partition, {})
+                for key, value in commands:
+                    try:
+                        control = self.on_person_command(key, value, msg, outs, states)
+                    except DecodeError as exc:
+                        outs.append(self.dead_letter(msg, exc.reason, str(exc), inner=(key, value)))
+                    except Exception as exc:  # a bug must not drop the command: keep it for replay
+                        log.exception("person command failed on %s[%d]@%d", msg.topic, msg.partition, msg.offset)
+                        outs.append(self.dead_letter(msg, type(exc).__name__, scrub(str(exc)), inner=(key, value)))
+                    else:
+                        if control is not None:  # the scan must see every earlier command
+                            await self._save(outs, pending, events)
+                            await self.on_partition_control(control, msg.partition)
+        await self._save(outs, pending, events)
 
-    async def on_person_command(self, key: bytes, data: bytes, msg: Any, outs: list[Out],
-                                pending: dict[bytes, bytes]) -> None:
+    async def _save(self, outs: list[Out], pending: dict[int, dict[bytes, bytes]],
+                    events: Sequence[faust.EventT]) -> None:
+        """Effects first, acknowledged, and only then the states: a state that says "done" never
+        exists without its effects on the broker (if they fail, a replay redoes the work, with
+        the same message ids)."""
+        sent, outs[:] = outs[:], []
+        await self.emit(sent, wait=True)
+        by_partition = {e.message.partition: e for e in events}
+        for partition, states in pending.items():
+            with _as_current(by_partition[partition]):
+                await self.save_states(partition, states)
+            states.clear()
+
+    def on_person_command(self, key: bytes, data: bytes, msg: Any, outs: list[Out],
+                          pending: dict[bytes, bytes]) -> dict[str, Any] | None:
+        """Apply one command; a control command is returned for the caller to run."""
         name, value = self.codec.decode(data, expect=("IdentityEvent", "PaymentStatus", "ControlCommand"))
         if name == "ControlCommand":
-            for k, v in pending.items():  # the scan must see every earlier command of this record
-                self.people[k] = v
-            pending.clear()
-            await self.on_partition_control(value, msg.partition)
-            return
+            return value
         stored = pending.get(key) or self.people.get(key)
         state = PersonState.loads(stored) if stored else None
         pkey = key.decode()
@@ -312,10 +385,11 @@ class Pipeline:
         else:
             if state is None:
                 outs += self.effect_outs([unknown_payment(value, now_ms(), "no fee standard was ever issued to this person")], pkey)
-                return
+                return None
             effects = state.apply_payment(value, now_ms())
         outs += self.effect_outs(effects, pkey, msg.timestamp)
         pending[key] = state.dumps()
+        return None
 
     # -- operators' commands ------------------------------------------------------
     async def on_control(self, event: faust.EventT) -> None:
@@ -325,8 +399,8 @@ class Pipeline:
             log.warning("control %s %s is not implemented yet; ignored", cmd["command_id"], cmd["command"])
             return
         data = self.codec.encode("ControlCommand", cmd)
-        for partition in range(self.settings.partitions):
-            await self.send(self.names.person_commands, f"{CONTROL_KEY}{partition}".encode(), data, partition=partition)
+        await self.emit([Out(self.names.person_commands, f"{CONTROL_KEY}{partition}".encode(), data, partition=partition)
+                         for partition in range(self.settings.partitions)])
         log.info("control %s %s region %s year %s fanned out to %d partitions", cmd["command_id"],
                  cmd["command"], cmd["region_code"], cmd["insurance_year"], self.settings.partitions)
 
@@ -338,6 +412,15 @@ class Pipeline:
         kind, region, year = cmd["command"], cmd["region_code"], int(cmd["insurance_year"])
         as_of = cmd["issued_at"].date()
         scanned = touched = 0
+        outs: list[Out] = []
+        changed: dict[bytes, bytes] = {}
+
+        async def flush() -> None:
+            sent, outs[:] = outs[:], []
+            await self.emit(sent, wait=True)
+            await self.save_states(partition, changed)
+            changed.clear()
+
         for key, stored in list(self.people.items()):
             if key.startswith(CONTROL_KEY.encode()) or self.partition_of(key) != partition:
                 continue
@@ -349,18 +432,22 @@ class Pipeline:
                 effects = state.check_coverage(year, region, as_of, self.settings.coverage_grace_days)
             if effects:
                 touched += 1
-                await self.emit(self.effect_outs(effects, pkey))
+                outs += self.effect_outs(effects, pkey)
                 if kind == ControlKind.OPEN_YEAR:
-                    self.people[key] = state.dumps()
+                    changed[key] = state.dumps()
             scanned += 1
             if scanned % 1000 == 0:
+                await flush()
                 log.info("control %s %s partition %d: %d people scanned, %d with output", cmd["command_id"],
                          kind, partition, scanned, touched)
-                await asyncio.sleep(0)  # let the worker breathe between batches
-        self.people[marker] = b"done"
-        await self.send(self.names.control_progress, cmd["command_id"].encode(), json.dumps({
-            "command_id": cmd["command_id"], "command": kind, "partition": partition, "scanned": scanned,
-            "with_output": touched, "done": True}).encode())
+        await flush()
+        self.people.data[marker] = b"done"
+        await self.emit([
+            Out(self.names.person_changelog, marker, b"done", partition=partition),
+            Out(self.names.control_progress, cmd["command_id"].encode(), json.dumps({
+                "command_id": cmd["command_id"], "command": kind, "partition": partition, "scanned": scanned,
+                "with_output": touched, "done": True}).encode()),
+        ])
         log.info("control %s %s region %s year %d partition %d done: %d people scanned, %d with output",
                  cmd["command_id"], kind, region, year, partition, scanned, touched)
 
@@ -407,6 +494,16 @@ async def _guarded(pipeline: Pipeline, handler: Any, event: faust.EventT) -> Any
     return None
 
 
+@contextlib.contextmanager
+def _as_current(event: faust.EventT) -> Iterator[None]:
+    """Make ``event`` Faust's current event: its table stores take the partition from it."""
+    token = faust_streams._current_event.set(weakref.ref(event))
+    try:
+        yield
+    finally:
+        faust_streams._current_event.reset(token)
+
+
 def _agent_body(pipeline: Pipeline, handler: Any) -> Any:
     async def agent(stream: faust.StreamT) -> None:
         async for event in stream.events():
@@ -448,10 +545,20 @@ def create_app(settings: Settings, book: PolicyBook | None = None) -> faust.App:
     # One agent per input, each with concurrency=1 (faust #606), decoding inside the agent.
     for channel, handler, name in (
         (pipeline.payment_in, pipeline.on_payment, "zhucan.acks"),
-        (pipeline.commands, pipeline.on_person_record, "zhucan.person"),
         (pipeline.control_in, pipeline.on_control, "zhucan.control"),
     ):
         app.agent(channel, concurrency=1, name=name)(_agent_body(pipeline, handler))
+
+    @app.agent(pipeline.commands, concurrency=1, name="zhucan.person")
+    async def person(stream: faust.StreamT) -> None:
+        # Several batch records at a time: one wait for the broker's acks per take, not per record.
+        # take_events acks the records only after this body has handled all of them.
+        async for events in stream.take_events(PERSON_TAKE, within=PERSON_WITHIN_S):
+            pipeline.in_flight += 1
+            try:
+                await pipeline.on_person_records(list(events))
+            finally:
+                pipeline.in_flight -= 1
 
     class Intake(IntakeService):
         """The intake loop (plain aiokafka, see streams/intake.py), started once tables are recovered."""

@@ -26,7 +26,7 @@ class Settings(BaseSettings):
     schema_registry_url: str | None = None
     app_id: str = "zhucan"  # the intake's consumer group (department topics); the Faust app is "<app_id>-streams"
     partitions: int = Field(4, ge=1)  # partitions of topics the project creates
-    store: Literal["memory://", "rocksdb://"] = "memory://"
+    store: Literal["memory://", "rocksdb://"] = "rocksdb://"  # memory:// for tests of the agents
     data_dir: Path = Path(".zhucan-data")
     metrics_host: str = "127.0.0.1"
     metrics_port: int = 9108  # -1 turns the endpoint off; 0 picks a free port

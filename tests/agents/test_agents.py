@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from unittest.mock import AsyncMock
 
@@ -11,6 +12,7 @@ from schemas.codec import Codec
 from streams import batch
 from streams.app import create_app
 from streams.domain.ids import person_key
+from streams.domain.person import PersonState
 from streams.settings import Settings
 from tests.fixtures import event, new_id, payment, shipped_book
 
@@ -24,18 +26,37 @@ def app(tmp_path):
     app.finalize()
     app.conf.store = "memory://"
     app.flow_control.resume()
-    app.pipeline.send = AsyncMock()  # every output goes through Pipeline.send
+    app.pipeline.emit = AsyncMock()  # every output of the agents goes through Pipeline.emit
     return app
 
 
-def sent(app, what: str) -> list[tuple[bytes, bytes]]:
+async def settled(app, quiet_s: float = 0.1, timeout_s: float = 5.0) -> None:
+    """Wait until the person agent has handled what was put: it takes records in batches
+    (take_events), so ``put`` returns before they are processed."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    seen, since = -1, loop.time()
+    while loop.time() < deadline:
+        calls = len(app.pipeline.emit.await_args_list)
+        if calls != seen or app.pipeline.in_flight:
+            seen, since = calls, loop.time()
+        elif calls and loop.time() - since >= quiet_s:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the person agent handled nothing")
+
+
+def _outs(app, what: str) -> list:
     topic = getattr(app.pipeline.names, what)
-    return [(c.args[1], c.args[2]) for c in app.pipeline.send.await_args_list if c.args[0] == topic]
+    return [o for c in app.pipeline.emit.await_args_list for o in c.args[0] if o.topic == topic]
+
+
+def sent(app, what: str) -> list[tuple[bytes, bytes]]:
+    return [(o.key, o.value) for o in _outs(app, what)]
 
 
 def call_kwargs(app, what: str) -> list[dict]:
-    topic = getattr(app.pipeline.names, what)
-    return [c.kwargs for c in app.pipeline.send.await_args_list if c.args[0] == topic]
+    return [{"partition": o.partition, "headers": o.headers} for o in _outs(app, what)]
 
 
 @dataclass
@@ -140,9 +161,30 @@ async def test_person_agent_keeps_state_and_publishes_versions(app):
         await agent.put(codec.encode("IdentityEvent", event(idn, "MINIMUM_LIVING")), key=key)
         await agent.put(codec.encode("PaymentStatus", payment(idn, 2025, 2, "PAID", 12000)), key=key)
         await agent.put(codec.encode("IdentityEvent", event(idn, "EXTREME_POVERTY")), key=key)  # frozen
+        await settled(app)
     fees = [codec.decode(v)[1] for _, v in sent(app, "fee_standard")]
     assert [(f["version"], f["category"]) for f in fees] == [(1, "MONITORED_RELAPSE_RISK"), (2, "MINIMUM_LIVING")]
     assert app.pipeline.people.get(key) is not None
+
+
+async def test_person_agent_saves_state_only_after_its_effects_were_acknowledged(app):
+    codec = Codec()
+    a, b = new_id(), new_id()
+    ka, kb = (person_key(x, SECRET.encode()).encode() for x in (a, b))
+    record = batch.pack([(ka, codec.encode("IdentityEvent", event(a, "MINIMUM_LIVING"))),
+                         (ka, codec.encode("IdentityEvent", event(a, "MONITORED_RELAPSE_RISK", source="RURAL_REVITALIZATION"))),
+                         (kb, codec.encode("IdentityEvent", event(b, "EXTREME_POVERTY")))])
+    async with app.agents["zhucan.person"].test_context() as agent:
+        await agent.put(record, key=b"~batch~1", partition=1)
+        await settled(app)
+    effects_call, state_call = app.pipeline.emit.await_args_list
+    assert effects_call.kwargs == {"wait": True}  # acknowledged before any state is written
+    assert {o.topic for o in effects_call.args[0]} == {app.pipeline.names.fee_standard}
+    changelog = state_call.args[0]
+    assert [(o.topic, o.partition) for o in changelog] == [(app.pipeline.names.person_changelog, 1)] * 2
+    assert [o.key for o in changelog] == [ka, kb]  # each person once, with the state after both commands
+    assert changelog[0].value == app.pipeline.people.get(ka)
+    assert len(PersonState.loads(changelog[0].value).identities) == 2
 
 
 async def test_person_agent_dead_letters_an_internal_failure_and_goes_on(app, monkeypatch):
@@ -162,6 +204,7 @@ async def test_person_agent_dead_letters_an_internal_failure_and_goes_on(app, mo
     async with app.agents["zhucan.person"].test_context() as agent:
         await agent.put(codec.encode("IdentityEvent", event(idn, "MINIMUM_LIVING")), key=key)
         await agent.put(codec.encode("IdentityEvent", event(new_id(), "ORPHAN", region="371002")), key=b"other")
+        await settled(app)
     ((_, value),) = sent(app, "dead_letter")
     headers = dict(call_kwargs(app, "dead_letter")[0]["headers"])
     assert headers["zhucan.error.class"] == b"RuntimeError"
@@ -178,6 +221,7 @@ async def test_person_agent_handles_a_batch_record_and_dead_letters_one_bad_comm
                          (kb, codec.encode("IdentityEvent", event(b, "EXTREME_POVERTY")))])
     async with app.agents["zhucan.person"].test_context() as agent:
         await agent.put(record, key=b"~batch~0")
+        await settled(app)
     fees = [codec.decode(v)[1]["id_number"] for _, v in sent(app, "fee_standard")]
     assert fees == [a, b]
     ((dead_key, dead_value),) = sent(app, "dead_letter")
