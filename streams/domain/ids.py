@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import operator
 import re
 from dataclasses import dataclass
 
@@ -27,8 +28,9 @@ PROVINCES = frozenset(
 
 def check_char(first17: str) -> str:
     """The GB 11643 check character of the first 17 digits."""
-    total = sum(int(d) * w for d, w in zip(first17, _WEIGHTS, strict=True))
-    return _CHECK[total % 11]
+    if len(first17) != 17:
+        raise ValueError(f"check_char needs 17 digits, got {len(first17)}")
+    return _CHECK[sum(map(operator.mul, map(int, first17), _WEIGHTS)) % 11]
 
 
 @dataclass(frozen=True)
@@ -79,7 +81,7 @@ def mask_id(raw: str | None) -> str:
 
 def person_key(id18: str, secret: bytes) -> str:
     """Lower-case hex HMAC-SHA256 of the normalised ID number: the key on every topic we write."""
-    return hmac.new(secret, id18.encode("ascii"), hashlib.sha256).hexdigest()
+    return hmac.digest(secret, id18.encode("ascii"), "sha256").hex()
 
 
 def opaque_key(text: str, secret: bytes) -> str:

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
 from dataclasses import dataclass, field
 from typing import Any
+
+import orjson  # the state's JSON, written and read once per command: ~5x faster than json
 
 from streams.domain.categories import (
     FREEZING_STATES,
@@ -92,9 +93,7 @@ class FeeStandardIssued:
     issued_at: int  # epoch ms
 
     def to_record(self) -> dict[str, Any]:
-        rec = dict(self.__dict__)
-        rec["issued_at"] = dt.datetime.fromtimestamp(self.issued_at / 1000, tz=dt.UTC)
-        return rec
+        return dict(self.__dict__)  # issued_at in epoch ms, as Avro's timestamp-millis carries it
 
 
 @dataclass
@@ -109,9 +108,7 @@ class ReviewRaised:
     amount_fen: int | None = None  # money the case is about (a refund or post-hoc subsidy)
 
     def to_record(self) -> dict[str, Any]:
-        rec = dict(self.__dict__)
-        rec["raised_at"] = dt.datetime.fromtimestamp(self.raised_at / 1000, tz=dt.UTC)
-        return rec
+        return dict(self.__dict__)  # raised_at in epoch ms, as Avro's timestamp-millis carries it
 
 
 @dataclass
@@ -166,16 +163,16 @@ class PersonState:
             "i": self.id_number,
             "n": self.name,
             "h": {k: list(v.__dict__.values()) for k, v in self.identities.items()},
-            "y": {str(y): {k: v for k, v in r.__dict__.items() if v != getattr(_EMPTY_YEAR, k)} for y, r in self.years.items()},
+            "y": {str(y): {k: v for k, v in r.__dict__.items() if _EMPTY_YEAR_FIELDS[k] != v} for y, r in self.years.items()},
             "s": self.seen,
             "d": self.deceased,
             "e": self.ended,
         }
-        return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        return orjson.dumps(doc)  # compact UTF-8 JSON, the same bytes json.dumps(separators=(",", ":")) gives
 
     @classmethod
     def loads(cls, data: bytes) -> PersonState:
-        doc = json.loads(data)
+        doc = orjson.loads(data)
         return cls(
             id_number=doc["i"],
             name=doc["n"],
@@ -434,7 +431,7 @@ class PersonState:
         return effects
 
 
-_EMPTY_YEAR = YearRecord()
+_EMPTY_YEAR_FIELDS = YearRecord().__dict__  # a year stores only the fields that differ from these
 
 
 def unknown_payment(ack: dict[str, Any], now_ms: int, detail: str) -> ReviewRaised:
