@@ -104,6 +104,7 @@ class Out:
     partition: int | None = None
     timestamp_ms: int | None = None
     headers: list[tuple[str, bytes]] | None = None
+    home: int | None = None  # the key's partition of zhucan.person-commands, if known (saves a murmur2)
 
 
 class Pipeline:
@@ -158,7 +159,10 @@ class Pipeline:
             partition = o.partition
             if partition is None:
                 n = self._partition_counts.get(o.topic) or await self._partition_count(aio, o.topic)
-                partition = partition_for(o.key, n) if o.key is not None else 0
+                if o.home is not None and n == self.settings.partitions:
+                    partition = o.home  # what the default partitioner gives the key on a topic this size
+                else:
+                    partition = partition_for(o.key, n) if o.key is not None else 0
             groups.setdefault((o.topic, partition), []).append(o)
         futures = []
         for (topic, partition), items in groups.items():
@@ -387,7 +391,7 @@ class Pipeline:
                 outs += self.effect_outs([unknown_payment(value, now_ms(), "no fee standard was ever issued to this person")], pkey)
                 return None
             effects = state.apply_payment(value, now_ms())
-        outs += self.effect_outs(effects, pkey, msg.timestamp)
+        outs += self.effect_outs(effects, pkey, msg.timestamp, home=msg.partition)
         pending[key] = state.dumps()
         return None
 
@@ -455,26 +459,28 @@ class Pipeline:
         """The partition the producer's default partitioner gives ``key`` (murmur2, as in Java)."""
         return partition_for(key, self.settings.partitions)
 
-    def effect_outs(self, effects: list[Effect], pkey: str, event_time: float | None = None) -> list[Out]:
-        """The records that publish ``effects`` (``event_time``, in seconds, feeds the latency histogram)."""
+    def effect_outs(self, effects: list[Effect], pkey: str, event_time: float | None = None,
+                    home: int | None = None) -> list[Out]:
+        """The records that publish ``effects`` (``event_time``, in seconds, feeds the latency histogram;
+        ``home`` is the person's partition of the command topic, when known)."""
         outs: list[Out] = []
         key = pkey.encode()
         for effect in effects:
             if isinstance(effect, FeeStandardIssued):
                 value = self.codec.encode("FeeStandard", effect.to_record(), topic=self.names.fee_standard)
-                outs.append(Out(self.names.fee_standard, key, value))
+                outs.append(Out(self.names.fee_standard, key, value, home=home))
                 self.metrics.inc("zhucan_fee_standards_out_total", payment_mode=effect.payment_mode)
                 if event_time is not None:
                     self.metrics.observe_latency(max(0.0, time.time() - event_time))
             elif isinstance(effect, ReviewRaised):
                 value = self.codec.encode("ReviewCase", effect.to_record(), topic=self.names.review)
-                outs.append(Out(self.names.review, key, value))
+                outs.append(Out(self.names.review, key, value, home=home))
                 self.metrics.inc("zhucan_review_cases_total", kind=effect.kind)
                 log.info("review case %s %s %s year %s (id %s)", effect.case_id, effect.kind, effect.code,
                          effect.insurance_year, mask_id(effect.id_number))
             elif isinstance(effect, SuspectedFound):
                 value = self.codec.encode("SuspectedUnenrolled", effect.to_record(), topic=self.names.unenrolled)
-                outs.append(Out(self.names.unenrolled, key, value))
+                outs.append(Out(self.names.unenrolled, key, value, home=home))
                 self.metrics.inc("zhucan_suspected_unenrolled_total")
         return outs
 

@@ -180,6 +180,7 @@ async def test_person_agent_saves_state_only_after_its_effects_were_acknowledged
     effects_call, state_call = app.pipeline.emit.await_args_list
     assert effects_call.kwargs == {"wait": True}  # acknowledged before any state is written
     assert {o.topic for o in effects_call.args[0]} == {app.pipeline.names.fee_standard}
+    assert {o.home for o in effects_call.args[0]} == {1}  # the partition the commands came on
     changelog = state_call.args[0]
     assert [(o.topic, o.partition) for o in changelog] == [(app.pipeline.names.person_changelog, 1)] * 2
     assert [o.key for o in changelog] == [ka, kb]  # each person once, with the state after both commands
@@ -194,11 +195,11 @@ async def test_person_agent_dead_letters_an_internal_failure_and_goes_on(app, mo
     calls = {"n": 0}
     real = app.pipeline.effect_outs
 
-    def flaky(effects, pkey, *rest):
+    def flaky(effects, pkey, *rest, **kw):
         calls["n"] += 1
         if calls["n"] == 1:
             raise RuntimeError(f"boom for {idn}")
-        return real(effects, pkey, *rest)
+        return real(effects, pkey, *rest, **kw)
 
     monkeypatch.setattr(app.pipeline, "effect_outs", flaky)
     async with app.agents["zhucan.person"].test_context() as agent:
@@ -243,3 +244,64 @@ def test_batch_chunks_stay_within_the_size_and_keep_the_order():
     assert [kv for c in chunks for kv in batch.unpack(None, c)] == items
     assert batch.pack_chunks([(b"k", b"x" * 10000)], max_bytes=4096) == [batch.pack([(b"k", b"x" * 10000)])]
     assert batch.pack_chunks([]) == []
+
+
+class _FakeBatch:
+    def __init__(self, room: int) -> None:
+        self.records: list[tuple] = []
+        self.room = room
+
+    def append(self, *, key, value, timestamp, headers):
+        if len(self.records) >= self.room:
+            return None
+        self.records.append((key, value, timestamp, headers))
+        return object()
+
+
+class _FakeAioProducer:
+    """What Pipeline.emit uses of aiokafka's producer: batches per topic and partition."""
+
+    def __init__(self, partitions: dict[str, int], room: int = 3) -> None:
+        self.partitions = partitions
+        self.room = room
+        self.sent: list[tuple[str, int, list]] = []
+        self.client = self
+
+    async def _wait_on_metadata(self, topic):
+        return set(range(self.partitions[topic]))
+
+    def create_batch(self):
+        return _FakeBatch(self.room)
+
+    async def send_batch(self, b, topic, *, partition):
+        self.sent.append((topic, partition, b.records))
+        fut = asyncio.get_running_loop().create_future()
+        fut.set_result(type("Meta", (), {"topic_partition": (topic, partition), "offset": 100})())
+        return fut
+
+
+async def test_emit_batches_per_partition_and_places_keys_as_the_default_partitioner(app):
+    from aiokafka.partitioner import murmur2
+
+    from streams.app import Out, Pipeline
+
+    names = app.pipeline.names
+    fake = _FakeAioProducer({names.fee_standard: 4, names.review: 3, names.person_changelog: 4})
+    app.pipeline.emit = Pipeline.emit.__get__(app.pipeline)  # the real one, on the fake producer
+    app.producer._ensure_producer = lambda: fake
+    keys = [person_key(new_id(), SECRET.encode()).encode() for _ in range(20)]
+    home = {k: app.pipeline.partition_of(k) for k in keys}
+    outs = [Out(names.fee_standard, k, b"fee", home=home[k]) for k in keys]
+    outs += [Out(names.review, k, b"case", home=home[k]) for k in keys]  # 3 partitions: home does not apply
+    await app.pipeline.emit(outs, wait=True)
+    placed = {(t, k): p for t, p, recs in fake.sent for k, *_ in recs}
+    for k in keys:
+        default = (murmur2(k) & 0x7FFFFFFF)
+        assert placed[(names.fee_standard, k)] == default % 4 == home[k]
+        assert placed[(names.review, k)] == default % 3
+    assert all(len(recs) <= 3 for _, _, recs in fake.sent)  # a full batch starts another
+    assert sum(len(recs) for _, _, recs in fake.sent) == 40
+    for topic in (names.fee_standard, names.review):  # order kept within each partition
+        for p in range(4):
+            in_p = [k for t, q, recs in fake.sent if (t, q) == (topic, p) for k, *_ in recs]
+            assert in_p == [k for k in keys if placed[(topic, k)] == p]
