@@ -27,7 +27,7 @@ import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from kafka import KafkaConsumer
+from kafka import KafkaConsumer, TopicPartition
 from kafka.admin import NewTopic
 from kafka.errors import KafkaError
 
@@ -230,8 +230,19 @@ def _wait_caught_up(settings: Settings, procs: list[subprocess.Popen[bytes]], ti
 
 
 def measure_latency(settings: Settings, rate: int, seconds: float) -> list[float]:
-    """Offer ``rate`` new people per second for ``seconds``; event-to-fee latencies in ms."""
+    """Offer ``rate`` new people per second for ``seconds``; event-to-fee latencies in ms.
+
+    Fee standards are read from where the topic ended before the first event was offered,
+    so the figure does not depend on how large the batch before it was."""
     codec = Codec()
+    reader = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers, enable_auto_commit=False,
+                           group_id=None, client_id="zhucan-bench-latency")
+    parts = [TopicPartition(settings.topics.fee_standard, p)
+             for p in sorted(reader.partitions_for_topic(settings.topics.fee_standard) or [])]
+    reader.assign(parts)
+    reader.seek_to_end(*parts)
+    for tp in parts:
+        reader.position(tp)  # resolve the end offsets now, before anything is offered
     producer = make_producer(settings.kafka_bootstrap_servers, linger_ms=0)
     sent: dict[bytes, int] = {}
     secret = settings.key_secret.get_secret_value().encode()
@@ -255,11 +266,14 @@ def measure_latency(settings: Settings, rate: int, seconds: float) -> list[float
     producer.close()
     deadline = time.monotonic() + 60
     latencies: dict[bytes, float] = {}
-    while len(latencies) < len(sent) and time.monotonic() < deadline:
-        for key, ts, _ in _fee_records(settings):
-            if key in sent and key not in latencies:
-                latencies[key] = ts - sent[key]
-        time.sleep(1)
+    try:
+        while len(latencies) < len(sent) and time.monotonic() < deadline:
+            for records in reader.poll(timeout_ms=500).values():
+                for r in records:
+                    if r.key in sent and r.key not in latencies:
+                        latencies[r.key] = r.timestamp - sent[r.key]
+    finally:
+        reader.close()
     return sorted(latencies.values())
 
 
