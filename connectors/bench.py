@@ -17,6 +17,7 @@ No timed assertion anywhere: the numbers are reported, not judged, here.
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import json
 import os
 import random
@@ -26,6 +27,7 @@ import time
 import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from kafka import KafkaConsumer, TopicPartition
 from kafka.admin import NewTopic
@@ -66,9 +68,11 @@ class BenchResult:
     rss_mb: float
     state_bytes_per_person: float
     machine: str
-    members: int = 1  # workers in the group when the batch was done (partitions shared among them)
-    duplicated_versions: int = 0  # (person, year, version) published more than once
-    people_without_standard: int = 0  # people with a valid record but no fee standard
+    members: int = 1  # workers in the groups when the batch was done (partitions shared among them)
+    duplicated_versions: int = 0  # (person, year, version) published more than once (a re-send, at-least-once)
+    conflicting_versions: int = 0  # (person, year, version) published with different content: must be 0
+    people_without_standard: int = 0  # people with a valid record but no fee standard: must be 0
+    mode: str = "live"  # live: produced while the workers run; backlog: produced before they start
 
 
 def synthetic_events(n_events: int, seed: int = 7) -> tuple[list[tuple[str, bytes, bytes]], int, set[str]]:
@@ -179,9 +183,9 @@ def _peak_rss_mb(pid: int) -> float:
 
 
 def _wait_members(settings: Settings, procs: list[subprocess.Popen[bytes]], members: int,
-                  timeout_s: float = 120.0) -> None:
+                  timeout_s: float = 120.0, settle_s: float = 2.0) -> int:
     """Wait until both groups of the workers (the intake's and the Faust app's) are Stable with
-    ``members`` members each (partitions assigned, tables recovered)."""
+    ``members`` members each (partitions assigned); the epoch ms when that was first seen."""
     monitor = LagMonitor(settings.kafka_bootstrap_servers)
     deadline = time.monotonic() + timeout_s
     try:
@@ -198,9 +202,10 @@ def _wait_members(settings: Settings, procs: list[subprocess.Popen[bytes]], memb
                 continue
             if all(infos.get(g, {}).get("group_state") == "Stable" and len(infos[g].get("members") or []) == members
                    for g in settings.worker_groups):
-                time.sleep(2)  # let the members start fetching
-                return
-            time.sleep(0.5)
+                stable_ms = int(time.time() * 1000)
+                time.sleep(settle_s)  # let the members start fetching
+                return stable_ms
+            time.sleep(0.2)
         raise TimeoutError(f"the worker groups did not become stable with {members} members")
     finally:
         monitor.close()
@@ -278,7 +283,11 @@ def measure_latency(settings: Settings, rate: int, seconds: float) -> list[float
 
 
 def run_bench(settings: Settings, n_events: int, workers: int = 1, rate: int = 1000, latency_s: float = 10.0,
-              workdir: Path | None = None) -> BenchResult:
+              workdir: Path | None = None, backlog: bool = False) -> BenchResult:
+    """Measure the worker(s) on ``n_events``. By default the workers are running and the batch is
+    produced at once (the producer shares the machine, so its rate bounds the figure); with
+    ``backlog`` the batch is on the topics first and the clock starts when the workers' groups
+    are stable (the departments' producers are elsewhere, as in a deployment)."""
     run = uuid.uuid4().hex[:6]
     settings = settings.model_copy(update={"topic_prefix": f"bench{run}.", "app_id": f"zhucan-bench-{run}",
                                            "metrics_port": 0})
@@ -288,21 +297,35 @@ def run_bench(settings: Settings, n_events: int, workers: int = 1, rate: int = 1
     ensure_topics(settings)
     say(f"generating {n_events:,} identity events...")
     records, people, valid = synthetic_events(n_events)
-    say(f"starting {workers} worker(s) and waiting until the group is stable...")
+    if backlog:
+        say(f"producing the batch to {settings.topic_prefix}identity.*.v1 ({people:,} people) before any worker runs...")
+        produce_s = _produce(settings, records)
+        say(f"produced in {produce_s:.1f}s ({n_events / produce_s:,.0f}/s); starting {workers} worker(s)...")
     procs = _start_workers(settings, workers, workdir)
     try:
-        _wait_members(settings, procs, workers)
-        say(f"producing the batch to {settings.topic_prefix}identity.*.v1 ({people:,} people)...")
-        started_ms = int(time.time() * 1000)
-        produce_s = _produce(settings, records)
-        say(f"produced in {produce_s:.1f}s ({n_events / produce_s:,.0f}/s); waiting for the worker(s)...")
+        if backlog:
+            started_ms = _wait_members(settings, procs, workers, timeout_s=300, settle_s=0)
+            say("the workers' groups are stable: the clock runs; waiting for the worker(s)...")
+        else:
+            say(f"started {workers} worker(s); waiting until their groups are stable...")
+            _wait_members(settings, procs, workers)
+            say(f"producing the batch to {settings.topic_prefix}identity.*.v1 ({people:,} people)...")
+            started_ms = int(time.time() * 1000)
+            produce_s = _produce(settings, records)
+            say(f"produced in {produce_s:.1f}s ({n_events / produce_s:,.0f}/s); waiting for the worker(s)...")
         _wait_caught_up(settings, procs, timeout_s=max(300.0, n_events / 200))
         fees = _fee_records(settings)
         last = max(t for _, t, _ in fees)
         codec = Codec()
-        versions = [(k, f["insurance_year"], f["version"]) for k, _, v in fees
-                    for f in [codec.decode(v, expect="FeeStandard")[1]]]
+        contents: dict[tuple[bytes, int, int], set[tuple[Any, ...]]] = {}
+        versions = []
+        for k, _, v in fees:
+            f = codec.decode(v, expect="FeeStandard")[1]
+            versions.append((k, f["insurance_year"], f["version"]))
+            contents.setdefault(versions[-1], set()).add(
+                (f["message_id"], f["category"], f["premium_fen"], f["subsidy_fen"], f["payable_fen"], f["payment_mode"]))
         duplicates = len(versions) - len(set(versions))
+        conflicts = sum(1 for c in contents.values() if len(c) > 1)
         secret = settings.key_secret.get_secret_value().encode()
         expected = {person_key(i, secret).encode() for i in valid}
         missing = len(expected - {k for k, _, _ in versions})
@@ -312,6 +335,9 @@ def run_bench(settings: Settings, n_events: int, workers: int = 1, rate: int = 1
         monitor.close()
         seconds = max((last - started_ms) / 1000, 1e-3)  # first identity event in -> last fee standard out
         say(f"batch done: {len(fees):,} fee standards in {seconds:.1f}s; latency at {rate}/s for {latency_s:.0f}s...")
+        n_fees = len(fees)
+        del records, fees, versions, contents, expected  # a province's worth of objects: the paced
+        gc.collect()  # producer below must not stall on this process's garbage collector
         latencies = measure_latency(settings, rate, latency_s)
         rss = max(_peak_rss_mb(p.pid) for p in procs)
     finally:
@@ -330,11 +356,12 @@ def run_bench(settings: Settings, n_events: int, workers: int = 1, rate: int = 1
     return BenchResult(
         events=n_events, people=people, partitions=settings.partitions, workers=workers, seconds=round(seconds, 2),
         throughput_eps=round(throughput, 1), ceiling_eps=round(ceiling, 1),
-        ceiling_share=round(throughput / ceiling, 3) if ceiling else 0.0, fee_standards=len(fees),
+        ceiling_share=round(throughput / ceiling, 3) if ceiling else 0.0, fee_standards=n_fees,
         p50_ms=round(pct(0.50), 1), p99_ms=round(pct(0.99), 1), latency_rate_eps=rate, rss_mb=round(rss, 1),
         state_bytes_per_person=round(state, 1),
         machine=f"{os.cpu_count()} cores, {os.uname().machine}, Python {sys.version.split()[0]}",
-        members=members, duplicated_versions=duplicates, people_without_standard=missing,
+        members=members, duplicated_versions=duplicates, conflicting_versions=conflicts,
+        people_without_standard=missing, mode="backlog" if backlog else "live",
     )
 
 
@@ -344,15 +371,17 @@ def print_result(r: BenchResult) -> None:
             ("raw ceiling (records/s)", f"{r.ceiling_eps:,.0f}"), ("share of ceiling", f"{r.ceiling_share:.1%}"),
             ("fee standards out", f"{r.fee_standards:,}"), (f"p50 / p99 at {r.latency_rate_eps}/s (ms)", f"{r.p50_ms} / {r.p99_ms}"),
             ("worker peak RSS (MB)", f"{r.rss_mb}"), ("state bytes per person", f"{r.state_bytes_per_person}"),
-            ("group members", f"{r.members}"), ("duplicated versions", f"{r.duplicated_versions}"),
+            ("mode", r.mode), ("group members", f"{r.members}"),
+            ("versions re-sent / conflicting", f"{r.duplicated_versions} / {r.conflicting_versions}"),
             ("people without a standard", f"{r.people_without_standard}"),
             ("machine", r.machine)]
     for k, v in rows:
         print(f"{k:<28} {v}")
 
 
-def bench_main(settings: Settings, n_events: int, json_path: str | None, workers: int, rate: int, latency_s: float) -> int:
-    result = run_bench(settings, n_events, workers=workers, rate=rate, latency_s=latency_s)
+def bench_main(settings: Settings, n_events: int, json_path: str | None, workers: int, rate: int, latency_s: float,
+               backlog: bool = False) -> int:
+    result = run_bench(settings, n_events, workers=workers, rate=rate, latency_s=latency_s, backlog=backlog)
     print_result(result)
     if json_path:
         Path(json_path).write_text(json.dumps(asdict(result), indent=2) + "\n", encoding="utf-8")

@@ -271,7 +271,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     settings = _broker_settings("bench")
     if settings is None:
         return 2
-    return bench_main(settings, args.events, args.json, args.workers, args.rate, args.latency_seconds)
+    return bench_main(settings, args.events, args.json, args.workers, args.rate, args.latency_seconds, args.backlog)
 
 
 def cmd_settle(args: argparse.Namespace) -> int:
@@ -413,6 +413,8 @@ def build_parser() -> argparse.ArgumentParser:
     bn.add_argument("--workers", type=int, default=1)
     bn.add_argument("--rate", type=int, default=1000, help="offered events/s for the latency run")
     bn.add_argument("--latency-seconds", type=float, default=10.0)
+    bn.add_argument("--backlog", action="store_true",
+                    help="produce the batch before the workers start; the clock starts when their groups are stable")
     bn.set_defaults(func=cmd_bench)
     st = sub.add_parser("settle", help="settlement per class and funding source (资助汇总表) from the ledger")
     st.add_argument("--region")

@@ -62,6 +62,10 @@ log = logging.getLogger("zhucan.worker")
 
 RAW = {"key_serializer": "raw", "value_serializer": "raw"}
 CONTROL_KEY = "~control~"
+# Faust's RocksDB defaults (3 x 64 MiB memtables and a 2 GiB block cache per partition) let a
+# worker's memory grow to gigabytes on a province; a person's state is ~0.6 KiB, reads are
+# point lookups of people seen recently, and the changelog is the durable copy.
+ROCKSDB_OPTIONS = {"write_buffer_size": 16 * 1024**2, "max_write_buffer_number": 2, "block_cache_size": 64 * 1024**2}
 PERSON_TAKE = 64  # records of zhucan.person-commands (mostly batch records) handled together
 PERSON_WITHIN_S = 0.01  # or fewer, after this long
 BATCH_KEY = "~batch~"  # record keys of batch records (the commands inside carry person keys)
@@ -137,7 +141,7 @@ class Pipeline:
             acks=False, internal=True, maxsize=131_072, allow_empty=True,
         )
         self.people = app.Table("person", default=None, partitions=n, schema=schema, key_type=bytes,
-                                value_type=bytes, changelog_topic=changelog)
+                                value_type=bytes, changelog_topic=changelog, options=ROCKSDB_OPTIONS)
         self.metrics = Metrics()
         self.in_flight = 0  # batches and messages being handled right now (the drain on shutdown waits)
         self.intake_service: Any = None  # the intake loop, once the worker runs it

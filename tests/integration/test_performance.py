@@ -1,0 +1,93 @@
+"""The benchmark as a small smoke run, two workers sharing the partitions, and a killed worker.
+
+Nothing here asserts a timing: the benchmark's figures are reported by `zhucan bench`, and
+these tests check only that what it measures is whole (every person answered, nothing twice).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+
+from connectors.bench import run_bench, synthetic_events
+from connectors.cli import main
+from streams.domain.ids import person_key
+from tests.integration.fixtures import TEST_SECRET
+
+FIELDS = {"events", "seconds", "throughput_eps", "ceiling_eps", "p50_ms", "p99_ms", "rss_mb",
+          "state_bytes_per_person"}
+
+
+def test_bench_smoke_run_writes_its_figures(stack, monkeypatch, tmp_path, capsys):
+    stack.cli_env(monkeypatch)
+    out = tmp_path / "bench.json"
+    assert main(["bench", "--events", "3000", "--rate", "200", "--latency-seconds", "2", "--json", str(out)]) == 0
+    doc = json.loads(out.read_text())
+    assert FIELDS <= doc.keys()
+    assert doc["events"] == 3000 and doc["fee_standards"] > 2000
+    assert doc["conflicting_versions"] == 0 and doc["people_without_standard"] == 0
+    assert doc["duplicated_versions"] == 0  # workers ready before the batch: no rebalance, no re-send
+    assert doc["throughput_eps"] > 0 and doc["ceiling_eps"] > 0 and doc["p99_ms"] >= doc["p50_ms"] >= 0
+    assert 0 < doc["state_bytes_per_person"] <= 1024  # the target: at most 1 KiB per person
+    assert "throughput (events/s)" in capsys.readouterr().out
+
+
+def test_two_workers_share_the_partitions_and_lose_or_repeat_nothing(stack, tmp_path):
+    result = run_bench(stack.settings.model_copy(update={"partitions": 4}), 6000, workers=2, rate=200,
+                       latency_s=2, workdir=tmp_path / "bench")
+    assert result.members == 2  # both workers held partitions of both groups while the batch ran
+    assert result.people_without_standard == 0 and result.conflicting_versions == 0
+    assert result.duplicated_versions == 0
+    assert result.fee_standards >= 0.8 * result.people
+
+
+def test_a_killed_worker_loses_nothing(stack):
+    """SIGKILL mid-batch (no drain, no flush), then a restart: every person still gets a
+    standard, and a version number is never given to two different standards."""
+    records, _, valid = synthetic_events(4000, seed=11)
+    stack.start_worker()
+    wait_for_group(stack)
+    for source, key, value in records:
+        stack.producer.send(stack.topics.identity[source], key=key, value=value)
+    stack.producer.flush()
+    seen = stack.read(stack.topics.fee_standard, "FeeStandard", until=lambda rs: len(rs) >= 200, timeout_s=60)
+    assert len(seen) < len(valid), "the batch finished before the kill: nothing was tested"
+    os.killpg(stack.worker.pid, signal.SIGKILL)
+    stack.worker.wait(10)
+    stack.start_worker()
+    expected = {person_key(i, TEST_SECRET.encode()) for i in valid}
+    recs = stack.read(stack.topics.fee_standard, "FeeStandard", timeout_s=180,
+                      until=lambda rs: expected <= {k for k, _, _ in rs})
+    assert expected <= {k for k, _, _ in recs}
+    versions: dict[tuple[str, int, int], tuple] = {}
+    for key, fee, _ in recs:
+        what = (fee["message_id"], fee["category"], fee["subsidy_fen"], fee["payable_fen"])
+        assert versions.setdefault((key, fee["insurance_year"], fee["version"]), what) == what
+    for key in expected:  # versions of a person-year are 1..n, no gap
+        years = {y for k, y, _ in versions if k == key}
+        for y in years:
+            assert sorted(v for k, yy, v in versions if (k, yy) == (key, y)) == list(
+                range(1, 1 + sum(1 for k, yy, _ in versions if (k, yy) == (key, y))))
+
+
+def wait_for_group(stack, timeout_s: float = 90.0) -> None:
+    """Until both of the worker's groups are Stable with a member (its partitions assigned)."""
+    from connectors.lag import LagMonitor
+
+    monitor = LagMonitor(stack.settings.kafka_bootstrap_servers)
+    deadline = time.monotonic() + timeout_s
+    try:
+        while time.monotonic() < deadline:
+            try:
+                infos = monitor.admin.describe_groups(stack.settings.worker_groups)
+            except Exception:  # no coordinator yet
+                infos = {}
+            if all(infos.get(g, {}).get("group_state") == "Stable" and infos[g].get("members")
+                   for g in stack.settings.worker_groups):
+                return
+            time.sleep(0.5)
+        raise AssertionError(f"the worker's groups did not become stable:\n{stack.worker_log()[-3000:]}")
+    finally:
+        monitor.close()
