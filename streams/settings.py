@@ -28,6 +28,7 @@ class Settings(BaseSettings):
     partitions: int = Field(4, ge=1)  # partitions of topics the project creates
     store: Literal["memory://", "rocksdb://"] = "rocksdb://"  # memory:// for tests of the agents
     data_dir: Path = Path(".zhucan-data")
+    standby_replicas: int = Field(0, ge=0)  # Faust standby copies of the person table on other workers
     metrics_host: str = "127.0.0.1"
     metrics_port: int = 9108  # -1 turns the endpoint off; 0 picks a free port
     coverage_grace_days: int = Field(15, ge=0)  # after the window, before an unpaid person is suspected
