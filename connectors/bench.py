@@ -21,10 +21,14 @@ import gc
 import json
 import os
 import random
+import re
+import shutil
+import signal
 import subprocess
 import sys
 import time
 import uuid
+from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -163,13 +167,74 @@ def _state_bytes_per_person(settings: Settings) -> float:
     return sum(latest.values()) / len(latest) if latest else 0.0
 
 
+def _profiler() -> str:
+    """``ZHUCAN_BENCH_PROFILE``: empty (none), ``py-spy`` (sampled during the batch), else cProfile."""
+    return os.environ.get("ZHUCAN_BENCH_PROFILE", "").strip().lower()
+
+
 def _start_workers(settings: Settings, n: int, workdir: Path) -> list[subprocess.Popen[bytes]]:
     procs = []
+    cprofile = _profiler() not in ("", "0", "py-spy")
     for i in range(n):
-        profile = ["-m", "cProfile", "-o", str(workdir / f"worker{i}.prof")] if os.environ.get("ZHUCAN_BENCH_PROFILE") else []
+        profile = ["-m", "cProfile", "-o", str(workdir / f"worker{i}.prof")] if cprofile else []
         procs.append(start_worker(settings.model_copy(update={"data_dir": workdir / f"w{i}"}), workdir / f"worker{i}.log",
                                   python_args=profile, worker_args=["--loglevel", "warning"]))
     return procs
+
+
+def _start_spies(procs: list[subprocess.Popen[bytes]], workdir: Path) -> list[tuple[subprocess.Popen[bytes], Path]]:
+    """py-spy sampling each worker (100 Hz, without pausing it) until stopped: collapsed stacks."""
+    exe = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    if not Path(exe).exists():
+        print("[bench] py-spy is not installed (pip install py-spy): no profile", file=sys.stderr)
+        return []
+    spies = []
+    for i, proc in enumerate(procs):
+        out = workdir / f"worker{i}.collapsed"
+        spies.append((subprocess.Popen([exe, "record", "--pid", str(proc.pid), "--rate", "100", "--nonblocking",
+                                        "--format", "raw", "--output", str(out)],
+                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL), out))
+    return spies
+
+
+def _stop_spies(spies: list[tuple[subprocess.Popen[bytes], Path]]) -> list[Path]:
+    written = []
+    for spy, out in spies:
+        spy.send_signal(signal.SIGINT)  # py-spy writes its output on SIGINT
+        try:
+            spy.wait(30)
+        except subprocess.TimeoutExpired:
+            spy.kill()
+        if out.exists():
+            summary = out.with_suffix(".top.txt")
+            summary.write_text(summarize_collapsed(out.read_text(encoding="utf-8")), encoding="utf-8")
+            written.append(summary)
+    return written
+
+
+def summarize_collapsed(text: str, top: int = 30) -> str:
+    """The functions holding the most samples of py-spy's collapsed stacks: by themselves (self)
+    and with what they call (inclusive), each as a share of all samples."""
+    total = 0
+    own: Counter[str] = Counter()
+    incl: Counter[str] = Counter()
+    for line in text.splitlines():
+        stack, _, count = line.rstrip().rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        n = int(count)
+        total += n
+        frames = [re.sub(r" \((.*?):\d+\)$", r" (\1)", f) for f in stack.split(";")]
+        own[frames[-1]] += n
+        for frame in set(frames):
+            incl[frame] += n
+    if not total:
+        return "no samples\n"
+    lines = [f"{total} samples", "", "self:"]
+    lines += [f"{n / total:7.1%}  {f}" for f, n in own.most_common(top)]
+    lines += ["", "inclusive:"]
+    lines += [f"{n / total:7.1%}  {f}" for f, n in incl.most_common(top + 15)]
+    return "\n".join(lines) + "\n"
 
 
 def _peak_rss_mb(pid: int) -> float:
@@ -303,17 +368,22 @@ def run_bench(settings: Settings, n_events: int, workers: int = 1, rate: int = 1
         say(f"produced in {produce_s:.1f}s ({n_events / produce_s:,.0f}/s); starting {workers} worker(s)...")
     procs = _start_workers(settings, workers, workdir)
     try:
+        spies: list[tuple[subprocess.Popen[bytes], Path]] = []
         if backlog:
             started_ms = _wait_members(settings, procs, workers, timeout_s=300, settle_s=0)
+            spies = _start_spies(procs, workdir) if _profiler() == "py-spy" else []
             say("the workers' groups are stable: the clock runs; waiting for the worker(s)...")
         else:
             say(f"started {workers} worker(s); waiting until their groups are stable...")
             _wait_members(settings, procs, workers)
             say(f"producing the batch to {settings.topic_prefix}identity.*.v1 ({people:,} people)...")
+            spies = _start_spies(procs, workdir) if _profiler() == "py-spy" else []
             started_ms = int(time.time() * 1000)
             produce_s = _produce(settings, records)
             say(f"produced in {produce_s:.1f}s ({n_events / produce_s:,.0f}/s); waiting for the worker(s)...")
         _wait_caught_up(settings, procs, timeout_s=max(300.0, n_events / 200))
+        for path in _stop_spies(spies):
+            say(f"profile of the batch: {path}")
         fees = _fee_records(settings)
         last = max(t for _, t, _ in fees)
         codec = Codec()

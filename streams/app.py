@@ -146,6 +146,8 @@ class Pipeline:
         self.in_flight = 0  # batches and messages being handled right now (the drain on shutdown waits)
         self.intake_service: Any = None  # the intake loop, once the worker runs it
         self._partition_counts: dict[str, int] = {}
+        self.fee_modes: Counter[str] = Counter()  # fee standards decided, not yet in the metrics
+        self.fees_decided = 0  # fee standards decided since the start (never reset)
 
     async def emit(self, outs: list[Out], *, wait: bool = False) -> None:
         """Send records through the Faust app's producer (acks=all, idempotent), one produce
@@ -343,6 +345,7 @@ class Pipeline:
         pending: dict[int, dict[bytes, bytes]] = {}  # partition -> person key -> state so far
         for event in events:
             msg = event.message
+            fees_before = self.fees_decided
             with _as_current(event):  # the table's RocksDB store reads the partition from it
                 try:
                     commands = list(batch.unpack(event.key, msg.value))
@@ -362,7 +365,17 @@ class Pipeline:
                         if control is not None:  # the scan must see every earlier command
                             await self._save(outs, pending, events)
                             await self.on_partition_control(control, msg.partition)
+            fees = self.fees_decided - fees_before
+            if fees and msg.timestamp:  # the department's record time to the decision, per fee standard
+                self.metrics.observe_latency(max(0.0, time.time() - msg.timestamp), fees)
         await self._save(outs, pending, events)
+        self.count_fees()
+
+    def count_fees(self) -> None:
+        """Move the fee standards counted since the last call into the metrics (once per batch)."""
+        for mode, n in self.fee_modes.items():
+            self.metrics.inc("zhucan_fee_standards_out_total", n, payment_mode=mode)
+        self.fee_modes.clear()
 
     async def _save(self, outs: list[Out], pending: dict[int, dict[bytes, bytes]],
                     events: Sequence[faust.EventT]) -> None:
@@ -395,7 +408,7 @@ class Pipeline:
                 outs += self.effect_outs([unknown_payment(value, now_ms(), "no fee standard was ever issued to this person")], pkey)
                 return None
             effects = state.apply_payment(value, now_ms())
-        outs += self.effect_outs(effects, pkey, msg.timestamp, home=msg.partition)
+        outs += self.effect_outs(effects, pkey, home=msg.partition)
         pending[key] = state.dumps()
         return None
 
@@ -456,6 +469,7 @@ class Pipeline:
                 "command_id": cmd["command_id"], "command": kind, "partition": partition, "scanned": scanned,
                 "with_output": touched, "done": True}).encode()),
         ])
+        self.count_fees()
         log.info("control %s %s region %s year %d partition %d done: %d people scanned, %d with output",
                  cmd["command_id"], kind, region, year, partition, scanned, touched)
 
@@ -463,19 +477,17 @@ class Pipeline:
         """The partition the producer's default partitioner gives ``key`` (murmur2, as in Java)."""
         return partition_for(key, self.settings.partitions)
 
-    def effect_outs(self, effects: list[Effect], pkey: str, event_time: float | None = None,
-                    home: int | None = None) -> list[Out]:
-        """The records that publish ``effects`` (``event_time``, in seconds, feeds the latency histogram;
-        ``home`` is the person's partition of the command topic, when known)."""
+    def effect_outs(self, effects: list[Effect], pkey: str, home: int | None = None) -> list[Out]:
+        """The records that publish ``effects`` (``home``: the person's partition of the command
+        topic, when known). Fee standards are counted in ``fee_modes`` (see ``count_fees``)."""
         outs: list[Out] = []
         key = pkey.encode()
         for effect in effects:
             if isinstance(effect, FeeStandardIssued):
                 value = self.codec.encode("FeeStandard", effect.to_record(), topic=self.names.fee_standard)
                 outs.append(Out(self.names.fee_standard, key, value, home=home))
-                self.metrics.inc("zhucan_fee_standards_out_total", payment_mode=effect.payment_mode)
-                if event_time is not None:
-                    self.metrics.observe_latency(max(0.0, time.time() - event_time))
+                self.fee_modes[effect.payment_mode] += 1
+                self.fees_decided += 1
             elif isinstance(effect, ReviewRaised):
                 value = self.codec.encode("ReviewCase", effect.to_record(), topic=self.names.review)
                 outs.append(Out(self.names.review, key, value, home=home))

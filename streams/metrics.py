@@ -46,15 +46,16 @@ class Metrics:
         with self._lock:
             self.values[name][tuple(sorted(labels.items()))] = value
 
-    def observe_latency(self, seconds: float) -> None:
+    def observe_latency(self, seconds: float, n: int = 1) -> None:
+        """``n`` observations of ``seconds`` (a batch's fee standards share their record's time)."""
         with self._lock:
-            self.latency_sum += seconds
+            self.latency_sum += seconds * n
             for i, bound in enumerate(LATENCY_BUCKETS):
                 if seconds <= bound:
-                    self.latency_counts[i] += 1
+                    self.latency_counts[i] += n
                     break
             else:
-                self.latency_counts[-1] += 1
+                self.latency_counts[-1] += n
 
     def total(self, name: str) -> float:
         with self._lock:

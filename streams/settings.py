@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from functools import cached_property
+from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
@@ -52,9 +52,11 @@ class Settings(BaseSettings):
         """Every consumer group a worker runs: the intake's, then the Faust app's."""
         return [self.app_id, self.streams_app_id]
 
-    @cached_property
+    @property
     def topics(self) -> Topics:
-        return Topics(self.topic_prefix)
+        # Not a cached_property: model_copy(update={"topic_prefix": ...}) copies the instance's
+        # __dict__, so a cached Topics would keep naming the old prefix's topics.
+        return _topics(self.topic_prefix)
 
     def warn_if_dev_secret(self) -> None:
         if self.using_dev_secret:
@@ -106,6 +108,11 @@ class Topics:
     def internal(self) -> list[str]:
         return [self.person_commands, self.dead_letter, self.control_progress, self.dead_letter_replays,
                 self.imports]
+
+
+@lru_cache(maxsize=64)
+def _topics(prefix: str) -> Topics:
+    return Topics(prefix)
 
 
 def load_settings() -> Settings:

@@ -186,6 +186,8 @@ async def test_person_agent_saves_state_only_after_its_effects_were_acknowledged
     assert [o.key for o in changelog] == [ka, kb]  # each person once, with the state after both commands
     assert changelog[0].value == app.pipeline.people.get(ka)
     assert len(PersonState.loads(changelog[0].value).identities) == 2
+    metrics = app.pipeline.metrics  # counted once per batch, one latency observation per standard
+    assert metrics.total("zhucan_fee_standards_out_total") == len(effects_call.args[0]) == sum(metrics.latency_counts)
 
 
 async def test_person_agent_dead_letters_an_internal_failure_and_goes_on(app, monkeypatch):

@@ -46,13 +46,13 @@ def test_two_workers_share_the_partitions_and_lose_or_repeat_nothing(stack, tmp_
 def test_a_killed_worker_loses_nothing(stack):
     """SIGKILL mid-batch (no drain, no flush), then a restart: every person still gets a
     standard, and a version number is never given to two different standards."""
-    records, _, valid = synthetic_events(4000, seed=11)
+    records, _, valid = synthetic_events(20000, seed=11)
     stack.start_worker()
     wait_for_group(stack)
     for source, key, value in records:
         stack.producer.send(stack.topics.identity[source], key=key, value=value)
     stack.producer.flush()
-    seen = stack.read(stack.topics.fee_standard, "FeeStandard", until=lambda rs: len(rs) >= 200, timeout_s=60)
+    seen = stack.read(stack.topics.fee_standard, "FeeStandard", until=lambda rs: len(rs) >= 500, timeout_s=60)
     assert len(seen) < len(valid), "the batch finished before the kill: nothing was tested"
     os.killpg(stack.worker.pid, signal.SIGKILL)
     stack.worker.wait(10)

@@ -43,3 +43,13 @@ def test_model_round_trips_through_the_codec(name):
     model = MODELS[name].from_avro(SAMPLES[name])
     codec = Codec()
     assert codec.decode(codec.encode(name, model.to_avro()))[1] == SAMPLES[name]
+
+
+def test_a_copied_settings_names_the_topics_of_its_own_prefix():
+    from streams.settings import Settings
+
+    base = Settings(topic_prefix="a.")
+    assert base.topics.fee_standard == "a.fee-standard.v1"  # looked at before the copy
+    copy = base.model_copy(update={"topic_prefix": "b."})
+    assert copy.topics.fee_standard == "b.fee-standard.v1"
+    assert copy.topics.identity["CIVIL_AFFAIRS"] == "b.identity.civil-affairs.v1"
