@@ -396,7 +396,7 @@ class Pipeline:
         name, value = self.codec.decode(data, expect=("IdentityEvent", "PaymentStatus", "ControlCommand"))
         if name == "ControlCommand":
             return value
-        stored = pending.get(key) or self.people.get(key)
+        stored = pending.get(key) or self.people.data.get(key)  # the store itself: one lookup
         state = PersonState.loads(stored) if stored else None
         pkey = key.decode()
         if name == "IdentityEvent":
