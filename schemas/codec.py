@@ -31,6 +31,9 @@ class Codec:
         self.registry = registry
         self._writers: dict[bytes, AvroSchema] = {s.fingerprint: s for s in self.schemas.values()}
         self._registry_writers: dict[int, AvroSchema] = {}
+        # The hot path: single-object header -> (record name, writer schema, reader schema or None).
+        self._fast: dict[bytes, tuple[str, Any, Any]] = {
+            SINGLE_OBJECT_MAGIC + s.fingerprint: (s.name, s.parsed, None) for s in self.schemas.values()}
 
     # -- writer schemas known to this reader ---------------------------------
     def add_writer_schema(self, raw: dict[str, Any]) -> AvroSchema:
@@ -95,6 +98,18 @@ class Codec:
         """
         if not data:
             raise DecodeError("FRAMING", "empty value")
+        fast = self._fast.get(data[:10])  # single-object framing of a schema of the contract
+        if fast is not None and (expect is None or fast[0] == expect or (not isinstance(expect, str) and fast[0] in expect)):
+            name, writer_parsed, reader_parsed = fast
+            buf = io.BytesIO(data)
+            buf.seek(10)
+            try:
+                value = fastavro.schemaless_reader(buf, writer_parsed, reader_parsed)
+            except Exception as exc:  # fastavro raises many types on corrupt input
+                raise DecodeError("AVRO", f"{name}: {type(exc).__name__}: {exc}") from exc
+            if buf.tell() != len(data):
+                raise DecodeError("AVRO", f"{name}: {len(data) - buf.tell()} trailing bytes")
+            return name, value  # type: ignore[return-value]
         writer, start = self.writer_of(data)
         reader = self.schemas.get(writer.name)
         if reader is None:

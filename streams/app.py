@@ -57,6 +57,7 @@ from streams.intake import IntakeService
 from streams.metrics import Metrics, serve_metrics
 from streams.partitioning import partition_for
 from streams.settings import Settings
+from streams.store import PersonStore
 
 log = logging.getLogger("zhucan.worker")
 
@@ -142,6 +143,7 @@ class Pipeline:
         )
         self.people = app.Table("person", default=None, partitions=n, schema=schema, key_type=bytes,
                                 value_type=bytes, changelog_topic=changelog, options=ROCKSDB_OPTIONS)
+        self.store = PersonStore(self.people)
         self.metrics = Metrics()
         self.in_flight = 0  # batches and messages being handled right now (the drain on shutdown waits)
         self.intake_service: Any = None  # the intake loop, once the worker runs it
@@ -214,9 +216,7 @@ class Pipeline:
         Call only after the effects decided from these states were acknowledged."""
         if not states:
             return
-        store = self.people.data
-        for key, value in states.items():
-            store[key] = value
+        self.store.put_many(partition, states)
         await self.emit([Out(self.names.person_changelog, key, value, partition=partition)
                          for key, value in states.items()])
 
@@ -396,7 +396,7 @@ class Pipeline:
         name, value = self.codec.decode(data, expect=("IdentityEvent", "PaymentStatus", "ControlCommand"))
         if name == "ControlCommand":
             return value
-        stored = pending.get(key) or self.people.data.get(key)  # the store itself: one lookup
+        stored = pending.get(key) or self.store.get(msg.partition, key)
         state = PersonState.loads(stored) if stored else None
         pkey = key.decode()
         if name == "IdentityEvent":
@@ -427,7 +427,7 @@ class Pipeline:
 
     async def on_partition_control(self, cmd: dict[str, Any], partition: int) -> None:
         marker = f"{CONTROL_KEY}{cmd['command_id']}~{partition}".encode()
-        if self.people.get(marker) is not None:
+        if self.store.get(partition, marker) is not None:
             log.info("control %s partition %d: already done (redelivery)", cmd["command_id"], partition)
             return
         kind, region, year = cmd["command"], cmd["region_code"], int(cmd["insurance_year"])
@@ -462,7 +462,7 @@ class Pipeline:
                 log.info("control %s %s partition %d: %d people scanned, %d with output", cmd["command_id"],
                          kind, partition, scanned, touched)
         await flush()
-        self.people.data[marker] = b"done"
+        self.store.put_many(partition, {marker: b"done"})
         await self.emit([
             Out(self.names.person_changelog, marker, b"done", partition=partition),
             Out(self.names.control_progress, cmd["command_id"].encode(), json.dumps({
