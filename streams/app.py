@@ -66,7 +66,8 @@ CONTROL_KEY = "~control~"
 # Faust's RocksDB defaults (3 x 64 MiB memtables and a 2 GiB block cache per partition) let a
 # worker's memory grow to gigabytes on a province; a person's state is ~0.6 KiB, reads are
 # point lookups of people seen recently, and the changelog is the durable copy.
-ROCKSDB_OPTIONS = {"write_buffer_size": 16 * 1024**2, "max_write_buffer_number": 2, "block_cache_size": 64 * 1024**2}
+ROCKSDB_OPTIONS = {"write_buffer_size": 16 * 1024**2, "max_write_buffer_number": 2, "block_cache_size": 64 * 1024**2,
+                   "bloom_filter_size": 10}  # bits per key: most lookups are of people not seen yet
 PERSON_TAKE = 64  # records of zhucan.person-commands (mostly batch records) handled together
 PERSON_WITHIN_S = 0.01  # or fewer, after this long
 BATCH_KEY = "~batch~"  # record keys of batch records (the commands inside carry person keys)
