@@ -76,3 +76,13 @@ def _wait_for_metadata(admin: KafkaAdminClient, names: list[str], timeout_s: flo
         pending -= set(admin.list_topics())
         if pending:
             time.sleep(0.2)
+
+
+def cluster_id(settings: Settings) -> str:
+    """The Kafka cluster's id: the worker keeps its local state per cluster, so a wiped or
+    different broker never meets a table copy made from another one's changelog."""
+    admin = admin_client(settings.kafka_bootstrap_servers)
+    try:
+        return str(admin.describe_cluster().get("cluster_id") or "unknown")
+    finally:
+        admin.close()

@@ -517,6 +517,11 @@ async def _guarded(pipeline: Pipeline, handler: Any, event: faust.EventT) -> Any
     return None
 
 
+def _safe_name(text: str) -> str:
+    """A path component from a cluster id (base64url: letters, digits, - and _)."""
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in text) or "unknown"
+
+
 @contextlib.contextmanager
 def _as_current(event: faust.EventT) -> Iterator[None]:
     """Make ``event`` Faust's current event: its table stores take the partition from it."""
@@ -535,18 +540,21 @@ def _agent_body(pipeline: Pipeline, handler: Any) -> Any:
     return agent
 
 
-def create_app(settings: Settings, book: PolicyBook | None = None) -> faust.App:
+def create_app(settings: Settings, book: PolicyBook | None = None, cluster: str = "local") -> faust.App:
     """Build the worker's Faust app from settings; nothing connects until it starts."""
     book = book or PolicyBook.load(settings.policy_dir)
     registry = SchemaRegistryClient(settings.schema_registry_url) if settings.schema_registry_url else None
     codec = Codec(registry)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    datadir = settings.data_dir / settings.app_id / _safe_name(cluster)
+    datadir.mkdir(parents=True, exist_ok=True)  # Faust makes only the last level
     brokers = [f"kafka://{h.strip()}" for h in settings.kafka_bootstrap_servers.split(",") if h.strip()]
     app = ZhucanApp(
         settings.streams_app_id,
         broker=brokers,
         store=settings.store,
-        datadir=str(settings.data_dir / settings.app_id),
+        # The table's local copy (RocksDB) is per Kafka cluster: after `zhucan kafka down --wipe`
+        # the changelog starts again, and an old copy would say every person was already done.
+        datadir=str(datadir),
         topic_partitions=settings.partitions,
         producer_acks=-1,
         processing_guarantee="at_least_once",
@@ -673,11 +681,11 @@ class ZhucanWorker(faust.Worker):
 
 def run_worker(settings: Settings, loglevel: str = "info") -> None:
     """Run the worker in the foreground until SIGTERM/SIGINT."""
-    from connectors.topics import ensure_topics
+    from connectors.topics import cluster_id, ensure_topics
 
     settings.warn_if_dev_secret()
     ensure_topics(settings)
-    app = create_app(settings)
+    app = create_app(settings, cluster=cluster_id(settings))
     if settings.metrics_port >= 0:
         try:
             serve_metrics(app.pipeline.metrics, settings.metrics_host, settings.metrics_port)  # type: ignore[attr-defined]

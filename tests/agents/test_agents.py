@@ -307,3 +307,11 @@ async def test_emit_batches_per_partition_and_places_keys_as_the_default_partiti
         for p in range(4):
             in_p = [k for t, q, recs in fake.sent if (t, q) == (topic, p) for k, *_ in recs]
             assert in_p == [k for k in keys if placed[(topic, k)] == p]
+
+
+def test_the_local_table_copy_is_kept_per_kafka_cluster(tmp_path):
+    settings = Settings(kafka_bootstrap_servers="localhost:1", data_dir=tmp_path, app_id="agent-test")
+    one = create_app(settings, shipped_book(), cluster="-UkGBdXVRwKNUEtfK3Cdjg")
+    other = create_app(settings, shipped_book(), cluster="a/b")
+    assert str(one.conf.datadir).endswith("agent-test/-UkGBdXVRwKNUEtfK3Cdjg")
+    assert str(other.conf.datadir).endswith("agent-test/a_b")  # never a path of its own making
