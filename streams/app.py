@@ -178,16 +178,20 @@ class Pipeline:
             builder = aio.create_batch()
             count = 0
             for o in items:
-                if builder.append(key=o.key, value=o.value, timestamp=o.timestamp_ms, headers=o.headers or []) is None:
-                    if count:
-                        futures.append(await self._send_batch(aio, builder, topic, partition, count))
-                        builder, count = aio.create_batch(), 0
-                    if builder.append(key=o.key, value=o.value, timestamp=o.timestamp_ms, headers=o.headers or []) is None:
-                        # larger than a produce batch on its own: a plain send
-                        futures.append(await aio.send(topic, o.value, key=o.key, partition=partition,
-                                                      timestamp_ms=o.timestamp_ms, headers=o.headers))
+                record = {"key": o.key, "value": o.value, "timestamp": o.timestamp_ms, "headers": o.headers or []}
+                if builder.append(**record) is not None:
+                    count += 1
+                    continue
+                if count:  # the batch is full: send it and start another
+                    futures.append(await self._send_batch(aio, builder, topic, partition, count))
+                    builder, count = aio.create_batch(), 0
+                    if builder.append(**record) is not None:
+                        count += 1
                         continue
-                count += 1
+                # larger than a produce batch on its own: a plain send (a failed append closed the builder)
+                futures.append(await aio.send(topic, o.value, key=o.key, partition=partition,
+                                              timestamp_ms=o.timestamp_ms, headers=o.headers))
+                builder = aio.create_batch()
             if count:
                 futures.append(await self._send_batch(aio, builder, topic, partition, count))
         if wait:

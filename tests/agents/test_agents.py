@@ -252,9 +252,11 @@ class _FakeBatch:
     def __init__(self, room: int) -> None:
         self.records: list[tuple] = []
         self.room = room
+        self.closed = False
 
     def append(self, *, key, value, timestamp, headers):
-        if len(self.records) >= self.room:
+        if self.closed or len(self.records) >= self.room or len(value) > 1000:
+            self.closed = True  # as aiokafka's: a failed append closes the builder
             return None
         self.records.append((key, value, timestamp, headers))
         return object()
@@ -274,6 +276,12 @@ class _FakeAioProducer:
 
     def create_batch(self):
         return _FakeBatch(self.room)
+
+    async def send(self, topic, value, *, key, partition, timestamp_ms, headers):
+        self.sent.append((topic, partition, [(key, value, timestamp_ms, headers)]))
+        fut = asyncio.get_running_loop().create_future()
+        fut.set_result(None)
+        return fut
 
     async def send_batch(self, b, topic, *, partition):
         self.sent.append((topic, partition, b.records))
@@ -315,3 +323,15 @@ def test_the_local_table_copy_is_kept_per_kafka_cluster(tmp_path):
     other = create_app(settings, shipped_book(), cluster="a/b")
     assert str(one.conf.datadir).endswith("agent-test/-UkGBdXVRwKNUEtfK3Cdjg")
     assert str(other.conf.datadir).endswith("agent-test/a_b")  # never a path of its own making
+
+
+async def test_emit_sends_a_record_too_large_for_a_batch_alone_and_batches_the_rest(app):
+    from streams.app import Out, Pipeline
+
+    names = app.pipeline.names
+    fake = _FakeAioProducer({names.fee_standard: 4})
+    app.pipeline.emit = Pipeline.emit.__get__(app.pipeline)
+    app.producer._ensure_producer = lambda: fake
+    outs = [Out(names.fee_standard, b"k", v, partition=2) for v in (b"a", b"x" * 5000, b"b", b"c", b"d", b"e")]
+    await app.pipeline.emit(outs, wait=True)
+    assert [[v for _, v, *_ in recs] for _, _, recs in fake.sent] == [[b"a"], [b"x" * 5000], [b"b", b"c", b"d"], [b"e"]]
