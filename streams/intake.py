@@ -10,8 +10,9 @@ the person stage, which does, stays a Faust agent whose messages are those batch
 
 Delivery is at-least-once, as everywhere in zhucan: the offsets of a fetch are committed
 only after every record it produced (commands, rejections, dead letters) is acknowledged
-by the broker (acks=all, idempotent producer). A failed send seeks back and the fetch is
-handled again; the person stage drops redelivered event ids. A rebalance waits for the
+by the broker (sent by ``Pipeline.emit`` through the worker's one producer: acks=all,
+idempotent). A failed send seeks back and the fetch is handled again; the person stage
+drops redelivered event ids. A rebalance waits for the
 fetch in hand to be finished and committed before the partitions go.
 
 The consumer group is ``ZHUCAN_APP_ID`` (the group operators watch for the departments'
@@ -25,14 +26,14 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 import mode
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from aiokafka.structs import OffsetAndMetadata
 
 from streams.settings import Settings
 
 if TYPE_CHECKING:
-    from streams.app import Out, Pipeline
+    from streams.app import Pipeline
 
 log = logging.getLogger("zhucan.intake")
 
@@ -57,7 +58,8 @@ class _WaitForBatch(ConsumerRebalanceListener):  # type: ignore[misc]
 
 
 class IntakeService(mode.Service):
-    """The aiokafka loop of the intake, started with the Faust app and stopped before it."""
+    """The aiokafka loop of the intake, started once the Faust app runs (its producer is
+    the worker's) and stopped before it."""
 
     def __init__(self, pipeline: Pipeline, settings: Settings, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -65,7 +67,6 @@ class IntakeService(mode.Service):
         self.settings = settings
         self.lock = asyncio.Lock()
         self.consumer: AIOKafkaConsumer | None = None
-        self.producer: AIOKafkaProducer | None = None
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self.batches = 0  # fetches handled and committed
@@ -73,17 +74,11 @@ class IntakeService(mode.Service):
 
     async def on_start(self) -> None:
         s = self.settings
-        self.producer = AIOKafkaProducer(
-            bootstrap_servers=s.kafka_bootstrap_servers, client_id=f"{s.app_id}-intake",
-            acks="all", enable_idempotence=True,  # set explicitly (brief: producers)
-            linger_ms=5, max_batch_size=1024 * 1024, max_request_size=2 * 1024 * 1024,
-        )
         self.consumer = AIOKafkaConsumer(
             bootstrap_servers=s.kafka_bootstrap_servers, client_id=f"{s.app_id}-intake", group_id=s.app_id,
             enable_auto_commit=False, auto_offset_reset="earliest",
             max_partition_fetch_bytes=4 * 1024 * 1024, fetch_max_bytes=32 * 1024 * 1024,
         )
-        await self.producer.start()
         topics = list(s.topics.identity.values())
         self.consumer.subscribe(topics, listener=_WaitForBatch(self))
         await self.consumer.start()
@@ -101,8 +96,6 @@ class IntakeService(mode.Service):
             await asyncio.gather(self._task, return_exceptions=True)
         if self.consumer is not None:
             await self.consumer.stop()
-        if self.producer is not None:
-            await self.producer.stop()
         log.info("intake stopped after %d batches", self.batches)
 
     async def _run(self) -> None:
@@ -123,13 +116,13 @@ class IntakeService(mode.Service):
 
     async def handle(self, fetched: dict[TopicPartition, list[Any]]) -> bool:
         """Handle one fetch: produce its outputs, wait for the broker's acks, commit. True when committed."""
-        assert self.consumer is not None and self.producer is not None
+        assert self.consumer is not None
         records = [r for recs in fetched.values() for r in recs]
         self.pipeline.in_flight += 1
         try:
             outs = self.pipeline.intake(records)
             try:
-                await self._send_all(outs)
+                await self.pipeline.emit(outs, wait=True)
             except KafkaError as exc:
                 # Nothing is committed: go back to the first record of each partition and redo the
                 # fetch (what was sent is sent again; the person stage drops the redelivered ids).
@@ -149,11 +142,3 @@ class IntakeService(mode.Service):
             return True
         finally:
             self.pipeline.in_flight -= 1
-
-    async def _send_all(self, outs: list[Out]) -> None:
-        assert self.producer is not None
-        futures = [await self.producer.send(o.topic, o.value, key=o.key, partition=o.partition,
-                                            timestamp_ms=o.timestamp_ms, headers=o.headers)
-                   for o in outs]
-        if futures:
-            await asyncio.gather(*futures)
