@@ -299,11 +299,13 @@ def _wait_caught_up(settings: Settings, procs: list[subprocess.Popen[bytes]], ti
         monitor.close()
 
 
-def measure_latency(settings: Settings, rate: int, seconds: float) -> list[float]:
+def measure_latency(settings: Settings, rate: int, seconds: float, timeline: Path | None = None) -> list[float]:
     """Offer ``rate`` new people per second for ``seconds``; event-to-fee latencies in ms.
 
     Fee standards are read from where the topic ended before the first event was offered,
-    so the figure does not depend on how large the batch before it was."""
+    so the figure does not depend on how large the batch before it was. With ``timeline``,
+    each event's send time (ms since the first) and latency are written there as CSV, to
+    see whether slow events come together (a stall) or spread out."""
     codec = Codec()
     reader = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers, enable_auto_commit=False,
                            group_id=None, client_id="zhucan-bench-latency")
@@ -344,6 +346,10 @@ def measure_latency(settings: Settings, rate: int, seconds: float) -> list[float
                         latencies[r.key] = r.timestamp - sent[r.key]
     finally:
         reader.close()
+    if timeline is not None:
+        first = min(sent.values(), default=0)
+        rows = sorted((sent[k] - first, lat) for k, lat in latencies.items())
+        timeline.write_text("sent_ms,latency_ms\n" + "".join(f"{s},{lat:.0f}\n" for s, lat in rows))
     return sorted(latencies.values())
 
 
@@ -408,7 +414,7 @@ def run_bench(settings: Settings, n_events: int, workers: int = 1, rate: int = 1
         n_fees = len(fees)
         del records, fees, versions, contents, expected  # a province's worth of objects: the paced
         gc.collect()  # producer below must not stall on this process's garbage collector
-        latencies = measure_latency(settings, rate, latency_s)
+        latencies = measure_latency(settings, rate, latency_s, timeline=workdir / "latency.csv")
         rss = max(_peak_rss_mb(p.pid) for p in procs)
     finally:
         for p in procs:

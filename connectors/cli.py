@@ -437,6 +437,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="[%(asctime)s] %(levelname)s %(name)s: %(message)s")
     logging.getLogger("kafka").setLevel(logging.WARNING)  # kafka-python is chatty at INFO
+    # kafka-python 3 warns whenever its IO thread waited >0.1 s for the GIL ("a tight sync loop
+    # inside a coroutine"): on a busy host that is this process computing, not a fault.
+    logging.getLogger("kafka.net.selector").setLevel(logging.ERROR)
     args = build_parser().parse_args(argv)
     return int(args.func(args) or 0)
 

@@ -613,6 +613,7 @@ def create_app(settings: Settings, book: PolicyBook | None = None, cluster: str 
         for name in ("aiokafka", "faust", "mode", "kafka"):
             logging.getLogger(name).setLevel(max(logging.INFO, logging.getLogger().getEffectiveLevel()))
         logging.getLogger("aiokafka").setLevel(logging.WARNING)
+        logging.getLogger("kafka.net.selector").setLevel(logging.ERROR)  # GIL waits of the lag sampler's IO thread
 
     @app.timer(15.0)
     async def own_lag() -> None:

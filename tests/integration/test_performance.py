@@ -41,6 +41,11 @@ def test_two_workers_share_the_partitions_and_lose_or_repeat_nothing(stack, tmp_
     assert result.people_without_standard == 0 and result.conflicting_versions == 0
     assert result.duplicated_versions == 0
     assert result.fee_standards >= 0.8 * result.people
+    # the latency run's timeline: one row per offered person (200/s for 2 s), in send order
+    rows = (tmp_path / "bench" / "latency.csv").read_text().splitlines()
+    assert rows[0] == "sent_ms,latency_ms" and len(rows) == 1 + 400
+    sent = [int(r.split(",")[0]) for r in rows[1:]]
+    assert sent == sorted(sent) and sent[0] == 0 and all(float(r.split(",")[1]) >= 0 for r in rows[1:])
 
 
 def test_a_killed_worker_loses_nothing(stack):
