@@ -9,7 +9,9 @@ invalid records, ~1% redeliveries) is produced to fresh topics, then measured:
   a window opens), from the first identity event in to the last fee standard out;
 - ``p50_ms``/``p99_ms``: event-to-fee-standard latency at a steady offered rate;
 - ``rss_mb``: the worker's peak resident memory; ``state_bytes_per_person``: the person
-  table's changelog bytes per person.
+  table's changelog bytes per person;
+- ``worker_cpu_us_per_event``: the workers' CPU time during the batch per event (to compare
+  two versions of the code on a shared machine, where throughput swings with the neighbours).
 
 No timed assertion anywhere: the numbers are reported, not judged, here.
 """
@@ -29,6 +31,7 @@ import sys
 import time
 import uuid
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -77,6 +80,9 @@ class BenchResult:
     conflicting_versions: int = 0  # (person, year, version) published with different content: must be 0
     people_without_standard: int = 0  # people with a valid record but no fee standard: must be 0
     mode: str = "live"  # live: produced while the workers run; backlog: produced before they start
+    # CPU time (user + system) of all workers during the batch per identity event: what the work
+    # costs, much less sensitive than throughput to what else runs on a shared machine
+    worker_cpu_us_per_event: float = 0.0
 
 
 def synthetic_events(n_events: int, seed: int = 7) -> tuple[list[tuple[str, bytes, bytes]], int, set[str]]:
@@ -237,6 +243,18 @@ def summarize_collapsed(text: str, top: int = 30) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _cpu_seconds(pids: Sequence[int]) -> float:
+    """User plus system CPU seconds used so far by the processes ``pids`` (0 where unreadable)."""
+    total = 0
+    for pid in pids:
+        try:  # fields after the command name, which may hold spaces: utime and stime are the 12th and 13th
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        except (OSError, IndexError, ValueError):
+            continue
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def _peak_rss_mb(pid: int) -> float:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -377,6 +395,7 @@ def run_bench(settings: Settings, n_events: int, workers: int = 1, rate: int = 1
         spies: list[tuple[subprocess.Popen[bytes], Path]] = []
         if backlog:
             started_ms = _wait_members(settings, procs, workers, timeout_s=300, settle_s=0)
+            cpu_before = _cpu_seconds([p.pid for p in procs])
             spies = _start_spies(procs, workdir) if _profiler() == "py-spy" else []
             say("the workers' groups are stable: the clock runs; waiting for the worker(s)...")
         else:
@@ -385,9 +404,11 @@ def run_bench(settings: Settings, n_events: int, workers: int = 1, rate: int = 1
             say(f"producing the batch to {settings.topic_prefix}identity.*.v1 ({people:,} people)...")
             spies = _start_spies(procs, workdir) if _profiler() == "py-spy" else []
             started_ms = int(time.time() * 1000)
+            cpu_before = _cpu_seconds([p.pid for p in procs])
             produce_s = _produce(settings, records)
             say(f"produced in {produce_s:.1f}s ({n_events / produce_s:,.0f}/s); waiting for the worker(s)...")
         _wait_caught_up(settings, procs, timeout_s=max(300.0, n_events / 200))
+        cpu_s = _cpu_seconds([p.pid for p in procs]) - cpu_before
         for path in _stop_spies(spies):
             say(f"profile of the batch: {path}")
         fees = _fee_records(settings)
@@ -438,6 +459,7 @@ def run_bench(settings: Settings, n_events: int, workers: int = 1, rate: int = 1
         machine=f"{os.cpu_count()} cores, {os.uname().machine}, Python {sys.version.split()[0]}",
         members=members, duplicated_versions=duplicates, conflicting_versions=conflicts,
         people_without_standard=missing, mode="backlog" if backlog else "live",
+        worker_cpu_us_per_event=round(cpu_s / n_events * 1e6, 1),
     )
 
 
@@ -445,6 +467,7 @@ def print_result(r: BenchResult) -> None:
     rows = [("identity events", f"{r.events:,}"), ("people", f"{r.people:,}"), ("workers / partitions", f"{r.workers} / {r.partitions}"),
             ("batch seconds", f"{r.seconds}"), ("throughput (events/s)", f"{r.throughput_eps:,.0f}"),
             ("raw ceiling (records/s)", f"{r.ceiling_eps:,.0f}"), ("share of ceiling", f"{r.ceiling_share:.1%}"),
+            ("worker CPU per event (µs)", f"{r.worker_cpu_us_per_event}"),
             ("fee standards out", f"{r.fee_standards:,}"), (f"p50 / p99 at {r.latency_rate_eps}/s (ms)", f"{r.p50_ms} / {r.p99_ms}"),
             ("worker peak RSS (MB)", f"{r.rss_mb}"), ("state bytes per person", f"{r.state_bytes_per_person}"),
             ("mode", r.mode), ("group members", f"{r.members}"),

@@ -31,6 +31,7 @@ def test_bench_smoke_run_writes_its_figures(stack, monkeypatch, tmp_path, capsys
     assert doc["duplicated_versions"] == 0  # workers ready before the batch: no rebalance, no re-send
     assert doc["throughput_eps"] > 0 and doc["ceiling_eps"] > 0 and doc["p99_ms"] >= doc["p50_ms"] >= 0
     assert 0 < doc["state_bytes_per_person"] <= 1024  # the target: at most 1 KiB per person
+    assert doc["worker_cpu_us_per_event"] > 0  # read from the worker process, not this one
     assert "throughput (events/s)" in capsys.readouterr().out
 
 
