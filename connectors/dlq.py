@@ -17,6 +17,7 @@ from typing import Any
 from connectors.kafka_io import make_producer, read_to_end
 from schemas.codec import Codec
 from schemas.exceptions import SchemaError
+from streams import batch
 from streams.domain.ids import mask_id, scrub
 from streams.settings import Settings
 
@@ -72,7 +73,10 @@ def describe(letter: DeadLetter) -> str:
     lines.append(f"  key: {scrub(letter.key.decode('utf-8', 'replace')) if letter.key else '(none)'}")
     lines.append(f"  value: {len(letter.value)} bytes, starts {letter.value[:32].hex()}")
     try:
-        name, value = Codec().decode(letter.value)
+        if letter.value[:3] == batch.IDENTITY:  # a person-stage command in the intake's internal form
+            name, value = "IdentityEvent (internal form)", batch.identity_fields(batch.unpack_identity(letter.value))
+        else:
+            name, value = Codec().decode(letter.value)
         shown = {k: (mask_id(v) if k == "id_number" else v) for k, v in value.items()}
         lines.append(f"  decodes now as {name}: {json.dumps(shown, ensure_ascii=False, default=str)}")
     except SchemaError as exc:

@@ -37,7 +37,7 @@ import faust
 from faust import streams as faust_streams
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
-from schemas.codec import SINGLE_OBJECT_MAGIC, Codec
+from schemas.codec import Codec
 from schemas.exceptions import DecodeError
 from schemas.registry import SchemaRegistryClient
 from streams import batch
@@ -52,7 +52,7 @@ from streams.domain.person import (
     unknown_payment,
 )
 from streams.domain.policy import PolicyBook
-from streams.domain.validation import Invalid, identity_from_command, validate_identity
+from streams.domain.validation import Identity, Invalid, identity_from_command, validate_identity
 from streams.intake import IntakeService
 from streams.metrics import Metrics, serve_metrics
 from streams.partitioning import partition_for
@@ -130,8 +130,6 @@ class Pipeline:
         t = settings.topics
         self.names = t
         self._source_of = {topic: source for source, topic in t.identity.items()}
-        identity_schema = codec.schemas["IdentityEvent"]
-        self._identity_prefix = SINGLE_OBJECT_MAGIC + identity_schema.fingerprint
         n = settings.partitions
         self.payment_in = app.topic(t.payment_status, **RAW)
         self.commands = app.topic(t.person_commands, partitions=n, **RAW)
@@ -312,10 +310,7 @@ class Pipeline:
                                        reasons=list(result.reasons), detail=result.detail,
                                        key=self._key_for(raw["id_number"])))
             return None
-        key = person_key(result.id_number, self.secret).encode()
-        if result.id_number == raw["id_number"] and msg.value[:10] == self._identity_prefix:
-            return key, msg.value  # already what the person stage reads: forward the bytes as they are
-        return key, self.codec.encode("IdentityEvent", {**raw, "id_number": result.id_number})
+        return person_key(result.id_number, self.secret).encode(), batch.pack_identity(result)
 
     def _key_for(self, raw_id: str) -> str:
         id18, _ = normalize_id(raw_id)
@@ -398,21 +393,29 @@ class Pipeline:
     def on_person_command(self, key: bytes, data: bytes, msg: Any, outs: list[Out],
                           pending: dict[bytes, bytes]) -> dict[str, Any] | None:
         """Apply one command; a control command is returned for the caller to run."""
-        name, value = self.codec.decode(data, expect=("IdentityEvent", "PaymentStatus", "ControlCommand"))
-        if name == "ControlCommand":
-            return value
+        identity: Identity | None = None
+        payment: dict[str, Any] = {}
+        if data[:3] == batch.IDENTITY:  # the intake's internal form (most commands)
+            identity = batch.unpack_identity(data)
+        else:
+            name, value = self.codec.decode(data, expect=("IdentityEvent", "PaymentStatus", "ControlCommand"))
+            if name == "ControlCommand":
+                return value
+            if name == "IdentityEvent":  # a replayed dead letter, or a record of an older version
+                identity = identity_from_command(value)  # validated at the intake
+            else:
+                payment = value
         stored = pending.get(key) or self.store.get(msg.partition, key)
         state = PersonState.loads(stored) if stored else None
         pkey = key.decode()
-        if name == "IdentityEvent":
-            identity = identity_from_command(value)  # validated at the intake
+        if identity is not None:
             state = state or PersonState(id_number=identity.id_number)
             effects = state.apply_identity(identity, self.book, pkey, now_ms())
         else:
             if state is None:
-                outs += self.effect_outs([unknown_payment(value, now_ms(), "no fee standard was ever issued to this person")], pkey)
+                outs += self.effect_outs([unknown_payment(payment, now_ms(), "no fee standard was ever issued to this person")], pkey)
                 return None
-            effects = state.apply_payment(value, now_ms())
+            effects = state.apply_payment(payment, now_ms())
         outs += self.effect_outs(effects, pkey, home=msg.partition)
         pending[key] = state.dumps()
         return None

@@ -30,9 +30,8 @@ from streams.domain.decision import Decision, Held, assign_year, decide, yuan
 from streams.domain.exceptions import NoPolicy
 from streams.domain.ids import mask_id
 from streams.domain.policy import PolicyBook
-from streams.domain.validation import Identity
+from streams.domain.validation import CATEGORIES, Identity
 
-_CATEGORY = {m.value: m for m in Category}  # by value, without EnumType.__call__ (hot path)
 SEEN_LIMIT = 256  # event and ack ids remembered per person for redelivery
 
 
@@ -207,7 +206,7 @@ class PersonState:
         if not held:
             return None, region, False
         policy = book.lookup(region, year)
-        decision = decide([Held(_CATEGORY[h.category], h.is_student) for h in held], policy)
+        decision = decide([Held(CATEGORIES[h.category], h.is_student) for h in held], policy)
         on_the_spot = all(h.first_year == year and h.on_the_spot for h in held)
         return decision, region, on_the_spot
 

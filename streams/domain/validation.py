@@ -16,9 +16,9 @@ from streams.domain.ids import PROVINCES, birth_date, mask_id, normalize_id
 
 # Enum members by value: a dict lookup instead of EnumType.__call__ (the hot path builds
 # three per identity event, twice). Avro has already checked the symbols.
-_SOURCE = {m.value: m for m in Source}
-_CATEGORY = {m.value: m for m in Category}
-_CHANGE = {m.value: m for m in Change}
+SOURCES = {m.value: m for m in Source}
+CATEGORIES = {m.value: m for m in Category}
+CHANGES = {m.value: m for m in Change}
 
 EARLIEST_DATE = dt.date(1950, 1, 1)
 MAX_AHEAD = dt.timedelta(days=366)  # an identity may be recorded ahead of its start, not further
@@ -72,8 +72,8 @@ def validate_identity(raw: dict[str, Any]) -> Identity | Invalid:
     if problem is not None:
         bad(problem.reason, f"{problem.detail} (id {mask_id(raw.get('id_number'))})")
 
-    source = _SOURCE.get(raw["source"]) or Source(raw["source"])
-    category = _CATEGORY.get(raw["category"]) or Category(raw["category"])
+    source = SOURCES.get(raw["source"]) or Source(raw["source"])
+    category = CATEGORIES.get(raw["category"]) or Category(raw["category"])
     if CATEGORY_SOURCE[category] is not source:
         bad(
             RejectionReason.CATEGORY_NOT_OF_SOURCE,
@@ -105,7 +105,7 @@ def validate_identity(raw: dict[str, Any]) -> Identity | Invalid:
     return Identity(
         event_id=event_id,
         source=source,
-        change=_CHANGE.get(raw["change"]) or Change(raw["change"]),
+        change=CHANGES.get(raw["change"]) or Change(raw["change"]),
         id_number=id18,
         name=name,
         category=category,
@@ -119,8 +119,8 @@ def validate_identity(raw: dict[str, Any]) -> Identity | Invalid:
 def identity_from_command(raw: dict[str, Any]) -> Identity:
     """An internal command, validated at the intake already: rebuilt without checking again."""
     return Identity(
-        event_id=raw["event_id"], source=_SOURCE[raw["source"]], change=_CHANGE[raw["change"]],
-        id_number=raw["id_number"], name=raw["name"], category=_CATEGORY[raw["category"]],
+        event_id=raw["event_id"], source=SOURCES[raw["source"]], change=CHANGES[raw["change"]],
+        id_number=raw["id_number"], name=raw["name"], category=CATEGORIES[raw["category"]],
         region_code=raw["region_code"], effective_date=raw["effective_date"],
         occurred_at=_as_utc(raw["occurred_at"]), is_student=bool(raw.get("is_student", False)),
     )

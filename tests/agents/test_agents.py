@@ -13,6 +13,7 @@ from streams import batch
 from streams.app import create_app
 from streams.domain.ids import person_key
 from streams.domain.person import PersonState
+from streams.domain.validation import validate_identity
 from streams.settings import Settings
 from tests.fixtures import event, new_id, payment, shipped_book
 
@@ -93,15 +94,16 @@ def test_intake_forwards_valid_events_keyed_by_person(app):
     assert record_key == f"~batch~{app.pipeline.partition_of(key)}".encode()
     assert rest["partition"] == app.pipeline.partition_of(key)
     assert rest["timestamp_ms"] == Record.timestamp  # latency is measured from the department's record
-    assert codec.decode(value)[1]["id_number"] == idn
+    assert batch.unpack_identity(value).id_number == idn
 
 
-def test_intake_forwards_an_unchanged_record_as_it_came(app):
+def test_intake_forwards_the_validated_identity_in_the_internal_form(app):
     codec = Codec()
-    data = codec.encode("IdentityEvent", event(new_id(), "MINIMUM_LIVING"))
-    ((_, record_key, record, _),) = intake(app, data)
+    raw = event(new_id(), "MINIMUM_LIVING", is_student=True)
+    ((_, record_key, record, _),) = intake(app, codec.encode("IdentityEvent", raw))
     ((_, value),) = list(batch.unpack(record_key, record))
-    assert value == data  # no decode-encode round trip for a record already in the current schema
+    assert value.startswith(batch.IDENTITY)  # the person stage does not decode the Avro again
+    assert batch.unpack_identity(value) == validate_identity(raw)
 
 
 def test_intake_groups_one_fetch_into_one_record_per_partition(app):
@@ -229,6 +231,22 @@ async def test_person_agent_handles_a_batch_record_and_dead_letters_one_bad_comm
     assert fees == [a, b]
     ((dead_key, dead_value),) = sent(app, "dead_letter")
     assert (dead_key, dead_value) == (kb, b"garbage")  # only the bad command, replayable on its own
+
+
+async def test_person_agent_reads_the_internal_form_and_dead_letters_a_corrupt_one(app):
+    codec = Codec()
+    a, b = new_id(), new_id()
+    ka, kb = (person_key(x, SECRET.encode()).encode() for x in (a, b))
+    corrupt = batch.IDENTITY + b'["truncated"'
+    record = batch.pack([(ka, batch.pack_identity(validate_identity(event(a, "MINIMUM_LIVING")))), (kb, corrupt),
+                         (kb, codec.encode("IdentityEvent", event(b, "EXTREME_POVERTY")))])  # Avro still read
+    async with app.agents["zhucan.person"].test_context() as agent:
+        await agent.put(record, key=b"~batch~0")
+        await settled(app)
+    fees = [codec.decode(v)[1] for _, v in sent(app, "fee_standard")]
+    assert [(f["id_number"], f["category"]) for f in fees] == [(a, "MINIMUM_LIVING"), (b, "EXTREME_POVERTY")]
+    assert sent(app, "dead_letter") == [(kb, corrupt)]
+    assert dict(call_kwargs(app, "dead_letter")[0]["headers"])["zhucan.error.class"] == b"COMMAND_FORMAT"
 
 
 def test_batch_framing_round_trip_and_truncation():
