@@ -91,9 +91,9 @@ def unpack(record_key: bytes | None, data: bytes) -> Iterator[tuple[bytes, bytes
 def pack_identity(ident: Identity) -> bytes:
     """A validated identity in the internal form: its fields in a fixed order, the effective
     date as its proleptic ordinal and the occurrence as epoch milliseconds."""
-    return IDENTITY + orjson.dumps([
-        ident.event_id, ident.source.value, ident.change.value, ident.id_number, ident.name,
-        ident.category.value, ident.region_code, ident.effective_date.toordinal(),
+    return IDENTITY + orjson.dumps([  # orjson writes an enum member as its value
+        ident.event_id, ident.source, ident.change, ident.id_number, ident.name,
+        ident.category, ident.region_code, ident.effective_date.toordinal(),
         (ident.occurred_at - _EPOCH) // _MS, ident.is_student,
     ])
 
@@ -101,7 +101,7 @@ def pack_identity(ident: Identity) -> bytes:
 def unpack_identity(data: bytes) -> Identity:
     """The ``Identity`` of a ``pack_identity`` command; ``DecodeError("COMMAND_FORMAT")`` if it is not one."""
     try:
-        f: list[Any] = orjson.loads(memoryview(data)[len(IDENTITY):])
+        f: list[Any] = orjson.loads(data[len(IDENTITY):])
         (event_id, source, change, id_number, name, category, region, effective, occurred_ms, student) = f
         return Identity(
             event_id=event_id, source=SOURCES[source], change=CHANGES[change], id_number=id_number, name=name,
