@@ -2,8 +2,8 @@
 
 The intake sends one Kafka record per target partition per batch instead of one per
 identity event: ``ZB\\x01`` then, per command, a 2-byte key length, the person key, a
-4-byte value length and the command (a single-object encoded IdentityEvent or
-PaymentStatus). Every command in a batch record belongs to that record's partition, so
+4-byte value length and the command (an identity in the internal form below, or a
+single-object encoded IdentityEvent or PaymentStatus). Every command in a batch record belongs to that record's partition, so
 the person agent's table writes go to the right changelog partition. A record without
 the magic is a single command keyed by its own record key (payments, control commands,
 replayed dead letters).

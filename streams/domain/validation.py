@@ -15,7 +15,8 @@ from streams.domain.categories import CATEGORY_SOURCE, Category, Change, Rejecti
 from streams.domain.ids import PROVINCES, birth_date, mask_id, normalize_id
 
 # Enum members by value: a dict lookup instead of EnumType.__call__ (the hot path builds
-# three per identity event, twice). Avro has already checked the symbols.
+# three per identity event at the intake and again at the person stage). Avro has already
+# checked the symbols.
 SOURCES = {m.value: m for m in Source}
 CATEGORIES = {m.value: m for m in Category}
 CHANGES = {m.value: m for m in Change}
