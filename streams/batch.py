@@ -111,10 +111,3 @@ def unpack_identity(data: bytes) -> Identity:
     except (orjson.JSONDecodeError, ValueError, TypeError, KeyError, OverflowError) as exc:
         raise DecodeError("COMMAND_FORMAT", f"internal identity command: {type(exc).__name__}: {exc}") from exc
 
-
-def identity_fields(ident: Identity) -> dict[str, Any]:
-    """An ``Identity`` as the IdentityEvent fields it came from (for people reading dead letters)."""
-    return {"event_id": ident.event_id, "source": ident.source.value, "change": ident.change.value,
-            "id_number": ident.id_number, "name": ident.name, "category": ident.category.value,
-            "region_code": ident.region_code, "effective_date": ident.effective_date,
-            "occurred_at": ident.occurred_at, "is_student": ident.is_student}
