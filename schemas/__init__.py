@@ -51,6 +51,16 @@ def load_schemas() -> dict[str, AvroSchema]:
     return out
 
 
+@lru_cache(maxsize=1)
+def load_history() -> list[AvroSchema]:
+    """Every schema version ever published and since changed (``schemas/history/<record>.v<N>.avsc``).
+
+    The contract changes only by adding, so an old writer's bytes resolve against the current
+    file; the codec reads them by their fingerprint (CONTRACT.md, "Additions, 2026-12")."""
+    return [parse_schema(json.loads(path.read_text(encoding="utf-8")))
+            for path in sorted((SCHEMA_DIR / "history").glob("*.avsc"))]
+
+
 def schema_file_name(record_name: str) -> str:
     """``IdentityEvent`` -> ``identity_event.avsc`` (the contract's naming rule)."""
     snake = "".join("_" + c.lower() if c.isupper() else c for c in record_name).lstrip("_")

@@ -15,7 +15,7 @@ from typing import Any
 
 import fastavro
 
-from schemas import AvroSchema, load_schemas, parse_schema
+from schemas import AvroSchema, load_history, load_schemas, parse_schema
 from schemas.exceptions import DecodeError, SchemaError
 from schemas.registry import SchemaRegistryClient
 
@@ -34,6 +34,10 @@ class Codec:
         # The hot path: single-object header -> (record name, writer schema, reader schema or None).
         self._fast: dict[bytes, tuple[str, Any, Any]] = {
             SINGLE_OBJECT_MAGIC + s.fingerprint: (s.name, s.parsed, None) for s in self.schemas.values()}
+        for old in load_history():  # earlier published versions: resolved against the current file
+            self._writers.setdefault(old.fingerprint, old)
+            self._fast.setdefault(SINGLE_OBJECT_MAGIC + old.fingerprint,
+                                  (old.name, old.parsed, self.schemas[old.name].parsed))
 
     # -- writer schemas known to this reader ---------------------------------
     def add_writer_schema(self, raw: dict[str, Any]) -> AvroSchema:

@@ -16,8 +16,9 @@ Change = Literal["CERTIFIED", "UPDATED", "REVOKED", "DECEASED"]
 Category = Literal[
     "EXTREME_POVERTY", "MINIMUM_LIVING", "LOW_INCOME_MARGINAL", "ORPHAN", "DE_FACTO_UNSUPPORTED_CHILD",
     "MONITORED_RELAPSE_RISK", "RELAPSED_INTO_POVERTY", "STABLY_OUT_OF_POVERTY", "SEVERE_DISABILITY",
-    "GENERAL_DISABILITY", "ENTITLED_VETERAN",
+    "GENERAL_DISABILITY", "ENTITLED_VETERAN", "REGISTERED_POOR", "ILLNESS_INDUCED_POVERTY",
 ]
+LivingStatus = Literal["ALIVE", "DECEASED"]
 FundingSource = Literal["MEDICAL_ASSISTANCE_FUND", "COUNTY_BUDGET", "OTHER"]
 PaymentMode = Literal["ZERO_DECLARATION", "DIFFERENCE", "WITHDRAWN"]
 PaymentState = Literal["PAID", "ZERO_DECLARED", "ALREADY_PAID", "REJECTED", "REFUNDED"]
@@ -52,6 +53,9 @@ class IdentityEvent(Record):
     effective_date: dt.date
     occurred_at: dt.datetime
     is_student: bool = False
+    previous_category: Category | None = None
+    person_number: str | None = None
+    living_status: LivingStatus | None = None
 
 
 class FeeStandard(Record):
@@ -83,6 +87,7 @@ class PaymentStatus(Record):
     amount_fen: Fen
     tax_reference: str
     acted_at: dt.datetime
+    contribution_level: int | None = None
 
 
 class Rejection(Record):

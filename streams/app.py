@@ -417,7 +417,7 @@ class Pipeline:
             if state is None:
                 outs += self.effect_outs([unknown_payment(payment, now_ms(), "no fee standard was ever issued to this person")], pkey)
                 return None
-            effects = state.apply_payment(payment, now_ms())
+            effects = state.apply_payment(payment, self.book, now_ms())
         outs += self.effect_outs(effects, pkey, home=msg.partition)
         pending[key] = state.dumps()
         return None

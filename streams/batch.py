@@ -25,6 +25,7 @@ from typing import Any
 import orjson
 
 from schemas.exceptions import DecodeError
+from streams.domain.categories import LivingStatus
 from streams.domain.validation import CATEGORIES, CHANGES, SOURCES, Identity
 
 MAGIC = b"ZB\x01"
@@ -95,6 +96,7 @@ def pack_identity(ident: Identity) -> bytes:
         ident.event_id, ident.source, ident.change, ident.id_number, ident.name,
         ident.category, ident.region_code, ident.effective_date.toordinal(),
         (ident.occurred_at - _EPOCH) // _MS, ident.is_student,
+        ident.previous_category, ident.person_number, ident.living_status,
     ])
 
 
@@ -102,11 +104,17 @@ def unpack_identity(data: bytes) -> Identity:
     """The ``Identity`` of a ``pack_identity`` command; ``DecodeError("COMMAND_FORMAT")`` if it is not one."""
     try:
         f: list[Any] = orjson.loads(data[len(IDENTITY):])
-        (event_id, source, change, id_number, name, category, region, effective, occurred_ms, student) = f
+        # Ten fields before the contract additions of 2026-12 (commands still in flight after an upgrade).
+        (event_id, source, change, id_number, name, category, region, effective, occurred_ms, student) = f[:10]
+        previous, person_number, living = (f[10:13] + [None, None, None])[:3]
+        if len(f) not in (10, 13):
+            raise ValueError(f"{len(f)} fields, expected 10 or 13")
         return Identity(
             event_id=event_id, source=SOURCES[source], change=CHANGES[change], id_number=id_number, name=name,
             category=CATEGORIES[category], region_code=region, effective_date=dt.date.fromordinal(effective),
             occurred_at=_EPOCH + occurred_ms * _MS, is_student=student is True,
+            previous_category=CATEGORIES[previous] if previous else None, person_number=person_number,
+            living_status=LivingStatus(living) if living else None,
         )
     except (orjson.JSONDecodeError, ValueError, TypeError, KeyError, OverflowError) as exc:
         raise DecodeError("COMMAND_FORMAT", f"internal identity command: {type(exc).__name__}: {exc}") from exc

@@ -31,6 +31,13 @@ class Category(StrEnum):
     SEVERE_DISABILITY = "SEVERE_DISABILITY"
     GENERAL_DISABILITY = "GENERAL_DISABILITY"
     ENTITLED_VETERAN = "ENTITLED_VETERAN"
+    REGISTERED_POOR = "REGISTERED_POOR"  # 建档立卡贫困人口 (渝医保发〔2019〕78号 一(四)); CONTRACT additions 2026-12
+    ILLNESS_INDUCED_POVERTY = "ILLNESS_INDUCED_POVERTY"  # 因病致贫家庭重病患者 (一(五)); CONTRACT additions 2026-12
+
+
+class LivingStatus(StrEnum):
+    ALIVE = "ALIVE"
+    DECEASED = "DECEASED"
 
 
 class FundingSource(StrEnum):
@@ -93,6 +100,8 @@ CATEGORY_SOURCE: dict[Category, Source] = {
     Category.SEVERE_DISABILITY: Source.DISABILITY,
     Category.GENERAL_DISABILITY: Source.DISABILITY,
     Category.ENTITLED_VETERAN: Source.VETERANS,
+    Category.REGISTERED_POOR: Source.RURAL_REVITALIZATION,
+    Category.ILLNESS_INDUCED_POVERTY: Source.CIVIL_AFFAIRS,
 }
 
 CATEGORY_ZH: dict[Category, str] = {
@@ -107,6 +116,8 @@ CATEGORY_ZH: dict[Category, str] = {
     Category.SEVERE_DISABILITY: "重度残疾",
     Category.GENERAL_DISABILITY: "一般残疾",
     Category.ENTITLED_VETERAN: "优抚对象",
+    Category.REGISTERED_POOR: "建档立卡贫困人口",
+    Category.ILLNESS_INDUCED_POVERTY: "因病致贫重病患者",
 }
 
 SOURCE_ZH: dict[Source, str] = {
@@ -130,4 +141,6 @@ CATEGORY_BY_ZH: dict[str, Category] = {
     "脱贫人口": Category.STABLY_OUT_OF_POVERTY,
     "重度残疾人员": Category.SEVERE_DISABILITY,
     "一般残疾人员": Category.GENERAL_DISABILITY,
+    "农村建档立卡贫困人口": Category.REGISTERED_POOR,
+    "因病致贫家庭重病患者": Category.ILLNESS_INDUCED_POVERTY,
 }

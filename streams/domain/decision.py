@@ -1,4 +1,4 @@
-"""Pure decision functions: (identities held, policy, date) -> a fee decision with its basis."""
+"""Pure decision functions: which identities count for a year, and (identities, policy) -> a fee decision."""
 
 from __future__ import annotations
 
@@ -15,15 +15,14 @@ from streams.domain.categories import (
     FundingSource,
     PaymentMode,
 )
-from streams.domain.exceptions import NoPolicy
 from streams.domain.policy import (
     CategoryRule,
     FixedSubsidy,
     FullSubsidy,
     PercentSubsidy,
     Policy,
-    PolicyBook,
 )
+from streams.domain.timeline import Spell, held_through
 
 _CATEGORY_ORDER = list(Category)
 
@@ -33,7 +32,7 @@ class Held:
     """One identity the person holds, as the decision needs it."""
 
     category: Category
-    is_student: bool = False
+    is_student: bool = False  # a student or, by the policy's child age, a child (学生儿童)
 
 
 @dataclass(frozen=True)
@@ -49,9 +48,10 @@ class Decision:
     basis: str
 
     def fingerprint(self) -> tuple[object, ...]:
-        """What, if changed, makes a new version (the basis text alone does not)."""
+        """What, if changed, makes a new version: the figures, class, level and mode. Neither the
+        basis text nor the policy's id does (an edited note or reference sends tax nothing)."""
         return (self.category, self.funding_source, self.contribution_level, self.premium_fen,
-                self.subsidy_fen, self.payable_fen, self.payment_mode, self.policy_id)
+                self.subsidy_fen, self.payable_fen, self.payment_mode)
 
     @cached_property
     def fingerprint_text(self) -> str:
@@ -86,7 +86,7 @@ def _candidate(held: Held, rule: CategoryRule, policy: Policy) -> _Candidate:
     sub = rule.student if (held.is_student and rule.student is not None) else rule.subsidy
     premium = policy.premium(sub.level)
     level_zh = "一档" if sub.level == 1 else "二档"
-    example = " [示例值]" if rule.example else ""
+    example = " [示例值]" if (rule.example or policy.spec.premiums[sub.level].example) else ""
     if isinstance(sub, FullSubsidy):
         subsidy, text = premium, f"{level_zh}全额资助 {yuan(premium)}"
     elif isinstance(sub, FixedSubsidy):
@@ -140,6 +140,8 @@ def _decide(held: frozenset[Held], policy: Policy) -> Decision | None:
     else:
         best = min(candidates, key=lambda c: _rank(spec.resolution.order, c.held.category))
         rule_zh = "优先级"
+    if spec.resolution.example and len(candidates) > 1:
+        rule_zh += " [示例值]"
     payable = best.premium - best.subsidy
     held_text = ", ".join(
         f"{CATEGORY_ZH[h.category]}({SOURCE_ZH[CATEGORY_SOURCE[h.category]]})" for h in unique
@@ -161,27 +163,47 @@ def _decide(held: frozenset[Held], policy: Policy) -> Decision | None:
     )
 
 
-@dataclass(frozen=True)
-class YearAssignment:
-    year: int
-    on_the_spot: bool
+IN_TIME, ON_THE_SPOT = "in_time", "on_the_spot"
 
 
-def assign_year(book: PolicyBook, region_code: str, effective: dt.date) -> YearAssignment:
-    """The first insurance year an identity starting on ``effective`` counts for.
+def qualify(spell: Spell, year: int, policy: Policy) -> str | None:
+    """Whether an identity counts for ``year`` under the region-year's ``policy``, and how.
 
-    Certified before or inside a year's window (up to its identity cutoff): that
-    year. After it but within the year: the region's outside-window rule, either
-    that year on the spot (随参随缴) or the next year (次年起). Decided from the
-    event's own date, never the wall clock.
-    """
-    years = book.years(region_code)
-    if not years:
-        raise NoPolicy(region_code, None)
-    for year in years:
-        policy = book.lookup(region_code, year)
-        if effective <= policy.in_time_until:
-            return YearAssignment(year, False)
-        if effective <= dt.date(year, 12, 31) and policy.spec.outside_window.value == "on_the_spot":
-            return YearAssignment(year, True)
-    raise NoPolicy(region_code, max(years) + 1, f"identity starting {effective} is after every policy year")
+    From its start day (never the wall clock): on or before the cutoff (the window's end, or
+    an earlier identity cutoff) it counts at the normal rate. After it, inside the year, the
+    region's rule decides: on the spot (随参随缴) up to ``on_the_spot_until``, or nothing
+    this year (次年起; Panzhihua's cutoff), except the categories a late exception names.
+    A revocation dated in the year withdraws it (``held_through``)."""
+    if spell.since > policy.in_time_until:
+        if spell.since > dt.date(year, 12, 31):
+            return None
+        if not any(spell.category in ex.categories and spell.since <= ex.until for ex in policy.spec.late_exceptions):
+            spec = policy.spec
+            if spec.outside_window.value != "on_the_spot" or spec.on_the_spot_until is None:
+                return None
+            if spell.since > spec.on_the_spot_until.value:
+                return None
+        how = ON_THE_SPOT
+    else:
+        how = IN_TIME
+    return how if held_through(spell, year) else None
+
+
+def late_until(category: Category, policy: Policy) -> dt.date | None:
+    """The last day a late exception keeps ``category`` subsidised (Chongqing's 脱贫攻坚期)."""
+    days = [ex.until for ex in policy.spec.late_exceptions if category in ex.categories]
+    return max(days) if days else None
+
+
+def is_child(id_number: str, year: int, policy: Policy) -> bool:
+    """Below the policy's child age on 1 January of ``year``, by the birth date in the ID number."""
+    limit = policy.spec.child_age_below
+    if limit is None or len(id_number) != 18:
+        return False
+    try:
+        born = dt.date(int(id_number[6:10]), int(id_number[10:12]), int(id_number[12:14]))
+    except ValueError:
+        return False
+    first = dt.date(year, 1, 1)
+    age = first.year - born.year - ((first.month, first.day) < (born.month, born.day))
+    return age < limit.value

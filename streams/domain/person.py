@@ -1,10 +1,12 @@
 """A person's state across departments and years, and how facts change it.
 
-``PersonState.apply_identity`` / ``apply_payment`` are pure: they take a fact and
-the policies and return the effects (fee standards to publish, review cases).
-Idempotence lives here: a seen event or ack id yields nothing; a standard is
-re-issued only as a new version when the decision changed; a frozen year
-(PAID, ZERO_DECLARED, ALREADY_PAID) never changes.
+The state keeps the facts (the person's timeline, see ``timeline.py``), the versions issued
+per insurance year and what payments froze. Every decision is a pure function of the
+timeline, the region-year's policy and the payment facts: ``apply_identity``,
+``apply_payment`` and ``open_year`` record a fact and return the effects (fee standards to
+publish, review cases). Idempotence lives here: a seen event or ack id yields nothing; a
+standard is re-issued only as a new version when the figures, class, level or mode changed;
+a frozen year (PAID, ZERO_DECLARED, ALREADY_PAID) never changes.
 """
 
 from __future__ import annotations
@@ -19,36 +21,37 @@ import orjson  # the state's JSON, written and read once per command: ~5x faster
 from streams.domain.categories import (
     FREEZING_STATES,
     Category,
-    Change,
-    FundingSource,
     PaymentMode,
     PaymentState,
     ReviewKind,
     Source,
 )
-from streams.domain.decision import Decision, Held, assign_year, decide, yuan
+from streams.domain.decision import (
+    IN_TIME,
+    ON_THE_SPOT,
+    Decision,
+    Held,
+    decide,
+    is_child,
+    late_until,
+    qualify,
+    yuan,
+)
 from streams.domain.exceptions import NoPolicy
 from streams.domain.ids import mask_id
-from streams.domain.policy import PolicyBook
+from streams.domain.payments import Figures, settle
+from streams.domain.policy import Policy, PolicyBook
+from streams.domain.timeline import Fact, Spell, Timeline, alive_for, fold
 from streams.domain.validation import CATEGORIES, Identity
 
 SEEN_LIMIT = 256  # event and ack ids remembered per person for redelivery
-
-
-@dataclass
-class HeldIdentity:
-    source: str
-    category: str
-    region_code: str
-    effective: str  # ISO date
-    occurred_ms: int
-    is_student: bool
-    first_year: int  # the first insurance year it counts for
-    on_the_spot: bool  # that first year was reached outside the window
+STATE_VERSION = 2  # the encoding of ``PersonState.dumps`` (1: identities held now, without dates)
 
 
 @dataclass
 class YearRecord:
+    """One insurance year of one person: the live version's figures, and what froze it."""
+
     version: int = 0
     fingerprint: str = ""
     mode: str = ""
@@ -60,16 +63,32 @@ class YearRecord:
     payable_fen: int = 0
     region_code: str = ""
     on_the_spot: bool = False
+    policy_id: str = ""
     payment: str = ""  # the freezing PaymentState (PAID, ZERO_DECLARED, ALREADY_PAID), set once
     paid_version: int = 0
     paid_fen: int = 0
+    paid: list[Any] = field(default_factory=list)  # Figures.to_list() of what the year froze at
     last_ack: str = ""  # the latest PaymentState seen (REJECTED and REFUNDED included)
     refunded_fen: int = 0
     due: str = ""  # ISO date after which (plus a grace) no payment makes the person suspected un-enrolled
+    older: dict[str, list[Any]] = field(default_factory=dict)  # version -> Figures.to_list(), superseded ones
 
     @property
     def frozen(self) -> bool:
         return self.payment in FREEZING_STATES
+
+    def figures(self) -> Figures:
+        return Figures(self.version, self.mode, self.category, self.funding_source, self.level, self.premium_fen,
+                       self.subsidy_fen, self.payable_fen, self.on_the_spot, self.policy_id, self.region_code)
+
+    def figures_of(self, version: int) -> Figures | None:
+        if version == self.version:
+            return self.figures()
+        old = self.older.get(str(version))
+        return Figures.from_list(old) if old else None
+
+    def frozen_figures(self) -> Figures | None:
+        return Figures.from_list(self.paid) if self.paid else None
 
 
 @dataclass
@@ -104,7 +123,7 @@ class ReviewRaised:
     insurance_year: int | None
     detail: str
     raised_at: int
-    code: str = ""  # machine-readable sub-kind: NO_POLICY, POST_HOC_SUBSIDY, DUPLICATE_ACK_ID...
+    code: str = ""  # machine-readable sub-kind: NO_POLICY, POST_HOC_SUBSIDY, WAITING_FOR_POLICY...
     amount_fen: int | None = None  # money the case is about (a refund or post-hoc subsidy)
 
     def to_record(self) -> dict[str, Any]:
@@ -147,41 +166,98 @@ def _ms(value: dt.datetime) -> int:
     return int(value.timestamp() * 1000)
 
 
+@dataclass(frozen=True)
+class YearView:
+    """What the timeline gives for one insurance year under the policies."""
+
+    year: int
+    policy: Policy | None  # the certifying region's policy (None: no identity counts)
+    counted: tuple[tuple[Spell, str], ...]  # (identity, IN_TIME or ON_THE_SPOT) under that policy
+    waiting: str = ""  # a region whose identities would count but has no policy for the year
+    conflict: tuple[str, ...] = ()  # the policies of other pooling regions whose identities count too
+    not_covered: tuple[str, ...] = ()  # counted categories the policy lists no rule for
+
+
+def view_year(timeline: Timeline, year: int, book: PolicyBook) -> YearView:
+    """Which identities count for ``year``, under which region's policy.
+
+    The certifying county decides the policy (CONTRACT: region_code is the 困难身份认定地).
+    Identities certified in different pooling regions (different policies) are a
+    REGION_CONFLICT: the region of the identity that started last decides, as the latest
+    place of certification (鲁医保发〔2024〕22号 三: 由其困难身份认定地医保部门按当地标准落实),
+    and a person must look."""
+    if not alive_for(timeline, year):
+        return YearView(year, None, ())
+    by_policy: dict[str, list[tuple[Spell, str]]] = {}
+    policies: dict[str, Policy] = {}
+    waiting = ""
+    last_day = dt.date(year, 12, 31)
+    for spell in timeline.spells:
+        region = spell.region_on(last_day)
+        try:
+            policy = book.lookup(region, year)
+        except NoPolicy:
+            if spell.since <= last_day and (spell.end is None or spell.end > last_day):
+                waiting = waiting or region
+            continue
+        how = qualify(spell, year, policy)
+        if how is not None:
+            by_policy.setdefault(policy.policy_id, []).append((spell, how))
+            policies[policy.policy_id] = policy
+    if not by_policy:
+        return YearView(year, None, (), waiting)
+    chosen = max(by_policy, key=lambda pid: max((s.since, s.recorded_ms) for s, _ in by_policy[pid]))
+    policy = policies[chosen]
+    counted = tuple(by_policy[chosen])
+    not_covered = tuple(sorted({s.category for s, _ in counted if CATEGORIES[s.category] not in policy.spec.subsidies}))
+    return YearView(year, policy, counted, "", tuple(sorted(p for p in by_policy if p != chosen)), not_covered)
+
+
 @dataclass
 class PersonState:
     id_number: str
     name: str = ""
-    identities: dict[str, HeldIdentity] = field(default_factory=dict)
+    facts: list[Fact] = field(default_factory=list)
     years: dict[int, YearRecord] = field(default_factory=dict)
     seen: list[str] = field(default_factory=list)
-    deceased: bool = False
-    ended: dict[str, int] = field(default_factory=dict)  # identity key -> occurred_ms of its REVOKED/DECEASED
+    waiting: list[int] = field(default_factory=list)  # years an identity counts for that have no policy yet
+    raised: list[str] = field(default_factory=list)  # review cases raised once per person-year (code|year|what)
 
     # -- persistence ---------------------------------------------------------
     def dumps(self) -> bytes:
-        doc = {
+        doc: dict[str, Any] = {
+            "v": STATE_VERSION,
             "i": self.id_number,
             "n": self.name,
-            "h": {k: list(v.__dict__.values()) for k, v in self.identities.items()},
-            "y": {str(y): {k: v for k, v in r.__dict__.items() if _EMPTY_YEAR_FIELDS[k] != v} for y, r in self.years.items()},
+            "f": [f.to_doc() for f in self.facts],
+            "y": {str(y): {k: v for k, v in r.__dict__.items() if _EMPTY_YEAR_FIELDS[k] != v}
+                  for y, r in self.years.items()},
             "s": self.seen,
-            "d": self.deceased,
-            "e": self.ended,
         }
-        return orjson.dumps(doc)  # compact UTF-8 JSON, the same bytes json.dumps(separators=(",", ":")) gives
+        if self.waiting:
+            doc["w"] = self.waiting
+        if self.raised:
+            doc["k"] = self.raised
+        return orjson.dumps(doc)  # compact UTF-8 JSON
 
     @classmethod
     def loads(cls, data: bytes) -> PersonState:
         doc = orjson.loads(data)
+        if doc.get("v", 1) == 1:
+            return _from_v1(doc)
         return cls(
-            id_number=doc["i"],
-            name=doc["n"],
-            identities={k: HeldIdentity(*v) for k, v in doc["h"].items()},
-            years={int(y): YearRecord(**r) for y, r in doc["y"].items()},
-            seen=doc["s"],
-            deceased=doc["d"],
-            ended=doc.get("e", {}),
+            id_number=doc["i"], name=doc["n"], facts=[Fact.from_doc(f) for f in doc["f"]],
+            years={int(y): YearRecord(**r) for y, r in doc["y"].items()}, seen=doc["s"],
+            waiting=doc.get("w", []), raised=doc.get("k", []),
         )
+
+    @property
+    def identities(self) -> dict[str, Spell]:
+        """The identities held now (open spells), by source/category."""
+        return {s.key: s for s in fold(self.facts).spells if s.is_open}
+
+    def timeline(self) -> Timeline:
+        return fold(self.facts)
 
     # -- helpers -------------------------------------------------------------
     def _remember(self, fact_id: str) -> bool:
@@ -193,24 +269,38 @@ class PersonState:
             del self.seen[: len(self.seen) - SEEN_LIMIT]
         return True
 
-    def _region(self) -> str | None:
-        """The person's certifying region: that of the most recently started identity."""
-        if not self.identities:
-            return None
-        latest = max(self.identities.values(), key=lambda h: (h.effective, h.occurred_ms))
-        return latest.region_code
+    def _once(self, what: str) -> bool:
+        """True the first time ``what`` (a case about a person-year) is raised."""
+        if what in self.raised:
+            return False
+        self.raised.append(what)
+        return True
 
-    def _decide_year(self, year: int, book: PolicyBook) -> tuple[Decision | None, str, bool]:
-        held = [h for h in self.identities.values() if h.first_year <= year]
-        region = self._region() or ""
-        if not held:
-            return None, region, False
-        policy = book.lookup(region, year)
-        decision = decide([Held(CATEGORIES[h.category], h.is_student) for h in held], policy)
-        on_the_spot = all(h.first_year == year and h.on_the_spot for h in held)
-        return decision, region, on_the_spot
+    def _review(self, trigger: str, kind: ReviewKind, year: int | None, code: str, detail: str, now_ms: int,
+                amount_fen: int | None = None) -> ReviewRaised:
+        return ReviewRaised(case_id=_case_id(trigger, kind, year), kind=kind.value, id_number=self.id_number,
+                            insurance_year=year, detail=detail, raised_at=now_ms, code=code, amount_fen=amount_fen)
 
-    def _issue(self, year: int, rec: YearRecord, decision: Decision | None, region: str, on_the_spot: bool,
+    def _decision(self, view: YearView) -> tuple[Decision | None, bool, dt.date | None]:
+        """The year's decision, whether it is on the spot, and the day payment is due."""
+        policy = view.policy
+        if policy is None:
+            return None, False, None
+        year = view.year
+        child = is_child(self.id_number, year, policy)
+        held = {Held(CATEGORIES[s.category], s.student_on(dt.date(year, 12, 31)) or child) for s, _ in view.counted}
+        decision = decide(held, policy)
+        if decision is None:
+            return None, False, None
+        how = {s.category: h for s, h in view.counted}
+        on_the_spot = how.get(decision.category.value) == ON_THE_SPOT
+        due = policy.spec.window.end
+        if on_the_spot:
+            since = max(s.since for s, h in view.counted if s.category == decision.category.value)
+            due = max(due, late_until(decision.category, policy) or since)
+        return decision, on_the_spot, due
+
+    def _issue(self, year: int, rec: YearRecord, decision: Decision | None, view: YearView, on_the_spot: bool,
                person_key: str, now_ms: int, why_withdrawn: str) -> FeeStandardIssued | None:
         if decision is None:
             if rec.version == 0 or rec.mode == PaymentMode.WITHDRAWN:
@@ -218,20 +308,34 @@ class PersonState:
             premium = rec.premium_fen  # the ordinary premium of the level last decided
             fields = dict(mode=PaymentMode.WITHDRAWN.value, category=rec.category, funding_source=rec.funding_source,
                           level=rec.level, premium_fen=premium, subsidy_fen=0, payable_fen=premium)
-            policy_id = rec.fingerprint.split("|")[-1] if rec.fingerprint else ""
+            policy_id = rec.policy_id
             basis = f"{why_withdrawn}; 不再资助, 按普通居民缴费 {yuan(premium)}"
-            fingerprint = f"WITHDRAWN|{policy_id}"
+            fingerprint = "WITHDRAWN"
+            region = rec.region_code
         else:
+            assert view.policy is not None
             fields = dict(mode=decision.payment_mode.value, category=decision.category.value,
                           funding_source=decision.funding_source.value, level=decision.contribution_level,
                           premium_fen=decision.premium_fen, subsidy_fen=decision.subsidy_fen,
                           payable_fen=decision.payable_fen)
             policy_id, basis = decision.policy_id, decision.basis
             fingerprint = decision.fingerprint_text
+            spell = max((s for s, _ in view.counted if s.category == decision.category.value),
+                        key=lambda s: (s.since, s.recorded_ms))
+            region = spell.region_on(dt.date(year, 12, 31))
+            phase = view.policy.phase_on(spell.since)
             if on_the_spot:
-                basis += "; 集中缴费期外新增, 随参随缴"
+                basis += f"; {spell.since} 集中缴费期外新增, 随参随缴"
+                if view.policy.spec.on_the_spot_until is not None and view.policy.spec.on_the_spot_until.example:
+                    basis += " [示例值]"
+            elif phase:
+                basis += f"; {phase}"
+            if view.conflict:
+                basis += f"; 多地认定, 按最近认定地 {region}"
         if fingerprint == rec.fingerprint:
             return None
+        if rec.version:
+            rec.older[str(rec.version)] = rec.figures().to_list()
         rec.version += 1
         rec.fingerprint = fingerprint
         rec.mode = str(fields["mode"])
@@ -242,6 +346,7 @@ class PersonState:
         rec.subsidy_fen = int(fields["subsidy_fen"])  # type: ignore[call-overload]
         rec.payable_fen = int(fields["payable_fen"])  # type: ignore[call-overload]
         rec.region_code = region or rec.region_code
+        rec.policy_id = policy_id
         rec.on_the_spot = on_the_spot if decision is not None else rec.on_the_spot
         return FeeStandardIssued(
             message_id=f"{person_key[:32]}-{year}-v{rec.version}",
@@ -257,35 +362,76 @@ class PersonState:
             payment_mode=rec.mode,
             on_the_spot=rec.on_the_spot,
             category=rec.category or Category.MINIMUM_LIVING.value,
-            funding_source=rec.funding_source or FundingSource.OTHER.value,
+            funding_source=rec.funding_source,
             policy_id=policy_id,
             basis=basis,
             issued_at=now_ms,
         )
 
-    # -- facts ---------------------------------------------------------------
-    def _redecide(self, year: int, book: PolicyBook, person_key: str, now_ms: int, trigger: str, why: str,
-                  due_if_spot: dt.date | None) -> list[Effect]:
-        """Decide ``year`` again and issue a version when the decision changed (never for a frozen year)."""
+    def _redecide(self, year: int, timeline: Timeline, book: PolicyBook, person_key: str, now_ms: int,
+                  trigger: str, why: str) -> list[Effect]:
+        """Decide ``year`` from the timeline and issue a version when the decision changed (never for a frozen year)."""
         rec = self.years.get(year) or YearRecord()
         if rec.frozen:
             return []  # paid: later changes count for the next year only
-        try:
-            decision, region, on_the_spot = self._decide_year(year, book)
-        except NoPolicy as exc:
-            return [ReviewRaised(
-                case_id=_case_id(trigger, ReviewKind.OTHER, year), kind=ReviewKind.OTHER.value,
-                id_number=self.id_number, insurance_year=year, detail=f"NO_POLICY: {exc}", raised_at=now_ms,
-                code="NO_POLICY",
-            )]
-        issued = self._issue(year, rec, decision, region, on_the_spot, person_key, now_ms,
+        view = view_year(timeline, year, book)
+        effects: list[Effect] = []
+        if view.waiting and view.policy is None:
+            if rec.version == 0:
+                if year not in self.waiting:
+                    self.waiting.append(year)
+                    effects.append(self._review(
+                        f"{person_key}|wait", ReviewKind.OTHER, year, "WAITING_FOR_POLICY",
+                        f"an identity of id {mask_id(self.id_number)} counts for {year}, but region "
+                        f"{view.waiting} has no policy for {year} yet: decided when that year's policy "
+                        f"is loaded and the year is opened (zhucan control open-year)", now_ms))
+                return effects
+            effects.append(self._review(f"{trigger}|nopolicy", ReviewKind.OTHER, year, "NO_POLICY",
+                                        f"NO_POLICY: no policy for region {view.waiting}, year {year}", now_ms))
+            return effects
+        if view.conflict and self._once(f"REGION_CONFLICT|{year}|{','.join(view.conflict)}"):
+            effects.append(self._review(
+                f"{person_key}|conflict|{','.join(view.conflict)}", ReviewKind.OTHER, year, "REGION_CONFLICT",
+                f"id {mask_id(self.id_number)} holds identities certified in several pooling regions for {year} "
+                f"({view.policy.policy_id if view.policy else ''} and {', '.join(view.conflict)}): decided by the "
+                f"region of the latest certification", now_ms))
+        for category in view.not_covered:
+            if self._once(f"CATEGORY_NOT_COVERED|{year}|{category}"):
+                pid = view.policy.policy_id if view.policy else ""
+                effects.append(self._review(
+                    f"{person_key}|uncovered|{category}", ReviewKind.OTHER, year, "CATEGORY_NOT_COVERED",
+                    f"id {mask_id(self.id_number)} holds {category}, which policy {pid} does not list for {year}: "
+                    f"no subsidy from it", now_ms))
+        decision, on_the_spot, due = self._decision(view)
+        issued = self._issue(year, rec, decision, view, on_the_spot, person_key, now_ms,
                              why or "剩余身份不在本地资助范围")
-        if issued is not None and not rec.due:
-            window_end = book.lookup(region, year).spec.window.end
-            rec.due = (max(due_if_spot, window_end) if (on_the_spot and due_if_spot) else window_end).isoformat()
+        if issued is not None and due is not None and (not rec.due or issued.payment_mode != PaymentMode.WITHDRAWN):
+            rec.due = due.isoformat()
         if rec.version:
             self.years[year] = rec
-        return [issued] if issued is not None else []
+            if year in self.waiting:
+                self.waiting.remove(year)
+        if issued is not None:
+            effects.append(issued)
+        return effects
+
+    def _first_years(self, timeline: Timeline, book: PolicyBook) -> set[int]:
+        """For each identity, the first insurance year it counts for; a year with no policy yet
+        (after the last one loaded) when it counts for none that has one."""
+        out: set[int] = set()
+        for spell in timeline.spells:
+            region = spell.changes[-1][1]
+            years = book.years(region)
+            if not years:
+                continue  # a region with no policy at all: NO_POLICY, raised once per region
+            first = next((y for y in years if qualify(spell, y, book.lookup(region, y))), None)
+            if first is not None:
+                out.add(first)
+                continue
+            after = max(years) + 1
+            if spell.end is None and alive_for(timeline, after):
+                out.add(max(after, spell.since.year))
+        return out
 
     # -- facts ---------------------------------------------------------------
     def apply_identity(self, ev: Identity, book: PolicyBook, person_key: str, now_ms: int) -> list[Effect]:
@@ -293,70 +439,42 @@ class PersonState:
             return []
         effects: list[Effect] = []
         if self.name and ev.name != self.name:
-            effects.append(ReviewRaised(
-                case_id=_case_id(ev.event_id, ReviewKind.NAME_CONFLICT, None),
-                kind=ReviewKind.NAME_CONFLICT.value, id_number=self.id_number, insurance_year=None,
-                detail=f"id {mask_id(self.id_number)}: name from {ev.source} differs from the name on record; "
-                       f"the latest name is used until a person resolves it",
-                raised_at=now_ms,
-            ))
+            effects.append(self._review(
+                ev.event_id, ReviewKind.NAME_CONFLICT, None, "",
+                f"id {mask_id(self.id_number)}: name from {ev.source} differs from the name on record; "
+                f"the latest name is used until a person resolves it", now_ms))
         self.name = ev.name
-        key = f"{ev.source}/{ev.category}"
-        occurred = _ms(ev.occurred_at)
-        current = self.identities.get(key)
-        if current is not None and current.occurred_ms > occurred:
-            return effects  # stale: the department has since recorded a newer change
-        # Departments key their topics as they like, so events of one person can arrive out of
-        # order across partitions: a start recorded before a known end (or death) is stale.
-        if ev.change in (Change.CERTIFIED, Change.UPDATED) and occurred < max(
-                self.ended.get(key, -1), self.ended.get("*", -1)):
-            return effects
-        target_years: set[int] = set()
+        self.facts.append(Fact(
+            event_id=ev.event_id, source=ev.source.value, category=ev.category.value, change=ev.change.value,
+            region_code=ev.region_code, effective=ev.effective_date, recorded_ms=_ms(ev.occurred_at),
+            is_student=ev.is_student, previous_category=ev.previous_category.value if ev.previous_category else None,
+            living_status=ev.living_status.value if ev.living_status else None,
+        ))
+        timeline = fold(self.facts)
+        if not book.years(ev.region_code) and self._once(f"NO_POLICY|{ev.region_code}"):
+            effects.append(self._review(ev.event_id, ReviewKind.OTHER, None, "NO_POLICY",
+                                        f"NO_POLICY: no policy for region {ev.region_code}, any year; "
+                                        f"{ev.category} from {ev.source} is kept and waits", now_ms))
         why = ""
-        if ev.change in (Change.CERTIFIED, Change.UPDATED):
-            try:
-                assignment = assign_year(book, ev.region_code, ev.effective_date)
-            except NoPolicy as exc:
-                effects.append(ReviewRaised(
-                    case_id=_case_id(ev.event_id, ReviewKind.OTHER, exc.year),
-                    kind=ReviewKind.OTHER.value, id_number=self.id_number, insurance_year=exc.year,
-                    detail=f"NO_POLICY: {exc}; no fee standard issued for {ev.category} from {ev.source}",
-                    raised_at=now_ms, code="NO_POLICY",
-                ))
-                return effects
-            if ev.change is Change.UPDATED:
-                for k in [k for k, h in self.identities.items() if h.source == ev.source]:
-                    del self.identities[k]
-            self.identities[key] = HeldIdentity(
-                source=ev.source.value, category=ev.category.value, region_code=ev.region_code,
-                effective=ev.effective_date.isoformat(), occurred_ms=occurred, is_student=ev.is_student,
-                first_year=assignment.year, on_the_spot=assignment.on_the_spot,
-            )
-            self.deceased = False
-            target_years.add(assignment.year)
-        elif ev.change is Change.REVOKED:
-            self.identities.pop(key, None)
-            self.ended[key] = max(occurred, self.ended.get(key, -1))
-            why = f"{ev.source} 撤销 {ev.category} ({ev.effective_date})"
-        else:  # DECEASED
-            self.identities.clear()
-            self.deceased = True
-            self.ended["*"] = max(occurred, self.ended.get("*", -1))
-            why = f"死亡核减 ({ev.effective_date})"
-        target_years |= {y for y, r in self.years.items() if not r.frozen}
-        for year in sorted(target_years):
-            effects += self._redecide(year, book, person_key, now_ms, ev.event_id, why, ev.effective_date)
+        if ev.change.value in ("REVOKED", "DECEASED"):
+            why = f"{ev.source} 撤销 {ev.category} ({ev.effective_date})" if ev.change.value == "REVOKED" \
+                else f"死亡核减 ({ev.effective_date})"
+        targets = {y for y, r in self.years.items() if not r.frozen} | self._first_years(timeline, book)
+        for year in sorted(targets):
+            effects += self._redecide(year, timeline, book, person_key, now_ms, ev.event_id, why)
         return effects
 
     def open_year(self, year: int, region: str, book: PolicyBook, person_key: str, now_ms: int,
                   command_id: str) -> list[Effect]:
-        """OPEN_YEAR: a standard for ``year`` for a person still active in ``region`` who has none yet."""
-        person_region = self._region()
-        if self.deceased or person_region is None or not region_matches(person_region, region):
-            return []
-        if year in self.years:
+        """OPEN_YEAR: a standard for ``year`` for a person of ``region`` whose identities count for it."""
+        if year in self.years or not self.facts:
             return []  # already has a standard (or a frozen year) for it
-        return self._redecide(year, book, person_key, now_ms, command_id, "", None)
+        timeline = fold(self.facts)
+        view = view_year(timeline, year, book)
+        if view.policy is None or not any(region_matches(s.region_on(dt.date(year, 12, 31)), region)
+                                          for s, _ in view.counted):
+            return []
+        return self._redecide(year, timeline, book, person_key, now_ms, command_id, "")
 
     def check_coverage(self, year: int, region: str, as_of: dt.date, grace_days: int) -> list[Effect]:
         """CHECK_COVERAGE: suspected un-enrolled when a live standard has no payment after its due date + grace."""
@@ -376,24 +494,22 @@ class PersonState:
         return [SuspectedFound(id_number=self.id_number, name=self.name, region_code=rec.region_code,
                                insurance_year=year, fee_version=rec.version, since=since, reason=reason)]
 
-    def apply_payment(self, ack: dict[str, Any], now_ms: int) -> list[Effect]:
+    def apply_payment(self, ack: dict[str, Any], book: PolicyBook, now_ms: int) -> list[Effect]:
         """Apply a tax acknowledgement (decoded PaymentStatus)."""
         ack_id = str(ack["ack_id"])
         year = int(ack["insurance_year"])
         status = PaymentState(ack["status"])
         version = int(ack["fee_version"])
         amount = int(ack["amount_fen"])
-        digest = hashlib.sha256(f"{year}|{version}|{status}|{amount}".encode()).hexdigest()[:8]
+        level = ack.get("contribution_level")
+        digest = hashlib.sha256(f"{year}|{version}|{status}|{amount}|{level}".encode()).hexdigest()[:8]
         earlier = next((s for s in self.seen if s.startswith(f"ack:{ack_id}:")), None)
         if earlier is not None:
             if earlier.endswith(":" + digest):
                 return []  # a redelivery
-            return [ReviewRaised(
-                case_id=_case_id(ack_id + digest, ReviewKind.OTHER, year), kind=ReviewKind.OTHER.value,
-                id_number=self.id_number, insurance_year=year, code="DUPLICATE_ACK_ID", raised_at=now_ms,
-                detail=f"ack id {ack_id} was used before with different content ({status}, v{version}, "
-                       f"{yuan(amount)}); ignored",
-            )]
+            return [self._review(ack_id + digest, ReviewKind.OTHER, year, "DUPLICATE_ACK_ID",
+                                 f"ack id {ack_id} was used before with different content ({status}, v{version}, "
+                                 f"{yuan(amount)}); ignored", now_ms)]
         self._remember(f"ack:{ack_id}:{digest}")
         rec = self.years.get(year)
         if rec is None:
@@ -401,37 +517,68 @@ class PersonState:
         effects: list[Effect] = []
 
         def review(kind: ReviewKind, detail: str, code: str = "", amount_fen: int | None = None) -> None:
-            effects.append(ReviewRaised(
-                case_id=_case_id(ack_id, kind, year), kind=kind.value, id_number=self.id_number,
-                insurance_year=year, detail=f"ack {ack_id} ({status}): {detail}", raised_at=now_ms,
-                code=code, amount_fen=amount_fen,
-            ))
+            effects.append(self._review(ack_id, kind, year, code, f"ack {ack_id} ({status}): {detail}", now_ms,
+                                        amount_fen))
 
+        acted_on = rec.figures_of(version)
         if version != rec.version:
-            review(ReviewKind.PAYMENT_MISMATCH, f"acts on version {version}, the current version is {rec.version}",
+            review(ReviewKind.PAYMENT_MISMATCH,
+                   f"acts on version {version}, the current version is {rec.version}"
+                   + ("; the year freezes at version " + str(version) if acted_on and status in FREEZING_STATES
+                      and not rec.frozen else ""),
                    "SUPERSEDED_VERSION")
-        if status in FREEZING_STATES and version == rec.version:
-            expected = rec.payable_fen
-            if amount > expected and rec.subsidy_fen > 0:
-                # Certified in time but charged more than the difference: refund or post-hoc subsidy
-                # (攀医保〔2021〕58号 五(三); 渝医保发〔2019〕78号 二(三) 事后补助).
-                due = min(amount - expected, rec.subsidy_fen)
-                review(ReviewKind.OTHER, f"paid {yuan(amount)} but payable is {yuan(expected)}: "
-                       f"refund or post-hoc subsidy of {yuan(due)} due", "POST_HOC_SUBSIDY", due)
-            elif amount != expected:
-                review(ReviewKind.PAYMENT_MISMATCH, f"amount {yuan(amount)} differs from payable {yuan(expected)} "
-                       f"of version {rec.version}", "AMOUNT_MISMATCH")
         rec.last_ack = status.value
         if status is PaymentState.REFUNDED:
             rec.refunded_fen += amount
-        if status in FREEZING_STATES and not rec.frozen:
+        if status in FREEZING_STATES and not rec.frozen and acted_on is not None:
+            policy = _policy_of(book, acted_on, year)
+            settled, findings = settle(acted_on, status, amount, level, policy)
+            for finding in findings:
+                review(finding.kind, finding.detail, finding.code, finding.amount_fen)
             rec.payment = status.value
             rec.paid_version = version
             rec.paid_fen = amount
+            rec.paid = settled.to_list()
         return effects
 
 
+def _policy_of(book: PolicyBook, fig: Figures, year: int) -> Policy | None:
+    if not fig.region_code:
+        return None
+    try:
+        return book.lookup(fig.region_code, year)
+    except NoPolicy:
+        return None
+
+
 _EMPTY_YEAR_FIELDS = YearRecord().__dict__  # a year stores only the fields that differ from these
+_V1_HELD = ("source", "category", "region_code", "effective", "occurred_ms", "is_student", "first_year", "on_the_spot")
+
+
+def _from_v1(doc: dict[str, Any]) -> PersonState:
+    """A state written before the timeline (``STATE_VERSION`` 1): identities held then, by field
+    position, and years whose fingerprint carried the policy id. Each held identity becomes a
+    CERTIFIED fact of its start day; revocations and deaths already applied stay applied (the
+    identities they ended are gone from a v1 state)."""
+    facts = []
+    for key, values in doc.get("h", {}).items():
+        held = dict(zip(_V1_HELD, values, strict=False))
+        facts.append(Fact(event_id=f"v1:{key}", source=held["source"], category=held["category"], change="CERTIFIED",
+                          region_code=held["region_code"], effective=dt.date.fromisoformat(held["effective"]),
+                          recorded_ms=int(held["occurred_ms"]), is_student=bool(held["is_student"])))
+    years: dict[int, YearRecord] = {}
+    for y, r in doc.get("y", {}).items():
+        fingerprint = r.get("fingerprint", "")
+        parts = fingerprint.split("|")
+        if parts and parts[0] == "WITHDRAWN":
+            r = {**r, "fingerprint": "WITHDRAWN", "policy_id": parts[-1] if len(parts) > 1 else ""}
+        elif len(parts) == 8:  # category|funding|level|premium|subsidy|payable|mode|policy_id
+            r = {**r, "fingerprint": "|".join(parts[:7]), "policy_id": parts[7]}
+        rec = YearRecord(**r)
+        if rec.frozen:
+            rec.paid = rec.figures().to_list()
+        years[int(y)] = rec
+    return PersonState(id_number=doc["i"], name=doc["n"], facts=facts, years=years, seen=doc.get("s", []))
 
 
 def unknown_payment(ack: dict[str, Any], now_ms: int, detail: str) -> ReviewRaised:
@@ -444,4 +591,4 @@ def unknown_payment(ack: dict[str, Any], now_ms: int, detail: str) -> ReviewRais
 
 
 __all__ = ["PersonState", "FeeStandardIssued", "ReviewRaised", "SuspectedFound", "Effect", "unknown_payment",
-           "region_matches", "Source"]
+           "region_matches", "Source", "YearView", "view_year", "IN_TIME"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Generic, Literal, TypeVar
@@ -99,12 +100,38 @@ class Window(_Strict):
     reference: str = Field(min_length=1)
     example: bool = False
     note: str = ""
+    phases: list[Phase] = []
 
     @model_validator(mode="after")
     def _ordered(self) -> Window:
         if self.end < self.start:
             raise ValueError(f"window ends ({self.end}) before it starts ({self.start})")
         return self
+
+
+class Phase(_Strict):
+    """A stage of the payment window (Chongqing: a Sep-Dec batch, then Jan-Jun monthly)."""
+
+    name: str = Field(min_length=1)
+    start: dt.date
+    end: dt.date
+    reference: str = Field(min_length=1)
+    example: bool = False
+    note: str = ""
+
+
+class LateException(_Strict):
+    """Categories still subsidised on the spot after the cutoff, up to ``until`` (Chongqing's
+    脱贫攻坚期: registered poor who enrol after 30 June, to 2020-12-31)."""
+
+    categories: list[Category] = Field(min_length=1)
+    until: dt.date
+    reference: str = Field(min_length=1)
+    example: bool = False
+    note: str = ""
+
+
+PaidInFull = Literal["next_year", "tax_refund", "post_hoc_subsidy"]
 
 
 class PolicyFile(_Strict):
@@ -117,7 +144,17 @@ class PolicyFile(_Strict):
     window: Window
     identity_cutoff: Param[dt.date] | None = None
     outside_window: Param[Literal["next_year", "on_the_spot"]]
+    # With on_the_spot: the last day a certification counts on the spot for this year; later ones
+    # wait for the next year's window (the notices give no such day: always an example value).
+    on_the_spot_until: Param[dt.date] | None = None
+    late_exceptions: list[LateException] = []
+    # What a person who paid the full premium before being certified (or before the data
+    # arrived) gets: subsidised from the next year, a tax refund of the difference, or a post-hoc subsidy.
+    paid_in_full: Param[PaidInFull]
     allow_higher_level: Param[bool]
+    # Children below this age (at 1 January of the year, from the birth date in the ID number)
+    # count as 学生儿童 wherever a category rule has a ``student`` override.
+    child_age_below: Param[int] | None = None
     resolution: Resolution
     subsidies: dict[Category, CategoryRule]
 
@@ -132,7 +169,36 @@ class PolicyFile(_Strict):
             for sub in (rule.subsidy, rule.student):
                 if sub is not None and sub.level not in self.premiums:
                     raise ValueError(f"subsidies.{cat}: level {sub.level} has no premium")
+        if self.outside_window.value == "on_the_spot" and self.on_the_spot_until is None:
+            raise ValueError("outside_window: on_the_spot needs on_the_spot_until (the last day it applies)")
+        if self.allow_higher_level.value and 2 not in self.premiums:
+            raise ValueError("allow_higher_level: true needs a level-2 premium")
+        last = self.window.start
+        for i, phase in enumerate(self.window.phases):
+            if phase.start < last or phase.end < phase.start or phase.end > self.window.end:
+                raise ValueError(f"window.phases.{i}: {phase.name} must follow the previous phase inside the window")
+            last = phase.end
         return self
+
+    def examples(self) -> list[str]:
+        """Every value the notices do not give (marked ``example: true``), by its path in the file."""
+        found: list[str] = []
+
+        def walk(value: Any, path: str) -> None:
+            if isinstance(value, BaseModel):
+                if getattr(value, "example", False):
+                    found.append(path)
+                for name in type(value).model_fields:
+                    walk(getattr(value, name), f"{path}.{name}" if path else name)
+            elif isinstance(value, dict):
+                for k, v in value.items():
+                    walk(v, f"{path}.{k}")
+            elif isinstance(value, list):
+                for i, v in enumerate(value):
+                    walk(v, f"{path}.{i}")
+
+        walk(self, "")
+        return found
 
 
 @dataclass(frozen=True)
@@ -160,6 +226,28 @@ class Policy:
         if self.spec.identity_cutoff is not None:
             return min(self.spec.identity_cutoff.value, self.spec.window.end)
         return self.spec.window.end
+
+    def phase_on(self, day: dt.date) -> str:
+        """The name of the window's phase that ``day`` falls in ("" outside them, or with none)."""
+        for phase in self.spec.window.phases:
+            if phase.start <= day <= phase.end:
+                return phase.name
+        return ""
+
+
+def _without_notes(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_notes(v) for k, v in value.items() if k != "note"}
+    if isinstance(value, list):
+        return [_without_notes(v) for v in value]
+    return value
+
+
+def content_id(spec: PolicyFile) -> str:
+    """A hash of what the policy decides: the validated content without notes, so editing a
+    comment, a note or the file's layout changes nothing (and sends tax no new version)."""
+    doc = _without_notes(spec.model_dump(mode="json", exclude={"region_name", "documents", "inherits"}))
+    return hashlib.sha256(json.dumps(doc, sort_keys=True, ensure_ascii=False).encode("utf-8")).hexdigest()[:12]
 
 
 def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
@@ -202,6 +290,9 @@ class PolicyBook:
         problems: list[str] = []
         for path in sorted(directory.glob("*.yaml")):
             text = path.read_text(encoding="utf-8")
+            if not text.strip():
+                problems.append(f"{path}: empty file")
+                continue
             try:
                 doc = yaml.safe_load(text)
             except yaml.YAMLError as exc:
@@ -217,7 +308,6 @@ class PolicyBook:
             raw[key] = (path, doc, text)
         policies: dict[tuple[str, int], Policy] = {}
         for key, (path, doc, text) in raw.items():
-            chain_text = text
             merged = doc
             parent_code = doc.get("inherits")
             seen = {key[0]}
@@ -229,9 +319,8 @@ class PolicyBook:
                     if parent_key[0] in seen:
                         raise PolicyError(f"{path}: inherits: cycle through region {parent_code}")
                     seen.add(parent_key[0])
-                    ppath, pdoc, ptext = raw[parent_key]
+                    _, pdoc, _ = raw[parent_key]
                     merged = _merge(pdoc, merged)
-                    chain_text = ptext + "\n---\n" + chain_text
                     parent_code = pdoc.get("inherits")
                 merged = {**merged, "region_code": doc.get("region_code"), "inherits": doc.get("inherits")}
                 if "region_name" in doc:
@@ -243,8 +332,7 @@ class PolicyBook:
             except PolicyError as exc:
                 problems.append(str(exc))
                 continue
-            digest = hashlib.sha256(chain_text.encode("utf-8")).hexdigest()[:12]
-            policies[key] = Policy(spec=spec, policy_id=f"{key[0]}-{key[1]}@{digest}", path=path)
+            policies[key] = Policy(spec=spec, policy_id=f"{key[0]}-{key[1]}@{content_id(spec)}", path=path)
         if problems:
             raise PolicyError("\n".join(problems))
         if not policies:

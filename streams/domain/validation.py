@@ -11,7 +11,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from streams.domain.categories import CATEGORY_SOURCE, Category, Change, RejectionReason, Source
+from streams.domain.categories import CATEGORY_SOURCE, Category, Change, LivingStatus, RejectionReason, Source
 from streams.domain.ids import PROVINCES, birth_date, mask_id, normalize_id
 
 # Enum members by value: a dict lookup instead of EnumType.__call__ (the hot path builds
@@ -39,6 +39,11 @@ class Identity:
     effective_date: dt.date
     occurred_at: dt.datetime
     is_student: bool = False
+    # CONTRACT additions 2026-12: on UPDATED, the category this identity had before (it ends on
+    # effective_date and ``category`` starts); the department's person number and living status.
+    previous_category: Category | None = None
+    person_number: str | None = None
+    living_status: LivingStatus | None = None
 
 
 @dataclass(frozen=True)
@@ -81,6 +86,19 @@ def validate_identity(raw: dict[str, Any]) -> Identity | Invalid:
             f"category {category} belongs to {CATEGORY_SOURCE[category]}, not {source}",
         )
 
+    previous = raw.get("previous_category")
+    change_text = raw.get("change")
+    if previous is not None:
+        previous = CATEGORIES.get(previous) or Category(previous)
+        if change_text != Change.UPDATED:
+            bad(RejectionReason.SCHEMA, f"previous_category is only for UPDATED, not {change_text}")
+        elif CATEGORY_SOURCE[previous] is not source:
+            bad(RejectionReason.CATEGORY_NOT_OF_SOURCE,
+                f"previous_category {previous} belongs to {CATEGORY_SOURCE[previous]}, not {source}")
+        elif previous is category:
+            bad(RejectionReason.SCHEMA, f"previous_category {previous} is the category itself")
+    living = raw.get("living_status")
+
     if region and (len(region) != 6 or not region.isdigit() or region[:2] not in PROVINCES or region == region[:2] + "0000"):
         bad(RejectionReason.UNKNOWN_REGION, f"region_code {region!r} is not a 6-digit county code")
 
@@ -114,6 +132,9 @@ def validate_identity(raw: dict[str, Any]) -> Identity | Invalid:
         effective_date=effective,
         occurred_at=occurred,
         is_student=bool(raw.get("is_student", False)),
+        previous_category=previous,
+        person_number=raw.get("person_number") or None,
+        living_status=LivingStatus(living) if living else None,
     )
 
 
@@ -124,4 +145,7 @@ def identity_from_command(raw: dict[str, Any]) -> Identity:
         id_number=raw["id_number"], name=raw["name"], category=CATEGORIES[raw["category"]],
         region_code=raw["region_code"], effective_date=raw["effective_date"],
         occurred_at=_as_utc(raw["occurred_at"]), is_student=bool(raw.get("is_student", False)),
+        previous_category=CATEGORIES[raw["previous_category"]] if raw.get("previous_category") else None,
+        person_number=raw.get("person_number") or None,
+        living_status=LivingStatus(raw["living_status"]) if raw.get("living_status") else None,
     )

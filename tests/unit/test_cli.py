@@ -11,7 +11,8 @@ def test_policy_check_passes_on_shipped_files(capsys):
     out = capsys.readouterr().out
     for region in ("410000-2025", "370000-2025", "371000-2025", "500000-2020", "510400-2022"):
         assert f"ok  {region}@" in out
-    assert "example values" in out
+    assert "example value (示例值, not from the notice): premiums.1" in out
+    assert "example value (示例值, not from the notice): on_the_spot_until" in out
 
 
 def test_policy_check_fails_clearly_on_a_broken_file(tmp_path, capsys):

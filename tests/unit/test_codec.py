@@ -22,8 +22,17 @@ FIXED = dict(
     category="MINIMUM_LIVING", region_code="410102", effective_date=dt.date(2024, 9, 1),
     occurred_at=dt.datetime(2024, 9, 1, tzinfo=dt.UTC), is_student=False,
 )
-# Pinned: a change here is a change of the contract's bytes.
+ADDED_2026_12 = dict(previous_category=None, person_number=None, living_status=None)  # CONTRACT additions
+FIXED_NOW = {**FIXED, **ADDED_2026_12}  # what a reader of the current schema sees of FIXED
+# Pinned: a change here is a change of the contract's bytes (the three trailing 00 are the
+# null branches of the optional fields added on 2026-12).
 FIXED_HEX = (
+    "c301c48d0f48c7423ce706652d310000243131303130353139343931323331303032580ce5bca0e4b889"
+    "020c343130313032feb70280908daeb56400000000"
+)
+# The same record as the schema published before 2026-12 wrote it (schemas/history/identity_event.v1.avsc):
+# every version ever published stays readable.
+FIXED_HEX_V1 = (
     "c301cf01f94ea99dcae806652d310000243131303130353139343931323331303032580ce5bca0e4b889"
     "020c343130313032feb70280908daeb56400"
 )
@@ -47,6 +56,21 @@ def crc64_avro(data: bytes) -> int:
 def test_exact_bytes_of_one_fixed_record():
     data = Codec().encode("IdentityEvent", FIXED)
     assert data.hex() == FIXED_HEX
+
+
+def test_bytes_of_the_schema_before_the_2026_12_additions_are_still_read():
+    assert Codec().decode(bytes.fromhex(FIXED_HEX_V1)) == ("IdentityEvent", FIXED_NOW)
+
+
+def test_every_published_schema_version_is_kept_and_read_by_its_fingerprint():
+    from schemas import load_history
+
+    codec = Codec()
+    history = load_history()
+    assert {s.name for s in history} >= {"IdentityEvent", "PaymentStatus", "FeeStandard", "SettlementLine"}
+    for old in history:
+        assert old.fingerprint != load_schemas()[old.name].fingerprint
+        assert codec.writer_of(b"\xc3\x01" + old.fingerprint + b"\x00")[0].fingerprint == old.fingerprint
 
 
 def test_single_object_header_is_the_spec_fingerprint_little_endian():
@@ -73,7 +97,8 @@ def schema_dir_files():
 
 
 SAMPLES = {
-    "IdentityEvent": FIXED,
+    "IdentityEvent": {**FIXED, "previous_category": "LOW_INCOME_MARGINAL", "person_number": "P-7",
+                      "living_status": "ALIVE"},
     "FeeStandard": dict(
         message_id="k-2025-v1", id_number="11010519491231002X", name="张三", region_code="410102",
         insurance_year=2025, version=1, contribution_level=1, premium_fen=40000, subsidy_fen=28000,
@@ -82,7 +107,8 @@ SAMPLES = {
         issued_at=dt.datetime(2024, 9, 2, tzinfo=dt.UTC)),
     "PaymentStatus": dict(
         ack_id="a1", id_number="11010519491231002X", insurance_year=2025, fee_version=1, status="PAID",
-        amount_fen=12000, tax_reference="T1", acted_at=dt.datetime(2024, 10, 1, tzinfo=dt.UTC)),
+        amount_fen=12000, tax_reference="T1", acted_at=dt.datetime(2024, 10, 1, tzinfo=dt.UTC),
+        contribution_level=2),
     "Rejection": dict(event_id="e", source="DISABILITY", id_number="x", reasons=["ID_FORMAT", "DATE_INVALID"],
                       detail="d", received_at=dt.datetime(2024, 10, 1, tzinfo=dt.UTC)),
     "ReviewCase": dict(case_id="c", kind="OTHER", id_number="x", insurance_year=2025, detail="d",
@@ -106,14 +132,14 @@ def test_round_trip(name):
 
 def test_old_reader_reads_new_writer_with_an_added_optional_field():
     new = copy.deepcopy(load_schemas()["IdentityEvent"].raw)
-    new["fields"].append({"name": "person_number", "type": "string", "default": ""})
+    new["fields"].append({"name": "household_number", "type": "string", "default": ""})
     writer = Codec()
     writer_schema = writer.add_writer_schema(new)
-    data = b"\xc3\x01" + writer_schema.fingerprint + writer.encode_body(writer_schema, {**FIXED, "person_number": "P-7"})
+    data = b"\xc3\x01" + writer_schema.fingerprint + writer.encode_body(writer_schema, {**FIXED_NOW, "household_number": "H-7"})
     reader = Codec()
     reader.add_writer_schema(new)  # readers learn writer schemas by fingerprint
     name, value = reader.decode(data)
-    assert name == "IdentityEvent" and value == FIXED  # the new field is ignored
+    assert name == "IdentityEvent" and value == FIXED_NOW  # the new field is ignored
 
 
 def test_new_reader_reads_old_writer_missing_a_defaulted_field():
@@ -213,5 +239,5 @@ def test_confluent_framing_through_a_registry(registry_url):
     assert data[0] == 0 and struct.unpack(">I", data[1:5]) == (1,)
     # A fresh reader fetches the writer schema by id; it also still reads single-object bytes.
     reader = Codec(SchemaRegistryClient(registry_url))
-    assert reader.decode(data) == ("IdentityEvent", FIXED)
-    assert reader.decode(bytes.fromhex(FIXED_HEX)) == ("IdentityEvent", FIXED)
+    assert reader.decode(data) == ("IdentityEvent", FIXED_NOW)
+    assert reader.decode(bytes.fromhex(FIXED_HEX)) == ("IdentityEvent", FIXED_NOW)

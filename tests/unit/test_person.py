@@ -80,7 +80,7 @@ def test_paid_year_is_frozen_against_later_changes():
     idn = new_id()
     state = PersonState(idn)
     (fee,) = fees(apply(state, event(idn, "MINIMUM_LIVING")))
-    assert state.apply_payment(payment(idn, 2025, 1, "PAID", fee.payable_fen), NOW) == []
+    assert state.apply_payment(payment(idn, 2025, 1, "PAID", fee.payable_fen), shipped_book(), NOW) == []
     assert state.years[2025].frozen
     assert fees(apply(state, event(idn, "EXTREME_POVERTY"))) == []
     assert fees(apply(state, event(idn, "MINIMUM_LIVING", change="REVOKED"))) == []
@@ -90,7 +90,7 @@ def test_rejected_ack_leaves_the_year_open():
     idn = new_id()
     state = PersonState(idn)
     apply(state, event(idn, "MINIMUM_LIVING"))
-    state.apply_payment(payment(idn, 2025, 1, "REJECTED"), NOW)
+    state.apply_payment(payment(idn, 2025, 1, "REJECTED"), shipped_book(), NOW)
     assert not state.years[2025].frozen
     assert fees(apply(state, event(idn, "EXTREME_POVERTY")))
 
@@ -101,15 +101,15 @@ def test_ack_problems_become_review_cases_once():
     apply(state, event(idn, "MONITORED_RELAPSE_RISK"))
     apply(state, event(idn, "MINIMUM_LIVING"))  # now version 2
     ack = payment(idn, 2025, 1, "PAID", 20000)
-    (case,) = reviews(state.apply_payment(ack, NOW))
+    (case,) = reviews(state.apply_payment(ack, shipped_book(), NOW))
     assert case.kind == "PAYMENT_MISMATCH" and "version 1" in case.detail
-    assert state.apply_payment(dict(ack), NOW) == []  # repeated ack id
-    (unknown,) = reviews(state.apply_payment(payment(idn, 2031, 1), NOW))
+    assert state.apply_payment(dict(ack), shipped_book(), NOW) == []  # repeated ack id
+    (unknown,) = reviews(state.apply_payment(payment(idn, 2031, 1), shipped_book(), NOW))
     assert unknown.kind == "UNKNOWN_PAYMENT"
     wrong_amount = payment(idn, 2025, 2, "PAID", 1)
     state2 = PersonState.loads(state.dumps())
     state2.years[2025].payment = ""
-    (amount_case,) = reviews(state2.apply_payment(wrong_amount, NOW))
+    (amount_case,) = reviews(state2.apply_payment(wrong_amount, shipped_book(), NOW))
     assert "differs from payable" in amount_case.detail
 
 
@@ -136,7 +136,10 @@ def test_outside_window_in_henan_waits_for_next_year_and_says_why():
     effects = apply(state, event(idn, "MINIMUM_LIVING", effective=dt.date(2025, 3, 1)))
     assert fees(effects) == []
     (case,) = reviews(effects)
-    assert case.kind == "OTHER" and "NO_POLICY" in case.detail and case.insurance_year == 2026
+    assert (case.kind, case.code, case.insurance_year) == ("OTHER", "WAITING_FOR_POLICY", 2026)
+    assert "open-year" in case.detail
+    assert state.waiting == [2026] and state.identities  # kept in the timeline, not dropped
+    assert apply(state, event(idn, "MONITORED_RELAPSE_RISK", effective=dt.date(2025, 4, 1))) == []  # one case only
 
 
 def test_identity_after_the_window_does_not_change_the_running_year():
@@ -185,5 +188,8 @@ def test_events_out_of_order_across_partitions_do_not_resurrect():
     revoked = event(idn, "EXTREME_POVERTY", change="REVOKED", occurred=dt.datetime(2024, 8, 1, tzinfo=dt.UTC))
     apply(state, revoked)
     assert fees(apply(state, event(idn, "EXTREME_POVERTY", occurred=dt.datetime(2024, 7, 15, tzinfo=dt.UTC)))) == []
-    # a certification recorded after the death (a data correction) counts again
-    assert fees(apply(state, event(idn, "EXTREME_POVERTY", occurred=dt.datetime(2024, 9, 1, tzinfo=dt.UTC))))
+    # a certification recorded after the death does not bring the person back...
+    assert fees(apply(state, event(idn, "EXTREME_POVERTY", occurred=dt.datetime(2024, 9, 1, tzinfo=dt.UTC)))) == []
+    # ...unless it says the person is alive (生存状况, a data correction)
+    alive = {**event(idn, "EXTREME_POVERTY", occurred=dt.datetime(2024, 9, 2, tzinfo=dt.UTC)), "living_status": "ALIVE"}
+    assert fees(apply(state, alive))

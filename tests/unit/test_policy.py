@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 
 from streams.domain.categories import Category as C
 from streams.domain.categories import FundingSource as F
-from streams.domain.decision import Held, assign_year, decide
+from streams.domain.decision import IN_TIME, ON_THE_SPOT, Held, decide, qualify
+from streams.domain.timeline import Spell
 from streams.domain.exceptions import NoPolicy, PolicyError
 from streams.domain.policy import SHIPPED_POLICY_DIR, PolicyBook
 from tests.fixtures import shipped_book
@@ -86,20 +87,25 @@ def test_category_not_subsidised_in_region_decides_nothing():
     assert decide([Held(C.ENTITLED_VETERAN)], shipped_book().lookup("410102", 2025)) is None
 
 
-def test_year_assignment_from_the_event_date():
+def _spell(region: str, since: dt.date, category: str = "MINIMUM_LIVING") -> Spell:
+    return Spell("CIVIL_AFFAIRS", category, since, 0, changes=[(since, region, False)])
+
+
+def test_which_year_an_identity_counts_for_from_its_start_day():
     book = shipped_book()
-    # Henan: before or in the window -> 2025; after it -> next year (no 2026 policy -> NoPolicy)
-    assert assign_year(book, "410102", dt.date(2023, 3, 1)).year == 2025
-    assert assign_year(book, "410102", dt.date(2024, 10, 1)) == assign_year(book, "410102", dt.date(2024, 12, 31))
-    with pytest.raises(NoPolicy):
-        assign_year(book, "410102", dt.date(2025, 2, 1))
-    # Shandong: outside the window within the year -> on the spot (随参随缴)
-    a = assign_year(book, "371002", dt.date(2025, 3, 1))
-    assert (a.year, a.on_the_spot) == (2025, True)
+    henan, shandong, panzhihua = (book.lookup(r, y) for r, y in (("410102", 2025), ("371002", 2025), ("510402", 2022)))
+    # Henan: before or in the window -> 2025 in time; after it -> not 2025 (次年起)
+    assert qualify(_spell("410102", dt.date(2023, 3, 1)), 2025, henan) == IN_TIME
+    assert qualify(_spell("410102", dt.date(2024, 12, 31)), 2025, henan) == IN_TIME
+    assert qualify(_spell("410102", dt.date(2025, 2, 1)), 2025, henan) is None
+    # Shandong: outside the window within the year -> on the spot (随参随缴), up to on_the_spot_until
+    assert qualify(_spell("371002", dt.date(2025, 3, 1)), 2025, shandong) == ON_THE_SPOT
+    assert qualify(_spell("371002", dt.date(2025, 9, 15)), 2025, shandong) is None
     # Panzhihua: identity cutoff 2021-08-31 (攀医保〔2021〕58号 一)
-    assert assign_year(book, "510402", dt.date(2021, 8, 31)).year == 2022
+    assert qualify(_spell("510402", dt.date(2021, 8, 31)), 2022, panzhihua) == IN_TIME
+    assert qualify(_spell("510402", dt.date(2021, 9, 1)), 2022, panzhihua) is None
     with pytest.raises(NoPolicy):
-        assign_year(book, "510402", dt.date(2021, 9, 1))
+        book.lookup("410102", 2026)
 
 
 # -- properties -------------------------------------------------------------------------------

@@ -1,0 +1,105 @@
+"""What a payment freezes: the figures of the version tax acted on, as the person really paid.
+
+One pure function, ``settle``, used by the person stage (to freeze the year and raise the
+cases a payment calls for) and by the ledger and settlement (to report what was given), so
+the two can never disagree. Rules:
+
+- The year freezes at the acknowledged version's figures and class, not the newest version's
+  (豫医保办〔2024〕65号 三: 已享受的资助参保补贴不调整).
+- A PAID at level 2 where the region allows the choice (攀医保〔2021〕58号 三(四)) is an
+  ordinary payment of the level-2 premium minus the same subsidy; the year records level 2.
+- The full premium paid by a person whose standard carried a subsidy follows the region's
+  ``paid_in_full`` rule: subsidised from the next year and nothing back (鲁医保发〔2024〕22号
+  二、三: 次年起; no 先缴后补), a tax refund of the difference (攀医保〔2021〕58号 五(三)), or a
+  post-hoc subsidy (渝医保发〔2019〕78号 二(三); 豫医保办〔2024〕65号 六).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from streams.domain.categories import PaymentMode, PaymentState, ReviewKind
+from streams.domain.decision import yuan
+from streams.domain.policy import Policy
+
+FULL_PAYMENTS = (PaymentState.PAID, PaymentState.ALREADY_PAID)
+
+
+@dataclass(frozen=True, slots=True)
+class Figures:
+    """One version of a person-year's fee standard (or, frozen, what the year was paid at)."""
+
+    version: int
+    mode: str
+    category: str
+    funding_source: str
+    level: int
+    premium_fen: int
+    subsidy_fen: int
+    payable_fen: int
+    on_the_spot: bool
+    policy_id: str
+    region_code: str
+
+    def to_list(self) -> list[object]:
+        return [self.version, self.mode, self.category, self.funding_source, self.level, self.premium_fen,
+                self.subsidy_fen, self.payable_fen, self.on_the_spot, self.policy_id, self.region_code]
+
+    @classmethod
+    def from_list(cls, values: list[object]) -> Figures:
+        return cls(*values)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """Something about a payment that a person must look at (a review case)."""
+
+    kind: ReviewKind
+    code: str
+    detail: str
+    amount_fen: int | None = None
+
+
+def settle(fig: Figures, status: PaymentState, amount_fen: int, level: int | None,
+           policy: Policy | None) -> tuple[Figures, list[Finding]]:
+    """The figures a freezing acknowledgement of ``fig`` leaves the year at, and the findings."""
+    findings: list[Finding] = []
+    if level is not None and level != fig.level:
+        allowed = policy is not None and policy.spec.allow_higher_level.value and 2 in policy.spec.premiums
+        if allowed and level == 2 and fig.level == 1 and fig.mode != PaymentMode.WITHDRAWN:
+            assert policy is not None
+            premium = policy.premium(2)
+            fig = replace(fig, level=2, premium_fen=premium, payable_fen=premium - fig.subsidy_fen,
+                          mode=PaymentMode.DIFFERENCE.value)
+        else:
+            findings.append(Finding(ReviewKind.PAYMENT_MISMATCH, "LEVEL_NOT_ALLOWED",
+                                    f"enrolled at level {level}, the standard is level {fig.level} and the "
+                                    f"region's policy does not allow that choice"))
+    expected = fig.payable_fen
+    if status in FULL_PAYMENTS and amount_fen > expected and fig.subsidy_fen > 0 and amount_fen >= fig.premium_fen:
+        rule = policy.spec.paid_in_full if policy is not None else None
+        due = min(amount_fen - expected, fig.subsidy_fen)
+        if rule is None:
+            findings.append(Finding(ReviewKind.PAYMENT_MISMATCH, "AMOUNT_MISMATCH",
+                                    f"paid {yuan(amount_fen)}, payable {yuan(expected)}; no policy says what is owed"))
+        elif rule.value == "next_year":
+            # Already enrolled and paid: subsidised from the next year, and nothing is paid back.
+            if not fig.on_the_spot:
+                findings.append(Finding(ReviewKind.PAYMENT_MISMATCH, "AMOUNT_MISMATCH",
+                                        f"paid the full premium {yuan(amount_fen)} though certified in time "
+                                        f"(payable {yuan(expected)}); no 先缴后补 ({rule.reference})"))
+            fig = replace(fig, subsidy_fen=0, payable_fen=fig.premium_fen)
+        elif rule.value == "tax_refund":
+            findings.append(Finding(ReviewKind.OTHER, "TAX_REFUND",
+                                    f"paid {yuan(amount_fen)} but payable is {yuan(expected)}: tax refunds "
+                                    f"{yuan(due)} ({rule.reference})", due))
+        else:
+            findings.append(Finding(ReviewKind.OTHER, "POST_HOC_SUBSIDY",
+                                    f"paid {yuan(amount_fen)} but payable is {yuan(expected)}: post-hoc subsidy "
+                                    f"of {yuan(due)} due ({rule.reference})", due))
+    elif status in FULL_PAYMENTS or status is PaymentState.ZERO_DECLARED:
+        if amount_fen != expected:
+            findings.append(Finding(ReviewKind.PAYMENT_MISMATCH, "AMOUNT_MISMATCH",
+                                    f"amount {yuan(amount_fen)} differs from payable {yuan(expected)} "
+                                    f"of version {fig.version}"))
+    return fig, findings
