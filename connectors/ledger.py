@@ -11,10 +11,11 @@ from typing import Any
 from connectors.kafka_io import make_producer, read_to_end
 from schemas.codec import Codec
 from schemas.exceptions import DecodeError
-from streams.domain.categories import Category
+from streams.domain.categories import Category, PaymentState
 from streams.domain.decision import Held, decide
 from streams.domain.exceptions import NoPolicy
 from streams.domain.ids import normalize_id, person_key
+from streams.domain.payments import Figures, settle
 from streams.domain.person import region_matches
 from streams.domain.policy import PolicyBook
 from streams.settings import Settings
@@ -55,38 +56,57 @@ def _read(settings: Settings, topic: str, record: str, codec: Codec) -> list[tup
     return out
 
 
-def latest_standards(settings: Settings, codec: Codec | None = None) -> dict[tuple[str, int], dict[str, Any]]:
-    codec = codec or Codec()
-    latest: dict[tuple[str, int], dict[str, Any]] = {}
-    for key, fee in _read(settings, settings.topics.fee_standard, "FeeStandard", codec):
-        slot = (key, fee["insurance_year"])
-        if slot not in latest or fee["version"] > latest[slot]["version"]:
-            latest[slot] = fee
-    return latest
-
-
 def ledger(settings: Settings, region: str | None = None, year: int | None = None,
-           codec: Codec | None = None) -> Iterator[tuple[dict[str, Any], str]]:
-    """Each person-year's live standard (latest version, not withdrawn) with its payment state:
-    PAID / ZERO_DECLARED / ALREADY_PAID (enrolled), REJECTED, or NO_ANSWER."""
+           codec: Codec | None = None, book: PolicyBook | None = None) -> Iterator[tuple[dict[str, Any], str]]:
+    """Each person-year's standard with its payment state: PAID / ZERO_DECLARED / ALREADY_PAID
+    (enrolled), REJECTED, or NO_ANSWER.
+
+    An enrolled year is reported as it froze: the version tax acted on (not the newest), with
+    the level the person chose and what a full payment left of the subsidy (the same
+    ``settle`` the person stage froze it with). An open year is its latest version, unless withdrawn."""
     codec = codec or Codec()
-    standards = latest_standards(settings, codec)
+    book = book or PolicyBook.load(settings.policy_dir)
+    versions: dict[tuple[str, int], dict[int, dict[str, Any]]] = defaultdict(dict)
+    for key, fee in _read(settings, settings.topics.fee_standard, "FeeStandard", codec):
+        versions[(key, fee["insurance_year"])][fee["version"]] = fee
     statuses: dict[tuple[str, int], set[str]] = defaultdict(set)
+    freezing: dict[tuple[str, int], dict[str, Any]] = {}
     secret = settings.secret_bytes
     for _, ack in _read(settings, settings.topics.payment_status, "PaymentStatus", codec):
         id18, _ = normalize_id(ack["id_number"])
         if id18:
-            statuses[(person_key(id18, secret), ack["insurance_year"])].add(ack["status"])
-    for slot, fee in standards.items():
-        if fee["payment_mode"] == "WITHDRAWN":
+            slot = (person_key(id18, secret), ack["insurance_year"])
+            statuses[slot].add(ack["status"])
+            if ack["status"] in ENROLLED and slot not in freezing and ack["fee_version"] in versions.get(slot, {}):
+                freezing[slot] = ack  # the first one freezes the year (CONTRACT rule 3)
+    for slot, by_version in versions.items():
+        fee = by_version[max(by_version)]
+        ack = freezing.get(slot)
+        if ack is not None:
+            fee = frozen_standard(by_version[ack["fee_version"]], ack, book)
+        elif fee["payment_mode"] == "WITHDRAWN":
             continue
         if region and not region_matches(fee["region_code"], region):
             continue
         if year and fee["insurance_year"] != year:
             continue
         seen = statuses.get(slot, set())
-        final = next((s for s in ENROLLED if s in seen), None)
+        final = ack["status"] if ack is not None else None
         yield fee, final or ("REJECTED" if "REJECTED" in seen else "NO_ANSWER")
+
+
+def frozen_standard(fee: dict[str, Any], ack: dict[str, Any], book: PolicyBook) -> dict[str, Any]:
+    """A FeeStandard record as the acknowledgement ``ack`` froze it (streams.domain.payments.settle)."""
+    fig = Figures(fee["version"], fee["payment_mode"], fee["category"], fee["funding_source"],
+                  fee["contribution_level"], fee["premium_fen"], fee["subsidy_fen"], fee["payable_fen"],
+                  fee["on_the_spot"], fee["policy_id"], fee["region_code"])
+    try:
+        policy = book.lookup(fee["region_code"], fee["insurance_year"])
+    except NoPolicy:
+        policy = None
+    settled, _ = settle(fig, PaymentState(ack["status"]), ack["amount_fen"], ack.get("contribution_level"), policy)
+    return {**fee, "contribution_level": settled.level, "premium_fen": settled.premium_fen,
+            "subsidy_fen": settled.subsidy_fen, "payable_fen": settled.payable_fen, "payment_mode": settled.mode}
 
 
 def coverage(settings: Settings, region: str | None = None, year: int | None = None,
@@ -112,6 +132,8 @@ def settlement(settings: Settings, region: str | None, year: int | None,
     for fee, status in ledger(settings, region, year):
         if status not in ENROLLED:
             continue  # only people who enrolled are settled (攀医保〔2021〕58号 六(二))
+        if fee["subsidy_fen"] == 0:
+            continue  # enrolled with no subsidy given (withdrawn, or paid in full and subsidised from next year)
         key = (fee["region_code"], fee["insurance_year"], fee["category"], fee["funding_source"], fee["on_the_spot"])
         line = lines.setdefault(key, {"region_code": key[0], "insurance_year": key[1], "category": key[2],
                                       "funding_source": key[3], "on_the_spot": key[4], "persons": 0,

@@ -523,9 +523,9 @@ class PersonState:
         acted_on = rec.figures_of(version)
         if version != rec.version:
             review(ReviewKind.PAYMENT_MISMATCH,
-                   f"acts on version {version}, the current version is {rec.version}"
-                   + ("; the year freezes at version " + str(version) if acted_on and status in FREEZING_STATES
-                      and not rec.frozen else ""),
+                   f"acts on version {version} while version {rec.version} is current"
+                   + (f"; the year freezes at version {version}, its class and subsidy" if acted_on
+                      and status in FREEZING_STATES and not rec.frozen else ""),
                    "SUPERSEDED_VERSION")
         rec.last_ack = status.value
         if status is PaymentState.REFUNDED:

@@ -131,14 +131,14 @@ def test_rejected_leaves_the_person_open(running):
     assert fees[-1]["version"] == 2 and fees[-1]["payment_mode"] == "ZERO_DECLARATION"
 
 
-def test_full_payment_by_a_person_certified_in_time_yields_a_refund_instruction(running):
+def test_full_payment_by_a_person_certified_in_time_is_a_tax_refund_case(running):
     """攀医保〔2021〕58号 五(三): certified by 31 Aug but charged in full -> refund the difference."""
     idn = new_id(PANZHIHUA)
     running.send_identity(event(idn, "MINIMUM_LIVING", region=PANZHIHUA))
     (fee,) = running.fees_for(idn)
     running.send_payment(payment(idn, 2022, 1, "ALREADY_PAID", fee["premium_fen"], ack_id="paid-in-full"))
     (case,) = running.reviews()
-    assert (case["kind"], case["code"], case["insurance_year"]) == ("OTHER", "POST_HOC_SUBSIDY", 2022)
+    assert (case["kind"], case["code"], case["insurance_year"]) == ("OTHER", "TAX_REFUND", 2022)
     assert case["amount_fen"] == fee["subsidy_fen"] == 24000
 
 

@@ -1,0 +1,95 @@
+"""The timeline's rules on real Kafka (issue #11): each shown end to end through the worker.
+
+The same rules are table-tested in tests/cases/*.yaml through the pure domain; here they go
+through the intake, the person stage's RocksDB/changelog state, a worker restart and the
+operators' commands."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import time
+
+from streams.domain.policy import SHIPPED_POLICY_DIR
+from tests.fixtures import HENAN, PANZHIHUA, WEIHAI, event, new_id, payment
+from tests.unit.test_policy_tables import shifted_policy
+
+TODAY = dt.date(2025, 8, 1)
+
+
+def test_next_years_policy_added_worker_restarted_open_year_issues_the_waiting_person(stack, tmp_path):
+    policies = tmp_path / "policies"
+    shutil.copytree(SHIPPED_POLICY_DIR, policies)
+    stack.start_worker(ZHUCAN_POLICY_DIR=str(policies))
+    late, before = new_id(HENAN), new_id(HENAN)
+    # certified outside Henan's 2025 window (豫医保办〔2024〕65号 三: 次年起), no 2026 policy yet
+    stack.send_identity(event(late, "MINIMUM_LIVING", effective=dt.date(2025, 3, 1)))
+    stack.send_identity(event(before, "EXTREME_POVERTY"))
+    assert [f["insurance_year"] for f in stack.fees_for(before)] == [2025]
+    (case,) = [c for c in stack.reviews() if c["id_number"] == late]
+    assert (case["code"], case["insurance_year"]) == ("WAITING_FOR_POLICY", 2026)
+    assert stack.fees_for(late, at_least=0, settle_s=0.5) == []  # waits in the timeline, not dropped
+    # the bureau loads next year's notice and restarts the worker
+    stack.stop_worker()
+    shifted_policy(policies, "410000-2026")
+    stack.start_worker(ZHUCAN_POLICY_DIR=str(policies))
+    stack.send_control("OPEN_YEAR", "410000", 2026, TODAY)
+    (fee,) = stack.fees_for(late)
+    assert (fee["insurance_year"], fee["version"], fee["subsidy_fen"], fee["on_the_spot"]) == (2026, 1, 28000, False)
+    assert fee["policy_id"].startswith("410000-2026@")
+    both = stack.fees_for(before, at_least=2)
+    assert [(f["insurance_year"], f["version"]) for f in both] == [(2025, 1), (2026, 1)]
+
+
+def test_dated_ends_and_category_changes_on_kafka(running):
+    # a death on 1 January 2025 or later leaves 2025 as it is; one before it withdraws 2025
+    stays, goes = new_id(HENAN), new_id(HENAN)
+    for idn in (stays, goes):
+        running.send_identity(event(idn, "EXTREME_POVERTY"))
+        running.fees_for(idn, settle_s=0)
+    running.send_identity(event(stays, "EXTREME_POVERTY", change="DECEASED", effective=dt.date(2025, 2, 1)))
+    running.send_identity(event(goes, "EXTREME_POVERTY", change="DECEASED", effective=dt.date(2024, 12, 20)))
+    assert [f["payment_mode"] for f in running.fees_for(goes, at_least=2)] == ["ZERO_DECLARATION", "WITHDRAWN"]
+    assert [f["payment_mode"] for f in running.fees_for(stays, settle_s=1)] == ["ZERO_DECLARATION"]
+    # UPDATED of one civil-affairs identity keeps the other (a child who is 事实无人抚养儿童 and 低保)
+    child = new_id(WEIHAI, born=dt.date(2015, 1, 1))
+    running.send_identity(event(child, "DE_FACTO_UNSUPPORTED_CHILD", region=WEIHAI))
+    running.send_identity(event(child, "MINIMUM_LIVING", region=WEIHAI))
+    running.send_identity(event(child, "MINIMUM_LIVING", region=WEIHAI, change="UPDATED", effective=dt.date(2024, 7, 1)))
+    fees = running.fees_for(child, settle_s=1.5)
+    assert [(f["version"], f["payment_mode"]) for f in fees] == [(1, "ZERO_DECLARATION")]
+    # a change of category (previous_category) mid-year keeps the running year's class
+    changed = new_id(HENAN)
+    running.send_identity(event(changed, "MINIMUM_LIVING"))
+    running.fees_for(changed, settle_s=0)
+    update = event(changed, "EXTREME_POVERTY", change="UPDATED", effective=dt.date(2025, 3, 1))
+    running.send_identity({**update, "previous_category": "MINIMUM_LIVING"})
+    time.sleep(1.5)
+    assert [f["category"] for f in running.fees_for(changed, settle_s=0)] == ["MINIMUM_LIVING"]
+
+
+def test_payments_freeze_what_was_paid_and_settlement_reports_it(running, monkeypatch, capsys):
+    from connectors.cli import main
+
+    # Panzhihua: a level-1 person who chooses 二档 and pays the excess (攀医保〔2021〕58号 三(四))
+    chooser = new_id(PANZHIHUA)
+    running.send_identity(event(chooser, "EXTREME_POVERTY", region=PANZHIHUA))
+    running.fees_for(chooser, settle_s=0)
+    running.send_payment({**payment(chooser, 2022, 1, "PAID", 20000), "contribution_level": 2})
+    # an ack of an older version freezes the year at that version's class and subsidy
+    older = new_id(PANZHIHUA)
+    running.send_identity(event(older, "MINIMUM_LIVING", region=PANZHIHUA))
+    running.fees_for(older, settle_s=0)
+    running.send_identity(event(older, "GENERAL_DISABILITY", region=PANZHIHUA))
+    running.fees_for(older, at_least=2, settle_s=0)
+    running.send_payment(payment(older, 2022, 1, "PAID", 8000, ack_id="older-v1"))
+    (case,) = running.reviews()
+    assert (case["code"], case["id_number"]) == ("SUPERSEDED_VERSION", older)
+    assert "version 1" in case["detail"] and "version 2" in case["detail"]
+    time.sleep(1)
+    running.cli_env(monkeypatch)
+    assert main(["settle", "--region", "510400", "--year", "2022", "--as-of", "2022-07-01"]) == 0
+    out = capsys.readouterr().out
+    # the chooser's 320.00 at level 1 is still the subsidy; the older payer settles as 低保 240.00, not 一般残疾
+    assert "total MEDICAL_ASSISTANCE_FUND: 560.00元" in out and "COUNTY_BUDGET" not in out
+    assert main(["coverage", "--region", "510400", "--year", "2022", "--json"]) == 0
