@@ -286,7 +286,7 @@ class PolicyBook:
         directory = Path(directory) if directory else SHIPPED_POLICY_DIR
         if not directory.is_dir():
             raise PolicyError(f"{directory}: policy directory does not exist")
-        raw: dict[tuple[str, int], tuple[Path, dict[str, Any], str]] = {}
+        raw: dict[tuple[str, int], tuple[Path, dict[str, Any]]] = {}
         problems: list[str] = []
         for path in sorted(directory.glob("*.yaml")):
             text = path.read_text(encoding="utf-8")
@@ -305,9 +305,9 @@ class PolicyBook:
             if key in raw:
                 problems.append(f"{path}: region {key[0]} year {key[1]} is also defined in {raw[key][0]}")
                 continue
-            raw[key] = (path, doc, text)
+            raw[key] = (path, doc)
         policies: dict[tuple[str, int], Policy] = {}
-        for key, (path, doc, text) in raw.items():
+        for key, (path, doc) in raw.items():
             merged = doc
             parent_code = doc.get("inherits")
             seen = {key[0]}
@@ -319,7 +319,7 @@ class PolicyBook:
                     if parent_key[0] in seen:
                         raise PolicyError(f"{path}: inherits: cycle through region {parent_code}")
                     seen.add(parent_key[0])
-                    _, pdoc, _ = raw[parent_key]
+                    _, pdoc = raw[parent_key]
                     merged = _merge(pdoc, merged)
                     parent_code = pdoc.get("inherits")
                 merged = {**merged, "region_code": doc.get("region_code"), "inherits": doc.get("inherits")}

@@ -11,7 +11,14 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from streams.domain.categories import CATEGORY_SOURCE, Category, Change, LivingStatus, RejectionReason, Source
+from streams.domain.categories import (
+    CATEGORY_SOURCE,
+    Category,
+    Change,
+    LivingStatus,
+    RejectionReason,
+    Source,
+)
 from streams.domain.ids import PROVINCES, birth_date, mask_id, normalize_id
 
 # Enum members by value: a dict lookup instead of EnumType.__call__ (the hot path builds

@@ -13,9 +13,9 @@ from hypothesis import strategies as st
 from streams.domain.categories import Category as C
 from streams.domain.categories import FundingSource as F
 from streams.domain.decision import IN_TIME, ON_THE_SPOT, Held, decide, qualify
-from streams.domain.timeline import Spell
 from streams.domain.exceptions import NoPolicy, PolicyError
 from streams.domain.policy import SHIPPED_POLICY_DIR, PolicyBook
+from streams.domain.timeline import Spell
 from tests.fixtures import shipped_book
 
 # (region, year, identities held, student, expected category, level, subsidy fen, payable fen, funding, clause)

@@ -12,12 +12,14 @@ import pytest
 import yaml
 
 from connectors.sample import make_id
+from schemas import load_history
 from schemas.codec import Codec
 from streams.domain.person import PersonState
 from streams.domain.policy import SHIPPED_POLICY_DIR, PolicyBook
 from streams.domain.validation import identity_from_command
-from tests.fixtures import new_id, shipped_book
+from tests.fixtures import PANZHIHUA, event, new_id, shipped_book
 from tests.unit.test_codec import FIXED_HEX_V1
+from tests.unit.test_person import ident
 
 NOTICES = SHIPPED_POLICY_DIR / "notices"
 DOCUMENT_FILES = {  # document number -> the notice's text in notices/ (copies of shared/seeds/)
@@ -89,8 +91,6 @@ def test_a_new_policy_id_with_the_same_figures_sends_tax_no_new_version(tmp_path
     path = tmp_path / "p" / "410000-2025.yaml"
     idn = new_id()
     state = PersonState(idn)
-    from tests.unit.test_person import ident
-    from tests.fixtures import event
 
     assert state.apply_identity(ident(event(idn, "MINIMUM_LIVING")), PolicyBook.load(tmp_path / "p"), "k" * 64, 1)
     path.write_text(path.read_text(encoding="utf-8").replace("文件规定由各地", "(edited) 文件规定由各地")
@@ -104,8 +104,6 @@ def test_every_example_value_is_listed_and_marked_in_the_basis():
     policy = shipped_book().lookup("510402", 2022)
     assert {"premiums.1", "premiums.2", "window", "outside_window", "child_age_below"} <= set(policy.spec.examples())
     idn = new_id("510402")
-    from tests.unit.test_person import ident
-    from tests.fixtures import PANZHIHUA, event
 
     (fee,) = PersonState(idn).apply_identity(ident(event(idn, "MINIMUM_LIVING", region=PANZHIHUA)), shipped_book(),
                                              "k" * 64, 1)
@@ -132,8 +130,6 @@ def test_a_state_of_the_previous_encoding_is_read_and_decides_the_same():
     rec = state.years[2025]
     assert (rec.version, rec.subsidy_fen, rec.policy_id) == (1, 28000, "410000-2025@6f1e2d3c4b5a")
     # the same identities under a policy file of another revision: no new version for tax
-    from tests.unit.test_person import ident
-    from tests.fixtures import event
 
     assert state.apply_identity(ident(event(state.id_number, "MONITORED_RELAPSE_RISK")), shipped_book(), "k" * 64, 1) == []
     again = PersonState.loads(state.dumps())
@@ -149,12 +145,8 @@ def test_an_identity_event_of_the_pre_addition_schema_is_decided_as_before():
 
 
 def test_a_payment_status_of_the_pre_addition_schema_is_decided_as_before():
-    from schemas import load_history
-
     old = next(s for s in load_history() if s.name == "PaymentStatus")
     codec = Codec()
-    from tests.unit.test_person import ident
-    from tests.fixtures import event
 
     idn = new_id()
     state = PersonState(idn)
