@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 from connectors.kafka_io import make_producer, read_to_end
@@ -74,7 +74,7 @@ def describe(letter: DeadLetter) -> str:
     lines.append(f"  value: {len(letter.value)} bytes, starts {letter.value[:32].hex()}")
     try:
         if letter.value[:3] == batch.IDENTITY:  # a person-stage command in the intake's internal form
-            name, value = "IdentityEvent (internal form)", asdict(batch.unpack_identity(letter.value))
+            name, value = "IdentityEvent (internal form)", batch.unpack_identity(letter.value)._asdict()
         else:
             name, value = Codec().decode(letter.value)
         shown = {k: (mask_id(v) if k == "id_number" else v) for k, v in value.items()}

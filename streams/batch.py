@@ -29,6 +29,7 @@ from streams.domain.categories import LivingStatus
 from streams.domain.validation import CATEGORIES, CHANGES, SOURCES, Identity
 
 MAGIC = b"ZB\x01"
+_LIVING = {m.value: m for m in LivingStatus}
 IDENTITY = b"ZI\x01"
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _MS = dt.timedelta(milliseconds=1)
@@ -104,17 +105,16 @@ def unpack_identity(data: bytes) -> Identity:
     """The ``Identity`` of a ``pack_identity`` command; ``DecodeError("COMMAND_FORMAT")`` if it is not one."""
     try:
         f: list[Any] = orjson.loads(data[len(IDENTITY):])
-        # Ten fields before the contract additions of 2026-12 (commands still in flight after an upgrade).
-        (event_id, source, change, id_number, name, category, region, effective, occurred_ms, student) = f[:10]
-        previous, person_number, living = (f[10:13] + [None, None, None])[:3]
-        if len(f) not in (10, 13):
-            raise ValueError(f"{len(f)} fields, expected 10 or 13")
+        if len(f) == 13:
+            (event_id, source, change, id_number, name, category, region, effective, occurred_ms, student,
+             previous, person_number, living) = f
+        else:  # ten fields before the contract additions of 2026-12 (commands in flight across an upgrade)
+            (event_id, source, change, id_number, name, category, region, effective, occurred_ms, student) = f
+            previous = person_number = living = None
         return Identity(
-            event_id=event_id, source=SOURCES[source], change=CHANGES[change], id_number=id_number, name=name,
-            category=CATEGORIES[category], region_code=region, effective_date=dt.date.fromordinal(effective),
-            occurred_at=_EPOCH + occurred_ms * _MS, is_student=student is True,
-            previous_category=CATEGORIES[previous] if previous else None, person_number=person_number,
-            living_status=LivingStatus(living) if living else None,
+            event_id, SOURCES[source], CHANGES[change], id_number, name, CATEGORIES[category], region,
+            dt.date.fromordinal(effective), _EPOCH + occurred_ms * _MS, student is True,
+            CATEGORIES[previous] if previous else None, person_number, _LIVING[living] if living else None,
         )
     except (orjson.JSONDecodeError, ValueError, TypeError, KeyError, OverflowError) as exc:
         raise DecodeError("COMMAND_FORMAT", f"internal identity command: {type(exc).__name__}: {exc}") from exc

@@ -6,6 +6,7 @@ import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
+from typing import NamedTuple
 
 from streams.domain.categories import (
     CATEGORY_SOURCE,
@@ -27,9 +28,9 @@ from streams.domain.timeline import Spell, held_through
 _CATEGORY_ORDER = list(Category)
 
 
-@dataclass(frozen=True)
-class Held:
-    """One identity the person holds, as the decision needs it."""
+class Held(NamedTuple):
+    """One identity the person holds, as the decision needs it (a NamedTuple: built per
+    identity and year on the hot path, hashed as part of the decision's memo key)."""
 
     category: Category
     is_student: bool = False  # a student or, by the policy's child age, a child (学生儿童)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson  # the state's JSON, written and read once per command: ~5x faster than json
 
@@ -166,8 +166,7 @@ def _ms(value: dt.datetime) -> int:
     return int(value.timestamp() * 1000)
 
 
-@dataclass(frozen=True)
-class YearView:
+class YearView(NamedTuple):
     """What the timeline gives for one insurance year under the policies."""
 
     year: int
@@ -192,6 +191,19 @@ def view_year(timeline: Timeline, year: int, book: PolicyBook) -> YearView:
     policies: dict[str, Policy] = {}
     waiting = ""
     last_day = dt.date(year, 12, 31)
+    if len(timeline.spells) == 1:  # most people: one identity
+        spell = timeline.spells[0]
+        region = spell.changes[-1][1] if len(spell.changes) == 1 else spell.region_on(last_day)
+        try:
+            policy = book.lookup(region, year)
+        except NoPolicy:
+            held = spell.since <= last_day and (spell.end is None or spell.end > last_day)
+            return YearView(year, None, (), region if held else "")
+        how = qualify(spell, year, policy)
+        if how is None:
+            return YearView(year, None, ())
+        covered = CATEGORIES[spell.category] in policy.spec.subsidies
+        return YearView(year, policy, ((spell, how),), "", (), () if covered else (spell.category,))
     for spell in timeline.spells:
         region = spell.region_on(last_day)
         try:
@@ -288,15 +300,15 @@ class PersonState:
             return None, False, None
         year = view.year
         child = is_child(self.id_number, year, policy)
-        held = {Held(CATEGORIES[s.category], s.student_on(dt.date(year, 12, 31)) or child) for s, _ in view.counted}
+        last_day = dt.date(year, 12, 31)
+        held = {Held(CATEGORIES[s.category], child or s.student_on(last_day)) for s, _ in view.counted}
         decision = decide(held, policy)
         if decision is None:
             return None, False, None
-        how = {s.category: h for s, h in view.counted}
-        on_the_spot = how.get(decision.category.value) == ON_THE_SPOT
+        on_the_spot = any(h == ON_THE_SPOT and s.category == decision.category for s, h in view.counted)
         due = policy.spec.window.end
         if on_the_spot:
-            since = max(s.since for s, h in view.counted if s.category == decision.category.value)
+            since = max(s.since for s, h in view.counted if s.category == decision.category)
             due = max(due, late_until(decision.category, policy) or since)
         return decision, on_the_spot, due
 
@@ -306,22 +318,21 @@ class PersonState:
             if rec.version == 0 or rec.mode == PaymentMode.WITHDRAWN:
                 return None  # nothing was ever issued, or already withdrawn
             premium = rec.premium_fen  # the ordinary premium of the level last decided
-            fields = dict(mode=PaymentMode.WITHDRAWN.value, category=rec.category, funding_source=rec.funding_source,
-                          level=rec.level, premium_fen=premium, subsidy_fen=0, payable_fen=premium)
+            mode, category, funding, level = PaymentMode.WITHDRAWN, rec.category, rec.funding_source, rec.level
+            subsidy, payable = 0, premium
             policy_id = rec.policy_id
             basis = f"{why_withdrawn}; 不再资助, 按普通居民缴费 {yuan(premium)}"
             fingerprint = "WITHDRAWN"
             region = rec.region_code
         else:
             assert view.policy is not None
-            fields = dict(mode=decision.payment_mode.value, category=decision.category.value,
-                          funding_source=decision.funding_source.value, level=decision.contribution_level,
-                          premium_fen=decision.premium_fen, subsidy_fen=decision.subsidy_fen,
-                          payable_fen=decision.payable_fen)
+            mode, category, funding = decision.payment_mode, decision.category, decision.funding_source
+            level, premium = decision.contribution_level, decision.premium_fen
+            subsidy, payable = decision.subsidy_fen, decision.payable_fen
             policy_id, basis = decision.policy_id, decision.basis
             fingerprint = decision.fingerprint_text
-            spell = max((s for s, _ in view.counted if s.category == decision.category.value),
-                        key=lambda s: (s.since, s.recorded_ms))
+            spells = [s for s, _ in view.counted if s.category == category]
+            spell = spells[0] if len(spells) == 1 else max(spells, key=lambda s: (s.since, s.recorded_ms))
             region = spell.region_on(dt.date(year, 12, 31))
             phase = view.policy.phase_on(spell.since)
             if on_the_spot:
@@ -338,13 +349,8 @@ class PersonState:
             rec.older[str(rec.version)] = rec.figures().to_list()
         rec.version += 1
         rec.fingerprint = fingerprint
-        rec.mode = str(fields["mode"])
-        rec.category = str(fields["category"])
-        rec.funding_source = str(fields["funding_source"])
-        rec.level = int(fields["level"])  # type: ignore[call-overload]
-        rec.premium_fen = int(fields["premium_fen"])  # type: ignore[call-overload]
-        rec.subsidy_fen = int(fields["subsidy_fen"])  # type: ignore[call-overload]
-        rec.payable_fen = int(fields["payable_fen"])  # type: ignore[call-overload]
+        rec.mode, rec.category, rec.funding_source, rec.level = mode, category, funding, level
+        rec.premium_fen, rec.subsidy_fen, rec.payable_fen = premium, subsidy, payable
         rec.region_code = region or rec.region_code
         rec.policy_id = policy_id
         rec.on_the_spot = on_the_spot if decision is not None else rec.on_the_spot
@@ -435,8 +441,9 @@ class PersonState:
 
     # -- facts ---------------------------------------------------------------
     def apply_identity(self, ev: Identity, book: PolicyBook, person_key: str, now_ms: int) -> list[Effect]:
-        if not self._remember(ev.event_id):
-            return []
+        event_id = ev.event_id
+        if any(f.event_id == event_id for f in self.facts) or event_id in self.seen:
+            return []  # a redelivery (the facts hold the event ids; ``seen`` those of a v1 state, and acks)
         effects: list[Effect] = []
         if self.name and ev.name != self.name:
             effects.append(self._review(
@@ -444,20 +451,17 @@ class PersonState:
                 f"id {mask_id(self.id_number)}: name from {ev.source} differs from the name on record; "
                 f"the latest name is used until a person resolves it", now_ms))
         self.name = ev.name
-        self.facts.append(Fact(
-            event_id=ev.event_id, source=ev.source.value, category=ev.category.value, change=ev.change.value,
-            region_code=ev.region_code, effective=ev.effective_date, recorded_ms=_ms(ev.occurred_at),
-            is_student=ev.is_student, previous_category=ev.previous_category.value if ev.previous_category else None,
-            living_status=ev.living_status.value if ev.living_status else None,
-        ))
+        # The enum members are str (StrEnum): stored as they are, written by orjson as their values.
+        self.facts.append(Fact(ev.event_id, ev.source, ev.category, ev.change, ev.region_code, ev.effective_date,
+                               _ms(ev.occurred_at), ev.is_student, ev.previous_category, ev.living_status))
         timeline = fold(self.facts)
         if not book.years(ev.region_code) and self._once(f"NO_POLICY|{ev.region_code}"):
             effects.append(self._review(ev.event_id, ReviewKind.OTHER, None, "NO_POLICY",
                                         f"NO_POLICY: no policy for region {ev.region_code}, any year; "
                                         f"{ev.category} from {ev.source} is kept and waits", now_ms))
         why = ""
-        if ev.change.value in ("REVOKED", "DECEASED"):
-            why = f"{ev.source} 撤销 {ev.category} ({ev.effective_date})" if ev.change.value == "REVOKED" \
+        if ev.change in ("REVOKED", "DECEASED"):
+            why = f"{ev.source} 撤销 {ev.category} ({ev.effective_date})" if ev.change == "REVOKED" \
                 else f"死亡核减 ({ev.effective_date})"
         targets = {y for y, r in self.years.items() if not r.frozen} | self._first_years(timeline, book)
         for year in sorted(targets):

@@ -12,6 +12,7 @@ import datetime as dt
 import hashlib
 import json
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
@@ -220,7 +221,7 @@ class Policy:
     def premium(self, level: int) -> int:
         return self.spec.premiums[level].value
 
-    @property
+    @cached_property  # read for every identity and year (a frozen dataclass has a __dict__ to cache in)
     def in_time_until(self) -> dt.date:
         """Identities starting on or before this day count for the year at the normal rate."""
         if self.spec.identity_cutoff is not None:
