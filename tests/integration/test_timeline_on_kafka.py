@@ -93,3 +93,32 @@ def test_payments_freeze_what_was_paid_and_settlement_reports_it(running, monkey
     # the chooser's 320.00 at level 1 is still the subsidy; the older payer settles as 低保 240.00, not 一般残疾
     assert "total MEDICAL_ASSISTANCE_FUND: 560.00元" in out and "COUNTY_BUDGET" not in out
     assert main(["coverage", "--region", "510400", "--year", "2022", "--json"]) == 0
+
+
+def test_records_of_the_pre_addition_schemas_are_decided_as_before(running):
+    """A department and a tax system still writing the schemas published before 2026-12."""
+    from schemas import load_history
+
+    old = {s.name: s for s in load_history()}
+    codec = running.codec
+    idn = new_id(HENAN)
+    ev = {k: v for k, v in event(idn, "MINIMUM_LIVING").items()
+          if k in {f["name"] for f in old["IdentityEvent"].raw["fields"]}}
+    data = b"\xc3\x01" + old["IdentityEvent"].fingerprint + codec.encode_body(old["IdentityEvent"], ev)
+    running.send_raw(running.topics.identity["CIVIL_AFFAIRS"], data, key=b"old-writer")
+    (fee,) = running.fees_for(idn)
+    assert (fee["insurance_year"], fee["subsidy_fen"], fee["payable_fen"]) == (2025, 28000, 12000)
+    ack = {k: v for k, v in payment(idn, 2025, 1, "PAID", 12000).items()
+           if k in {f["name"] for f in old["PaymentStatus"].raw["fields"]}}
+    running.send_raw(running.topics.payment_status,
+                     b"\xc3\x01" + old["PaymentStatus"].fingerprint + codec.encode_body(old["PaymentStatus"], ack))
+    time.sleep(2)
+    assert running.read(running.topics.review, "ReviewCase", timeout_s=5, idle_s=1.0) == []  # an ordinary payment
+    assert running.read(running.topics.dead_letter, "IdentityEvent", timeout_s=5, idle_s=1.0) == []
+    from connectors.ledger import ledger
+
+    assert [(f["version"], status) for f, status in ledger(running.settings) if f["id_number"] == idn] == [(1, "PAID")]
+    # the worker's own state froze the year too: a later identity changes nothing for 2025
+    running.send_identity(event(idn, "EXTREME_POVERTY"))
+    time.sleep(2)
+    assert [f["version"] for f in running.fees_for(idn, settle_s=0)] == [1]
