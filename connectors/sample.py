@@ -58,7 +58,7 @@ def _eid(tag: str, *parts: str) -> str:
 
 
 def seed_regions(tag: str = "demo") -> SampleSet:
-    """Twelve people in Henan, Weihai (Shandong), Chongqing and Panzhihua, and some bad input."""
+    """Fourteen people in Henan, Weihai (Shandong), Chongqing and Panzhihua, and some bad input."""
     CA, RR, DI, VE = "CIVIL_AFFAIRS", "RURAL_REVITALIZATION", "DISABILITY", "VETERANS"
     henan, weihai, chongqing, panzhihua = "410102", "371002", "500101", "510402"
     h_eff, h_occ = dt.date(2024, 6, 1), utc(2024, 8, 25)
@@ -79,6 +79,8 @@ def seed_regions(tag: str = "demo") -> SampleSet:
                      dt.date(2025, 3, 10), utc(2025, 3, 12), expect="山东 缴费期外新增: 随参随缴"),
         SamplePerson("周杰", chongqing, make_id(chongqing, dt.date(1950, 4, 1), 15), [(VE, "ENTITLED_VETERAN")], c_eff, c_occ,
                      expect="重庆 优抚对象"),
+        SamplePerson("郭亮", chongqing, make_id(chongqing, dt.date(1972, 6, 6), 41), [(RR, "REGISTERED_POOR")],
+                     dt.date(2020, 8, 3), utc(2020, 8, 5), expect="重庆 建档立卡 6月30日后新增: 脱贫攻坚期内随参随缴"),
         SamplePerson("吴刚", chongqing, make_id(chongqing, dt.date(1975, 12, 12), 37), [(DI, "SEVERE_DISABILITY"), (CA, "MINIMUM_LIVING")],
                      c_eff, c_occ, expect="重庆 重度残疾+低保 就高"),
         SamplePerson("郑红", panzhihua, make_id(panzhihua, dt.date(1966, 8, 8), 28), [(DI, "SEVERE_DISABILITY"), (CA, "MINIMUM_LIVING")],
