@@ -27,7 +27,6 @@ from streams.domain.categories import (
     Source,
 )
 from streams.domain.decision import (
-    IN_TIME,
     ON_THE_SPOT,
     Decision,
     Held,
@@ -44,7 +43,7 @@ from streams.domain.policy import Policy, PolicyBook
 from streams.domain.timeline import Fact, Spell, Timeline, alive_for, fold
 from streams.domain.validation import CATEGORIES, Identity
 
-SEEN_LIMIT = 256  # event and ack ids remembered per person for redelivery
+SEEN_LIMIT = 256  # ack ids (and a v1 state's event ids) remembered per person for redelivery
 STATE_VERSION = 2  # the encoding of ``PersonState.dumps`` (1: identities held now, without dates)
 
 
@@ -171,7 +170,7 @@ class YearView(NamedTuple):
 
     year: int
     policy: Policy | None  # the certifying region's policy (None: no identity counts)
-    counted: tuple[tuple[Spell, str], ...]  # (identity, IN_TIME or ON_THE_SPOT) under that policy
+    counted: tuple[tuple[Spell, str], ...]  # (identity, decision.IN_TIME or ON_THE_SPOT) under that policy
     waiting: str = ""  # a region whose identities would count but has no policy for the year
     conflict: tuple[str, ...] = ()  # the policies of other pooling regions whose identities count too
     not_covered: tuple[str, ...] = ()  # counted categories the policy lists no rule for
@@ -267,9 +266,6 @@ class PersonState:
     def identities(self) -> dict[str, Spell]:
         """The identities held now (open spells), by source/category."""
         return {s.key: s for s in fold(self.facts).spells if s.is_open}
-
-    def timeline(self) -> Timeline:
-        return fold(self.facts)
 
     # -- helpers -------------------------------------------------------------
     def _remember(self, fact_id: str) -> bool:
@@ -595,4 +591,4 @@ def unknown_payment(ack: dict[str, Any], now_ms: int, detail: str) -> ReviewRais
 
 
 __all__ = ["PersonState", "FeeStandardIssued", "ReviewRaised", "SuspectedFound", "Effect", "unknown_payment",
-           "region_matches", "Source", "YearView", "view_year", "IN_TIME"]
+           "region_matches", "Source", "YearView", "view_year"]
