@@ -16,6 +16,7 @@ from streams.domain.categories import (
     FundingSource,
     PaymentMode,
 )
+from streams.domain.ids import birth_date
 from streams.domain.policy import (
     CategoryRule,
     FixedSubsidy,
@@ -178,7 +179,8 @@ def qualify(spell: Spell, year: int, policy: Policy) -> str | None:
     if spell.since > policy.in_time_until:
         if spell.since > dt.date(year, 12, 31):
             return None
-        if not any(spell.category in ex.categories and spell.since <= ex.until for ex in policy.spec.late_exceptions):
+        late = late_until(spell.category, policy)
+        if late is None or spell.since > late:
             spec = policy.spec
             if spec.outside_window.value != "on_the_spot" or spec.on_the_spot_until is None:
                 return None
@@ -190,7 +192,7 @@ def qualify(spell: Spell, year: int, policy: Policy) -> str | None:
     return how if held_through(spell, year) else None
 
 
-def late_until(category: Category, policy: Policy) -> dt.date | None:
+def late_until(category: str, policy: Policy) -> dt.date | None:
     """The last day a late exception keeps ``category`` subsidised (Chongqing's 脱贫攻坚期)."""
     days = [ex.until for ex in policy.spec.late_exceptions if category in ex.categories]
     return max(days) if days else None
@@ -199,11 +201,8 @@ def late_until(category: Category, policy: Policy) -> dt.date | None:
 def is_child(id_number: str, year: int, policy: Policy) -> bool:
     """Below the policy's child age on 1 January of ``year``, by the birth date in the ID number."""
     limit = policy.spec.child_age_below
-    if limit is None or len(id_number) != 18:
-        return False
-    try:
-        born = dt.date(int(id_number[6:10]), int(id_number[10:12]), int(id_number[12:14]))
-    except ValueError:
+    born = birth_date(id_number) if limit is not None else None
+    if limit is None or born is None:
         return False
     first = dt.date(year, 1, 1)
     age = first.year - born.year - ((first.month, first.day) < (born.month, born.day))

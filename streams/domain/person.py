@@ -190,25 +190,12 @@ def view_year(timeline: Timeline, year: int, book: PolicyBook) -> YearView:
     policies: dict[str, Policy] = {}
     waiting = ""
     last_day = dt.date(year, 12, 31)
-    if len(timeline.spells) == 1:  # most people: one identity
-        spell = timeline.spells[0]
-        region = spell.changes[-1][1] if len(spell.changes) == 1 else spell.region_on(last_day)
-        try:
-            policy = book.lookup(region, year)
-        except NoPolicy:
-            held = spell.since <= last_day and (spell.end is None or spell.end > last_day)
-            return YearView(year, None, (), region if held else "")
-        how = qualify(spell, year, policy)
-        if how is None:
-            return YearView(year, None, ())
-        covered = CATEGORIES[spell.category] in policy.spec.subsidies
-        return YearView(year, policy, ((spell, how),), "", (), () if covered else (spell.category,))
     for spell in timeline.spells:
         region = spell.region_on(last_day)
         try:
             policy = book.lookup(region, year)
         except NoPolicy:
-            if spell.since <= last_day and (spell.end is None or spell.end > last_day):
+            if spell.held_on(last_day):
                 waiting = waiting or region
             continue
         how = qualify(spell, year, policy)
@@ -217,10 +204,14 @@ def view_year(timeline: Timeline, year: int, book: PolicyBook) -> YearView:
             policies[policy.policy_id] = policy
     if not by_policy:
         return YearView(year, None, (), waiting)
-    chosen = max(by_policy, key=lambda pid: max((s.since, s.recorded_ms) for s, _ in by_policy[pid]))
+    if len(by_policy) == 1:  # most people: one pooling region
+        (chosen,) = by_policy
+    else:
+        chosen = max(by_policy, key=lambda pid: max((s.since, s.recorded_ms) for s, _ in by_policy[pid]))
     policy = policies[chosen]
     counted = tuple(by_policy[chosen])
-    not_covered = tuple(sorted({s.category for s, _ in counted if CATEGORIES[s.category] not in policy.spec.subsidies}))
+    subsidised = policy.spec.subsidies
+    not_covered = tuple(sorted({s.category for s, _ in counted if CATEGORIES[s.category] not in subsidised}))
     return YearView(year, policy, counted, "", tuple(sorted(p for p in by_policy if p != chosen)), not_covered)
 
 

@@ -88,6 +88,8 @@ class Spell:
         return self.end is None
 
     def _as_of(self, day: dt.date) -> tuple[dt.date, str, bool]:
+        if len(self.changes) == 1:  # most identities were never UPDATED
+            return self.changes[0]
         current = self.changes[0]
         for change in self.changes:
             if change[0] <= day:
@@ -100,18 +102,15 @@ class Spell:
     def student_on(self, day: dt.date) -> bool:
         return self._as_of(day)[2]
 
+    def held_on(self, day: dt.date) -> bool:
+        return self.since <= day and (self.end is None or self.end > day)
+
 
 @dataclass(slots=True)
 class Timeline:
     spells: list[Spell]
     death: dt.date | None
 
-    def latest_region(self) -> str | None:
-        """The county of the identity that started last (what an operator's region filter sees)."""
-        if not self.spells:
-            return None
-        latest = max(self.spells, key=lambda s: (s.since, s.recorded_ms))
-        return latest.changes[-1][1]
 
 
 def _open_spell(spells: dict[str, list[Spell]], key: str) -> Spell | None:
@@ -119,10 +118,10 @@ def _open_spell(spells: dict[str, list[Spell]], key: str) -> Spell | None:
     return held[-1] if held and held[-1].is_open else None
 
 
-def _start(spells: dict[str, list[Spell]], fact: Fact, category: str) -> None:
-    spell = Spell(fact.source, category, fact.effective, fact.recorded_ms,
+def _start(spells: dict[str, list[Spell]], fact: Fact) -> None:
+    spell = Spell(fact.source, fact.category, fact.effective, fact.recorded_ms,
                   changes=[(fact.effective, fact.region_code, fact.is_student)])
-    spells.setdefault(f"{fact.source}/{category}", []).append(spell)
+    spells.setdefault(f"{fact.source}/{fact.category}", []).append(spell)
 
 
 _recorded_order = attrgetter("recorded_ms", "event_id")
@@ -153,7 +152,7 @@ def fold(facts: list[Fact]) -> Timeline:
                 previous.end, previous.ended_by = max(fact.effective, previous.since), ENDED_BY_CHANGE
         spell = _open_spell(spells, key)
         if spell is None:
-            _start(spells, fact, fact.category)
+            _start(spells, fact)
         elif fact.change == CERTIFIED or fact.effective <= spell.since:
             # a restatement or a correction of the start: the identity as now recorded
             spell.since, spell.recorded_ms = fact.effective, fact.recorded_ms
