@@ -25,13 +25,11 @@ from typing import Any
 
 from connectors.kafka_io import make_producer, read_to_end
 from schemas.codec import Codec
-from streams.domain.categories import CATEGORY_BY_ZH, Category, RejectionReason, Source
+from streams.domain.departments import Department
+from streams.domain.enums import CATEGORY_BY_ZH, Category, RejectionReason
+from streams.domain.identity import Invalid, validate_identity
 from streams.domain.ids import mask_id
-from streams.domain.validation import Invalid, validate_identity
 from streams.settings import Settings
-
-SOURCES = {"civil-affairs": Source.CIVIL_AFFAIRS, "rural-revitalization": Source.RURAL_REVITALIZATION,
-           "disability": Source.DISABILITY, "veterans": Source.VETERANS}
 
 # column -> accepted headers (Chinese first, as in the department template)
 COLUMNS: dict[str, tuple[str, ...]] = {
@@ -175,20 +173,20 @@ def file_digest(path: Path) -> str:
     return h.hexdigest()
 
 
-def event_id_for(source: Source, ev: dict[str, Any]) -> str:
+def event_id_for(source: str, ev: dict[str, Any]) -> str:
     """Derived from the row's content: the same row imported twice is the same event."""
-    parts = [source.value, ev["id_number"].upper(), ev["name"], ev["category"], ev["region_code"],
+    parts = [source, ev["id_number"].upper(), ev["name"], ev["category"], ev["region_code"],
              ev["effective_date"].isoformat(), ev["change"], str(ev["is_student"])]
     return "imp-" + hashlib.sha256("|".join(parts).encode()).hexdigest()[:32]
 
 
-def row_to_event(source: Source, cells: list[Any], index: dict[str, int], occurred: dt.datetime) -> dict[str, Any]:
+def row_to_event(source: str, cells: list[Any], index: dict[str, int], occurred: dt.datetime) -> dict[str, Any]:
     def cell(column: str) -> Any:
         i = index.get(column)
         return cells[i] if i is not None and i < len(cells) else None
 
     ev = {
-        "source": source.value, "name": str(cell("name") or "").strip(),
+        "source": source, "name": str(cell("name") or "").strip(),
         "id_number": str(cell("id_number") or "").strip(), "category": _parse_category(cell("category")).value,
         "region_code": str(cell("region_code") or "").strip().split(".")[0],
         "effective_date": _parse_date(cell("effective_date")), "change": _parse_change(cell("change")),
@@ -200,11 +198,12 @@ def row_to_event(source: Source, cells: list[Any], index: dict[str, int], occurr
 
 def run_import(settings: Settings, source_name: str, path: Path, *, report: Path | None = None, force: bool = False,
                producer: Any = None, quiet: bool = False) -> ImportResult:
-    source = SOURCES[source_name]
+    department: Department = settings.registry.by_slug[source_name]
+    source = department.source
     started = time.monotonic()
     result = ImportResult()
     digest = file_digest(path)
-    ledger_key = f"{source.value}:{digest}"
+    ledger_key = f"{source}:{digest}"
     own_producer = producer is None
     if own_producer and not force:
         done = {r.key.decode() for r in read_to_end(settings.kafka_bootstrap_servers, settings.topics.imports)}
@@ -213,7 +212,7 @@ def run_import(settings: Settings, source_name: str, path: Path, *, report: Path
             return result
     producer = producer or make_producer(settings.kafka_bootstrap_servers, linger_ms=20, batch_size=256 * 1024)
     codec = Codec()
-    topic = settings.topics.identity[source.value]
+    topic = settings.topics.identity[source]
     report = report or path.with_name(path.name + ".errors.csv")
     occurred = dt.datetime.now(tz=dt.UTC).replace(microsecond=0)
     progress = {"done": 0.0, "total": 0.0}
@@ -235,7 +234,7 @@ def run_import(settings: Settings, source_name: str, path: Path, *, report: Path
             except RowError as exc:
                 problems = [(exc.field, exc.reason, exc.detail)]
             else:
-                checked = validate_identity(ev)
+                checked = validate_identity(ev, settings.registry)
                 if isinstance(checked, Invalid):
                     problems = [(REASON_FIELD.get(r, "(row)"), r.value, checked.detail) for r in checked.reasons]
                 else:

@@ -1,21 +1,68 @@
-"""Deployment settings, read from the environment once and frozen."""
+"""Deployment settings, read from the environment once and frozen, and the worker's tuning.
+
+``Tuning`` holds every knob that trades latency, throughput or memory (each set from a
+measurement with ``zhucan bench``; the comments say which). Override one with
+``ZHUCAN_TUNING__<NAME>``, e.g. ``ZHUCAN_TUNING__INTAKE_MAX_RECORDS=2000``."""
 
 from __future__ import annotations
 
 import logging
-from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from streams.domain.departments import DEPARTMENTS, Department, Departments
+from streams.kafka.topics import Topics, topics_for
 
 DEV_KEY_SECRET = "zhucan-development-secret-do-not-use-in-production"
 log = logging.getLogger("zhucan.settings")
 
 
+class Tuning(BaseModel):
+    """Knobs of the worker's speed and memory (not of what it decides)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    # The intake (plain aiokafka, streams/runtime/intake_loop.py)
+    intake_max_records: int = Field(4000, ge=1)  # department records handled per fetch
+    intake_fetch_wait_ms: int = Field(50, ge=0)  # how long a fetch may wait for more (latency a batch may add)
+    intake_partition_fetch_bytes: int = 4 * 1024**2
+    intake_fetch_bytes: int = 32 * 1024**2
+    retry_s: float = 1.0  # back-off after a failed send or fetch
+    batch_record_bytes: int = 512 * 1024  # a batch record of person commands (streams/runtime/wire.py)
+    # The person stage (a Faust agent over zhucan.person-commands)
+    person_take: int = Field(64, ge=1)  # records (mostly batch records) handled together: one wait for acks
+    person_within_s: float = 0.01  # or fewer, after this long
+    # Faust's RocksDB defaults (3 x 64 MiB memtables and a 2 GiB block cache per partition) let a
+    # worker's memory grow to gigabytes on a province; a person's state is ~0.6 KiB, reads are
+    # point lookups of people seen recently, and the changelog is the durable copy.
+    rocksdb_write_buffer_size: int = 16 * 1024**2
+    rocksdb_max_write_buffer_number: int = 2
+    rocksdb_block_cache_size: int = 64 * 1024**2
+    rocksdb_bloom_bits: int = 10  # bits per key: most lookups are of people not seen yet
+    # Faust's consumer and producer: fewer, larger fetches and produce requests (measured with the bench)
+    commit_every: int = 1000
+    commit_interval_s: float = 1.0
+    max_poll_records: int = 2000
+    max_fetch_size: int = 8 * 1024**2
+    stream_buffer_maxsize: int = 16384
+    producer_linger_s: float = 0.005
+    producer_max_batch_size: int = 256 * 1024
+    # CPython's garbage collector (streams/worker.py settle_heap): young collections every this
+    # many allocations instead of 700 (measured: 111-119 µs of worker CPU per event instead of 128-135)
+    gc_young_threshold: int = 20_000
+
+    @property
+    def rocksdb_options(self) -> dict[str, int]:
+        return {"write_buffer_size": self.rocksdb_write_buffer_size,
+                "max_write_buffer_number": self.rocksdb_max_write_buffer_number,
+                "block_cache_size": self.rocksdb_block_cache_size, "bloom_filter_size": self.rocksdb_bloom_bits}
+
+
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="ZHUCAN_", frozen=True, extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="ZHUCAN_", frozen=True, extra="ignore", env_nested_delimiter="__")
 
     kafka_bootstrap_servers: str = Field(
         "localhost:9092", validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS", "ZHUCAN_KAFKA_BOOTSTRAP_SERVERS")
@@ -33,6 +80,9 @@ class Settings(BaseSettings):
     metrics_port: int = 9108  # -1 turns the endpoint off; 0 picks a free port
     coverage_grace_days: int = Field(15, ge=0)  # after the window, before an unpaid person is suspected
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # The departments (streams/domain/departments.py); a test adds a fifth one here.
+    departments: tuple[Department, ...] = DEPARTMENTS
+    tuning: Tuning = Tuning()
 
     @property
     def using_dev_secret(self) -> bool:
@@ -56,7 +106,11 @@ class Settings(BaseSettings):
     def topics(self) -> Topics:
         # Not a cached_property: model_copy(update={"topic_prefix": ...}) copies the instance's
         # __dict__, so a cached Topics would keep naming the old prefix's topics.
-        return _topics(self.topic_prefix)
+        return topics_for(self.topic_prefix, self.departments)
+
+    @property
+    def registry(self) -> Departments:
+        return _registry(self.departments)
 
     def warn_if_dev_secret(self) -> None:
         if self.using_dev_secret:
@@ -66,53 +120,13 @@ class Settings(BaseSettings):
             )
 
 
-class Topics:
-    """Every topic name of the contract, with the deployment prefix applied."""
-
-    SOURCES = {
-        "CIVIL_AFFAIRS": "identity.civil-affairs.v1",
-        "RURAL_REVITALIZATION": "identity.rural-revitalization.v1",
-        "DISABILITY": "identity.disability.v1",
-        "VETERANS": "identity.veterans.v1",
-    }
-
-    def __init__(self, prefix: str = "") -> None:
-        p = prefix
-        self.prefix = prefix
-        self.identity = {source: p + name for source, name in self.SOURCES.items()}
-        self.rejected = p + "identity.rejected.v1"
-        self.fee_standard = p + "fee-standard.v1"
-        self.payment_status = p + "payment-status.v1"
-        self.review = p + "review.v1"
-        self.unenrolled = p + "unenrolled.suspected.v1"
-        self.settlement = p + "settlement.v1"
-        self.control = p + "control.v1"
-        # internal, under "zhucan."
-        self.person_commands = p + "zhucan.person-commands"
-        self.dead_letter = p + "zhucan.dead-letter"
-        self.person_changelog = p + "zhucan.person-changelog"
-        self.control_progress = p + "zhucan.control-progress"
-        self.dead_letter_replays = p + "zhucan.dead-letter-replays"
-        self.imports = p + "zhucan.imports"
-
-    def source_of(self, topic: str) -> str | None:
-        for source, name in self.identity.items():
-            if name == topic:
-                return source
-        return None
-
-    def contract(self) -> list[str]:
-        return [*self.identity.values(), self.rejected, self.fee_standard, self.payment_status, self.review,
-                self.unenrolled, self.settlement, self.control]
-
-    def internal(self) -> list[str]:
-        return [self.person_commands, self.dead_letter, self.control_progress, self.dead_letter_replays,
-                self.imports]
+_registries: dict[tuple[Department, ...], Departments] = {}
 
 
-@lru_cache(maxsize=64)
-def _topics(prefix: str) -> Topics:
-    return Topics(prefix)
+def _registry(departments: tuple[Department, ...]) -> Departments:
+    if departments not in _registries:
+        _registries[departments] = Departments(departments)
+    return _registries[departments]
 
 
 def load_settings() -> Settings:

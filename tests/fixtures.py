@@ -6,20 +6,15 @@ import datetime as dt
 import itertools
 from typing import Any
 
-from connectors.sample import identity_event, make_id, utc
-from streams.domain.policy import PolicyBook
+from connectors.dev.sample import identity_event, make_id, utc
+from streams.domain.departments import SHIPPED
+from streams.domain.policy.spec import PolicyBook
+from streams.policies import load_book
 
 _seq = itertools.count(100)
 
 HENAN, WEIHAI, CHONGQING, PANZHIHUA = "410102", "371002", "500101", "510402"
-SOURCE_OF = {
-    "EXTREME_POVERTY": "CIVIL_AFFAIRS", "MINIMUM_LIVING": "CIVIL_AFFAIRS", "LOW_INCOME_MARGINAL": "CIVIL_AFFAIRS",
-    "ORPHAN": "CIVIL_AFFAIRS", "DE_FACTO_UNSUPPORTED_CHILD": "CIVIL_AFFAIRS",
-    "MONITORED_RELAPSE_RISK": "RURAL_REVITALIZATION", "RELAPSED_INTO_POVERTY": "RURAL_REVITALIZATION",
-    "STABLY_OUT_OF_POVERTY": "RURAL_REVITALIZATION", "SEVERE_DISABILITY": "DISABILITY",
-    "GENERAL_DISABILITY": "DISABILITY", "ENTITLED_VETERAN": "VETERANS",
-    "REGISTERED_POOR": "RURAL_REVITALIZATION", "ILLNESS_INDUCED_POVERTY": "CIVIL_AFFAIRS",
-}
+SOURCE_OF = {str(c): sources[0] for c, sources in SHIPPED.reporters.items()}  # the department of each class
 # A day inside (or before) each seed region's payment window.
 IN_WINDOW = {HENAN: dt.date(2024, 6, 1), WEIHAI: dt.date(2024, 6, 1), CHONGQING: dt.date(2019, 7, 1),
              PANZHIHUA: dt.date(2021, 5, 1)}
@@ -58,5 +53,5 @@ _book: PolicyBook | None = None
 def shipped_book() -> PolicyBook:
     global _book
     if _book is None:
-        _book = PolicyBook.load()
+        _book = load_book()
     return _book

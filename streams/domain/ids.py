@@ -13,7 +13,7 @@ import operator
 import re
 from dataclasses import dataclass
 
-from streams.domain.categories import RejectionReason
+from streams.domain.enums import RejectionReason
 
 _WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _CHECK = "10X98765432"

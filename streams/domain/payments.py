@@ -18,9 +18,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from streams.domain.categories import PaymentMode, PaymentState, ReviewKind
-from streams.domain.decision import yuan
-from streams.domain.policy import Policy
+from streams.domain.enums import PaymentMode, PaymentState, ReviewKind
+from streams.domain.policy.decide import yuan
+from streams.domain.policy.spec import Policy
 
 FULL_PAYMENTS = (PaymentState.PAID, PaymentState.ALREADY_PAID)
 

@@ -18,15 +18,25 @@ from typing import Any, NamedTuple
 
 import orjson  # the state's JSON, written and read once per command: ~5x faster than json
 
-from streams.domain.categories import (
+from streams.domain.enums import (
     FREEZING_STATES,
     Category,
     PaymentMode,
     PaymentState,
     ReviewKind,
-    Source,
 )
-from streams.domain.decision import (
+from streams.domain.exceptions import NoPolicy
+from streams.domain.identity import CATEGORIES, Identity
+from streams.domain.ids import mask_id
+from streams.domain.messages import (
+    Effect,
+    FeeStandardIssued,
+    PaymentAck,
+    ReviewRaised,
+    SuspectedFound,
+)
+from streams.domain.payments import Figures, settle
+from streams.domain.policy.decide import (
     ON_THE_SPOT,
     Decision,
     Held,
@@ -36,12 +46,9 @@ from streams.domain.decision import (
     qualify,
     yuan,
 )
-from streams.domain.exceptions import NoPolicy
-from streams.domain.ids import mask_id
-from streams.domain.payments import Figures, settle
-from streams.domain.policy import Policy, PolicyBook
+from streams.domain.policy.spec import Policy, PolicyBook
+from streams.domain.regions import contains
 from streams.domain.timeline import Fact, Spell, Timeline, alive_for, fold
-from streams.domain.validation import CATEGORIES, Identity
 
 SEEN_LIMIT = 256  # ack ids (and a v1 state's event ids) remembered per person for redelivery
 STATE_VERSION = 2  # the encoding of ``PersonState.dumps`` (1: identities held now, without dates)
@@ -88,73 +95,6 @@ class YearRecord:
 
     def frozen_figures(self) -> Figures | None:
         return Figures.from_list(self.paid) if self.paid else None
-
-
-@dataclass
-class FeeStandardIssued:
-    message_id: str
-    id_number: str
-    name: str
-    region_code: str
-    insurance_year: int
-    version: int
-    contribution_level: int
-    premium_fen: int
-    subsidy_fen: int
-    payable_fen: int
-    payment_mode: str
-    on_the_spot: bool
-    category: str
-    funding_source: str
-    policy_id: str
-    basis: str
-    issued_at: int  # epoch ms
-
-    def to_record(self) -> dict[str, Any]:
-        return dict(self.__dict__)  # issued_at in epoch ms, as Avro's timestamp-millis carries it
-
-
-@dataclass
-class ReviewRaised:
-    case_id: str
-    kind: str
-    id_number: str
-    insurance_year: int | None
-    detail: str
-    raised_at: int
-    code: str = ""  # machine-readable sub-kind: NO_POLICY, POST_HOC_SUBSIDY, WAITING_FOR_POLICY...
-    amount_fen: int | None = None  # money the case is about (a refund or post-hoc subsidy)
-
-    def to_record(self) -> dict[str, Any]:
-        return dict(self.__dict__)  # raised_at in epoch ms, as Avro's timestamp-millis carries it
-
-
-@dataclass
-class SuspectedFound:
-    """A person with a live standard and no payment after the window (疑似未参保)."""
-
-    id_number: str
-    name: str
-    region_code: str
-    insurance_year: int
-    fee_version: int
-    since: dt.date
-    reason: str
-
-    def to_record(self) -> dict[str, Any]:
-        return dict(self.__dict__)
-
-
-Effect = FeeStandardIssued | ReviewRaised | SuspectedFound
-
-
-def region_matches(person_region: str, region: str) -> bool:
-    """Whether a person's county lies in ``region`` (a county, a city XXXX00 or a province XX0000)."""
-    if region.endswith("0000"):
-        return person_region[:2] == region[:2]
-    if region.endswith("00"):
-        return person_region[:4] == region[:4]
-    return person_region == region
 
 
 def _case_id(trigger: str, kind: ReviewKind, year: int | None) -> str:
@@ -462,7 +402,7 @@ class PersonState:
             return []  # already has a standard (or a frozen year) for it
         timeline = fold(self.facts)
         view = view_year(timeline, year, book)
-        if view.policy is None or not any(region_matches(s.region_on(dt.date(year, 12, 31)), region)
+        if view.policy is None or not any(contains(region, s.region_on(dt.date(year, 12, 31)))
                                           for s, _ in view.counted):
             return []
         return self._redecide(year, timeline, book, person_key, now_ms, command_id, "")
@@ -472,7 +412,7 @@ class PersonState:
         rec = self.years.get(year)
         if rec is None or rec.frozen or rec.mode == PaymentMode.WITHDRAWN or not rec.due:
             return []
-        if not region_matches(rec.region_code, region):
+        if not contains(region, rec.region_code):
             return []
         since = dt.date.fromisoformat(rec.due) + dt.timedelta(days=grace_days + 1)
         if as_of < since:
@@ -485,14 +425,10 @@ class PersonState:
         return [SuspectedFound(id_number=self.id_number, name=self.name, region_code=rec.region_code,
                                insurance_year=year, fee_version=rec.version, since=since, reason=reason)]
 
-    def apply_payment(self, ack: dict[str, Any], book: PolicyBook, now_ms: int) -> list[Effect]:
-        """Apply a tax acknowledgement (decoded PaymentStatus)."""
-        ack_id = str(ack["ack_id"])
-        year = int(ack["insurance_year"])
-        status = PaymentState(ack["status"])
-        version = int(ack["fee_version"])
-        amount = int(ack["amount_fen"])
-        level = ack.get("contribution_level")
+    def apply_payment(self, ack: PaymentAck, book: PolicyBook, now_ms: int) -> list[Effect]:
+        """Apply a tax acknowledgement."""
+        ack_id, year, status, version, amount = ack.ack_id, ack.insurance_year, ack.status, ack.fee_version, ack.amount_fen
+        level = ack.contribution_level
         digest = hashlib.sha256(f"{year}|{version}|{status}|{amount}|{level}".encode()).hexdigest()[:8]
         earlier = next((s for s in self.seen if s.startswith(f"ack:{ack_id}:")), None)
         if earlier is not None:
@@ -572,14 +508,13 @@ def _from_v1(doc: dict[str, Any]) -> PersonState:
     return PersonState(id_number=doc["i"], name=doc["n"], facts=facts, years=years, seen=doc.get("s", []))
 
 
-def unknown_payment(ack: dict[str, Any], now_ms: int, detail: str) -> ReviewRaised:
-    year = int(ack["insurance_year"])
+def unknown_payment(ack: PaymentAck, now_ms: int, detail: str) -> ReviewRaised:
+    year = ack.insurance_year
     return ReviewRaised(
-        case_id=_case_id(str(ack["ack_id"]), ReviewKind.UNKNOWN_PAYMENT, year),
-        kind=ReviewKind.UNKNOWN_PAYMENT.value, id_number=str(ack["id_number"]), insurance_year=year,
-        detail=f"ack {ack['ack_id']} ({ack['status']}): {detail}", raised_at=now_ms, code="UNKNOWN_PAYMENT",
+        case_id=_case_id(ack.ack_id, ReviewKind.UNKNOWN_PAYMENT, year),
+        kind=ReviewKind.UNKNOWN_PAYMENT.value, id_number=ack.id_number, insurance_year=year,
+        detail=f"ack {ack.ack_id} ({ack.status.value}): {detail}", raised_at=now_ms, code="UNKNOWN_PAYMENT",
     )
 
 
-__all__ = ["PersonState", "FeeStandardIssued", "ReviewRaised", "SuspectedFound", "Effect", "unknown_payment",
-           "region_matches", "Source", "YearView", "view_year"]
+__all__ = ["PersonState", "unknown_payment", "YearView", "view_year"]

@@ -9,11 +9,11 @@ from unittest.mock import AsyncMock
 import pytest
 
 from schemas.codec import Codec
-from streams import batch
 from streams.app import create_app
+from streams.domain.identity import validate_identity
 from streams.domain.ids import person_key
 from streams.domain.person import PersonState
-from streams.domain.validation import validate_identity
+from streams.runtime import wire as batch
 from streams.settings import Settings
 from tests.fixtures import event, new_id, payment, shipped_book
 
@@ -134,14 +134,14 @@ def test_intake_rejects_and_dead_letters_without_stopping(app):
 def test_intake_dead_letters_a_record_whose_handling_fails_and_goes_on(app, monkeypatch):
     codec = Codec()
     first, second = new_id(), new_id()
-    real = app.pipeline._intake_one
+    real = app.pipeline.intake_stage.one
 
     def flaky(msg, outs, counts):
         if msg.offset == 0:
             raise RuntimeError(f"boom for {first}")
         return real(msg, outs, counts)
 
-    monkeypatch.setattr(app.pipeline, "_intake_one", flaky)
+    monkeypatch.setattr(app.pipeline.intake_stage, "one", flaky)
     out = intake(app, codec.encode("IdentityEvent", event(first, "MINIMUM_LIVING")),
                  codec.encode("IdentityEvent", event(second, "MINIMUM_LIVING")))
     ((_, _, _, rest),) = [o for o in out if o[0] == "dead_letter"]
@@ -197,7 +197,7 @@ async def test_person_agent_dead_letters_an_internal_failure_and_goes_on(app, mo
     idn = new_id()
     key = person_key(idn, SECRET.encode()).encode()
     calls = {"n": 0}
-    real = app.pipeline.effect_outs
+    real = app.pipeline.publish
 
     def flaky(effects, pkey, *rest, **kw):
         calls["n"] += 1
@@ -205,7 +205,7 @@ async def test_person_agent_dead_letters_an_internal_failure_and_goes_on(app, mo
             raise RuntimeError(f"boom for {idn}")
         return real(effects, pkey, *rest, **kw)
 
-    monkeypatch.setattr(app.pipeline, "effect_outs", flaky)
+    monkeypatch.setattr(app.pipeline, "publish", flaky)
     async with app.agents["zhucan.person"].test_context() as agent:
         await agent.put(codec.encode("IdentityEvent", event(idn, "MINIMUM_LIVING")), key=key)
         await agent.put(codec.encode("IdentityEvent", event(new_id(), "ORPHAN", region="371002")), key=b"other")
@@ -263,7 +263,7 @@ def test_batch_chunks_stay_within_the_size_and_keep_the_order():
     assert len(chunks) > 1 and all(len(c) <= 4096 for c in chunks)
     assert [kv for c in chunks for kv in batch.unpack(None, c)] == items
     assert batch.pack_chunks([(b"k", b"x" * 10000)], max_bytes=4096) == [batch.pack([(b"k", b"x" * 10000)])]
-    assert batch.pack_chunks([]) == []
+    assert batch.pack_chunks([], max_bytes=4096) == []
 
 
 class _FakeBatch:
@@ -311,7 +311,8 @@ class _FakeAioProducer:
 async def test_emit_batches_per_partition_and_places_keys_as_the_default_partitioner(app):
     from aiokafka.partitioner import murmur2
 
-    from streams.app import Out, Pipeline
+    from streams.handlers import Pipeline
+    from streams.runtime.emit import Out
 
     names = app.pipeline.names
     fake = _FakeAioProducer({names.fee_standard: 4, names.review: 3, names.person_changelog: 4})
@@ -344,7 +345,8 @@ def test_the_local_table_copy_is_kept_per_kafka_cluster(tmp_path):
 
 
 async def test_emit_sends_a_record_too_large_for_a_batch_alone_and_batches_the_rest(app):
-    from streams.app import Out, Pipeline
+    from streams.handlers import Pipeline
+    from streams.runtime.emit import Out
 
     names = app.pipeline.names
     fake = _FakeAioProducer({names.fee_standard: 4})

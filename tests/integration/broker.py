@@ -36,7 +36,7 @@ def provide_broker() -> Iterator[tuple[str, str]]:
         with KafkaContainer("confluentinc/cp-kafka:7.6.0").with_kraft() as kafka:
             yield kafka.get_bootstrap_server(), "testcontainers"
         return
-    from connectors.localkafka import LocalKafka, free_port
+    from connectors.dev.localkafka import LocalKafka, free_port
 
     home = Path(tempfile.mkdtemp(prefix="zhucan-test-kafka-"))
     broker = LocalKafka(home=home, port=free_port(), controller_port=free_port())

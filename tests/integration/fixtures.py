@@ -9,11 +9,11 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from connectors.dev.workers import start_worker, stop_worker
 from connectors.kafka_io import make_producer, read_topic
-from connectors.topics import ensure_topics
-from connectors.workers import start_worker, stop_worker
 from schemas.codec import Codec
 from streams.domain.ids import person_key
+from streams.kafka.admin import ensure_topics
 from streams.settings import Settings
 
 TEST_SECRET = "integration-test-secret"
@@ -100,7 +100,7 @@ class Stack:
             monkeypatch.setenv(name, value)
 
     def send_control(self, command: str, region: str, year: int, as_of: dt.date) -> str:
-        from connectors.control import send_control, wait_for_control
+        from connectors.ops.control import send_control, wait_for_control
 
         issued = dt.datetime.combine(as_of, dt.time(12), tzinfo=dt.UTC)
         command_id = send_control(self.settings, command, region, year, issued)

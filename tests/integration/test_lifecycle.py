@@ -9,11 +9,11 @@ import time
 
 import yaml
 
-from connectors.ledger import coverage, suspected
+from connectors.ops.ledger import coverage, suspected
 from connectors.taxsim import TaxBehaviour, run_tax_sim
+from streams.domain.identity import validate_identity
 from streams.domain.person import FeeStandardIssued, PersonState
-from streams.domain.policy import SHIPPED_POLICY_DIR
-from streams.domain.validation import validate_identity
+from streams.policies import SHIPPED_POLICY_DIR
 from tests.fixtures import HENAN, PANZHIHUA, WEIHAI, event, new_id, payment, shipped_book
 
 TODAY = dt.date(2026, 11, 23)
@@ -240,7 +240,7 @@ def test_stopping_and_restarting_mid_stream_changes_no_outcome(running):
 
 
 def test_coverage_command_checks_and_reports(running, monkeypatch, capsys):
-    from connectors.cli import main
+    from connectors.ops.cli import main
 
     idn = new_id(PANZHIHUA)
     running.send_identity(event(idn, "MINIMUM_LIVING", region=PANZHIHUA, name="未缴"))
@@ -254,7 +254,7 @@ def test_coverage_command_checks_and_reports(running, monkeypatch, capsys):
 
 
 def test_settlement_and_budget_estimate(running, tmp_path, monkeypatch, capsys):
-    from connectors.cli import main
+    from connectors.ops.cli import main
 
     low, severe, silent = new_id(PANZHIHUA), new_id(PANZHIHUA), new_id(PANZHIHUA)
     running.send_identity(event(low, "MINIMUM_LIVING", region=PANZHIHUA))

@@ -13,11 +13,11 @@ import urllib.request
 
 from kafka import KafkaConsumer
 
-from connectors.cli import main
-from connectors.dlq import dead_letters, replay
 from connectors.importer import run_import
 from connectors.kafka_io import read_topic
-from connectors.lag import LagMonitor
+from connectors.ops.cli import main
+from connectors.ops.dlq import dead_letters, replay
+from streams.kafka.lag import LagMonitor
 from tests.fixtures import HENAN, event, new_id
 
 
@@ -184,7 +184,7 @@ def test_import_reports_every_bad_row_publishes_good_ones_and_only_once(running,
 
 
 def test_dashboard_shows_lag_throughput_rejections_and_coverage_in_chromium(running, tmp_path):
-    from connectors.dashboard import DashboardState, serve_dashboard
+    from connectors.ops.dashboard import DashboardState, serve_dashboard
 
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     assert chromium, "Chromium is missing: `make install` (deploy/ensure-system.sh) installs Debian's chromium"

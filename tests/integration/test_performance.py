@@ -11,8 +11,8 @@ import os
 import signal
 import time
 
-from connectors.bench import run_bench, synthetic_events
-from connectors.cli import main
+from connectors.dev.bench import run_bench, synthetic_events
+from connectors.ops.cli import main
 from streams.domain.ids import person_key
 from tests.integration.fixtures import TEST_SECRET
 
@@ -80,7 +80,7 @@ def test_a_killed_worker_loses_nothing(stack):
 
 def wait_for_group(stack, timeout_s: float = 90.0) -> None:
     """Until both of the worker's groups are Stable with a member (its partitions assigned)."""
-    from connectors.lag import LagMonitor
+    from streams.kafka.lag import LagMonitor
 
     monitor = LagMonitor(stack.settings.kafka_bootstrap_servers)
     deadline = time.monotonic() + timeout_s

@@ -26,9 +26,9 @@ from typing import Any
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
-from connectors.ledger import ledger
-from streams.domain.policy import SHIPPED_POLICY_DIR, PolicyBook
-from tests.unit.test_policy_tables import (
+from connectors.ops.ledger import ledger
+from streams.policies import SHIPPED_POLICY_DIR, load_book
+from tests.unit.streams.domain.test_policy_tables import (
     FIELDS,
     RECORD_FIELDS,
     case_id_number,
@@ -109,7 +109,7 @@ def test_every_policy_table_case_on_real_kafka(stack, tmp_path: Path) -> None:
                 stack.stop_worker()
                 for name in sorted(added, key=lambda n: (n.split("-")[1], n)):  # provinces before cities
                     shifted_policy(policies, name)
-                PolicyBook.load(policies)  # valid before the worker sees them
+                load_book(policies)  # valid before the worker sees them
                 stack.start_worker(ZHUCAN_POLICY_DIR=str(policies))
             depth = max(len(p[phase]) for p in phases.values())
             for i in range(depth):
@@ -137,7 +137,7 @@ def test_every_policy_table_case_on_real_kafka(stack, tmp_path: Path) -> None:
         for _, case_rec, _ in stack.read(stack.topics.review, "ReviewCase", timeout_s=30, idle_s=2.0):
             codes[case_rec["id_number"]].add(case_rec["code"])
         frozen = {(fee["id_number"], fee["insurance_year"]): fee
-                  for fee, status in ledger(stack.settings, book=PolicyBook.load(policies)) if status != "NO_ANSWER"}
+                  for fee, status in ledger(stack.settings, book=load_book(policies)) if status != "NO_ANSWER"}
     finally:
         barrier.close()
     failures = []

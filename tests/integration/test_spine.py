@@ -9,8 +9,8 @@ import subprocess
 import sys
 import time
 
+from connectors.dev.sample import make_id
 from connectors.kafka_io import read_topic
-from connectors.sample import make_id
 from tests.fixtures import HENAN, PANZHIHUA, WEIHAI, event, new_id, payment
 
 ID_RE = re.compile(r"(?<![0-9])[0-9]{17}[0-9X](?![0-9])")
@@ -141,7 +141,7 @@ def test_no_full_id_number_in_the_worker_log(running):
 def test_demo_command_shows_fee_standards(kafka_bootstrap, tmp_path):
     env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap, "ZHUCAN_TOPIC_PREFIX": f"demo{os.getpid()}.",
            "ZHUCAN_APP_ID": f"zhucan-demo-{os.getpid()}", "ZHUCAN_DATA_DIR": str(tmp_path), "ZHUCAN_PARTITIONS": "2"}
-    proc = subprocess.run([sys.executable, "-m", "connectors.cli", "demo", "--timeout", "120"], env=env,
+    proc = subprocess.run([sys.executable, "-m", "connectors.ops.cli", "demo", "--timeout", "120"], env=env,
                           capture_output=True, text=True, timeout=240)
     out = proc.stdout
     assert proc.returncode == 0, out + proc.stderr

@@ -10,9 +10,9 @@ import datetime as dt
 import shutil
 import time
 
-from streams.domain.policy import SHIPPED_POLICY_DIR
+from streams.policies import SHIPPED_POLICY_DIR
 from tests.fixtures import HENAN, PANZHIHUA, WEIHAI, event, new_id, payment
-from tests.unit.test_policy_tables import shifted_policy
+from tests.unit.streams.domain.test_policy_tables import shifted_policy
 
 TODAY = dt.date(2025, 8, 1)
 
@@ -69,7 +69,7 @@ def test_dated_ends_and_category_changes_on_kafka(running):
 
 
 def test_payments_freeze_what_was_paid_and_settlement_reports_it(running, monkeypatch, capsys):
-    from connectors.cli import main
+    from connectors.ops.cli import main
 
     # Panzhihua: a level-1 person who chooses 二档 and pays the excess (攀医保〔2021〕58号 三(四))
     chooser = new_id(PANZHIHUA)
@@ -115,7 +115,7 @@ def test_records_of_the_pre_addition_schemas_are_decided_as_before(running):
     time.sleep(2)
     assert running.read(running.topics.review, "ReviewCase", timeout_s=5, idle_s=1.0) == []  # an ordinary payment
     assert running.read(running.topics.dead_letter, "IdentityEvent", timeout_s=5, idle_s=1.0) == []
-    from connectors.ledger import ledger
+    from connectors.ops.ledger import ledger
 
     assert [(f["version"], status) for f, status in ledger(running.settings) if f["id_number"] == idn] == [(1, "PAID")]
     # the worker's own state froze the year too: a later identity changes nothing for 2025

@@ -1,0 +1,487 @@
+"""`zhucan bench`: throughput, latency, memory and state size of the worker on real Kafka.
+
+A synthetic province (several regions, ~15% of people held by two departments, ~2%
+invalid records, ~1% redeliveries) is produced to fresh topics, then measured:
+
+- ``ceiling_eps``: a plain kafka-python client consuming the same identity records and
+  producing as many, with no processing (the raw ceiling of this machine and broker);
+- ``throughput_eps``: the worker(s), already running, on a batch produced at once (as when
+  a window opens), from the first identity event in to the last fee standard out;
+- ``p50_ms``/``p99_ms``: event-to-fee-standard latency at a steady offered rate;
+- ``rss_mb``: the worker's peak resident memory; ``state_bytes_per_person``: the person
+  table's changelog bytes per person;
+- ``worker_cpu_us_per_event``: the workers' CPU time during the batch per event (to compare
+  two versions of the code on a shared machine, where throughput swings with the neighbours).
+
+No timed assertion anywhere: the numbers are reported, not judged, here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import gc
+import json
+import os
+import random
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from kafka import KafkaConsumer, TopicPartition
+from kafka.admin import NewTopic
+from kafka.errors import KafkaError
+
+from connectors.dev.sample import identity_event, make_id, utc
+from connectors.dev.workers import start_worker, stop_worker
+from connectors.kafka_io import make_producer, read_to_end
+from schemas.codec import Codec
+from streams.domain.ids import person_key
+from streams.kafka.admin import admin_client, ensure_topics
+from streams.kafka.lag import LagMonitor
+from streams.policies import load_book
+from streams.settings import Settings
+
+REGIONS = [("410102", dt.date(2024, 6, 1)), ("410305", dt.date(2024, 6, 1)), ("411402", dt.date(2024, 6, 1)),
+           ("371002", dt.date(2024, 6, 1)), ("370102", dt.date(2024, 6, 1)), ("510402", dt.date(2021, 5, 1)),
+           ("500101", dt.date(2019, 7, 1))]
+SINGLE = [("CIVIL_AFFAIRS", "MINIMUM_LIVING"), ("CIVIL_AFFAIRS", "EXTREME_POVERTY"),
+          ("RURAL_REVITALIZATION", "MONITORED_RELAPSE_RISK")]
+SECOND = ("RURAL_REVITALIZATION", "MONITORED_RELAPSE_RISK")
+
+
+@dataclass
+class BenchResult:
+    events: int
+    people: int
+    partitions: int
+    workers: int
+    seconds: float
+    throughput_eps: float
+    ceiling_eps: float
+    ceiling_share: float
+    fee_standards: int
+    p50_ms: float
+    p99_ms: float
+    latency_rate_eps: int
+    rss_mb: float
+    state_bytes_per_person: float
+    machine: str
+    members: int = 1  # workers in the groups when the batch was done (partitions shared among them)
+    duplicated_versions: int = 0  # (person, year, version) published more than once (a re-send, at-least-once)
+    conflicting_versions: int = 0  # (person, year, version) published with different content: must be 0
+    people_without_standard: int = 0  # people with a valid record but no fee standard: must be 0
+    mode: str = "live"  # live: produced while the workers run; backlog: produced before they start
+    # CPU time (user + system) of all workers during the batch per identity event: what the work
+    # costs, much less sensitive than throughput to what else runs on a shared machine
+    worker_cpu_us_per_event: float = 0.0
+
+
+def synthetic_events(n_events: int, seed: int = 7) -> tuple[list[tuple[str, bytes, bytes]], int, set[str]]:
+    """(topic-source, key, value) for ``n_events`` identity records, the number of people, and the
+    ID numbers of the people with at least one valid record of a subsidised class (who must get
+    a fee standard; Chongqing's notice, for one, does not subsidise 监测对象)."""
+    rng = random.Random(seed)
+    codec = Codec()
+    book = load_book()
+    out: list[tuple[str, bytes, bytes]] = []
+    valid: set[str] = set()
+    people = 0
+    seq = 0
+    while len(out) < n_events:
+        region, effective = REGIONS[people % len(REGIONS)]
+        seq += 1
+        born = dt.date(1940, 1, 1) + dt.timedelta(days=seq // 1000 % 25000)
+        id_number = make_id(region, born, seq % 1000)
+        people += 1
+        holdings = [rng.choice(SINGLE)]
+        if rng.random() < 0.15:
+            holdings.append(SECOND if holdings[0][0] == "CIVIL_AFFAIRS" else ("CIVIL_AFFAIRS", "MINIMUM_LIVING"))
+        for source, category in holdings:
+            ev = identity_event(event_id=f"b-{seq}-{category}", source=source, id_number=id_number, name="测试",
+                                category=category, region=region, effective=effective, occurred=utc(2024, 8, 1))
+            if rng.random() < 0.02:  # an invalid record: a wrong check character
+                ev["id_number"] = id_number[:17] + ("0" if id_number[17] != "0" else "1")
+            elif len(out) < n_events and category in book.lookup(region, book.years(region)[0]).spec.subsidies:
+                valid.add(id_number)  # a valid record of a class the region subsidises
+            value = codec.encode("IdentityEvent", ev)
+            out.append((source, ev["event_id"].encode(), value))
+            if rng.random() < 0.01:  # a redelivery
+                out.append((source, ev["event_id"].encode(), value))
+    return out[:n_events], people, valid
+
+
+def _produce(settings: Settings, records: list[tuple[str, bytes, bytes]]) -> float:
+    producer = make_producer(settings.kafka_bootstrap_servers, linger_ms=20, batch_size=512 * 1024,
+                             compression_type=None)
+    started = time.monotonic()
+    for source, key, value in records:
+        producer.send(settings.topics.identity[source], key=key, value=value)
+    producer.flush()
+    elapsed = time.monotonic() - started
+    producer.close()
+    return elapsed
+
+
+def measure_ceiling(settings: Settings, n: int) -> float:
+    """Consume the identity topics and produce as many records, no processing: records/s."""
+    scratch = settings.topics.prefix + "zhucan.bench-ceiling"
+    admin = admin_client(settings.kafka_bootstrap_servers)
+    try:
+        admin.create_topics([NewTopic(scratch, settings.partitions, 1)])
+    finally:
+        admin.close()
+    consumer = KafkaConsumer(*settings.topics.identity.values(), bootstrap_servers=settings.kafka_bootstrap_servers,
+                             group_id=f"{settings.app_id}-ceiling", auto_offset_reset="earliest",
+                             enable_auto_commit=False, max_poll_records=5000, fetch_max_bytes=64 * 1024 * 1024)
+    producer = make_producer(settings.kafka_bootstrap_servers, linger_ms=20, batch_size=512 * 1024)
+    seen = 0
+    started = None
+    deadline = time.monotonic() + 600
+    while seen < n and time.monotonic() < deadline:
+        for records in consumer.poll(timeout_ms=500).values():
+            if started is None:
+                started = time.monotonic()
+            for rec in records:
+                producer.send(scratch, key=rec.key, value=rec.value)
+            seen += len(records)
+    producer.flush()
+    elapsed = time.monotonic() - (started or time.monotonic())
+    consumer.close()
+    producer.close()
+    return seen / elapsed if elapsed > 0 else 0.0
+
+
+def _fee_records(settings: Settings) -> list[tuple[bytes, int, bytes]]:
+    return [(r.key, r.timestamp, r.value) for r in read_to_end(settings.kafka_bootstrap_servers,
+                                                                 settings.topics.fee_standard)]
+
+
+def _state_bytes_per_person(settings: Settings) -> float:
+    latest: dict[bytes, int] = {}
+    for r in read_to_end(settings.kafka_bootstrap_servers, settings.topics.person_changelog):
+        if r.key and not r.key.startswith(b"~"):
+            latest[r.key] = len(r.value or b"")
+    return sum(latest.values()) / len(latest) if latest else 0.0
+
+
+def _profiler() -> str:
+    """``ZHUCAN_BENCH_PROFILE``: empty (none), ``py-spy`` (sampled during the batch), else cProfile."""
+    return os.environ.get("ZHUCAN_BENCH_PROFILE", "").strip().lower()
+
+
+def _start_workers(settings: Settings, n: int, workdir: Path) -> list[subprocess.Popen[bytes]]:
+    procs = []
+    cprofile = _profiler() not in ("", "0", "py-spy")
+    for i in range(n):
+        profile = ["-m", "cProfile", "-o", str(workdir / f"worker{i}.prof")] if cprofile else []
+        procs.append(start_worker(settings.model_copy(update={"data_dir": workdir / f"w{i}"}), workdir / f"worker{i}.log",
+                                  python_args=profile, worker_args=["--loglevel", "warning"]))
+    return procs
+
+
+def _start_spies(procs: list[subprocess.Popen[bytes]], workdir: Path) -> list[tuple[subprocess.Popen[bytes], Path]]:
+    """py-spy sampling each worker (100 Hz, without pausing it) until stopped: collapsed stacks."""
+    exe = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    if not Path(exe).exists():
+        print("[bench] py-spy is not installed (pip install py-spy): no profile", file=sys.stderr)
+        return []
+    spies = []
+    for i, proc in enumerate(procs):
+        out = workdir / f"worker{i}.collapsed"
+        spies.append((subprocess.Popen([exe, "record", "--pid", str(proc.pid), "--rate", "100", "--nonblocking",
+                                        "--format", "raw", "--output", str(out)],
+                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL), out))
+    return spies
+
+
+def _stop_spies(spies: list[tuple[subprocess.Popen[bytes], Path]]) -> list[Path]:
+    written = []
+    for spy, out in spies:
+        spy.send_signal(signal.SIGINT)  # py-spy writes its output on SIGINT
+        try:
+            spy.wait(30)
+        except subprocess.TimeoutExpired:
+            spy.kill()
+        if out.exists():
+            summary = out.with_suffix(".top.txt")
+            summary.write_text(summarize_collapsed(out.read_text(encoding="utf-8")), encoding="utf-8")
+            written.append(summary)
+    return written
+
+
+def summarize_collapsed(text: str, top: int = 30) -> str:
+    """The functions holding the most samples of py-spy's collapsed stacks: by themselves (self)
+    and with what they call (inclusive), each as a share of all samples."""
+    total = 0
+    own: Counter[str] = Counter()
+    incl: Counter[str] = Counter()
+    for line in text.splitlines():
+        stack, _, count = line.rstrip().rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        n = int(count)
+        total += n
+        frames = [re.sub(r" \((.*?):\d+\)$", r" (\1)", f) for f in stack.split(";")]
+        own[frames[-1]] += n
+        for frame in set(frames):
+            incl[frame] += n
+    if not total:
+        return "no samples\n"
+    lines = [f"{total} samples", "", "self:"]
+    lines += [f"{n / total:7.1%}  {f}" for f, n in own.most_common(top)]
+    lines += ["", "inclusive:"]
+    lines += [f"{n / total:7.1%}  {f}" for f, n in incl.most_common(top + 15)]
+    return "\n".join(lines) + "\n"
+
+
+def _cpu_seconds(pids: Sequence[int]) -> float:
+    """User plus system CPU seconds used so far by the processes ``pids`` (0 where unreadable)."""
+    total = 0
+    for pid in pids:
+        try:  # fields after the command name, which may hold spaces: utime and stime are the 12th and 13th
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        except (OSError, IndexError, ValueError):
+            continue
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def _peak_rss_mb(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def _wait_members(settings: Settings, procs: list[subprocess.Popen[bytes]], members: int,
+                  timeout_s: float = 120.0, settle_s: float = 2.0) -> int:
+    """Wait until both groups of the workers (the intake's and the Faust app's) are Stable with
+    ``members`` members each (partitions assigned); the epoch ms when that was first seen."""
+    monitor = LagMonitor(settings.kafka_bootstrap_servers)
+    deadline = time.monotonic() + timeout_s
+    try:
+        while time.monotonic() < deadline:
+            for p in procs:
+                if p.poll() is not None:
+                    raise RuntimeError(f"a worker exited with code {p.returncode}")
+            try:
+                infos = monitor.admin.describe_groups(settings.worker_groups)
+            except KafkaError as exc:  # e.g. no group coordinator yet on a broker just started
+                if not exc.retriable:
+                    raise
+                time.sleep(0.5)
+                continue
+            if all(infos.get(g, {}).get("group_state") == "Stable" and len(infos[g].get("members") or []) == members
+                   for g in settings.worker_groups):
+                stable_ms = int(time.time() * 1000)
+                time.sleep(settle_s)  # let the members start fetching
+                return stable_ms
+            time.sleep(0.2)
+        raise TimeoutError(f"the worker groups did not become stable with {members} members")
+    finally:
+        monitor.close()
+
+
+def _wait_caught_up(settings: Settings, procs: list[subprocess.Popen[bytes]], timeout_s: float) -> None:
+    monitor = LagMonitor(settings.kafka_bootstrap_servers, allowed_lag=0, window=2)
+    deadline = time.monotonic() + timeout_s
+    quiet_since = None
+    try:
+        while time.monotonic() < deadline:
+            for p in procs:
+                if p.poll() is not None:
+                    raise RuntimeError(f"a worker exited with code {p.returncode}")
+            monitor.sample(settings.worker_groups)
+            reports = monitor.report(settings.worker_groups)
+            if all(r.partitions and r.total_lag == 0 for r in reports):
+                quiet_since = quiet_since or time.monotonic()
+                if time.monotonic() - quiet_since > 3:
+                    return
+            else:
+                quiet_since = None
+            time.sleep(1)
+        raise TimeoutError(f"the worker did not catch up in {timeout_s:.0f}s")
+    finally:
+        monitor.close()
+
+
+def measure_latency(settings: Settings, rate: int, seconds: float, timeline: Path | None = None) -> list[float]:
+    """Offer ``rate`` new people per second for ``seconds``; event-to-fee latencies in ms.
+
+    Fee standards are read from where the topic ended before the first event was offered,
+    so the figure does not depend on how large the batch before it was. With ``timeline``,
+    each event's send time (ms since the first) and latency are written there as CSV, to
+    see whether slow events come together (a stall) or spread out."""
+    codec = Codec()
+    reader = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers, enable_auto_commit=False,
+                           group_id=None, client_id="zhucan-bench-latency")
+    parts = [TopicPartition(settings.topics.fee_standard, p)
+             for p in sorted(reader.partitions_for_topic(settings.topics.fee_standard) or [])]
+    reader.assign(parts)
+    reader.seek_to_end(*parts)
+    for tp in parts:
+        reader.position(tp)  # resolve the end offsets now, before anything is offered
+    producer = make_producer(settings.kafka_bootstrap_servers, linger_ms=0)
+    sent: dict[bytes, int] = {}
+    secret = settings.key_secret.get_secret_value().encode()
+    region, effective = REGIONS[0]
+    total = int(rate * seconds)
+    started = time.monotonic()
+    for i in range(total):
+        target = started + i / rate
+        delay = target - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        id_number = make_id(region, dt.date(1960, 1, 1) + dt.timedelta(days=i // 1000), i % 1000)
+        ev = identity_event(event_id=f"lat-{uuid.uuid4().hex}", source="CIVIL_AFFAIRS", id_number=id_number,
+                            name="延迟", category="MINIMUM_LIVING", region=region, effective=effective,
+                            occurred=utc(2024, 8, 1))
+        now_ms = int(time.time() * 1000)
+        producer.send(settings.topics.identity["CIVIL_AFFAIRS"], key=ev["event_id"].encode(),
+                      value=codec.encode("IdentityEvent", ev), timestamp_ms=now_ms)
+        sent[person_key(id_number, secret).encode()] = now_ms
+    producer.flush()
+    producer.close()
+    deadline = time.monotonic() + 60
+    latencies: dict[bytes, float] = {}
+    try:
+        while len(latencies) < len(sent) and time.monotonic() < deadline:
+            for records in reader.poll(timeout_ms=500).values():
+                for r in records:
+                    if r.key in sent and r.key not in latencies:
+                        latencies[r.key] = r.timestamp - sent[r.key]
+    finally:
+        reader.close()
+    if timeline is not None:
+        first = min(sent.values(), default=0)
+        rows = sorted((sent[k] - first, lat) for k, lat in latencies.items())
+        timeline.write_text("sent_ms,latency_ms\n" + "".join(f"{s},{lat:.0f}\n" for s, lat in rows))
+    return sorted(latencies.values())
+
+
+def run_bench(settings: Settings, n_events: int, workers: int = 1, rate: int = 1000, latency_s: float = 10.0,
+              workdir: Path | None = None, backlog: bool = False) -> BenchResult:
+    """Measure the worker(s) on ``n_events``. By default the workers are running and the batch is
+    produced at once (the producer shares the machine, so its rate bounds the figure); with
+    ``backlog`` the batch is on the topics first and the clock starts when the workers' groups
+    are stable (the departments' producers are elsewhere, as in a deployment)."""
+    run = uuid.uuid4().hex[:6]
+    settings = settings.model_copy(update={"topic_prefix": f"bench{run}.", "app_id": f"zhucan-bench-{run}",
+                                           "metrics_port": 0})
+    workdir = workdir or Path(f".zhucan-data/bench-{run}")
+    workdir.mkdir(parents=True, exist_ok=True)
+    say = lambda msg: print(f"[bench] {msg}", file=sys.stderr, flush=True)  # noqa: E731
+    ensure_topics(settings)
+    say(f"generating {n_events:,} identity events...")
+    records, people, valid = synthetic_events(n_events)
+    if backlog:
+        say(f"producing the batch to {settings.topic_prefix}identity.*.v1 ({people:,} people) before any worker runs...")
+        produce_s = _produce(settings, records)
+        say(f"produced in {produce_s:.1f}s ({n_events / produce_s:,.0f}/s); starting {workers} worker(s)...")
+    procs = _start_workers(settings, workers, workdir)
+    try:
+        spies: list[tuple[subprocess.Popen[bytes], Path]] = []
+        if backlog:
+            started_ms = _wait_members(settings, procs, workers, timeout_s=300, settle_s=0)
+            cpu_before = _cpu_seconds([p.pid for p in procs])
+            spies = _start_spies(procs, workdir) if _profiler() == "py-spy" else []
+            say("the workers' groups are stable: the clock runs; waiting for the worker(s)...")
+        else:
+            say(f"started {workers} worker(s); waiting until their groups are stable...")
+            _wait_members(settings, procs, workers)
+            say(f"producing the batch to {settings.topic_prefix}identity.*.v1 ({people:,} people)...")
+            spies = _start_spies(procs, workdir) if _profiler() == "py-spy" else []
+            started_ms = int(time.time() * 1000)
+            cpu_before = _cpu_seconds([p.pid for p in procs])
+            produce_s = _produce(settings, records)
+            say(f"produced in {produce_s:.1f}s ({n_events / produce_s:,.0f}/s); waiting for the worker(s)...")
+        _wait_caught_up(settings, procs, timeout_s=max(300.0, n_events / 200))
+        cpu_s = _cpu_seconds([p.pid for p in procs]) - cpu_before
+        for path in _stop_spies(spies):
+            say(f"profile of the batch: {path}")
+        fees = _fee_records(settings)
+        last = max(t for _, t, _ in fees)
+        codec = Codec()
+        contents: dict[tuple[bytes, int, int], set[tuple[Any, ...]]] = {}
+        versions = []
+        for k, _, v in fees:
+            f = codec.decode(v, expect="FeeStandard")[1]
+            versions.append((k, f["insurance_year"], f["version"]))
+            contents.setdefault(versions[-1], set()).add(
+                (f["message_id"], f["category"], f["premium_fen"], f["subsidy_fen"], f["payable_fen"], f["payment_mode"]))
+        duplicates = len(versions) - len(set(versions))
+        conflicts = sum(1 for c in contents.values() if len(c) > 1)
+        secret = settings.key_secret.get_secret_value().encode()
+        expected = {person_key(i, secret).encode() for i in valid}
+        missing = len(expected - {k for k, _, _ in versions})
+        monitor = LagMonitor(settings.kafka_bootstrap_servers)
+        monitor.sample(settings.worker_groups)
+        members = min(g.members for g in monitor.report(settings.worker_groups))
+        monitor.close()
+        seconds = max((last - started_ms) / 1000, 1e-3)  # first identity event in -> last fee standard out
+        say(f"batch done: {len(fees):,} fee standards in {seconds:.1f}s; latency at {rate}/s for {latency_s:.0f}s...")
+        n_fees = len(fees)
+        del records, fees, versions, contents, expected  # a province's worth of objects: the paced
+        gc.collect()  # producer below must not stall on this process's garbage collector
+        latencies = measure_latency(settings, rate, latency_s, timeline=workdir / "latency.csv")
+        rss = max(_peak_rss_mb(p.pid) for p in procs)
+    finally:
+        for p in procs:
+            stop_worker(p)
+    say("measuring the raw ceiling on the same records...")
+    ceiling = measure_ceiling(settings, n_events)
+    state = _state_bytes_per_person(settings)
+    throughput = n_events / seconds
+
+    def pct(q: float) -> float:
+        if not latencies:
+            return float("nan")
+        return float(latencies[min(len(latencies) - 1, int(q * len(latencies)))])
+
+    return BenchResult(
+        events=n_events, people=people, partitions=settings.partitions, workers=workers, seconds=round(seconds, 2),
+        throughput_eps=round(throughput, 1), ceiling_eps=round(ceiling, 1),
+        ceiling_share=round(throughput / ceiling, 3) if ceiling else 0.0, fee_standards=n_fees,
+        p50_ms=round(pct(0.50), 1), p99_ms=round(pct(0.99), 1), latency_rate_eps=rate, rss_mb=round(rss, 1),
+        state_bytes_per_person=round(state, 1),
+        machine=f"{os.cpu_count()} cores, {os.uname().machine}, Python {sys.version.split()[0]}",
+        members=members, duplicated_versions=duplicates, conflicting_versions=conflicts,
+        people_without_standard=missing, mode="backlog" if backlog else "live",
+        worker_cpu_us_per_event=round(cpu_s / n_events * 1e6, 1),
+    )
+
+
+def print_result(r: BenchResult) -> None:
+    rows = [("identity events", f"{r.events:,}"), ("people", f"{r.people:,}"), ("workers / partitions", f"{r.workers} / {r.partitions}"),
+            ("batch seconds", f"{r.seconds}"), ("throughput (events/s)", f"{r.throughput_eps:,.0f}"),
+            ("raw ceiling (records/s)", f"{r.ceiling_eps:,.0f}"), ("share of ceiling", f"{r.ceiling_share:.1%}"),
+            ("worker CPU per event (µs)", f"{r.worker_cpu_us_per_event}"),
+            ("fee standards out", f"{r.fee_standards:,}"), (f"p50 / p99 at {r.latency_rate_eps}/s (ms)", f"{r.p50_ms} / {r.p99_ms}"),
+            ("worker peak RSS (MB)", f"{r.rss_mb}"), ("state bytes per person", f"{r.state_bytes_per_person}"),
+            ("mode", r.mode), ("group members", f"{r.members}"),
+            ("versions re-sent / conflicting", f"{r.duplicated_versions} / {r.conflicting_versions}"),
+            ("people without a standard", f"{r.people_without_standard}"),
+            ("machine", r.machine)]
+    for k, v in rows:
+        print(f"{k:<28} {v}")
+
+
+def bench_main(settings: Settings, n_events: int, json_path: str | None, workers: int, rate: int, latency_s: float,
+               backlog: bool = False) -> int:
+    result = run_bench(settings, n_events, workers=workers, rate=rate, latency_s=latency_s, backlog=backlog)
+    print_result(result)
+    if json_path:
+        Path(json_path).write_text(json.dumps(asdict(result), indent=2) + "\n", encoding="utf-8")
+    return 0

@@ -1,0 +1,142 @@
+"""The ``zhucan`` command: the parser here, the commands in a module per group
+(``local``, ``policy``, ``money``, ``operate``)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+
+from connectors.ops.cli.local import cmd_bench, cmd_demo, cmd_kafka, cmd_topics, cmd_worker
+from connectors.ops.cli.money import cmd_budget, cmd_coverage, cmd_settle
+from connectors.ops.cli.operate import (
+    cmd_control,
+    cmd_dashboard,
+    cmd_dlq,
+    cmd_import,
+    cmd_lag,
+    cmd_tax_sim,
+)
+from connectors.ops.cli.policy import cmd_policy
+from streams.domain.departments import DEPARTMENTS
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="zhucan", description="助参: subsidised-enrolment integration broker")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    k = sub.add_parser("kafka", help="the embedded local Kafka broker (KRaft, from Maven Central jars)")
+    k.add_argument("action", choices=["up", "down", "status"])
+    k.add_argument("--wipe", action="store_true", help="with down: delete the broker's data")
+    k.add_argument("--json", action="store_true", help="with status: print JSON")
+    k.set_defaults(func=cmd_kafka)
+
+    w = sub.add_parser("worker", help="run the stream processors")
+    w.add_argument("--loglevel", default=os.environ.get("ZHUCAN_LOG_LEVEL", "info").lower())
+    w.set_defaults(func=cmd_worker)
+
+    d = sub.add_parser("demo", help="local Kafka + worker + sample people of the seed regions, with a summary")
+    d.add_argument("--timeout", type=float, default=180.0)
+    d.set_defaults(func=cmd_demo)
+
+    t = sub.add_parser("topics", help="create the contract's and the internal topics")
+    t.add_argument("action", choices=["create"])
+    t.set_defaults(func=cmd_topics)
+
+    p = sub.add_parser("policy", help="validate and explain region-year policies")
+    p.add_argument("action", choices=["check", "explain"])
+    p.add_argument("dir", nargs="?", help="with check: the policy directory (default: ZHUCAN_POLICY_DIR or shipped)")
+    p.add_argument("--region", help="6-digit region code")
+    p.add_argument("--year", type=int)
+    p.add_argument("--category", action="append", default=[], help="a category symbol or its Chinese name; repeatable")
+    p.add_argument("--student", action="store_true", help="the person is a student or child")
+    p.set_defaults(func=cmd_policy)
+    ts = sub.add_parser("tax-sim", help="simulate the tax bureau: answer fee standards with payment status")
+    ts.add_argument("--pay-share", type=float, default=0.9)
+    ts.add_argument("--reject-share", type=float, default=0.0)
+    ts.add_argument("--already-paid-share", type=float, default=0.0)
+    ts.add_argument("--delay", type=float, default=0.0, help="seconds to wait after a person-year's last version")
+    ts.add_argument("--seed", default="zhucan")
+    ts.add_argument("--group", default="zhucan-tax-sim")
+    ts.add_argument("--idle-exit", type=float, default=None, help="stop after this many idle seconds")
+    ts.set_defaults(func=cmd_tax_sim)
+
+    c = sub.add_parser("control", help="send an operator's command to the worker")
+    c.add_argument("command", choices=["open-year", "check-coverage", "close-window", "settle"])
+    c.add_argument("--region", required=True)
+    c.add_argument("--year", type=int, required=True)
+    c.add_argument("--as-of", help="the command's date (YYYY-MM-DD); default today")
+    c.set_defaults(func=cmd_control)
+
+    cv = sub.add_parser("coverage", help="coverage rate per region and year; --check lists suspected un-enrolled")
+    cv.add_argument("--region")
+    cv.add_argument("--year", type=int)
+    cv.add_argument("--by", choices=["county", "city", "province"], default="county")
+    cv.add_argument("--check", action="store_true", help="send CHECK_COVERAGE first and wait for the worker")
+    cv.add_argument("--list", action="store_true", help="print the suspected un-enrolled list")
+    cv.add_argument("--as-of", help="with --check: the date to judge by (YYYY-MM-DD); default today")
+    cv.add_argument("--timeout", type=float, default=120.0)
+    cv.add_argument("--json", action="store_true")
+    cv.set_defaults(func=cmd_coverage)
+    lg = sub.add_parser("lag", help="consumer lag per group and partition, Burrow-style status")
+    lg.add_argument("--group", action="append", help="a consumer group (repeatable); default: all")
+    lg.add_argument("--json", action="store_true", help="one JSON document")
+    lg.add_argument("--watch", action="store_true", help="keep sampling and print every interval")
+    lg.add_argument("--samples", type=int, default=3, help="samples in the window before judging")
+    lg.add_argument("--interval", type=float, default=1.0, help="seconds between samples")
+    lg.add_argument("--allowed-lag", type=int, default=1000, help="lag at or below this is OK")
+    lg.set_defaults(func=cmd_lag)
+    dq = sub.add_parser("dlq", help="dead letters: list, show, replay to their origin topic")
+    dq.add_argument("action", choices=["list", "show", "replay"])
+    dq.add_argument("coordinates", nargs="*", help="dead letters as PARTITION:OFFSET (see list)")
+    dq.add_argument("--all", action="store_true", help="with show/replay: every dead letter")
+    dq.add_argument("--limit", type=int, default=50, help="with list: the newest N (0: all)")
+    dq.add_argument("--dry-run", action="store_true")
+    dq.add_argument("--json", action="store_true")
+    dq.set_defaults(func=cmd_dlq)
+    im = sub.add_parser("import", help="a department's CSV/XLSX file (the template) to its identity topic")
+    im.add_argument("file", nargs="?")
+    im.add_argument("--source", choices=[d.slug for d in DEPARTMENTS])
+    im.add_argument("--report", help="where the row-level error report goes (default FILE.errors.csv)")
+    im.add_argument("--force", action="store_true", help="publish even if this file was imported before")
+    im.add_argument("--template", action="store_true", help="print the template's header and an example row")
+    im.set_defaults(func=cmd_import)
+    db = sub.add_parser("dashboard", help="the operators' page: lag, throughput, rejections, coverage")
+    db.add_argument("--host", default="127.0.0.1")
+    db.add_argument("--port", type=int, default=8050)
+    db.set_defaults(func=cmd_dashboard)
+    bn = sub.add_parser("bench", help="throughput, latency, memory and state size on real Kafka")
+    bn.add_argument("--events", type=int, default=100_000)
+    bn.add_argument("--json", help="also write the result to this file")
+    bn.add_argument("--workers", type=int, default=1)
+    bn.add_argument("--rate", type=int, default=1000, help="offered events/s for the latency run")
+    bn.add_argument("--latency-seconds", type=float, default=10.0)
+    bn.add_argument("--backlog", action="store_true",
+                    help="produce the batch before the workers start; the clock starts when their groups are stable")
+    bn.set_defaults(func=cmd_bench)
+    st = sub.add_parser("settle", help="settlement per class and funding source (资助汇总表) from the ledger")
+    st.add_argument("--region")
+    st.add_argument("--year", type=int)
+    st.add_argument("--as-of", help="the date on the lines (YYYY-MM-DD); default today")
+    st.add_argument("--publish", action="store_true", help="also publish the lines to settlement.v1")
+    st.add_argument("--json", action="store_true")
+    st.set_defaults(func=cmd_settle)
+
+    bu = sub.add_parser("budget", help="budget estimate (资金支出测算), optionally under what-if policies")
+    bu.add_argument("--region", required=True)
+    bu.add_argument("--year", type=int, required=True, help="the insurance year whose people are counted")
+    bu.add_argument("--what-if", help="a directory of policy files to apply instead (never the live ones)")
+    bu.add_argument("--target-year", type=int, help="with --what-if: the year of those policies")
+    bu.add_argument("--json", action="store_true")
+    bu.set_defaults(func=cmd_budget)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="[%(asctime)s] %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("kafka").setLevel(logging.WARNING)  # kafka-python is chatty at INFO
+    # kafka-python 3 warns whenever its IO thread waited >0.1 s for the GIL ("a tight sync loop
+    # inside a coroutine"): on a busy host that is this process computing, not a fault.
+    logging.getLogger("kafka.net.selector").setLevel(logging.ERROR)
+    args = build_parser().parse_args(argv)
+    return int(args.func(args) or 0)

@@ -1,0 +1,101 @@
+"""The ledger's commands: coverage, settle, budget (and how their rows print)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from connectors.ops.cli.common import _as_of, _settings
+
+
+def cmd_coverage(args: argparse.Namespace) -> int:
+    from connectors.ops.control import send_control, wait_for_control
+    from connectors.ops.ledger import COVERAGE_TARGET, coverage, suspected
+
+    settings = _settings()
+    if args.check:
+        if not args.region or not args.year:
+            print("coverage --check needs --region and --year", file=sys.stderr)
+            return 2
+        command_id = send_control(settings, "CHECK_COVERAGE", args.region, args.year, _as_of(args.as_of))
+        if not wait_for_control(settings, command_id, timeout_s=args.timeout):
+            print(f"the worker did not finish CHECK_COVERAGE {command_id} in {args.timeout:.0f}s; is it running?",
+                  file=sys.stderr)
+            return 1
+    rows = coverage(settings, args.region, args.year, by=args.by)
+    people = suspected(settings, args.region, args.year) if args.check or args.list else []
+    if args.json:
+        print(json.dumps({"coverage": [r.as_dict() for r in rows], "suspected_unenrolled": len(people)},
+                         ensure_ascii=False))
+        return 0
+    print_coverage(rows, COVERAGE_TARGET)
+    if people:
+        print_suspected(people)
+    return 0
+
+
+def print_coverage(rows, target: float) -> None:  # type: ignore[no-untyped-def]
+    print(f"{'region':<8} {'year':<5} {'live':>6} {'enrolled':>9} {'rate':>8}  target {target:.0%}  by status")
+    for r in rows:
+        mark = "ok" if r.meets_target else "BELOW"
+        status = ", ".join(f"{k}={v}" for k, v in sorted(r.by_status.items()))
+        print(f"{r.region_code:<8} {r.insurance_year:<5} {r.live:>6} {r.enrolled:>9} {r.rate:>8.1%}  {mark:<11} {status}")
+
+
+def print_suspected(people) -> None:  # type: ignore[no-untyped-def]
+    from streams.domain.ids import mask_id
+
+    print(f"\nsuspected un-enrolled (疑似未参保): {len(people)}")
+    for p in sorted(people, key=lambda p: (p["region_code"], p["insurance_year"], p["name"])):
+        print(f"  {mask_id(p['id_number']):<20} {p['name']:<4} {p['region_code']} {p['insurance_year']} "
+              f"v{p['fee_version']} since {p['since']}: {p['reason']}")
+
+
+def cmd_settle(args: argparse.Namespace) -> int:
+    from connectors.ops.ledger import publish_settlement, settlement
+    from streams.domain.policy.decide import yuan
+
+    settings = _settings()
+    lines = settlement(settings, args.region, args.year, _as_of(args.as_of))
+    if args.json:
+        print(json.dumps(lines, ensure_ascii=False, default=str))
+    else:
+        print(f"{'region':<8} {'year':<5} {'class':<28} {'funding':<24} {'spot':<5} {'persons':>8} {'subsidy':>14}")
+        for line in lines:
+            print(f"{line['region_code']:<8} {line['insurance_year']:<5} {line['category']:<28} "
+                  f"{line['funding_source']:<24} {'yes' if line['on_the_spot'] else 'no':<5} {line['persons']:>8} "
+                  f"{yuan(line['subsidy_fen']):>14}")
+        by_fund: dict[str, int] = {}
+        for line in lines:
+            by_fund[line["funding_source"]] = by_fund.get(line["funding_source"], 0) + line["subsidy_fen"]
+        for fund, total in sorted(by_fund.items()):
+            print(f"total {fund}: {yuan(total)}")
+    if args.publish:
+        publish_settlement(settings, lines)
+        print(f"published {len(lines)} lines to {settings.topics.settlement}", file=sys.stderr)
+    return 0
+
+
+def cmd_budget(args: argparse.Namespace) -> int:
+    from connectors.ops.ledger import budget
+    from streams.domain.exceptions import DomainError
+    from streams.domain.policy.decide import yuan
+    from streams.policies import load_book
+
+    settings = _settings()
+    try:
+        overlay = load_book(args.what_if) if args.what_if else None
+    except DomainError as exc:
+        print(f"budget: {exc}", file=sys.stderr)
+        return 1
+    rows = budget(settings, args.region, args.year, overlay, args.target_year)
+    if args.json:
+        print(json.dumps([r.__dict__ for r in rows], ensure_ascii=False))
+        return 0
+    what = f"under {args.what_if} for {args.target_year or args.year}" if overlay else "as issued"
+    print(f"budget estimate (资金支出测算) for region {args.region}, people of {args.year}, {what}")
+    for r in rows:
+        print(f"  {r.category:<28} {r.funding_source:<24} {r.persons:>8} persons {yuan(r.subsidy_fen):>14}")
+    print(f"  total {yuan(sum(r.subsidy_fen for r in rows))}")
+    return 0

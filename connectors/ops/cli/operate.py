@@ -1,0 +1,132 @@
+"""Operators' commands: tax-sim, control, lag, dlq, import, dashboard."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+
+from connectors.ops.cli.common import _as_of, _settings
+
+
+def cmd_tax_sim(args: argparse.Namespace) -> int:
+    from connectors.taxsim import TaxBehaviour, run_tax_sim
+
+    behaviour = TaxBehaviour(pay_share=args.pay_share, reject_share=args.reject_share,
+                             already_paid_share=args.already_paid_share, delay_s=args.delay, seed=args.seed)
+    counts = run_tax_sim(_settings(), behaviour, group=args.group, idle_exit_s=args.idle_exit)
+    print("tax-sim answered: " + (", ".join(f"{k}={v}" for k, v in sorted(counts.items())) or "nothing"))
+    return 0
+
+
+def cmd_control(args: argparse.Namespace) -> int:
+    from connectors.ops.control import send_control
+
+    settings = _settings()
+    command_id = send_control(settings, args.command.upper().replace("-", "_"), args.region, args.year, _as_of(args.as_of))
+    print(f"sent {args.command.upper()} {command_id} for region {args.region} year {args.year} to {settings.topics.control}")
+    return 0
+
+
+def cmd_lag(args: argparse.Namespace) -> int:
+    import time
+
+    from connectors.ops.lag import format_report
+    from streams.kafka.lag import LagMonitor
+
+    settings = _settings()
+    monitor = LagMonitor(settings.kafka_bootstrap_servers, allowed_lag=args.allowed_lag)
+    try:
+        groups = args.group or monitor.groups()
+        rounds = 0
+        while True:
+            monitor.sample(groups)
+            rounds += 1
+            if args.watch or rounds < args.samples:
+                if args.watch and rounds >= args.samples:
+                    report = monitor.report(groups)
+                    print(json.dumps([g.as_dict() for g in report]) if args.json else
+                          f"--- {dt.datetime.now():%H:%M:%S}\n" + format_report(report), flush=True)
+                time.sleep(args.interval)
+                continue
+            report = monitor.report(groups)
+            if args.json:
+                print(json.dumps({"groups": [g.as_dict() for g in report]}, ensure_ascii=False))
+            else:
+                print(format_report(report) if report else "no consumer groups")
+            return 0 if all(g.status == "OK" for g in report) else 1
+    finally:
+        monitor.close()
+
+
+def cmd_dlq(args: argparse.Namespace) -> int:
+    from connectors.ops.dlq import dead_letters, describe, replay
+
+    settings = _settings()
+    letters = dead_letters(settings)
+    if args.action == "list":
+        shown = letters[-args.limit:] if args.limit else letters
+        if args.json:
+            print(json.dumps([d.as_dict() for d in shown], ensure_ascii=False))
+            return 0
+        print(f"{len(letters)} dead letters on {settings.topics.dead_letter}")
+        for d in shown:
+            info = d.as_dict()
+            print(f"  {d.coordinate:<8} {info['at'][:19]}  {d.origin:<45} {info['error_class']}: {(info['error'] or '')[:70]}")
+        return 0
+    wanted = set(args.coordinates)
+    chosen = letters if args.all else [d for d in letters if d.coordinate in wanted]
+    missing = wanted - {d.coordinate for d in letters}
+    if missing:
+        print(f"no such dead letter: {', '.join(sorted(missing))} (use `zhucan dlq list`)", file=sys.stderr)
+        return 1
+    if args.action == "show":
+        for d in chosen:
+            print(describe(d))
+        return 0
+    if not chosen:
+        print("name dead letters as PARTITION:OFFSET, or --all", file=sys.stderr)
+        return 2
+    sent, skipped = replay(settings, chosen, dry_run=args.dry_run)
+    verb = "would replay" if args.dry_run else "replayed"
+    print(f"{verb} {len(sent)}: {' '.join(sent) or '-'}; already replayed {len(skipped)}: {' '.join(skipped) or '-'}")
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from connectors.importer import TEMPLATE, run_import
+
+    if args.template:
+        print(TEMPLATE, end="")
+        return 0
+    if not args.source or not args.file:
+        print("import needs --source and FILE (or --template)", file=sys.stderr)
+        return 2
+    path = Path(args.file)
+    if not path.is_file():
+        print(f"import: {path} does not exist", file=sys.stderr)
+        return 2
+    try:
+        result = run_import(_settings(), args.source, path, report=Path(args.report) if args.report else None,
+                            force=args.force)
+    except ValueError as exc:
+        print(f"import: {path}: {exc}", file=sys.stderr)
+        return 1
+    if result.already_imported:
+        print(f"{path} was already imported for {args.source}: nothing published (use --force to send it again)")
+        return 0
+    print(f"{result.rows} rows: {result.published} published, {result.bad_rows} bad "
+          f"({', '.join(f'{k}={v}' for k, v in sorted(result.by_reason.items())) or 'none'}) in {result.seconds:.1f}s")
+    if result.bad_rows:
+        print(f"error report: {result.report}")
+    return 0 if result.bad_rows == 0 else 3
+
+
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    from connectors.ops.dashboard import run_dashboard
+
+    run_dashboard(_settings(), host=args.host, port=args.port)
+    return 0

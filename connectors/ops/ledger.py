@@ -1,0 +1,88 @@
+"""The ledger (台账) read from the topics: standards, payment status, coverage, settlement, budget.
+
+This module reads Kafka; the arithmetic is ``connectors/ops/reports.py`` (pure)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from typing import Any
+
+from connectors.kafka_io import make_producer, read_to_end
+from connectors.ops.reports import (
+    COVERAGE_TARGET,
+    ENROLLED,
+    BudgetRow,
+    CoverageRow,
+    Keyed,
+    budget_rows,
+    coverage_rows,
+    latest_suspected,
+    ledger_rows,
+    settlement_lines,
+)
+from schemas.codec import Codec
+from schemas.exceptions import DecodeError
+from streams.domain.policy.spec import PolicyBook
+from streams.domain.regions import Level
+from streams.policies import load_book
+from streams.settings import Settings
+
+__all__ = ["COVERAGE_TARGET", "ENROLLED", "BudgetRow", "CoverageRow", "budget", "coverage", "ledger",
+           "publish_settlement", "settlement", "suspected"]
+
+
+def _read(settings: Settings, topic: str, record: str, codec: Codec) -> list[Keyed]:
+    out = []
+    for rec in read_to_end(settings.kafka_bootstrap_servers, topic):
+        try:
+            out.append((rec.key.decode() if rec.key else "", codec.decode(rec.value, expect=record)[1]))
+        except DecodeError:
+            continue
+    return out
+
+
+def ledger(settings: Settings, region: str | None = None, year: int | None = None,
+           codec: Codec | None = None, book: PolicyBook | None = None) -> Iterator[tuple[dict[str, Any], str]]:
+    """Each person-year's standard with its payment state (``reports.ledger_rows``), read from the topics."""
+    codec = codec or Codec()
+    book = book or load_book(settings.policy_dir)
+    fees = _read(settings, settings.topics.fee_standard, "FeeStandard", codec)
+    acks = _read(settings, settings.topics.payment_status, "PaymentStatus", codec)
+    return ledger_rows(fees, acks, book, settings.secret_bytes, region, year)
+
+
+def coverage(settings: Settings, region: str | None = None, year: int | None = None,
+             by: Level = "county") -> list[CoverageRow]:
+    return coverage_rows(ledger(settings, region, year), by)
+
+
+def settlement(settings: Settings, region: str | None, year: int | None,
+               as_of: dt.datetime) -> list[dict[str, Any]]:
+    return settlement_lines(ledger(settings, region, year), as_of)
+
+
+def publish_settlement(settings: Settings, lines: list[dict[str, Any]]) -> None:
+    """Settlement lines on ``settlement.v1``, keyed by their own line (a line is about no one person)."""
+    codec = Codec()
+    producer = make_producer(settings.kafka_bootstrap_servers)
+    try:
+        for line in lines:
+            key = "|".join(str(line[k]) for k in ("region_code", "insurance_year", "category", "funding_source",
+                                                  "on_the_spot"))
+            producer.send(settings.topics.settlement, key=key.encode(),
+                          value=codec.encode("SettlementLine", line, topic=settings.topics.settlement))
+        producer.flush()
+    finally:
+        producer.close()
+
+
+def budget(settings: Settings, region: str, year: int, overlay: PolicyBook | None = None,
+           target_year: int | None = None) -> list[BudgetRow]:
+    """The live policies are never touched: ``overlay`` is a separate book (``reports.budget_rows``)."""
+    return budget_rows(ledger(settings, region, year), year, overlay, target_year)
+
+
+def suspected(settings: Settings, region: str | None = None, year: int | None = None) -> list[dict[str, Any]]:
+    """The suspected un-enrolled list (latest entry per person and year)."""
+    return latest_suspected(_read(settings, settings.topics.unenrolled, "SuspectedUnenrolled", Codec()), region, year)

@@ -1,0 +1,116 @@
+"""What flows through the person stage: the commands it applies and the effects it returns.
+
+Commands (decoded at the edge, typed before the domain sees them): ``Identity`` (an identity
+change, ``streams/domain/identity.py``), ``PaymentAck`` (a tax acknowledgement) and
+``Control`` (an operator's OPEN_YEAR or CHECK_COVERAGE for one partition). Effects: a fee
+standard to publish, a review case, a suspected un-enrolled person; ``streams/handlers.py``
+maps each effect type to its topic and record.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+from streams.domain.enums import ControlKind, PaymentState
+
+
+class PaymentAck(NamedTuple):
+    """A tax acknowledgement (PaymentStatus), with its ID number normalised to 18 characters."""
+
+    ack_id: str
+    id_number: str
+    insurance_year: int
+    fee_version: int
+    status: PaymentState
+    amount_fen: int
+    tax_reference: str
+    acted_at: dt.datetime
+    contribution_level: int | None = None  # CONTRACT additions 2026-12
+
+    @classmethod
+    def from_record(cls, value: dict[str, Any]) -> PaymentAck:
+        """From a decoded PaymentStatus (Avro has checked the types and symbols)."""
+        return cls(str(value["ack_id"]), str(value["id_number"]), int(value["insurance_year"]),
+                   int(value["fee_version"]), PaymentState(value["status"]), int(value["amount_fen"]),
+                   str(value.get("tax_reference") or ""), value["acted_at"], value.get("contribution_level"))
+
+    def to_record(self) -> dict[str, Any]:
+        return {**self._asdict(), "status": self.status.value}
+
+
+class Control(NamedTuple):
+    """An operator's command (ControlCommand), run by every partition over its own people."""
+
+    command_id: str
+    command: ControlKind
+    region_code: str
+    insurance_year: int
+    issued_at: dt.datetime
+
+    @classmethod
+    def from_record(cls, value: dict[str, Any]) -> Control:
+        return cls(str(value["command_id"]), ControlKind(value["command"]), str(value["region_code"]),
+                   int(value["insurance_year"]), value["issued_at"])
+
+    def to_record(self) -> dict[str, Any]:
+        return {**self._asdict(), "command": self.command.value}
+
+
+@dataclass
+class FeeStandardIssued:
+    message_id: str
+    id_number: str
+    name: str
+    region_code: str
+    insurance_year: int
+    version: int
+    contribution_level: int
+    premium_fen: int
+    subsidy_fen: int
+    payable_fen: int
+    payment_mode: str
+    on_the_spot: bool
+    category: str
+    funding_source: str
+    policy_id: str
+    basis: str
+    issued_at: int  # epoch ms
+
+    def to_record(self) -> dict[str, Any]:
+        return dict(self.__dict__)  # issued_at in epoch ms, as Avro's timestamp-millis carries it
+
+
+@dataclass
+class ReviewRaised:
+    case_id: str
+    kind: str
+    id_number: str
+    insurance_year: int | None
+    detail: str
+    raised_at: int
+    code: str = ""  # machine-readable sub-kind: NO_POLICY, POST_HOC_SUBSIDY, WAITING_FOR_POLICY...
+    amount_fen: int | None = None  # money the case is about (a refund or post-hoc subsidy)
+
+    def to_record(self) -> dict[str, Any]:
+        return dict(self.__dict__)  # raised_at in epoch ms, as Avro's timestamp-millis carries it
+
+
+@dataclass
+class SuspectedFound:
+    """A person with a live standard and no payment after the window (疑似未参保)."""
+
+    id_number: str
+    name: str
+    region_code: str
+    insurance_year: int
+    fee_version: int
+    since: dt.date
+    reason: str
+
+    def to_record(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+Effect = FeeStandardIssued | ReviewRaised | SuspectedFound

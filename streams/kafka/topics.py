@@ -1,0 +1,109 @@
+"""Every topic zhucan touches, in one list: name, record, key, retention, who writes it.
+
+Admin (``streams/kafka/admin.py``: creation and configs), the settings' ``Topics`` names, the
+intake's subscriptions and (issue #13) the ACLs all read this list; nothing else spells a topic
+name. The department topics come from ``streams/domain/departments.py`` (one entry each).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+from streams.domain.departments import DEPARTMENTS, Department
+
+DAY_MS = 24 * 3600 * 1000
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    attr: str  # the attribute of ``Topics`` (for departments: the department's source)
+    name: str  # without the deployment prefix
+    record: str | None  # the contract's record (schemas/*.avsc); None: zhucan's own bytes
+    key: str  # what the record key is
+    writer: str  # who produces to it
+    retention_ms: int | None  # None: compacted (kept until replaced)
+    contract: bool  # in CONTRACT.md (False: internal, under "zhucan.")
+
+    @property
+    def configs(self) -> dict[str, str]:
+        if self.retention_ms is None:
+            return {"cleanup.policy": "compact"}
+        return {"cleanup.policy": "delete", "retention.ms": str(self.retention_ms)}
+
+
+def department_topic(d: Department) -> TopicSpec:
+    return TopicSpec(d.source, d.topic, "IdentityEvent", "department's choice", d.source, 30 * DAY_MS, True)
+
+
+# The contract's topics besides the departments', then zhucan's internal ones.
+TOPICS: tuple[TopicSpec, ...] = (
+    TopicSpec("rejected", "identity.rejected.v1", "Rejection", "person token", "zhucan", 30 * DAY_MS, True),
+    # fee-standard.v1 keeps every version: time retention, never compaction (CONTRACT.md).
+    TopicSpec("fee_standard", "fee-standard.v1", "FeeStandard", "person token", "zhucan", 400 * DAY_MS, True),
+    TopicSpec("payment_status", "payment-status.v1", "PaymentStatus", "person token", "tax", 30 * DAY_MS, True),
+    TopicSpec("review", "review.v1", "ReviewCase", "person token", "zhucan", 30 * DAY_MS, True),
+    TopicSpec("unenrolled", "unenrolled.suspected.v1", "SuspectedUnenrolled", "person token", "zhucan",
+              30 * DAY_MS, True),
+    TopicSpec("settlement", "settlement.v1", "SettlementLine", "region|year", "operators", 30 * DAY_MS, True),
+    TopicSpec("control", "control.v1", "ControlCommand", "command id", "operators", 30 * DAY_MS, True),
+    TopicSpec("person_commands", "zhucan.person-commands", None, "person token / batch", "zhucan", 7 * DAY_MS, False),
+    TopicSpec("dead_letter", "zhucan.dead-letter", None, "origin key", "zhucan", 90 * DAY_MS, False),
+    # Created by Faust with the person table (compacted only, never deleted by time).
+    TopicSpec("person_changelog", "zhucan.person-changelog", None, "person token", "zhucan", None, False),
+    TopicSpec("control_progress", "zhucan.control-progress", None, "command id", "zhucan", 7 * DAY_MS, False),
+    # ledgers of what was done once: compacted, kept
+    TopicSpec("dead_letter_replays", "zhucan.dead-letter-replays", None, "origin", "operators", None, False),
+    TopicSpec("imports", "zhucan.imports", None, "file digest", "operators", None, False),
+)
+CREATED_BY_FAUST = frozenset({"person_changelog"})
+
+
+class Topics:
+    """Every topic name, with the deployment prefix applied: ``topics.fee_standard``,
+    ``topics.identity[source]``; ``specs`` gives the whole list."""
+
+    def __init__(self, prefix: str = "", departments: tuple[Department, ...] = DEPARTMENTS) -> None:
+        self.prefix = prefix
+        self.specs = tuple(department_topic(d) for d in departments) + TOPICS
+        self.identity = {d.source: prefix + d.topic for d in departments}
+        self._by_topic = {prefix + d.topic: d.source for d in departments}
+        for spec in TOPICS:
+            setattr(self, spec.attr, prefix + spec.name)
+
+    # typed names (set in __init__ from TOPICS)
+    rejected: str
+    fee_standard: str
+    payment_status: str
+    review: str
+    unenrolled: str
+    settlement: str
+    control: str
+    person_commands: str
+    dead_letter: str
+    person_changelog: str
+    control_progress: str
+    dead_letter_replays: str
+    imports: str
+
+    def source_of(self, topic: str) -> str | None:
+        """The department whose topic this is, or None."""
+        return self._by_topic.get(topic)
+
+    def name(self, spec: TopicSpec) -> str:
+        return self.prefix + spec.name
+
+    def contract(self) -> list[str]:
+        return [self.name(s) for s in self.specs if s.contract]
+
+    def internal(self) -> list[str]:
+        return [self.name(s) for s in self.specs if not s.contract and s.attr not in CREATED_BY_FAUST]
+
+    def configs(self) -> dict[str, dict[str, str]]:
+        """Topic configs of every topic zhucan creates (the changelog is Faust's)."""
+        return {self.name(s): s.configs for s in self.specs if s.attr not in CREATED_BY_FAUST}
+
+
+@lru_cache(maxsize=64)
+def topics_for(prefix: str, departments: tuple[Department, ...] = DEPARTMENTS) -> Topics:
+    return Topics(prefix, departments)

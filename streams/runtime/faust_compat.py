@@ -1,0 +1,105 @@
+"""Every use of a private Faust, mode or aiokafka API, in one place.
+
+Each is a risk at upgrade time; ``tests/unit/streams/runtime/test_faust_compat.py`` has a test
+per use that fails when an upgrade renames, removes or changes it. Nothing else in zhucan
+touches a name starting with ``_`` of those libraries.
+
+1. ``Producer._settings_extra`` (faust): the aiokafka producer's extra settings; overridden to
+   set ``acks=all`` and idempotence, which Faust enables only inside transactions.
+2. ``App._new_transport`` / ``App._new_producer_transport`` (faust): how the app builds its
+   transports; overridden to use the idempotent producer.
+3. ``Producer._ensure_producer`` (faust): the aiokafka producer Faust started (for batch sends).
+4. ``AIOKafkaClient._wait_on_metadata`` (aiokafka): a topic's partitions, waiting for metadata.
+5. ``Store.set_persisted_offset`` (faust): a table partition's offset RocksDB resumes from.
+6. ``faust.streams._current_event`` (faust): the context variable table stores read the
+   partition from.
+7. ``Worker._schedule_shutdown`` (mode): the signal handler's shutdown; wrapped to drain first.
+8. ``Store._db_for_partition`` (faust, RocksDB driver): a partition's rocksdict database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import weakref
+from collections.abc import Iterator
+from typing import Any
+
+import faust
+from faust import streams as faust_streams
+from faust.transport.drivers import aiokafka as faust_aiokafka
+
+
+class IdempotentProducer(faust_aiokafka.Producer):
+    """(1) Faust enables idempotence only inside transactions; we want it always (acks=all)."""
+
+    def _settings_extra(self) -> Any:
+        return {**super()._settings_extra(), "acks": "all", "enable_idempotence": True}
+
+
+class _Transport(faust_aiokafka.Transport):
+    Producer = IdempotentProducer
+
+
+class App(faust.App):
+    """(2) A Faust app whose producers are idempotent."""
+
+    def _new_transport(self) -> Any:
+        return _Transport(self.conf.broker_consumer, self)
+
+    def _new_producer_transport(self) -> Any:
+        return _Transport(self.conf.broker_producer, self)
+
+
+def aiokafka_producer(app: faust.App) -> Any:
+    """(3) The aiokafka producer behind the app's producer (started with the app)."""
+    return app.producer._ensure_producer()
+
+
+async def partitions_of(aio_producer: Any, topic: str) -> set[int]:
+    """(4) The partition numbers of ``topic``, waiting for its metadata if needed."""
+    return set(await aio_producer.client._wait_on_metadata(topic))
+
+
+def mark_persisted(store: Any, tp: Any, offset: int) -> None:
+    """(5) Record ``offset`` of changelog partition ``tp`` as written (where a restart resumes)."""
+    store.set_persisted_offset(tp, offset)
+
+
+@contextlib.contextmanager
+def as_current(event: faust.EventT) -> Iterator[None]:
+    """(6) Make ``event`` Faust's current event: its table stores take the partition from it."""
+    token = faust_streams._current_event.set(weakref.ref(event))
+    try:
+        yield
+    finally:
+        faust_streams._current_event.reset(token)
+
+
+class DrainingWorker(faust.Worker):
+    """(7) On SIGTERM/SIGINT, await ``drain()`` before Faust's own shutdown begins."""
+
+    _draining = False
+
+    async def drain(self) -> None:  # overridden
+        return None
+
+    def _schedule_shutdown(self, signal: Any) -> None:
+        if self._draining:
+            return
+        self._draining = True
+
+        async def drain_then_stop() -> None:
+            await self.drain()
+            faust.Worker._schedule_shutdown(self, signal)
+
+        asyncio.ensure_future(drain_then_stop(), loop=self.loop)
+
+
+def rocksdict_db(store: Any, partition: int) -> Any | None:
+    """(8) The rocksdict database of a table partition, or None when the store is not
+    Faust's RocksDB driver on rocksdict (memory://, python-rocksdb)."""
+    if getattr(store, "use_rocksdict", False) and hasattr(store, "_db_for_partition"):
+        return store._db_for_partition(partition)
+    return None
+

@@ -1,0 +1,90 @@
+"""The control stage: an operator's command (control.v1) is fanned out to every partition of
+``zhucan.person-commands``; each partition then scans its own people in order with the
+commands before it (``run``), once per command id."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import faust
+
+from streams.domain.enums import ControlKind
+from streams.domain.messages import Control
+from streams.domain.person import PersonState
+from streams.runtime.emit import Out
+from streams.stages import Context
+
+log = logging.getLogger("zhucan.worker")
+CONTROL_KEY = "~control~"
+RUNNABLE = (ControlKind.OPEN_YEAR, ControlKind.CHECK_COVERAGE)
+
+
+class ControlStage:
+    def __init__(self, p: Context) -> None:
+        self.p = p
+
+    async def on_control(self, event: faust.EventT) -> None:
+        """Fan a control command out to every partition of the person topic."""
+        p = self.p
+        _, value = p.codec.decode(event.message.value, expect="ControlCommand")
+        cmd = Control.from_record(value)
+        if cmd.command not in RUNNABLE:
+            log.warning("control %s %s is not implemented yet; ignored", cmd.command_id, cmd.command)
+            return
+        data = p.codec.encode("ControlCommand", cmd.to_record())
+        n = p.settings.partitions
+        await p.emit([Out(p.names.person_commands, f"{CONTROL_KEY}{partition}".encode(), data, partition=partition)
+                      for partition in range(n)])
+        log.info("control %s %s region %s year %s fanned out to %d partitions", cmd.command_id,
+                 cmd.command, cmd.region_code, cmd.insurance_year, n)
+
+    async def run(self, cmd: Control, partition: int) -> None:
+        """Run ``cmd`` over the people of ``partition`` (effects acknowledged, then states, per 1,000)."""
+        p = self.p
+        marker = f"{CONTROL_KEY}{cmd.command_id}~{partition}".encode()
+        if p.store.get(partition, marker) is not None:
+            log.info("control %s partition %d: already done (redelivery)", cmd.command_id, partition)
+            return
+        kind, region, year = cmd.command, cmd.region_code, cmd.insurance_year
+        as_of = cmd.issued_at.date()
+        scanned = touched = 0
+        outs: list[Out] = []
+        changed: dict[bytes, bytes] = {}
+
+        async def flush() -> None:
+            sent, outs[:] = outs[:], []
+            await p.emit(sent, wait=True)
+            await p.store.save(partition, changed, p.emit)
+            changed.clear()
+
+        for key, stored in p.store.items():
+            if key.startswith(CONTROL_KEY.encode()) or p.partition_of(key) != partition:
+                continue
+            state = PersonState.loads(stored)
+            pkey = key.decode()
+            if kind == ControlKind.OPEN_YEAR:
+                effects = state.open_year(year, region, p.book, pkey, p.now_ms(), cmd.command_id)
+            else:
+                effects = state.check_coverage(year, region, as_of, p.settings.coverage_grace_days)
+            if effects:
+                touched += 1
+                outs += p.publish(effects, pkey)
+                if kind == ControlKind.OPEN_YEAR:
+                    changed[key] = state.dumps()
+            scanned += 1
+            if scanned % 1000 == 0:
+                await flush()
+                log.info("control %s %s partition %d: %d people scanned, %d with output", cmd.command_id,
+                         kind, partition, scanned, touched)
+        await flush()
+        p.store.put_many(partition, {marker: b"done"})
+        await p.emit([
+            Out(p.names.person_changelog, marker, b"done", partition=partition),
+            Out(p.names.control_progress, cmd.command_id.encode(), json.dumps({
+                "command_id": cmd.command_id, "command": kind, "partition": partition, "scanned": scanned,
+                "with_output": touched, "done": True}).encode()),
+        ])
+        p.count_fees()
+        log.info("control %s %s region %s year %d partition %d done: %d people scanned, %d with output",
+                 cmd.command_id, kind, region, year, partition, scanned, touched)

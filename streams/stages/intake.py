@@ -1,0 +1,105 @@
+"""The intake stage: a fetch of department records -> rejections, dead letters, and batch
+records of person commands (one per target partition of ``zhucan.person-commands``).
+
+Nothing raises: a record whose handling fails is dead-lettered and the fetch goes on. The
+loop that fetches and commits is ``streams/runtime/intake_loop.py``."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+from schemas.exceptions import DecodeError
+from streams.domain.enums import RejectionReason
+from streams.domain.identity import Invalid, validate_identity
+from streams.domain.ids import mask_id, normalize_id, opaque_key, person_key, scrub
+from streams.runtime import wire
+from streams.runtime.emit import Out
+from streams.stages import Context
+
+log = logging.getLogger("zhucan.worker")
+BATCH_KEY = "~batch~"  # record keys of batch records (the commands inside carry person keys)
+
+
+class IntakeStage:
+    def __init__(self, p: Context) -> None:
+        self.p = p
+        self.names = p.names
+
+    def rejection(self, *, event_id: str, source: str, raw_id: str, reasons: list[RejectionReason],
+                  detail: str, key: str) -> Out:
+        value = self.p.codec.encode("Rejection", {
+            "event_id": event_id, "source": source, "id_number": raw_id, "reasons": [r.value for r in reasons],
+            "detail": scrub(detail), "received_at": dt.datetime.now(dt.UTC),
+        }, topic=self.names.rejected)
+        for reason in reasons:
+            self.p.metrics.inc("zhucan_rejections_total", reason=reason.value)
+        log.info("rejected event %s from %s (id %s): %s", event_id, source, mask_id(raw_id),
+                 ",".join(r.value for r in reasons))
+        return Out(self.names.rejected, key.encode(), value)
+
+    def intake(self, records: Sequence[Any]) -> list[Out]:
+        """``records`` are consumer records (topic, partition, offset, key, value, timestamp in ms)."""
+        outs: list[Out] = []
+        by_partition: dict[int, list[tuple[bytes, bytes]]] = {}
+        oldest: dict[int, int] = {}
+        counts: Counter[str] = Counter()
+        for msg in records:
+            try:
+                forward = self.one(msg, outs, counts)
+            except Exception as exc:  # a bug must not drop the record: keep it for replay
+                log.exception("intake failed on %s[%d]@%d", msg.topic, msg.partition, msg.offset)
+                outs.append(self.p.dead_letter(msg, type(exc).__name__, scrub(str(exc))))
+                continue
+            if forward is not None:
+                partition = self.p.partition_of(forward[0])
+                by_partition.setdefault(partition, []).append(forward)
+                ts = msg.timestamp
+                oldest[partition] = min(oldest.get(partition, ts), ts)
+        max_bytes = self.p.settings.tuning.batch_record_bytes
+        for partition, items in by_partition.items():
+            # A batch keeps its oldest department timestamp: latency is measured from the event.
+            for chunk in wire.pack_chunks(items, max_bytes):
+                outs.append(Out(self.names.person_commands, f"{BATCH_KEY}{partition}".encode(), chunk,
+                                partition=partition, timestamp_ms=oldest[partition]))
+        for source, n in counts.items():
+            self.p.metrics.inc("zhucan_events_in_total", n, source=source)
+        return outs
+
+    def one(self, msg: Any, outs: list[Out], counts: Counter[str]) -> tuple[bytes, bytes] | None:
+        """One department record: rejected or dead-lettered into ``outs``, or returned as (person key, command)."""
+        source = self.names.source_of(msg.topic)
+        if source is None:  # subscribed to a topic no department owns: a deployment error, not a record's
+            outs.append(self.p.dead_letter(msg, "UNKNOWN_TOPIC", f"topic {msg.topic} is no department's topic"))
+            return None
+        try:
+            _, raw = self.p.codec.decode(msg.value, expect="IdentityEvent")
+        except DecodeError as exc:
+            outs.append(self.p.dead_letter(msg, exc.reason, str(exc)))
+            coord = f"{msg.topic}:{msg.partition}:{msg.offset}"
+            outs.append(self.rejection(event_id=coord, source=source, raw_id="", reasons=[RejectionReason.SCHEMA],
+                                       detail=f"undecodable record at {coord}: {exc}",
+                                       key=opaque_key(coord, self.p.secret)))
+            return None
+        counts[source] += 1
+        if raw["source"] != source:
+            outs.append(self.rejection(
+                event_id=raw["event_id"], source=source, raw_id=raw["id_number"], reasons=[RejectionReason.SCHEMA],
+                detail=f"source {raw['source']} does not match topic {msg.topic} ({source})",
+                key=self.key_for(raw["id_number"]),
+            ))
+            return None
+        result = validate_identity(raw, self.p.departments)
+        if isinstance(result, Invalid):
+            outs.append(self.rejection(event_id=raw["event_id"], source=source, raw_id=raw["id_number"],
+                                       reasons=list(result.reasons), detail=result.detail,
+                                       key=self.key_for(raw["id_number"])))
+            return None
+        return person_key(result.id_number, self.p.secret).encode(), wire.pack_identity(result)
+
+    def key_for(self, raw_id: str) -> str:
+        id18, _ = normalize_id(raw_id)
+        return person_key(id18, self.p.secret) if id18 else opaque_key(raw_id, self.p.secret)

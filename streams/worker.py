@@ -1,0 +1,78 @@
+"""The worker process: topics ensured, the app built, the metrics endpoint, a drain on stop."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import logging
+import time
+from typing import Any
+
+from streams.app import create_app
+from streams.kafka.admin import cluster_id, ensure_topics
+from streams.runtime.faust_compat import DrainingWorker
+from streams.runtime.metrics import serve_metrics
+from streams.settings import Settings
+
+log = logging.getLogger("zhucan.worker")
+
+
+def settle_heap(young_threshold: int) -> None:
+    """Move the start-up heap (modules, Faust, the clients: ~100,000 objects that live as long
+    as the worker) to the permanent generation, and collect the young generation every
+    ``young_threshold`` allocations instead of CPython's 700 (the older ones after 20
+    collections of the younger instead of 10). A fetch of 4,000 records allocates a few hundred
+    thousand short-lived objects: with the defaults many lived through two young collections,
+    and a full collection, scanning the whole heap and freeing nothing, ran every few seconds
+    during a province's batch (50-190 ms each). Measured with `zhucan bench` (300,000 events,
+    one worker, twice each): 111-119 µs of worker CPU per event instead of 128-135."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(young_threshold, 20, 20)
+
+
+class ZhucanWorker(DrainingWorker):
+    """Drains before stopping: on SIGTERM/SIGINT the intake finishes and commits the fetch in
+    hand and stops, no new message is handed to an agent, the ones being handled finish (their
+    table writes while the tables still run), the producer is flushed, and only then does
+    Faust's own shutdown begin. Messages fetched but not handled are not acked and come again
+    after a restart (at-least-once)."""
+
+    async def drain(self) -> None:
+        app = self.app
+        pipeline = app.pipeline  # type: ignore[attr-defined]
+        app.flow_control.suspend()
+        log.info("stopping: draining %d message(s) in flight", pipeline.in_flight)
+        if pipeline.intake_service is not None:
+            try:  # finishes and commits the fetch in hand, then fetches no more
+                await asyncio.wait_for(pipeline.intake_service.stop(), 20)
+            except Exception as exc:  # stopping anyway; what was not committed comes again
+                log.warning("intake stop failed: %s", exc)
+        deadline = time.monotonic() + 20
+        while pipeline.in_flight and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        try:
+            await asyncio.wait_for(app.producer.flush(), 15)
+        except Exception as exc:  # stopping anyway; what was not acked comes again
+            log.warning("producer flush on stop failed: %s", exc)
+
+
+def run_worker(settings: Settings, loglevel: str = "info") -> None:
+    """Run the worker in the foreground until SIGTERM/SIGINT."""
+    settings.warn_if_dev_secret()
+    ensure_topics(settings)
+    app = create_app(settings, cluster=cluster_id(settings))
+
+    @app.task
+    async def heap_settled() -> None:
+        """Once the worker runs (see settle_heap)."""
+        settle_heap(settings.tuning.gc_young_threshold)
+
+    if settings.metrics_port >= 0:
+        try:
+            serve_metrics(app.pipeline.metrics, settings.metrics_host, settings.metrics_port)  # type: ignore[attr-defined]
+        except OSError as exc:  # e.g. a second worker on the same host: it runs, without an endpoint
+            log.warning("metrics endpoint off: cannot listen on %s:%d (%s); set ZHUCAN_METRICS_PORT",
+                        settings.metrics_host, settings.metrics_port, exc)
+    worker: Any = ZhucanWorker(app, loglevel=loglevel)
+    worker.execute_from_commandline()

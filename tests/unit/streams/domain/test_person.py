@@ -1,0 +1,196 @@
+"""The person aggregate: idempotence, dedupe across departments, versions, freezing, reviews."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from streams.domain.identity import Identity, validate_identity
+from streams.domain.messages import PaymentAck
+from streams.domain.person import FeeStandardIssued, PersonState, ReviewRaised
+from tests.fixtures import HENAN, PANZHIHUA, WEIHAI, event, new_id, payment, shipped_book
+
+KEY = "ab" * 32
+NOW = 1_700_000_000_000
+
+
+def ident(raw) -> Identity:
+    result = validate_identity(raw)
+    assert isinstance(result, Identity), result
+    return result
+
+
+def apply(state: PersonState, raw) -> list:
+    return state.apply_identity(ident(raw), shipped_book(), KEY, NOW)
+
+
+def fees(effects) -> list[FeeStandardIssued]:
+    return [e for e in effects if isinstance(e, FeeStandardIssued)]
+
+
+def reviews(effects) -> list[ReviewRaised]:
+    return [e for e in effects if isinstance(e, ReviewRaised)]
+
+
+def test_first_certification_issues_version_1_with_money_that_adds_up():
+    idn = new_id()
+    state = PersonState(idn)
+    (fee,) = fees(apply(state, event(idn, "MINIMUM_LIVING")))
+    assert (fee.insurance_year, fee.version, fee.premium_fen, fee.subsidy_fen, fee.payable_fen) == (2025, 1, 40000, 28000, 12000)
+    assert fee.payment_mode == "DIFFERENCE" and not fee.on_the_spot
+    assert fee.message_id == f"{KEY[:32]}-2025-v1"
+    assert fee.policy_id.startswith("410000-2025@") and fee.basis
+
+
+def test_redelivered_event_changes_nothing():
+    idn = new_id()
+    state = PersonState(idn)
+    ev = event(idn, "MINIMUM_LIVING")
+    assert fees(apply(state, ev))
+    assert apply(state, dict(ev)) == []
+
+
+def test_second_department_with_no_better_subsidy_adds_no_version():
+    idn = new_id()
+    state = PersonState(idn)
+    assert len(fees(apply(state, event(idn, "EXTREME_POVERTY")))) == 1
+    assert apply(state, event(idn, "MONITORED_RELAPSE_RISK")) == []
+    assert set(state.identities) == {"CIVIL_AFFAIRS/EXTREME_POVERTY", "RURAL_REVITALIZATION/MONITORED_RELAPSE_RISK"}
+
+
+def test_better_identity_from_another_department_gives_version_2():
+    idn = new_id()
+    state = PersonState(idn)
+    apply(state, event(idn, "MONITORED_RELAPSE_RISK"))
+    (fee,) = fees(apply(state, event(idn, "EXTREME_POVERTY")))
+    assert (fee.version, fee.payment_mode, fee.payable_fen, fee.category) == (2, "ZERO_DECLARATION", 0, "EXTREME_POVERTY")
+
+
+def test_revoke_recomputes_from_the_remaining_identity_then_withdraws():
+    idn = new_id()
+    state = PersonState(idn)
+    apply(state, event(idn, "MONITORED_RELAPSE_RISK"))
+    apply(state, event(idn, "EXTREME_POVERTY"))
+    (v3,) = fees(apply(state, event(idn, "EXTREME_POVERTY", change="REVOKED", effective=dt.date(2024, 7, 1))))
+    assert (v3.version, v3.category, v3.subsidy_fen) == (3, "MONITORED_RELAPSE_RISK", 20000)
+    (v4,) = fees(apply(state, event(idn, "MONITORED_RELAPSE_RISK", change="DECEASED", effective=dt.date(2024, 8, 1))))
+    assert (v4.version, v4.payment_mode, v4.subsidy_fen, v4.payable_fen) == (4, "WITHDRAWN", 0, v4.premium_fen)
+    assert apply(state, event(idn, "MINIMUM_LIVING", change="REVOKED")) == []  # already withdrawn
+
+
+def test_paid_year_is_frozen_against_later_changes():
+    idn = new_id()
+    state = PersonState(idn)
+    (fee,) = fees(apply(state, event(idn, "MINIMUM_LIVING")))
+    assert state.apply_payment(PaymentAck.from_record(payment(idn, 2025, 1, "PAID", fee.payable_fen)), shipped_book(), NOW) == []
+    assert state.years[2025].frozen
+    assert fees(apply(state, event(idn, "EXTREME_POVERTY"))) == []
+    assert fees(apply(state, event(idn, "MINIMUM_LIVING", change="REVOKED"))) == []
+
+
+def test_rejected_ack_leaves_the_year_open():
+    idn = new_id()
+    state = PersonState(idn)
+    apply(state, event(idn, "MINIMUM_LIVING"))
+    state.apply_payment(PaymentAck.from_record(payment(idn, 2025, 1, "REJECTED")), shipped_book(), NOW)
+    assert not state.years[2025].frozen
+    assert fees(apply(state, event(idn, "EXTREME_POVERTY")))
+
+
+def test_ack_problems_become_review_cases_once():
+    idn = new_id()
+    state = PersonState(idn)
+    apply(state, event(idn, "MONITORED_RELAPSE_RISK"))
+    apply(state, event(idn, "MINIMUM_LIVING"))  # now version 2
+    ack = payment(idn, 2025, 1, "PAID", 20000)
+    (case,) = reviews(state.apply_payment(PaymentAck.from_record(ack), shipped_book(), NOW))
+    assert case.kind == "PAYMENT_MISMATCH" and "version 1" in case.detail
+    assert state.apply_payment(PaymentAck.from_record(dict(ack)), shipped_book(), NOW) == []  # repeated ack id
+    (unknown,) = reviews(state.apply_payment(PaymentAck.from_record(payment(idn, 2031, 1)), shipped_book(), NOW))
+    assert unknown.kind == "UNKNOWN_PAYMENT"
+    wrong_amount = payment(idn, 2025, 2, "PAID", 1)
+    state2 = PersonState.loads(state.dumps())
+    state2.years[2025].payment = ""
+    (amount_case,) = reviews(state2.apply_payment(PaymentAck.from_record(wrong_amount), shipped_book(), NOW))
+    assert "differs from payable" in amount_case.detail
+
+
+def test_name_conflict_is_raised_and_processing_goes_on():
+    idn = new_id()
+    state = PersonState(idn)
+    apply(state, event(idn, "MONITORED_RELAPSE_RISK", name="张三"))
+    effects = apply(state, event(idn, "EXTREME_POVERTY", name="张叁"))
+    (case,) = reviews(effects)
+    assert case.kind == "NAME_CONFLICT" and idn not in case.detail
+    assert fees(effects)
+
+
+def test_outside_window_on_the_spot_in_shandong():
+    idn = new_id(WEIHAI)
+    state = PersonState(idn)
+    (fee,) = fees(apply(state, event(idn, "MINIMUM_LIVING", region=WEIHAI, effective=dt.date(2025, 4, 2))))
+    assert fee.on_the_spot and fee.insurance_year == 2025 and "随参随缴" in fee.basis
+
+
+def test_outside_window_in_henan_waits_for_next_year_and_says_why():
+    idn = new_id()
+    state = PersonState(idn)
+    effects = apply(state, event(idn, "MINIMUM_LIVING", effective=dt.date(2025, 3, 1)))
+    assert fees(effects) == []
+    (case,) = reviews(effects)
+    assert (case.kind, case.code, case.insurance_year) == ("OTHER", "WAITING_FOR_POLICY", 2026)
+    assert "open-year" in case.detail
+    assert state.waiting == [2026] and state.identities  # kept in the timeline, not dropped
+    assert apply(state, event(idn, "MONITORED_RELAPSE_RISK", effective=dt.date(2025, 4, 1))) == []  # one case only
+
+
+def test_identity_after_the_window_does_not_change_the_running_year():
+    """Henan: a new identity outside the window counts from the next year (豫医保办〔2024〕65号 三)."""
+    idn = new_id()
+    state = PersonState(idn)
+    apply(state, event(idn, "MINIMUM_LIVING"))
+    effects = apply(state, event(idn, "EXTREME_POVERTY", effective=dt.date(2025, 3, 1)))
+    assert fees(effects) == []
+
+
+def test_panzhihua_student_severe_disability_is_level_1():
+    idn = new_id(PANZHIHUA, born=dt.date(2008, 1, 1))
+    state = PersonState(idn)
+    (fee,) = fees(apply(state, event(idn, "SEVERE_DISABILITY", region=PANZHIHUA, is_student=True)))
+    assert (fee.contribution_level, fee.payable_fen, fee.funding_source) == (1, 0, "COUNTY_BUDGET")
+
+
+def test_stale_update_is_ignored():
+    idn = new_id()
+    state = PersonState(idn)
+    apply(state, event(idn, "MINIMUM_LIVING", occurred=dt.datetime(2024, 8, 1, tzinfo=dt.UTC)))
+    late = event(idn, "MINIMUM_LIVING", change="REVOKED", occurred=dt.datetime(2024, 7, 1, tzinfo=dt.UTC))
+    assert fees(apply(state, late)) == []
+    assert "CIVIL_AFFAIRS/MINIMUM_LIVING" in state.identities
+
+
+def test_state_survives_a_round_trip_and_stays_small():
+    idn = new_id(HENAN)
+    state = PersonState(idn)
+    apply(state, event(idn, "MINIMUM_LIVING"))
+    apply(state, event(idn, "MONITORED_RELAPSE_RISK"))
+    data = state.dumps()
+    assert PersonState.loads(data) == state
+    assert len(data) < 1024
+
+
+def test_events_out_of_order_across_partitions_do_not_resurrect():
+    idn = new_id()
+    state = PersonState(idn)
+    start = event(idn, "MINIMUM_LIVING", occurred=dt.datetime(2024, 6, 1, tzinfo=dt.UTC))
+    death = event(idn, "MINIMUM_LIVING", change="DECEASED", effective=dt.date(2024, 7, 1),
+                  occurred=dt.datetime(2024, 7, 2, tzinfo=dt.UTC))
+    assert apply(state, death) == []  # the death arrives first
+    assert fees(apply(state, start)) == []  # the older certification is stale
+    revoked = event(idn, "EXTREME_POVERTY", change="REVOKED", occurred=dt.datetime(2024, 8, 1, tzinfo=dt.UTC))
+    apply(state, revoked)
+    assert fees(apply(state, event(idn, "EXTREME_POVERTY", occurred=dt.datetime(2024, 7, 15, tzinfo=dt.UTC)))) == []
+    # a certification recorded after the death does not bring the person back...
+    assert fees(apply(state, event(idn, "EXTREME_POVERTY", occurred=dt.datetime(2024, 9, 1, tzinfo=dt.UTC)))) == []
+    # ...unless it says the person is alive (生存状况, a data correction)
+    alive = {**event(idn, "EXTREME_POVERTY", occurred=dt.datetime(2024, 9, 2, tzinfo=dt.UTC)), "living_status": "ALIVE"}
+    assert fees(apply(state, alive))

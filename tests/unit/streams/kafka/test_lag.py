@@ -1,0 +1,43 @@
+"""Burrow-style lag evaluation (connectors/lag.py), on hand-made windows."""
+
+from streams.kafka.lag import Sample, evaluate
+
+
+def window(*pairs):
+    return [Sample(at=float(i), committed=c, end=e) for i, (c, e) in enumerate(pairs)]
+
+
+def test_idle_group_that_caught_up_is_ok():
+    assert evaluate(window((10, 10), (10, 10), (10, 10)), allowed_lag=0, active_members=0) == "OK"
+
+
+def test_any_zero_lag_in_the_window_is_ok():
+    assert evaluate(window((10, 10), (10, 50), (10, 90)), allowed_lag=0, active_members=1) == "OK"
+
+
+def test_no_members_and_lag_is_stop():
+    assert evaluate(window((10, 20), (10, 30), (10, 40)), allowed_lag=5, active_members=0) == "STOP"
+
+
+def test_members_but_offset_not_moving_is_stall():
+    assert evaluate(window((10, 40), (10, 40), (10, 40)), allowed_lag=5, active_members=1) == "STALL"
+
+
+def test_moving_but_lag_growing_every_step_is_warn():
+    assert evaluate(window((10, 30), (12, 40), (14, 50)), allowed_lag=5, active_members=1) == "WARN"
+
+
+def test_catching_up_is_ok():
+    assert evaluate(window((10, 60), (30, 60), (50, 60)), allowed_lag=5, active_members=1) == "OK"
+
+
+def test_offset_going_back_is_rewind():
+    assert evaluate(window((30, 60), (10, 60)), allowed_lag=5, active_members=1) == "REWIND"
+
+
+def test_lag_within_the_allowance_is_ok():
+    assert evaluate(window((10, 13), (10, 14), (10, 15)), allowed_lag=5, active_members=1) == "OK"
+
+
+def test_never_committed_counts_the_whole_partition():
+    assert Sample(0, -1, 25).lag == 25

@@ -1,0 +1,37 @@
+"""The person stage's store access, on a real RocksDB (rocksdict) and on a plain mapping."""
+
+from types import SimpleNamespace
+
+import rocksdict
+
+from streams.runtime.store import PersonStore
+
+
+def test_rocksdict_partitions_are_read_and_written_directly(tmp_path):
+    dbs: dict[int, rocksdict.Rdict] = {}
+
+    class FaustRocksStore:  # what PersonStore uses of Faust's rocksdb store
+        use_rocksdict = True
+
+        def _db_for_partition(self, partition):
+            if partition not in dbs:
+                dbs[partition] = rocksdict.Rdict(str(tmp_path / f"p{partition}"), options=rocksdict.Options(raw_mode=True))
+            return dbs[partition]
+
+    store = PersonStore(SimpleNamespace(data=FaustRocksStore()))
+    store.put_many(1, {b"k1": b"state-1", b"k2": b"state-2"})
+    store.put_many(3, {b"k1": b"other"})
+    assert store.get(1, b"k1") == b"state-1" and store.get(1, b"k2") == b"state-2"
+    assert store.get(3, b"k1") == b"other"  # each partition its own database
+    assert store.get(1, b"missing") is None and store.get(2, b"k1") is None
+    store.put_many(1, {b"k1": b"state-1b"})
+    assert store.get(1, b"k1") == b"state-1b"
+    for db in dbs.values():
+        db.close()
+
+
+def test_any_other_store_goes_through_its_mapping():
+    data: dict[bytes, bytes] = {}
+    store = PersonStore(SimpleNamespace(data=data))
+    store.put_many(0, {b"k": b"v"})
+    assert data == {b"k": b"v"} and store.get(5, b"k") == b"v" and store.get(0, b"x") is None
