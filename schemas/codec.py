@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import struct
+from pathlib import Path
 from typing import Any
 
 import fastavro
@@ -26,8 +27,8 @@ CONFLUENT_MAGIC = b"\x00"
 class Codec:
     """Encode and decode the contract's records. Thread-safe for reading."""
 
-    def __init__(self, registry: SchemaRegistryClient | None = None) -> None:
-        self.schemas = load_schemas()
+    def __init__(self, registry: SchemaRegistryClient | None = None, schema_dir: Path | None = None) -> None:
+        self.schemas = load_schemas(schema_dir) if schema_dir else load_schemas()
         self.registry = registry
         self._writers: dict[bytes, AvroSchema] = {s.fingerprint: s for s in self.schemas.values()}
         self._registry_writers: dict[int, AvroSchema] = {}

@@ -107,7 +107,7 @@ def create_app(settings: Settings, book: PolicyBook | None = None, cluster: str 
     app.agent(pipeline.control_in, concurrency=1, name="zhucan.control")(guarded(pipeline.control.on_control))
 
     @app.agent(pipeline.commands, concurrency=1, name="zhucan.person")
-    async def person(stream: faust.StreamT) -> None:
+    async def person(stream: Any) -> None:  # a faust Stream (take_events is not on StreamT)
         # Several batch records at a time: one wait for the broker's acks per take, not per record.
         # take_events acks the records only after this body has handled all of them.
         async for events in stream.take_events(tuning.person_take, within=tuning.person_within_s):

@@ -44,7 +44,7 @@ from streams.stages.payments import PaymentStage
 from streams.stages.person import PersonStage
 
 log = logging.getLogger("zhucan.worker")
-RAW = {"key_serializer": "raw", "value_serializer": "raw"}
+RAW: dict[str, Any] = {"key_serializer": "raw", "value_serializer": "raw"}
 
 # A person command's type -> how it changes the state (returns the effects).
 Apply = Callable[[PersonState, Any, PolicyBook, str, int], list[Effect]]
@@ -73,7 +73,7 @@ class Pipeline:
         self.payment_in = app.topic(t.payment_status, **RAW)
         self.commands = app.topic(t.person_commands, partitions=n, **RAW)
         self.control_in = app.topic(t.control, **RAW)
-        schema = faust.Schema(key_type=bytes, value_type=bytes, **RAW)
+        schema: faust.Schema = faust.Schema(key_type=bytes, value_type=bytes, **RAW)
         # Named under "zhucan." (CONTRACT.md); compacted only, never deleted by time.
         changelog = app.topic(
             t.person_changelog, schema=schema, partitions=n, compacting=True, deleting=False,

@@ -53,7 +53,8 @@ class App(faust.App):
 
 def aiokafka_producer(app: faust.App) -> Any:
     """(3) The aiokafka producer behind the app's producer (started with the app)."""
-    return app.producer._ensure_producer()
+    producer: Any = app.producer
+    return producer._ensure_producer()
 
 
 async def partitions_of(aio_producer: Any, topic: str) -> set[int]:

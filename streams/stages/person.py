@@ -40,7 +40,7 @@ class PersonStage:
             fees_before = p.fees_decided
             with as_current(event):  # the table's RocksDB store reads the partition from it
                 try:
-                    commands = list(wire.unpack(event.key, msg.value))
+                    commands = list(wire.unpack(event.key, msg.value or b""))  # a tombstone: dead-lettered below
                 except wire.BatchFormatError as exc:
                     outs.append(p.dead_letter(msg, "BATCH_FORMAT", str(exc)))
                     continue

@@ -1,0 +1,43 @@
+"""The one topic list (streams/kafka/topics.py): names, configs, and what admin creates."""
+
+from streams.kafka.topics import TOPICS, Topics
+from streams.settings import Settings
+
+
+def test_the_contracts_topic_names():
+    t = Topics()
+    assert t.contract() == [
+        "identity.civil-affairs.v1", "identity.rural-revitalization.v1", "identity.disability.v1",
+        "identity.veterans.v1", "identity.rejected.v1", "fee-standard.v1", "payment-status.v1", "review.v1",
+        "unenrolled.suspected.v1", "settlement.v1", "control.v1"]
+    assert t.internal() == ["zhucan.person-commands", "zhucan.dead-letter", "zhucan.control-progress",
+                            "zhucan.dead-letter-replays", "zhucan.imports"]
+    assert t.person_changelog == "zhucan.person-changelog"  # Faust creates it, compacted
+
+
+def test_configs_keep_every_fee_version_and_compact_only_ledgers():
+    configs = Topics("p.").configs()
+    assert configs["p.fee-standard.v1"] == {"cleanup.policy": "delete", "retention.ms": str(400 * 86_400_000)}
+    assert configs["p.zhucan.imports"] == {"cleanup.policy": "compact"}
+    assert "p.zhucan.person-changelog" not in configs
+    assert len(configs) == len(Topics().specs) - 1
+
+
+def test_every_spec_has_a_distinct_name_and_attribute():
+    specs = Topics().specs
+    assert len({s.name for s in specs}) == len({s.attr for s in specs}) == len(specs)
+    assert all(s.record is None or s.contract for s in TOPICS)  # contract topics carry contract records
+
+
+def test_a_copied_settings_names_the_topics_of_its_own_prefix():
+    base = Settings(topic_prefix="a.")
+    assert base.topics.fee_standard == "a.fee-standard.v1"  # looked at before the copy
+    copy = base.model_copy(update={"topic_prefix": "b."})
+    assert copy.topics.fee_standard == "b.fee-standard.v1"
+    assert copy.topics.identity["CIVIL_AFFAIRS"] == "b.identity.civil-affairs.v1"
+
+
+def test_tuning_is_read_from_the_environment(monkeypatch):
+    monkeypatch.setenv("ZHUCAN_TUNING__INTAKE_MAX_RECORDS", "2000")
+    assert Settings().tuning.intake_max_records == 2000
+    assert Settings().tuning.person_take == 64

@@ -1,0 +1,141 @@
+"""One test per private Faust / mode / aiokafka API zhucan uses (``streams/runtime/faust_compat.py``).
+
+Each fails if an upgrade removes, renames or changes what zhucan relies on, before a worker
+meets it. Numbers refer to the list in faust_compat's docstring."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from types import SimpleNamespace
+
+import aiokafka.client
+import faust
+import mode
+import pytest
+from faust.stores import base as store_base
+from faust.stores import rocksdb as store_rocksdb
+from faust.transport.drivers import aiokafka as faust_aiokafka
+
+from streams.runtime import faust_compat
+from streams.runtime.faust_compat import (
+    App,
+    DrainingWorker,
+    IdempotentProducer,
+    as_current,
+    rocksdict_db,
+)
+
+
+def _params(fn) -> list[str]:
+    return list(inspect.signature(fn).parameters)
+
+
+@pytest.fixture
+def app(tmp_path):
+    a = App("compat-test", broker="kafka://localhost:1", datadir=str(tmp_path), web_enabled=False)
+    a.finalize()
+    return a
+
+
+def test_1_producer_settings_extra_gives_acks_all_and_idempotence(app):
+    assert _params(faust_aiokafka.Producer._settings_extra) == ["self"]
+    extra = dict(app.producer._settings_extra())
+    assert extra["acks"] == "all" and extra["enable_idempotence"] is True
+
+
+def test_2_the_app_builds_its_producer_through_our_transport(app):
+    assert _params(faust.App._new_transport) == _params(faust.App._new_producer_transport) == ["self"]
+    assert isinstance(app.producer, IdempotentProducer)
+
+
+def test_3_ensure_producer_returns_the_aiokafka_producer():
+    assert _params(faust_aiokafka.Producer._ensure_producer) == ["self"]
+    fake = object()
+    producer = SimpleNamespace(_ensure_producer=lambda: fake)
+    assert faust_compat.aiokafka_producer(SimpleNamespace(producer=producer)) is fake
+    hints = inspect.signature(faust_aiokafka.Producer._ensure_producer).return_annotation
+    assert "AIOKafkaProducer" in str(hints)
+
+
+def test_4_wait_on_metadata_is_a_coroutine_taking_a_topic():
+    fn = aiokafka.client.AIOKafkaClient._wait_on_metadata
+    assert inspect.iscoroutinefunction(fn) and _params(fn) == ["self", "topic"]
+
+    class Client:
+        async def _wait_on_metadata(self, topic):
+            return {0, 1, 2} if topic == "t" else set()
+
+    assert asyncio.run(faust_compat.partitions_of(SimpleNamespace(client=Client()), "t")) == {0, 1, 2}
+
+
+def test_5_set_persisted_offset_takes_a_partition_and_an_offset():
+    for store in (store_base.Store, store_rocksdb.Store):
+        assert _params(store.set_persisted_offset) == ["self", "tp", "offset"]
+    calls = []
+    faust_compat.mark_persisted(SimpleNamespace(set_persisted_offset=lambda tp, off: calls.append((tp, off))), "tp", 7)
+    assert calls == [("tp", 7)]
+
+
+def test_6_current_event_is_the_context_variable_faust_reads():
+    class Event:  # weak-referenceable, as Faust's events are
+        pass
+
+    event = Event()
+    assert faust.current_event() is None
+    with as_current(event):
+        assert faust.current_event() is event
+    assert faust.current_event() is None
+
+
+def test_7_schedule_shutdown_is_what_the_signal_handlers_call():
+    assert _params(mode.Worker._schedule_shutdown) == ["self", "signal"]
+    for handler in (mode.Worker._on_sigint, mode.Worker._on_sigterm):
+        assert "_schedule_shutdown" in inspect.getsource(handler)
+    assert "_schedule_shutdown" in DrainingWorker.__dict__
+
+
+def test_7_draining_worker_drains_before_faust_shuts_down(monkeypatch):
+    order: list[str] = []
+
+    class Worker(DrainingWorker):
+        def __init__(self) -> None:  # no Faust start-up: only the shutdown path
+            self.loop = asyncio.new_event_loop()
+
+        async def drain(self) -> None:
+            order.append("drain")
+
+    monkeypatch.setattr(faust.Worker, "_schedule_shutdown", lambda self, signal: order.append("faust"))
+    worker = Worker()
+    worker._schedule_shutdown("SIGTERM")
+    worker._schedule_shutdown("SIGTERM")  # a second signal while draining changes nothing
+    worker.loop.run_until_complete(asyncio.sleep(0.01))
+    worker.loop.close()
+    assert order == ["drain", "faust"]
+
+
+def test_8_rocksdb_store_gives_a_partitions_database():
+    assert _params(store_rocksdb.Store._db_for_partition) == ["self", "partition"]
+    assert "use_rocksdict" in inspect.getsource(store_rocksdb.Store.__init__)
+    db = object()
+    rocks = SimpleNamespace(use_rocksdict=True, _db_for_partition=lambda p: db if p == 3 else None)
+    assert rocksdict_db(rocks, 3) is db
+    assert rocksdict_db({}, 3) is None  # memory:// goes through the table's mapping
+
+
+def test_no_other_module_touches_these_private_apis():
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[4]
+    private = {"_settings_extra", "_ensure_producer", "_wait_on_metadata", "_current_event", "_schedule_shutdown",
+               "_db_for_partition", "set_persisted_offset", "_new_transport", "_new_producer_transport"}
+    offenders = []
+    for path in [*root.glob("streams/**/*.py"), *root.glob("connectors/**/*.py")]:
+        if path.name == "faust_compat.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            name = node.attr if isinstance(node, ast.Attribute) else node.name if isinstance(node, ast.FunctionDef) else None
+            if name in private:
+                offenders.append(f"{path.relative_to(root)}:{node.lineno}: {name}")
+    assert offenders == []

@@ -1,0 +1,82 @@
+"""The layout's rules (README, "Layout"): dependencies point one way, and no module cycles.
+
+- ``schemas`` imports nothing of zhucan's; ``streams`` nothing of ``connectors``;
+- ``streams/domain`` nothing outside itself (and no I/O: ``streams/domain/test_purity.py``);
+- no import cycle between modules, counting imports inside functions and under TYPE_CHECKING.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGES = ("schemas", "streams", "connectors")
+
+
+def _module(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _graph() -> dict[str, set[str]]:
+    modules = {_module(p): p for pkg in PACKAGES for p in (ROOT / pkg).rglob("*.py")}
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        deps: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            targets: list[str] = []
+            if isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                targets = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+            for t in targets:
+                while t and t not in modules:
+                    t = t.rpartition(".")[0]
+                if t and t != name and not name.startswith(t + "."):  # a package's own __init__ is not a cycle
+                    deps.add(t)
+        graph[name] = deps
+    return graph
+
+
+def test_the_graph_sees_every_module():
+    graph = _graph()
+    assert {"streams.app", "streams.handlers", "streams.domain.person", "connectors.ops.cli", "schemas.codec"} <= set(graph)
+    assert "streams.domain.person" in graph["streams.handlers"]
+
+
+def test_dependencies_point_one_way():
+    wrong = []
+    for name, deps in _graph().items():
+        for dep in deps:
+            top, dtop = name.split(".")[0], dep.split(".")[0]
+            if top == "schemas" and dtop != "schemas":
+                wrong.append(f"{name} -> {dep}")
+            if top == "streams" and dtop == "connectors":
+                wrong.append(f"{name} -> {dep}")
+            if name.startswith("streams.domain") and not dep.startswith("streams.domain"):
+                wrong.append(f"{name} -> {dep}")
+    assert wrong == []
+
+
+def test_no_module_cycle():
+    graph = _graph()
+    cycles: list[list[str]] = []
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(node: str) -> None:
+        state[node] = 1
+        stack.append(node)
+        for dep in sorted(graph.get(node, ())):
+            if state.get(dep) == 1:
+                cycles.append(stack[stack.index(dep):] + [dep])
+            elif dep not in state:
+                visit(dep)
+        stack.pop()
+        state[node] = 2
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node)
+    assert cycles == []
