@@ -25,6 +25,8 @@ from typing import Any
 from kafka import KafkaConsumer, TopicPartition
 from kafka.admin import KafkaAdminClient, OffsetSpec
 
+from streams.settings import Settings
+
 _NEVER = type("Never", (), {"offset": -1})()  # an OffsetAndMetadata stand-in: no commit yet
 SEVERITY = {"OK": 0, "WARN": 1, "REWIND": 2, "STALL": 3, "STOP": 4}
 WINDOW = 10  # samples kept per partition
@@ -180,7 +182,7 @@ class LagMonitor:
 _monitors: dict[str, LagMonitor] = {}
 
 
-def own_lag(settings: Any) -> list[GroupLag]:
+def own_lag(settings: Settings) -> list[GroupLag]:
     """The lag of a worker's own consumer groups (one monitor per process, reused)."""
     monitor = _monitors.get("own")
     if monitor is None:
