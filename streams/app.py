@@ -65,6 +65,9 @@ def create_app(settings: Settings, book: PolicyBook | None = None, cluster: str 
         # the changelog starts again, and an old copy would say every person was already done.
         datadir=str(datadir),
         topic_partitions=settings.partitions,
+        # Faust's own topics (the leader assignor's) replicated as zhucan's; run_worker resolves
+        # the factor from the cluster (min(3, brokers) unless ZHUCAN_REPLICATION_FACTOR says).
+        topic_replication_factor=settings.replication_factor or 1,
         producer_acks=-1,
         processing_guarantee="at_least_once",
         consumer_auto_offset_reset="earliest",

@@ -75,9 +75,11 @@ class Pipeline:
         self.control_in = app.topic(t.control, **RAW)
         schema: faust.Schema = faust.Schema(key_type=bytes, value_type=bytes, **RAW)
         # Named under "zhucan." (CONTRACT.md); compacted only, never deleted by time.
-        changelog = app.topic(
+        rf, min_isr = settings.replication_factor or 1, settings.min_insync_replicas or 1
+        changelog = app.topic(  # created beforehand by ensure_topics with the same settings
             t.person_changelog, schema=schema, partitions=n, compacting=True, deleting=False,
-            acks=False, internal=True, maxsize=131_072, allow_empty=True,
+            acks=False, internal=True, maxsize=131_072, allow_empty=True, replicas=rf,
+            config={"min.insync.replicas": str(min_isr)},
         )
         self.people = app.Table("person", default=None, partitions=n, schema=schema, key_type=bytes,
                                 value_type=bytes, changelog_topic=changelog,

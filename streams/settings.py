@@ -73,6 +73,10 @@ class Settings(BaseSettings):
     schema_registry_url: str | None = None
     app_id: str = "zhucan"  # the intake's consumer group (department topics); the Faust app is "<app_id>-streams"
     partitions: int = Field(4, ge=1)  # partitions of topics the project creates
+    # Replicas of every topic zhucan creates (contract, internal, the person changelog, Faust's own):
+    # None = min(3, brokers in the cluster); min.insync.replicas None = replication factor - 1 (at least 1).
+    replication_factor: int | None = Field(None, ge=1)
+    min_insync_replicas: int | None = Field(None, ge=1)
     store: Literal["memory://", "rocksdb://"] = "rocksdb://"  # memory:// for tests of the agents
     data_dir: Path = Path(".zhucan-data")
     standby_replicas: int = Field(0, ge=0)  # Faust standby copies of the person table on other workers
@@ -87,6 +91,11 @@ class Settings(BaseSettings):
     @property
     def using_dev_secret(self) -> bool:
         return self.key_secret.get_secret_value() == DEV_KEY_SECRET
+
+    def replication(self, brokers: int) -> tuple[int, int]:
+        """(replication factor, min.insync.replicas) on a cluster of ``brokers`` brokers."""
+        rf = self.replication_factor or min(3, max(1, brokers))
+        return rf, self.min_insync_replicas or max(1, rf - 1)
 
     @property
     def secret_bytes(self) -> bytes:

@@ -9,7 +9,7 @@ import time
 from typing import Any
 
 from streams.app import create_app
-from streams.kafka.admin import cluster_id, ensure_topics
+from streams.kafka.admin import cluster, ensure_topics
 from streams.runtime.faust_compat import DrainingWorker
 from streams.runtime.metrics import serve_metrics
 from streams.settings import Settings
@@ -60,8 +60,19 @@ class ZhucanWorker(DrainingWorker):
 def run_worker(settings: Settings, loglevel: str = "info") -> None:
     """Run the worker in the foreground until SIGTERM/SIGINT."""
     settings.warn_if_dev_secret()
+    cid, brokers = cluster(settings)
+    rf, min_isr = settings.replication(brokers)
+    if settings.replication_factor is None and brokers < 3:
+        # describe_cluster lists the brokers that answer: on a cluster with brokers down, the
+        # default would under-replicate any topic created now.
+        (log.info if brokers == 1 else log.warning)(
+            "%d broker(s) answer and ZHUCAN_REPLICATION_FACTOR is not set: topics created now get replication "
+            "factor %d (set it in production: README, Running in production)", brokers, rf)
+    settings = settings.model_copy(update={"replication_factor": rf, "min_insync_replicas": min_isr})
     ensure_topics(settings)
-    app = create_app(settings, cluster=cluster_id(settings))
+    log.info("cluster %s: %d broker(s) answer; topics with replication factor %d, min.insync.replicas %d",
+             cid, brokers, rf, min_isr)
+    app = create_app(settings, cluster=cid)
 
     @app.task
     async def heap_settled() -> None:

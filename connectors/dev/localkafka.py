@@ -1,9 +1,10 @@
-"""The embedded local broker: Apache Kafka (KRaft, one node) from Maven Central jars.
+"""The embedded local broker: Apache Kafka (KRaft) from Maven Central jars, one node or a cluster.
 
 No Docker needed: Maven fetches the jars once into the user's cache directory, the
 storage is formatted once, and the broker runs on 127.0.0.1 only, keeping its data
 across restarts until ``down --wipe``. ``KAFKA_HOME`` (an unpacked distribution)
-is used instead of Maven when set.
+is used instead of Maven when set. ``LocalCluster`` runs N combined broker/controller nodes
+(an N-voter quorum) on loopback, each with its own data directory, for replication tests.
 """
 
 from __future__ import annotations
@@ -99,6 +100,10 @@ class LocalKafka:
     port: int = 9092
     controller_port: int = 9093
     heap: str = "768m"
+    node_id: int = 1
+    voters: str = ""  # controller.quorum.voters; default: this node alone
+    replication: int = 1  # of Kafka's own topics (consumer offsets, transactions)
+    cluster_id: str = ""  # the cluster's id, shared by its nodes; default: a new one at format time
 
     @property
     def bootstrap(self) -> str:
@@ -133,10 +138,10 @@ class LocalKafka:
         self.home.mkdir(parents=True, exist_ok=True)
         self.config_file.write_text(
             "\n".join([
-                "# Written by `zhucan kafka up`: one combined broker/controller on loopback.",
+                "# Written by `zhucan kafka up`: a combined broker/controller on loopback.",
                 "process.roles=broker,controller",
-                "node.id=1",
-                f"controller.quorum.voters=1@127.0.0.1:{self.controller_port}",
+                f"node.id={self.node_id}",
+                f"controller.quorum.voters={self.voters or f'{self.node_id}@127.0.0.1:{self.controller_port}'}",
                 f"listeners=PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}",
                 f"advertised.listeners=PLAINTEXT://127.0.0.1:{self.port}",
                 "controller.listener.names=CONTROLLER",
@@ -144,10 +149,14 @@ class LocalKafka:
                 "inter.broker.listener.name=PLAINTEXT",
                 f"log.dirs={self.data_dir}",
                 "num.partitions=4",
-                "offsets.topic.replication.factor=1",
+                f"offsets.topic.replication.factor={self.replication}",
                 "offsets.topic.num.partitions=8",
-                "transaction.state.log.replication.factor=1",
-                "transaction.state.log.min.isr=1",
+                f"transaction.state.log.replication.factor={self.replication}",
+                f"transaction.state.log.min.isr={max(1, self.replication - 1)}",
+                f"default.replication.factor={self.replication}",
+                f"min.insync.replicas={max(1, self.replication - 1)}",
+                # a replica that is behind rejoins the ISR quickly in tests that bounce brokers
+                "replica.lag.time.max.ms=10000",
                 "group.initial.rebalance.delay.ms=0",
                 "auto.create.topics.enable=false",
                 "log.retention.check.interval.ms=60000",
@@ -179,7 +188,7 @@ class LocalKafka:
     def _format_once(self, java: str) -> None:
         if (self.data_dir / "meta.properties").exists():
             return
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        cluster_id = self.cluster_id or new_cluster_id()
         cmd = [java, "-cp", self._classpath(), f"-Dlog4j.configuration=file:{DEPLOY_DIR / 'log4j.properties'}",
                # "=" form: a cluster id may start with "-", which would read as an option
                "kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id}", "-c", str(self.config_file)]
@@ -189,10 +198,16 @@ class LocalKafka:
 
     def start(self, timeout: float = 90.0) -> None:
         """Start the broker (formatting it the first time) and wait until it answers."""
+        proc = self.launch()
+        if proc is not None:
+            self.wait_ready(proc, timeout)
+
+    def launch(self) -> subprocess.Popen[bytes] | None:
+        """Start the broker's process (formatting it the first time); None if it already runs."""
         if self.pid() is not None:
             if self.answers():
                 _say(f"already running (pid {self.pid()}) on {self.bootstrap}")
-                return
+                return None
         elif self.answers():
             raise LocalKafkaError(f"port {self.port} on 127.0.0.1 is taken by another program")
         java = self._java()
@@ -207,6 +222,9 @@ class LocalKafka:
                                 start_new_session=True, cwd=self.home)
         log.close()
         self.pid_file.write_text(str(proc.pid))
+        return proc
+
+    def wait_ready(self, proc: subprocess.Popen[bytes], timeout: float = 90.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if proc.poll() is not None:
@@ -233,6 +251,20 @@ class LocalKafka:
             return False
         finally:
             admin.close()
+
+    def kill(self) -> None:
+        """SIGKILL the broker (a crash: no controlled shutdown)."""
+        pid = self.pid()
+        if pid is not None:
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and self.pid() is not None:
+                _reap(pid)
+                time.sleep(0.1)
+        self.pid_file.unlink(missing_ok=True)
 
     def stop(self, wipe: bool = False, timeout: float = 30.0) -> None:
         pid = self.pid()
@@ -273,6 +305,84 @@ class LocalKafka:
         }
 
 
+def new_cluster_id() -> str:
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+
+
+@dataclass
+class LocalCluster:
+    """N combined broker/controller nodes on loopback: node i (1..N) listens on ``ports[i-1]``
+    and ``controller_ports[i-1]``, keeps its data in ``home/node-<i>``; the N controllers form
+    the quorum, so a majority must be up. Kafka's own topics are replicated min(3, N) times."""
+
+    home: Path
+    ports: list[int]
+    controller_ports: list[int]
+    heap: str = "512m"
+
+    def __post_init__(self) -> None:
+        if len(self.ports) != len(self.controller_ports) or not self.ports:
+            raise LocalKafkaError("a cluster needs one client and one controller port per node")
+        id_file = self.home / "cluster.id"
+        self.home.mkdir(parents=True, exist_ok=True)
+        if not id_file.exists():
+            id_file.write_text(new_cluster_id())
+        cluster = id_file.read_text().strip()
+        voters = ",".join(f"{i}@127.0.0.1:{c}" for i, c in enumerate(self.controller_ports, start=1))
+        self.nodes = [LocalKafka(home=self.home / f"node-{i}", port=p, controller_port=c, heap=self.heap, node_id=i,
+                                 voters=voters, replication=min(3, len(self.ports)), cluster_id=cluster)
+                      for i, (p, c) in enumerate(zip(self.ports, self.controller_ports, strict=True), start=1)]
+
+    @property
+    def bootstrap(self) -> str:
+        return ",".join(n.bootstrap for n in self.nodes)
+
+    def start(self, timeout: float = 120.0) -> None:
+        """Start every node (all at once: a node waits for a quorum of controllers) and wait for all."""
+        procs = [(n, n.launch()) for n in self.nodes]
+        for node, proc in procs:
+            if proc is not None:
+                node.wait_ready(proc, timeout)
+        self.wait_brokers(len(self.nodes), timeout)
+        _say(f"cluster of {len(self.nodes)} nodes is up: {self.bootstrap}")
+
+    def start_node(self, i: int, timeout: float = 120.0) -> None:
+        node = self.nodes[i - 1]
+        proc = node.launch()
+        if proc is not None:
+            node.wait_ready(proc, timeout)
+
+    def wait_brokers(self, count: int, timeout: float = 120.0) -> None:
+        """Until ``count`` brokers are registered in the cluster's metadata."""
+        from kafka.admin import KafkaAdminClient
+        from kafka.errors import KafkaError
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                admin = KafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=5000)
+                try:
+                    if len(admin.describe_cluster().get("brokers") or []) >= count:
+                        return
+                finally:
+                    admin.close()
+            except KafkaError:
+                pass
+            time.sleep(0.5)
+        raise LocalKafkaError(f"fewer than {count} brokers registered within {timeout:.0f}s")
+
+    def stop(self, wipe: bool = False) -> None:
+        for node in self.nodes:
+            node.stop(wipe=wipe)
+        if wipe:
+            (self.home / "cluster.id").unlink(missing_ok=True)
+
+    def status(self) -> dict[str, object]:
+        nodes = [{"node": n.node_id, **n.status()} for n in self.nodes]
+        return {"running": all(n["running"] for n in nodes), "answers": all(n["answers"] for n in nodes),
+                "bootstrap": self.bootstrap, "nodes": nodes, "kafka_version": KAFKA_VERSION}
+
+
 def _reap(pid: int) -> None:
     try:
         os.waitpid(pid, os.WNOHANG)
@@ -280,6 +390,12 @@ def _reap(pid: int) -> None:
         pass
 
 
-def default_broker() -> LocalKafka:
+def default_broker(nodes: int = 1) -> LocalKafka | LocalCluster:
+    """The embedded broker on ``ZHUCAN_KAFKA_PORT`` (9092, its controller on the next port), or with
+    ``nodes`` > 1 a cluster on that port and the next ones (controllers from port + 100), data in
+    ``<ZHUCAN_KAFKA_DIR>/cluster-<nodes>``."""
     port = int(os.environ.get("ZHUCAN_KAFKA_PORT", "9092"))
-    return LocalKafka(home=default_home(), port=port, controller_port=port + 1)
+    if nodes <= 1:
+        return LocalKafka(home=default_home(), port=port, controller_port=port + 1)
+    return LocalCluster(home=default_home() / f"cluster-{nodes}", ports=[port + i for i in range(nodes)],
+                        controller_ports=[port + 100 + i for i in range(nodes)])

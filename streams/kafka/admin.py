@@ -1,16 +1,34 @@
-"""Creating topics and asking the cluster who it is, through kafka-python's admin client."""
+"""Creating and checking topics, and asking the cluster who it is (kafka-python's admin client).
+
+Every topic of the list (``streams/kafka/topics.py``) is created with ``settings.partitions``
+partitions, the replication factor and ``min.insync.replicas`` of ``Settings.replication``
+(default: min(3, brokers) and one less), and its cleanup policy. A topic that exists with other
+settings is never silently accepted: ``check_topics`` reports it (``zhucan topics check``)."""
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
-from kafka.admin import KafkaAdminClient, NewTopic
+from kafka.admin import (
+    ConfigResource,
+    ConfigResourceType,
+    KafkaAdminClient,
+    NewPartitions,
+    NewTopic,
+    OffsetSpec,
+)
 from kafka.errors import KafkaError, TopicAlreadyExistsError
+from kafka.structs import TopicPartition
 
 from streams.settings import Settings
 
 log = logging.getLogger("zhucan.topics")
+CHECKED_CONFIGS = ("cleanup.policy", "retention.ms", "min.insync.replicas")
+T = TypeVar("T")
 
 
 def admin_client(bootstrap: str, timeout_s: float = 30.0) -> KafkaAdminClient:
@@ -24,22 +42,45 @@ def admin_client(bootstrap: str, timeout_s: float = 30.0) -> KafkaAdminClient:
             time.sleep(0.5)
 
 
-def topic_configs(settings: Settings) -> dict[str, dict[str, str]]:
-    """Name -> config of every contract and internal topic zhucan creates (streams/kafka/topics.py)."""
-    return settings.topics.configs()
+def retrying(call: Callable[[], T], what: str, timeout_s: float = 120.0) -> T:
+    """``call()``, retried while Kafka errors (a broker of the bootstrap list down, a leader moving)
+    for up to ``timeout_s``: a worker started while a node is down waits instead of exiting."""
+    deadline = time.monotonic() + timeout_s
+    delay = 0.5
+    while True:
+        try:
+            return call()
+        except KafkaError as exc:
+            if time.monotonic() > deadline:
+                raise
+            log.warning("%s failed (%s: %s); retrying", what, type(exc).__name__, exc)
+            time.sleep(delay)
+            delay = min(5.0, delay * 2)
+
+
+def brokers(admin: KafkaAdminClient) -> int:
+    return len(retrying(admin.describe_cluster, "describe cluster").get("brokers") or []) or 1
+
+
+def replication(settings: Settings, admin: KafkaAdminClient) -> tuple[int, int]:
+    """(replication factor, min.insync.replicas) for this cluster."""
+    return settings.replication(brokers(admin))
+
+
+def topic_configs(settings: Settings, min_insync: int) -> dict[str, dict[str, str]]:
+    """Name -> config of every topic zhucan creates (streams/kafka/topics.py)."""
+    return {name: {**cfg, "min.insync.replicas": str(min_insync)} for name, cfg in settings.topics.configs().items()}
 
 
 def ensure_topics(settings: Settings, partitions: int | None = None) -> list[str]:
-    """Create every contract and internal topic that is missing; returns the names created."""
+    """Create every topic that is missing; returns the names created."""
     n = partitions or settings.partitions
     admin = admin_client(settings.kafka_bootstrap_servers)
     try:
-        existing = set(admin.list_topics())
-        wanted = [
-            NewTopic(name, n, 1, topic_configs=cfg)
-            for name, cfg in topic_configs(settings).items()
-            if name not in existing
-        ]
+        rf, min_isr = replication(settings, admin)
+        existing = set(retrying(admin.list_topics, "list topics"))
+        wanted = [NewTopic(name, n, rf, topic_configs=cfg)
+                  for name, cfg in topic_configs(settings, min_isr).items() if name not in existing]
         created: list[str] = []
         for topic in wanted:
             try:
@@ -48,11 +89,98 @@ def ensure_topics(settings: Settings, partitions: int | None = None) -> list[str
             except TopicAlreadyExistsError:
                 pass
         if created:
-            log.info("created %d topics: %s", len(created), ", ".join(created))
+            log.info("created %d topics (replication factor %d, min.insync.replicas %d): %s", len(created), rf,
+                     min_isr, ", ".join(created))
         _wait_for_metadata(admin, [t.name for t in wanted])
         return created
     finally:
         admin.close()
+
+
+@dataclass
+class TopicCheck:
+    name: str
+    exists: bool
+    partitions: int = 0
+    replication_factor: int = 0  # the smallest over the partitions
+    min_isr_seen: int = 0  # the smallest in-sync replica set over the partitions, now
+    configs: dict[str, str] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def check_topics(settings: Settings) -> list[TopicCheck]:
+    """Each topic of the list against its spec: partitions, replication factor, in-sync replicas,
+    cleanup policy, retention and min.insync.replicas. ``problems`` is empty when it matches."""
+    admin = admin_client(settings.kafka_bootstrap_servers)
+    try:
+        rf, min_isr = replication(settings, admin)
+        wanted = topic_configs(settings, min_isr)
+        existing = set(admin.list_topics())
+        present = [name for name in wanted if name in existing]
+        described = {t["name"]: t for t in admin.describe_topics(present)} if present else {}
+        configs: dict[str, Any] = {}
+        if present:
+            resources = [ConfigResource(ConfigResourceType.TOPIC, name) for name in present]
+            configs = admin.describe_configs(resources, config_filter="all").get("topic", {})
+        out: list[TopicCheck] = []
+        for name, cfg in wanted.items():
+            if name not in existing:
+                out.append(TopicCheck(name, False, problems=["missing (zhucan topics create makes it)"]))
+                continue
+            parts = described[name]["partitions"]
+            check = TopicCheck(
+                name, True, partitions=len(parts),
+                replication_factor=min(len(p["replica_nodes"]) for p in parts),
+                min_isr_seen=min(len(p["isr_nodes"]) for p in parts),
+                configs={k: str(configs.get(name, {}).get(k, {}).get("value")) for k in CHECKED_CONFIGS},
+            )
+            if check.partitions != settings.partitions:
+                check.problems.append(f"{check.partitions} partitions, the spec says {settings.partitions}")
+            if check.replication_factor != rf:
+                check.problems.append(f"replication factor {check.replication_factor}, the spec says {rf}")
+            if check.min_isr_seen < min_isr:
+                check.problems.append(f"only {check.min_isr_seen} replica(s) in sync somewhere, fewer than "
+                                      f"min.insync.replicas {min_isr}: writes there are refused")
+            for key in CHECKED_CONFIGS:
+                expected = cfg.get(key)
+                if expected is not None and check.configs[key] != expected:
+                    check.problems.append(f"{key}={check.configs[key]}, the spec says {expected}")
+            out.append(check)
+        return out
+    finally:
+        admin.close()
+
+
+def raise_partitions(settings: Settings) -> tuple[list[str], list[str]]:
+    """Give every topic with fewer partitions than ``settings.partitions`` that many, where safe:
+    an unkeyed topic, or a keyed one that holds no data. Returns (raised, refused with why)."""
+    specs = {settings.topics.name(s): s for s in settings.topics.specs}
+    admin = admin_client(settings.kafka_bootstrap_servers)
+    try:
+        existing = [name for name in specs if name in set(admin.list_topics())]
+        raised, refused = [], []
+        for t in admin.describe_topics(existing):
+            name, count = t["name"], len(t["partitions"])
+            if count >= settings.partitions:
+                continue
+            if specs[name].keyed and _holds_data(admin, name, count):
+                refused.append(f"{name}: keyed and holds data; {count} -> {settings.partitions} partitions would "
+                               "move keys to other partitions (a person's order, compaction). Create a new "
+                               "deployment (ZHUCAN_TOPIC_PREFIX) and replay into it instead")
+                continue
+            admin.create_partitions({name: NewPartitions(total_count=settings.partitions)})
+            raised.append(f"{name}: {count} -> {settings.partitions} partitions")
+        return raised, refused
+    finally:
+        admin.close()
+
+
+def _holds_data(admin: KafkaAdminClient, name: str, partitions: int) -> bool:
+    specs = {TopicPartition(name, p): OffsetSpec.LATEST for p in range(partitions)}
+    return any(o.offset > 0 for o in admin.list_partition_offsets(specs).values())
 
 
 def _wait_for_metadata(admin: KafkaAdminClient, names: list[str], timeout_s: float = 30.0) -> None:
@@ -64,11 +192,12 @@ def _wait_for_metadata(admin: KafkaAdminClient, names: list[str], timeout_s: flo
             time.sleep(0.2)
 
 
-def cluster_id(settings: Settings) -> str:
-    """The Kafka cluster's id: the worker keeps its local state per cluster, so a wiped or
-    different broker never meets a table copy made from another one's changelog."""
+def cluster(settings: Settings) -> tuple[str, int]:
+    """(cluster id, number of brokers that answer). The worker keeps its local state per cluster
+    id, so a wiped or different cluster never meets a table copy made from another one's changelog."""
     admin = admin_client(settings.kafka_bootstrap_servers)
     try:
-        return str(admin.describe_cluster().get("cluster_id") or "unknown")
+        info = retrying(admin.describe_cluster, "describe cluster")
+        return str(info.get("cluster_id") or "unknown"), len(info.get("brokers") or []) or 1
     finally:
         admin.close()

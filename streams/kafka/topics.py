@@ -24,6 +24,10 @@ class TopicSpec:
     writer: str  # who produces to it
     retention_ms: int | None  # None: compacted (kept until replaced)
     contract: bool  # in CONTRACT.md (False: internal, under "zhucan.")
+    # Whether a record's partition is chosen by its key and that choice matters (a person's order,
+    # a compacted key, the changelog beside its commands): such a topic's partition count must not
+    # change once it holds data (`zhucan topics create` refuses).
+    keyed: bool = True
 
     @property
     def configs(self) -> dict[str, str]:
@@ -33,7 +37,8 @@ class TopicSpec:
 
 
 def department_topic(d: Department) -> TopicSpec:
-    return TopicSpec(d.source, d.topic, "IdentityEvent", "department's choice", d.source, 30 * DAY_MS, True)
+    return TopicSpec(d.source, d.topic, "IdentityEvent", "department's choice", d.source, 30 * DAY_MS, True,
+                     keyed=False)  # zhucan re-keys by person
 
 
 # The contract's topics besides the departments', then zhucan's internal ones.
@@ -46,17 +51,18 @@ TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec("unenrolled", "unenrolled.suspected.v1", "SuspectedUnenrolled", "person token", "zhucan",
               30 * DAY_MS, True),
     TopicSpec("settlement", "settlement.v1", "SettlementLine", "region|year", "operators", 30 * DAY_MS, True),
-    TopicSpec("control", "control.v1", "ControlCommand", "command id", "operators", 30 * DAY_MS, True),
+    TopicSpec("control", "control.v1", "ControlCommand", "command id", "operators", 30 * DAY_MS, True, keyed=False),
     TopicSpec("person_commands", "zhucan.person-commands", None, "person token / batch", "zhucan", 7 * DAY_MS, False),
-    TopicSpec("dead_letter", "zhucan.dead-letter", None, "origin key", "zhucan", 90 * DAY_MS, False),
-    # Created by Faust with the person table (compacted only, never deleted by time).
+    TopicSpec("dead_letter", "zhucan.dead-letter", None, "origin key", "zhucan", 90 * DAY_MS, False, keyed=False),
+    # The person table's changelog (compacted only, never deleted by time): created here with the
+    # others, so its replication is zhucan's and not Faust's default; Faust finds it existing.
     TopicSpec("person_changelog", "zhucan.person-changelog", None, "person token", "zhucan", None, False),
-    TopicSpec("control_progress", "zhucan.control-progress", None, "command id", "zhucan", 7 * DAY_MS, False),
+    TopicSpec("control_progress", "zhucan.control-progress", None, "command id", "zhucan", 7 * DAY_MS, False,
+              keyed=False),
     # ledgers of what was done once: compacted, kept
     TopicSpec("dead_letter_replays", "zhucan.dead-letter-replays", None, "origin", "operators", None, False),
     TopicSpec("imports", "zhucan.imports", None, "file digest", "operators", None, False),
 )
-CREATED_BY_FAUST = frozenset({"person_changelog"})
 
 
 class Topics:
@@ -97,11 +103,11 @@ class Topics:
         return [self.name(s) for s in self.specs if s.contract]
 
     def internal(self) -> list[str]:
-        return [self.name(s) for s in self.specs if not s.contract and s.attr not in CREATED_BY_FAUST]
+        return [self.name(s) for s in self.specs if not s.contract]
 
     def configs(self) -> dict[str, dict[str, str]]:
-        """Topic configs of every topic zhucan creates (the changelog is Faust's)."""
-        return {self.name(s): s.configs for s in self.specs if s.attr not in CREATED_BY_FAUST}
+        """Topic configs of every topic zhucan creates."""
+        return {self.name(s): s.configs for s in self.specs}
 
 
 @lru_cache(maxsize=64)

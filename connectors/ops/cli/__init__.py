@@ -29,6 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("action", choices=["up", "down", "status"])
     k.add_argument("--wipe", action="store_true", help="with down: delete the broker's data")
     k.add_argument("--json", action="store_true", help="with status: print JSON")
+    k.add_argument("--nodes", type=int, default=1,
+                   help="a local cluster of N combined broker/controller nodes (ports 9092.., controllers 9192..)")
     k.set_defaults(func=cmd_kafka)
 
     w = sub.add_parser("worker", help="run the stream processors")
@@ -39,8 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--timeout", type=float, default=180.0)
     d.set_defaults(func=cmd_demo)
 
-    t = sub.add_parser("topics", help="create the contract's and the internal topics")
-    t.add_argument("action", choices=["create"])
+    t = sub.add_parser("topics", help="create the topics (raising partitions where safe), or check them against the spec")
+    t.add_argument("action", choices=["create", "check"])
+    t.add_argument("--json", action="store_true", help="with check: print JSON")
     t.set_defaults(func=cmd_topics)
 
     p = sub.add_parser("policy", help="validate and explain region-year policies")

@@ -12,7 +12,7 @@ from connectors.ops.cli.common import _broker_settings, _settings
 def cmd_kafka(args: argparse.Namespace) -> int:
     from connectors.dev.localkafka import LocalKafkaError, default_broker
 
-    broker = default_broker()
+    broker = default_broker(args.nodes)
     try:
         if args.action == "up":
             broker.start()
@@ -25,7 +25,12 @@ def cmd_kafka(args: argparse.Namespace) -> int:
                 print(json.dumps(status))
             else:
                 for k, v in status.items():
-                    print(f"{k:<14} {v}")
+                    if k == "nodes":
+                        for node in v:  # type: ignore[attr-defined]
+                            print(f"node {node['node']}: {'up' if node['answers'] else 'DOWN'} on {node['bootstrap']} "
+                                  f"(pid {node['pid']}, data in {node['data_dir']})")
+                    else:
+                        print(f"{k:<14} {v}")
             return 0 if status["running"] and status["answers"] else 3
     except LocalKafkaError as exc:
         print(f"zhucan kafka {args.action}: {exc}", file=sys.stderr)
@@ -48,14 +53,34 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_topics(args: argparse.Namespace) -> int:
-    from streams.kafka.admin import ensure_topics
+    from streams.kafka.admin import check_topics, ensure_topics, raise_partitions
 
     settings = _settings()
+    if args.action == "check":
+        checks = check_topics(settings)
+        if args.json:
+            print(json.dumps([c.as_dict() for c in checks], ensure_ascii=False))
+        else:
+            print(f"{'topic':<44} {'parts':>5} {'RF':>3} {'ISR':>3} {'min.isr':>7} {'cleanup':<8}  status")
+            for c in checks:
+                cleanup = c.configs.get("cleanup.policy", "-")
+                status = "ok" if not c.problems else "DRIFT: " + "; ".join(c.problems)
+                print(f"{c.name:<44} {c.partitions:>5} {c.replication_factor:>3} {c.min_isr_seen:>3} "
+                      f"{c.configs.get('min.insync.replicas', '-'):>7} {cleanup:<8}  {status}")
+        drift = [c for c in checks if c.problems]
+        if drift:
+            print(f"{len(drift)} of {len(checks)} topics differ from the spec", file=sys.stderr)
+        return 1 if drift else 0
     created = ensure_topics(settings)
     print(f"{len(created)} topics created on {settings.kafka_bootstrap_servers}")
     for name in created:
         print(f"  {name}")
-    return 0
+    raised, refused = raise_partitions(settings)
+    for line in raised:
+        print(f"  raised {line}")
+    for line in refused:
+        print(f"  refused {line}", file=sys.stderr)
+    return 1 if refused else 0
 
 
 def cmd_bench(args: argparse.Namespace) -> int:

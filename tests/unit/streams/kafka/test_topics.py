@@ -10,17 +10,30 @@ def test_the_contracts_topic_names():
         "identity.civil-affairs.v1", "identity.rural-revitalization.v1", "identity.disability.v1",
         "identity.veterans.v1", "identity.rejected.v1", "fee-standard.v1", "payment-status.v1", "review.v1",
         "unenrolled.suspected.v1", "settlement.v1", "control.v1"]
-    assert t.internal() == ["zhucan.person-commands", "zhucan.dead-letter", "zhucan.control-progress",
-                            "zhucan.dead-letter-replays", "zhucan.imports"]
-    assert t.person_changelog == "zhucan.person-changelog"  # Faust creates it, compacted
+    assert t.internal() == ["zhucan.person-commands", "zhucan.dead-letter", "zhucan.person-changelog",
+                            "zhucan.control-progress", "zhucan.dead-letter-replays", "zhucan.imports"]
 
 
 def test_configs_keep_every_fee_version_and_compact_only_ledgers():
     configs = Topics("p.").configs()
     assert configs["p.fee-standard.v1"] == {"cleanup.policy": "delete", "retention.ms": str(400 * 86_400_000)}
     assert configs["p.zhucan.imports"] == {"cleanup.policy": "compact"}
-    assert "p.zhucan.person-changelog" not in configs
-    assert len(configs) == len(Topics().specs) - 1
+    # the changelog is created by zhucan (its replication is zhucan's), compacted only
+    assert configs["p.zhucan.person-changelog"] == {"cleanup.policy": "compact"}
+    assert len(configs) == len(Topics().specs)
+
+
+def test_keyed_topics_are_those_whose_partition_a_key_decides():
+    unkeyed = {s.name for s in Topics().specs if not s.keyed}
+    assert unkeyed == {"identity.civil-affairs.v1", "identity.rural-revitalization.v1", "identity.disability.v1",
+                       "identity.veterans.v1", "control.v1", "zhucan.dead-letter", "zhucan.control-progress"}
+
+
+def test_replication_defaults_to_three_or_the_brokers_with_one_less_in_sync():
+    s = Settings()
+    assert [s.replication(n) for n in (1, 2, 3, 5)] == [(1, 1), (2, 1), (3, 2), (3, 2)]
+    assert Settings(replication_factor=5).replication(3) == (5, 4)
+    assert Settings(replication_factor=3, min_insync_replicas=3).replication(1) == (3, 3)
 
 
 def test_every_spec_has_a_distinct_name_and_attribute():

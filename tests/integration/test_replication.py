@@ -1,0 +1,143 @@
+"""zhucan on a three-node Kafka cluster (issue #14), in the manner of Kafka's own replication
+tests: bounce brokers during a produce run, then check that what was acknowledged was decided,
+nothing was lost and no version got two contents.
+
+The cluster is three combined broker/controller nodes started by ``LocalCluster`` from the same
+Maven jars (never a mock); the topics get replication factor 3 and min.insync.replicas 2.
+Small batches keep the suite's time: what is tested is wholeness, never a timing.
+"""
+
+from __future__ import annotations
+
+import re
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from connectors.dev.bench import synthetic_events
+from connectors.dev.localkafka import LocalCluster, free_port
+from streams.domain.ids import person_key
+from streams.kafka.admin import admin_client, check_topics
+from tests.integration.fixtures import TEST_SECRET, Stack
+from tests.integration.test_performance import wait_for_group
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    home = Path(tempfile.mkdtemp(prefix="zhucan-test-cluster-"))
+    c = LocalCluster(home=home, ports=[free_port() for _ in range(3)], controller_ports=[free_port() for _ in range(3)])
+    c.start()
+    try:
+        yield c
+    finally:
+        c.stop(wipe=True)
+
+
+@pytest.fixture
+def cstack(cluster, tmp_path):
+    for i in range(1, 4):  # every node up at the start of each test
+        cluster.start_node(i)
+    cluster.wait_brokers(3)
+    s = Stack(cluster.bootstrap, tmp_path)
+    yield s
+    print("---- worker log (tail) ----\n" + "\n".join(s.worker_log().splitlines()[-60:]))
+    s.close()
+
+
+def leader_of(stack: Stack, topic: str, partition: int) -> int:
+    admin = admin_client(stack.settings.kafka_bootstrap_servers)
+    try:
+        (t,) = admin.describe_topics([topic])
+        return next(p["leader_id"] for p in t["partitions"] if p["partition_index"] == partition)
+    finally:
+        admin.close()
+
+
+def send(stack: Stack, records) -> list:
+    return [stack.producer.send(stack.topics.identity[source], key=key, value=value) for source, key, value in records]
+
+
+def assert_whole(stack: Stack, expected_ids: set[str], timeout_s: float = 240.0) -> None:
+    """Every expected person decided; a version number never given two contents; versions 1..n."""
+    expected = {person_key(i, TEST_SECRET.encode()) for i in expected_ids}
+    recs = stack.read(stack.topics.fee_standard, "FeeStandard", timeout_s=timeout_s,
+                      until=lambda rs: expected <= {k for k, _, _ in rs})
+    missing = expected - {k for k, _, _ in recs}
+    assert not missing, f"{len(missing)} acknowledged people without a standard"
+    versions: dict[tuple[str, int, int], tuple] = {}
+    for key, fee, _ in recs:
+        what = (fee["message_id"], fee["category"], fee["subsidy_fen"], fee["payable_fen"])
+        assert versions.setdefault((key, fee["insurance_year"], fee["version"]), what) == what
+    for key, year in {(k, y) for k, y, _ in versions}:
+        numbers = sorted(v for k, y, v in versions if (k, y) == (key, year))
+        assert numbers == list(range(1, len(numbers) + 1))
+
+
+def fee_standards_out(stack: Stack, log_from: int) -> float:
+    """The running worker's own count of fee standards published (its metrics endpoint, found in
+    its log from ``log_from``)."""
+    match = re.findall(r"metrics on (http://127\.0\.0\.1:\d+/metrics)", stack.worker_log()[log_from:])
+    assert match, "the worker's metrics endpoint is not in its log"
+    text = urllib.request.urlopen(match[-1], timeout=5).read().decode()
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith("zhucan_fee_standards_out_total"))
+
+
+def test_topics_are_replicated_three_times_with_two_in_sync_required(cstack):
+    checks = {c.name: c for c in check_topics(cstack.settings)}
+    assert all(not c.problems for c in checks.values()), [c.problems for c in checks.values() if c.problems]
+    changelog = checks[cstack.topics.person_changelog]
+    assert (changelog.replication_factor, changelog.configs["min.insync.replicas"]) == (3, "2")
+    assert changelog.configs["cleanup.policy"] == "compact"
+    assert checks[cstack.topics.fee_standard].replication_factor == 3
+
+
+def test_a_leader_killed_mid_batch_then_a_rolling_restart_lose_nothing(cluster, cstack):
+    records, _, valid = synthetic_events(1600, seed=31)
+    first, second = records[:800], records[800:]
+    cstack.start_worker()
+    wait_for_group(cstack)
+    futures = send(cstack, first)
+    cstack.read(cstack.topics.fee_standard, "FeeStandard", until=lambda rs: len(rs) >= 50, timeout_s=120)
+    victim = leader_of(cstack, cstack.topics.person_commands, 0)
+    cluster.nodes[victim - 1].kill()  # SIGKILL: no controlled shutdown, the leader just goes
+    time.sleep(3)
+    cluster.start_node(victim)
+    cluster.wait_brokers(3)
+    for i in range(1, 4):  # rolling: each node stopped and started in turn, records still coming
+        futures += send(cstack, second[(i - 1) * 267:i * 267])
+        cluster.nodes[i - 1].stop()
+        cluster.start_node(i)
+        cluster.wait_brokers(3)
+    for f in futures:
+        f.get(timeout=120)  # every department record was acknowledged (acks=all, idempotent)
+    assert cstack.worker.poll() is None, "the worker died"
+    assert_whole(cstack, valid)
+
+
+def test_with_one_broker_of_three_nothing_is_written_until_a_second_returns(cluster, cstack):
+    records, _, valid = synthetic_events(300, seed=41)
+    cstack.start_worker()
+    wait_for_group(cstack)
+    cstack.stop_worker()  # the department's records wait on the topics, acknowledged by all three
+    for f in send(cstack, records):
+        f.get(timeout=60)
+    cluster.nodes[1].kill()
+    cluster.nodes[2].kill()
+    log_from = len(cstack.worker_log())
+    cstack.start_worker()
+    deadline = time.monotonic() + 25
+    looked = 0
+    while time.monotonic() < deadline:
+        assert cstack.worker.poll() is None, "the worker died while the cluster was degraded"
+        if "metrics on http" in cstack.worker_log()[log_from:]:
+            assert fee_standards_out(cstack, log_from) == 0, "a fee standard was written with one replica in sync"
+            looked += 1
+        time.sleep(1)
+    assert looked >= 10  # the worker ran (its endpoint answered) and published nothing
+    cluster.start_node(2)  # a majority again: two replicas in sync, writes accepted
+    assert_whole(cstack, valid)
+    assert cstack.worker.poll() is None

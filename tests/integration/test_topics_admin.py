@@ -1,0 +1,36 @@
+"""`zhucan topics check` and `zhucan topics create` against the topic list, on real Kafka."""
+
+from __future__ import annotations
+
+import json
+
+from connectors.ops.cli import main
+
+
+def test_check_passes_on_fresh_topics_and_reports_drift(stack, monkeypatch, capsys):
+    stack.cli_env(monkeypatch)
+    assert main(["topics", "check", "--json"]) == 0
+    checks = json.loads(capsys.readouterr().out)
+    assert {c["name"] for c in checks} == set(stack.settings.topics.configs())
+    assert all(c["exists"] and not c["problems"] and c["partitions"] == 2 for c in checks)
+    changelog = next(c for c in checks if c["name"] == stack.topics.person_changelog)
+    assert changelog["configs"]["cleanup.policy"] == "compact"
+
+    monkeypatch.setenv("ZHUCAN_PARTITIONS", "3")  # the spec now says 3: every topic drifts
+    assert main(["topics", "check"]) == 1
+    out, err = capsys.readouterr()
+    assert "DRIFT: 2 partitions, the spec says 3" in out and "17 of 17 topics differ from the spec" in err
+
+
+def test_create_raises_partitions_where_safe_and_refuses_keyed_topics_with_data(stack, monkeypatch, capsys):
+    stack.cli_env(monkeypatch)
+    stack.send_raw(stack.topics.fee_standard, b"a fee standard", key=b"person")  # a keyed topic with data
+    monkeypatch.setenv("ZHUCAN_PARTITIONS", "3")
+    assert main(["topics", "create"]) == 1
+    out, err = capsys.readouterr()
+    assert f"refused {stack.topics.fee_standard}: keyed and holds data" in err
+    assert f"raised {stack.topics.identity['CIVIL_AFFAIRS']}: 2 -> 3 partitions" in out  # unkeyed
+    assert f"raised {stack.topics.review}: 2 -> 3 partitions" in out  # keyed but empty
+    assert main(["topics", "check", "--json"]) == 1
+    drift = {c["name"]: c["problems"] for c in json.loads(capsys.readouterr().out) if c["problems"]}
+    assert drift == {stack.topics.fee_standard: ["2 partitions, the spec says 3"]}
