@@ -8,8 +8,10 @@ import logging
 import time
 from typing import Any
 
+from kafka.errors import KafkaError
+
 from streams.app import create_app
-from streams.kafka.admin import cluster, ensure_topics
+from streams.kafka.admin import check_topics, cluster, ensure_topics
 from streams.runtime.faust_compat import DrainingWorker
 from streams.runtime.metrics import serve_metrics
 from streams.settings import Settings
@@ -72,6 +74,15 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
     ensure_topics(settings)
     log.info("cluster %s: %d broker(s) answer; topics with replication factor %d, min.insync.replicas %d",
              cid, brokers, rf, min_isr)
+    try:
+        checks = check_topics(settings)
+    except KafkaError as exc:  # a broker down: the worker runs; `zhucan topics check` says more later
+        log.warning("could not check the topics against the spec: %s", exc)
+        checks = []
+    for check in checks:  # a topic that differs is never silently accepted: said at every start
+        if check.problems:
+            log.warning("topic %s differs from the spec: %s (zhucan topics check)", check.name,
+                        "; ".join(check.problems))
     app = create_app(settings, cluster=cid)
 
     @app.task

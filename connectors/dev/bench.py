@@ -45,7 +45,7 @@ from connectors.dev.workers import start_worker, stop_worker
 from connectors.kafka_io import make_producer, read_to_end
 from schemas.codec import Codec
 from streams.domain.ids import person_key
-from streams.kafka.admin import admin_client, ensure_topics
+from streams.kafka.admin import admin_client, ensure_topics, replication
 from streams.kafka.lag import LagMonitor
 from streams.policies import load_book
 from streams.settings import Settings
@@ -135,8 +135,10 @@ def measure_ceiling(settings: Settings, n: int) -> float:
     """Consume the identity topics and produce as many records, no processing: records/s."""
     scratch = settings.topics.prefix + "zhucan.bench-ceiling"
     admin = admin_client(settings.kafka_bootstrap_servers)
-    try:
-        admin.create_topics([NewTopic(scratch, settings.partitions, 1)])
+    try:  # replicated as zhucan's own topics are: on a cluster the ceiling pays for replication too
+        rf, min_isr = replication(settings, admin)
+        admin.create_topics([NewTopic(scratch, settings.partitions, rf,
+                                      topic_configs={"min.insync.replicas": str(min_isr)})])
     finally:
         admin.close()
     consumer = KafkaConsumer(*settings.topics.identity.values(), bootstrap_servers=settings.kafka_bootstrap_servers,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 from connectors.ops.cli import main
 
@@ -34,3 +35,16 @@ def test_create_raises_partitions_where_safe_and_refuses_keyed_topics_with_data(
     assert main(["topics", "check", "--json"]) == 1
     drift = {c["name"]: c["problems"] for c in json.loads(capsys.readouterr().out) if c["problems"]}
     assert drift == {stack.topics.fee_standard: ["2 partitions, the spec says 3"]}
+
+
+def test_the_worker_says_at_start_which_topics_differ_from_the_spec(stack, monkeypatch):
+    stack.cli_env(monkeypatch)
+    monkeypatch.setenv("ZHUCAN_PARTITIONS", "3")
+    assert main(["topics", "create"]) == 0  # nothing holds data yet: every topic raised to 3
+    stack.start_worker()  # its settings say 2 partitions
+
+    deadline = time.monotonic() + 60
+    while "differs from the spec" not in stack.worker_log() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    log = stack.worker_log()
+    assert f"topic {stack.topics.fee_standard} differs from the spec: 3 partitions, the spec says 2" in log
