@@ -31,6 +31,11 @@ class Department:
         """Its topic, without the deployment prefix."""
         return f"identity.{self.slug}.v1"
 
+    @property
+    def rejected_topic(self) -> str:
+        """Its own rejections (CONTRACT additions 2026-12): only this department reads them."""
+        return f"identity.rejected.{self.slug}.v1"
+
 
 DEPARTMENTS: tuple[Department, ...] = (
     Department("CIVIL_AFFAIRS", "civil-affairs", "民政",

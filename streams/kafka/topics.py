@@ -36,9 +36,13 @@ class TopicSpec:
         return {"cleanup.policy": "delete", "retention.ms": str(self.retention_ms)}
 
 
-def department_topic(d: Department) -> TopicSpec:
-    return TopicSpec(d.source, d.topic, "IdentityEvent", "department's choice", d.source, 30 * DAY_MS, True,
-                     keyed=False)  # zhucan re-keys by person
+def department_topics(d: Department) -> tuple[TopicSpec, TopicSpec]:
+    """A department's identity topic, and its own rejections (the same Rejection records as
+    identity.rejected.v1, split so that ACLs keep each department to its own people)."""
+    return (TopicSpec(d.source, d.topic, "IdentityEvent", "department's choice", d.source, 30 * DAY_MS, True,
+                      keyed=False),  # zhucan re-keys by person
+            TopicSpec(f"rejected:{d.source}", d.rejected_topic, "Rejection", "person token", "zhucan", 30 * DAY_MS,
+                      True))
 
 
 # The contract's topics besides the departments', then zhucan's internal ones.
@@ -71,8 +75,10 @@ class Topics:
 
     def __init__(self, prefix: str = "", departments: tuple[Department, ...] = DEPARTMENTS) -> None:
         self.prefix = prefix
-        self.specs = tuple(department_topic(d) for d in departments) + TOPICS
+        pairs = [department_topics(d) for d in departments]
+        self.specs = tuple(identity for identity, _ in pairs) + TOPICS[:1] + tuple(own for _, own in pairs) + TOPICS[1:]
         self.identity = {d.source: prefix + d.topic for d in departments}
+        self.rejected_of = {d.source: prefix + d.rejected_topic for d in departments}
         self._by_topic = {prefix + d.topic: d.source for d in departments}
         for spec in TOPICS:
             setattr(self, spec.attr, prefix + spec.name)

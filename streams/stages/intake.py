@@ -30,16 +30,17 @@ class IntakeStage:
         self.names = p.names
 
     def rejection(self, *, event_id: str, source: str, raw_id: str, reasons: list[RejectionReason],
-                  detail: str, key: str) -> Out:
-        value = self.p.codec.encode("Rejection", {
-            "event_id": event_id, "source": source, "id_number": raw_id, "reasons": [r.value for r in reasons],
-            "detail": scrub(detail), "received_at": dt.datetime.now(dt.UTC),
-        }, topic=self.names.rejected)
+                  detail: str, key: str) -> list[Out]:
+        """The Rejection on ``identity.rejected.v1`` (operators) and on the department's own
+        ``identity.rejected.<source>.v1`` (the only one the department may read)."""
+        record = {"event_id": event_id, "source": source, "id_number": raw_id, "reasons": [r.value for r in reasons],
+                  "detail": scrub(detail), "received_at": dt.datetime.now(dt.UTC)}
         for reason in reasons:
             self.p.metrics.inc("zhucan_rejections_total", reason=reason.value)
         log.info("rejected event %s from %s (id %s): %s", event_id, source, mask_id(raw_id),
                  ",".join(r.value for r in reasons))
-        return Out(self.names.rejected, key.encode(), value)
+        topics = [self.names.rejected, self.names.rejected_of[source]]
+        return [Out(topic, key.encode(), self.p.codec.encode("Rejection", record, topic=topic)) for topic in topics]
 
     def intake(self, records: Sequence[Any]) -> list[Out]:
         """``records`` are consumer records (topic, partition, offset, key, value, timestamp in ms)."""
@@ -80,13 +81,13 @@ class IntakeStage:
         except DecodeError as exc:
             outs.append(self.p.dead_letter(msg, exc.reason, str(exc)))
             coord = f"{msg.topic}:{msg.partition}:{msg.offset}"
-            outs.append(self.rejection(event_id=coord, source=source, raw_id="", reasons=[RejectionReason.SCHEMA],
+            outs.extend(self.rejection(event_id=coord, source=source, raw_id="", reasons=[RejectionReason.SCHEMA],
                                        detail=f"undecodable record at {coord}: {exc}",
                                        key=opaque_key(coord, self.p.secret)))
             return None
         counts[source] += 1
         if raw["source"] != source:
-            outs.append(self.rejection(
+            outs.extend(self.rejection(
                 event_id=raw["event_id"], source=source, raw_id=raw["id_number"], reasons=[RejectionReason.SCHEMA],
                 detail=f"source {raw['source']} does not match topic {msg.topic} ({source})",
                 key=self.key_for(raw["id_number"]),
@@ -94,7 +95,7 @@ class IntakeStage:
             return None
         result = validate_identity(raw, self.p.departments)
         if isinstance(result, Invalid):
-            outs.append(self.rejection(event_id=raw["event_id"], source=source, raw_id=raw["id_number"],
+            outs.extend(self.rejection(event_id=raw["event_id"], source=source, raw_id=raw["id_number"],
                                        reasons=list(result.reasons), detail=result.detail,
                                        key=self.key_for(raw["id_number"])))
             return None

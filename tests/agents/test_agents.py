@@ -77,6 +77,7 @@ def intake(app, *values: bytes, source: str = "CIVIL_AFFAIRS") -> list[tuple[str
     topic = app.pipeline.names.identity[source]
     outs = app.pipeline.intake([Record(topic, 0, i, b"dept-key", v) for i, v in enumerate(values)])
     by_topic = {getattr(app.pipeline.names, a): a for a in ("person_commands", "rejected", "dead_letter")}
+    by_topic.update({t: "rejected_own" for t in app.pipeline.names.rejected_of.values()})
     return [(by_topic[o.topic], o.key, o.value, {"partition": o.partition, "headers": o.headers,
                                                    "timestamp_ms": o.timestamp_ms}) for o in outs]
 
@@ -355,3 +356,15 @@ async def test_emit_sends_a_record_too_large_for_a_batch_alone_and_batches_the_r
     outs = [Out(names.fee_standard, b"k", v, partition=2) for v in (b"a", b"x" * 5000, b"b", b"c", b"d", b"e")]
     await app.pipeline.emit(outs, wait=True)
     assert [[v for _, v, *_ in recs] for _, _, recs in fake.sent] == [[b"a"], [b"x" * 5000], [b"b", b"c", b"d"], [b"e"]]
+
+
+def test_a_rejection_goes_to_the_operators_topic_and_to_the_departments_own(app):
+    codec = Codec()
+    bad = new_id()
+    bad = bad[:17] + ("1" if bad[17] != "1" else "2")
+    out = intake(app, codec.encode("IdentityEvent", event(bad, "MONITORED_RELAPSE_RISK", source="RURAL_REVITALIZATION")),
+                 source="RURAL_REVITALIZATION")
+    topics = {what: (k, codec.decode(v)[1]) for what, k, v, _ in out}
+    assert set(topics) == {"rejected", "rejected_own"}
+    assert topics["rejected"] == topics["rejected_own"]  # the same record, the same person key
+    assert app.pipeline.names.rejected_of["RURAL_REVITALIZATION"] == "identity.rejected.rural-revitalization.v1"

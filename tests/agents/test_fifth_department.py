@@ -70,7 +70,7 @@ def test_its_topic_is_in_the_topic_list_and_consumed(app):
     assert topics.identity["HEALTH"] == "identity.health.v1"
     assert topics.source_of("identity.health.v1") == "HEALTH"
     assert topics.configs()["identity.health.v1"] == {"cleanup.policy": "delete", "retention.ms": str(30 * 86_400_000)}
-    assert "identity.health.v1" in topics.contract()
+    assert "identity.health.v1" in topics.contract() and "identity.rejected.health.v1" in topics.contract()
     # the shipped settings know nothing of it
     assert "HEALTH" not in Settings().topics.identity
 
@@ -85,6 +85,8 @@ async def test_its_records_are_validated_and_decided(app, schema_dir):
                                 for i, ev in enumerate((good, not_its_class))])
     (rejection,) = [codec.decode(o.value)[1] for o in outs if o.topic == app.pipeline.names.rejected]
     assert (rejection["source"], rejection["reasons"]) == ("HEALTH", ["CATEGORY_NOT_OF_SOURCE"])
+    (own,) = [codec.decode(o.value)[1] for o in outs if o.topic == "identity.rejected.health.v1"]  # its own topic
+    assert own == rejection
     (batch_record,) = [o for o in outs if o.topic == app.pipeline.names.person_commands]
     async with app.agents["zhucan.person"].test_context() as agent:
         await agent.put(batch_record.value, key=batch_record.key, partition=batch_record.partition)
@@ -103,8 +105,9 @@ def test_a_record_on_another_departments_topic_is_still_rejected(app, schema_dir
     ev = event(new_id(CHONGQING), "ILLNESS_INDUCED_POVERTY", region=CHONGQING, source="HEALTH")
     outs = app.pipeline.intake([Record(app.pipeline.names.identity["CIVIL_AFFAIRS"], 0, 0, b"k",
                                        codec.encode("IdentityEvent", ev))])
-    (rejection,) = [codec.decode(o.value)[1] for o in outs]
+    (rejection,) = [codec.decode(o.value)[1] for o in outs if o.topic == app.pipeline.names.rejected]
     assert rejection["reasons"] == ["SCHEMA"] and "does not match topic" in rejection["detail"]
+    assert {o.topic for o in outs} == {app.pipeline.names.rejected, "identity.rejected.civil-affairs.v1"}
 
 
 def test_a_topic_of_no_department_is_dead_lettered_not_counted_as_civil_affairs(app, schema_dir):

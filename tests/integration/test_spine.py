@@ -84,6 +84,11 @@ def test_bad_records_go_back_to_their_sender_with_typed_reasons(running):
     assert "DATE_INVALID" in by_id["bad-3"]["reasons"]
     for key, _, _ in rejections:
         assert key is not None and len(key) == 64  # keyed by person key, never the ID
+    # each department's own topic has its own people's rejections, and only those
+    own = running.read(running.topics.rejected_of["RURAL_REVITALIZATION"], "Rejection", until=lambda rs: len(rs) >= 1)
+    assert [v["event_id"] for _, v, _ in own] == ["bad-2"]
+    civil = running.read(running.topics.rejected_of["CIVIL_AFFAIRS"], "Rejection", until=lambda rs: len(rs) >= 2)
+    assert sorted(v["event_id"] for _, v, _ in civil) == ["bad-1", "bad-3"]
     assert len(running.fees_for(good)) == 1
 
 

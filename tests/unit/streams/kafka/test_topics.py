@@ -8,7 +8,9 @@ def test_the_contracts_topic_names():
     t = Topics()
     assert t.contract() == [
         "identity.civil-affairs.v1", "identity.rural-revitalization.v1", "identity.disability.v1",
-        "identity.veterans.v1", "identity.rejected.v1", "fee-standard.v1", "payment-status.v1", "review.v1",
+        "identity.veterans.v1", "identity.rejected.v1", "identity.rejected.civil-affairs.v1",
+        "identity.rejected.rural-revitalization.v1", "identity.rejected.disability.v1", "identity.rejected.veterans.v1",
+        "fee-standard.v1", "payment-status.v1", "review.v1",
         "unenrolled.suspected.v1", "settlement.v1", "control.v1"]
     assert t.internal() == ["zhucan.person-commands", "zhucan.dead-letter", "zhucan.person-changelog",
                             "zhucan.control-progress", "zhucan.dead-letter-replays", "zhucan.imports"]
