@@ -8,11 +8,13 @@ from typing import Any
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
+from streams.kafka.security import kafka_python_config
+
 
 def make_producer(bootstrap: str, **overrides: Any) -> KafkaProducer:
     """A producer with acks=all and idempotence on, set explicitly."""
     config: dict[str, Any] = {
-        "bootstrap_servers": bootstrap,
+        **kafka_python_config(bootstrap),
         "acks": "all",
         "enable_idempotence": True,
         "linger_ms": 5,
@@ -44,7 +46,7 @@ def read_topic(
 
 
 def iter_topic(bootstrap: str, topic: str, *, timeout_s: float, idle_s: float | None = None) -> Iterator[list[Any]]:
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None,
+    consumer = KafkaConsumer(**kafka_python_config(bootstrap), enable_auto_commit=False, group_id=None,
                              client_id="zhucan-reader", consumer_timeout_ms=500)
     try:
         deadline = time.monotonic() + timeout_s
@@ -80,7 +82,7 @@ def read_to_end(bootstrap: str, topic: str, timeout_s: float = 120.0) -> list[An
     For reports over a topic as it stands (ledger, dead letters, changelog sizes): it stops
     at the end instead of guessing it from a quiet spell. A missing topic reads as empty.
     """
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None,
+    consumer = KafkaConsumer(**kafka_python_config(bootstrap), enable_auto_commit=False, group_id=None,
                              client_id="zhucan-reader", max_poll_records=10000)
     try:
         parts = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])]

@@ -21,6 +21,7 @@ from kafka import KafkaConsumer
 from connectors.kafka_io import make_producer
 from schemas.codec import Codec
 from schemas.exceptions import DecodeError
+from streams.kafka.security import kafka_python_config
 from streams.settings import Settings
 
 log = logging.getLogger("zhucan.tax-sim")
@@ -67,7 +68,7 @@ def run_tax_sim(settings: Settings, behaviour: TaxBehaviour, *, group: str = "zh
     """Answer fee standards until idle for ``idle_exit_s`` (or forever); returns counts by status."""
     codec = Codec()
     topics = settings.topics
-    consumer = KafkaConsumer(topics.fee_standard, bootstrap_servers=settings.kafka_bootstrap_servers,
+    consumer = KafkaConsumer(topics.fee_standard, **kafka_python_config(settings.kafka_bootstrap_servers),
                              group_id=f"{settings.topic_prefix}{group}", enable_auto_commit=False,
                              auto_offset_reset="earliest", client_id="zhucan-tax-sim")
     producer = make_producer(settings.kafka_bootstrap_servers, client_id="zhucan-tax-sim")

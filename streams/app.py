@@ -33,6 +33,7 @@ from streams.domain.ids import scrub
 from streams.domain.policy.spec import PolicyBook
 from streams.handlers import Pipeline
 from streams.kafka.lag import own_lag
+from streams.kafka.security import faust_credentials
 from streams.policies import load_book
 from streams.runtime.faust_compat import App
 from streams.runtime.intake_loop import IntakeService
@@ -60,6 +61,7 @@ def create_app(settings: Settings, book: PolicyBook | None = None, cluster: str 
     app = App(
         settings.streams_app_id,
         broker=brokers,
+        broker_credentials=faust_credentials(),  # KAFKA_SECURITY_PROTOCOL and friends (streams/kafka/security.py)
         store=settings.store,
         # The table's local copy (RocksDB) is per Kafka cluster: after `zhucan kafka down --wipe`
         # the changelog starts again, and an old copy would say every person was already done.

@@ -47,6 +47,7 @@ from schemas.codec import Codec
 from streams.domain.ids import person_key
 from streams.kafka.admin import admin_client, ensure_topics, replication
 from streams.kafka.lag import LagMonitor
+from streams.kafka.security import kafka_python_config
 from streams.policies import load_book
 from streams.settings import Settings
 
@@ -141,7 +142,7 @@ def measure_ceiling(settings: Settings, n: int) -> float:
                                       topic_configs={"min.insync.replicas": str(min_isr)})])
     finally:
         admin.close()
-    consumer = KafkaConsumer(*settings.topics.identity.values(), bootstrap_servers=settings.kafka_bootstrap_servers,
+    consumer = KafkaConsumer(*settings.topics.identity.values(), **kafka_python_config(settings.kafka_bootstrap_servers),
                              group_id=f"{settings.app_id}-ceiling", auto_offset_reset="earliest",
                              enable_auto_commit=False, max_poll_records=5000, fetch_max_bytes=64 * 1024 * 1024)
     producer = make_producer(settings.kafka_bootstrap_servers, linger_ms=20, batch_size=512 * 1024)
@@ -327,7 +328,7 @@ def measure_latency(settings: Settings, rate: int, seconds: float, timeline: Pat
     each event's send time (ms since the first) and latency are written there as CSV, to
     see whether slow events come together (a stall) or spread out."""
     codec = Codec()
-    reader = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers, enable_auto_commit=False,
+    reader = KafkaConsumer(**kafka_python_config(settings.kafka_bootstrap_servers), enable_auto_commit=False,
                            group_id=None, client_id="zhucan-bench-latency")
     parts = [TopicPartition(settings.topics.fee_standard, p)
              for p in sorted(reader.partitions_for_topic(settings.topics.fee_standard) or [])]

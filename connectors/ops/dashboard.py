@@ -22,6 +22,7 @@ from connectors.ops.ledger import COVERAGE_TARGET, coverage
 from schemas.codec import Codec
 from schemas.exceptions import DecodeError
 from streams.kafka.lag import LagMonitor
+from streams.kafka.security import kafka_python_config
 from streams.settings import Settings
 
 log = logging.getLogger("zhucan.dashboard")
@@ -65,7 +66,7 @@ class DashboardState:
 
     def _peek(self) -> KafkaConsumer:
         if self._rejected_consumer is None:
-            self._rejected_consumer = KafkaConsumer(bootstrap_servers=self.settings.kafka_bootstrap_servers,
+            self._rejected_consumer = KafkaConsumer(**kafka_python_config(self.settings.kafka_bootstrap_servers),
                                                     group_id=None, enable_auto_commit=False,
                                                     client_id="zhucan-dashboard")
         return self._rejected_consumer

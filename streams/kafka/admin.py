@@ -24,6 +24,7 @@ from kafka.admin import (
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 from kafka.structs import TopicPartition
 
+from streams.kafka.security import kafka_python_config
 from streams.settings import Settings
 
 log = logging.getLogger("zhucan.topics")
@@ -35,7 +36,7 @@ def admin_client(bootstrap: str, timeout_s: float = 30.0) -> KafkaAdminClient:
     deadline = time.monotonic() + timeout_s
     while True:
         try:
-            return KafkaAdminClient(bootstrap_servers=bootstrap, client_id="zhucan-admin", request_timeout_ms=15000)
+            return KafkaAdminClient(**kafka_python_config(bootstrap, client_id="zhucan-admin", request_timeout_ms=15000))
         except KafkaError as exc:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"Kafka at {bootstrap} does not answer: {exc}") from exc

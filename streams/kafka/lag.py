@@ -25,6 +25,7 @@ from typing import Any
 from kafka import KafkaConsumer, TopicPartition
 from kafka.admin import KafkaAdminClient, OffsetSpec
 
+from streams.kafka.security import kafka_python_config
 from streams.settings import Settings
 
 _NEVER = type("Never", (), {"offset": -1})()  # an OffsetAndMetadata stand-in: no commit yet
@@ -98,7 +99,7 @@ class LagMonitor:
         self.bootstrap = bootstrap
         self.allowed_lag = allowed_lag
         self.window = window
-        self.admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="zhucan-lag")
+        self.admin = KafkaAdminClient(**kafka_python_config(bootstrap, client_id="zhucan-lag"))
         # Faust's group carries its own assignor's member metadata, which kafka-python cannot
         # decode and would print whole (bytes of topic names) at every sample.
         logging.getLogger("kafka.admin._groups").setLevel(logging.ERROR)
@@ -137,7 +138,7 @@ class LagMonitor:
             # It reads one record per lagging partition: small fetches (the broker still sends
             # the first record batch whole), not the default 1 MiB per partition, parsed in
             # full, which cost a worker a few percent of its time while a province's batch waits.
-            self._consumer = KafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None,
+            self._consumer = KafkaConsumer(**kafka_python_config(self.bootstrap), group_id=None,
                                            enable_auto_commit=False, client_id="zhucan-lag-peek",
                                            max_partition_fetch_bytes=16 * 1024, fetch_max_bytes=64 * 1024)
         return sorted(self._consumer.partitions_for_topic(topic) or [])

@@ -31,6 +31,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from aiokafka.structs import OffsetAndMetadata
 
+from streams.kafka.security import aiokafka_config
 from streams.runtime.emit import Out
 from streams.settings import Settings
 
@@ -79,7 +80,7 @@ class IntakeService(mode.Service):
     async def on_start(self) -> None:
         s, t = self.settings, self.settings.tuning
         self.consumer = AIOKafkaConsumer(
-            bootstrap_servers=s.kafka_bootstrap_servers, client_id=f"{s.app_id}-intake", group_id=s.app_id,
+            **aiokafka_config(s.kafka_bootstrap_servers), client_id=f"{s.app_id}-intake", group_id=s.app_id,
             enable_auto_commit=False, auto_offset_reset="earliest",
             max_partition_fetch_bytes=t.intake_partition_fetch_bytes, fetch_max_bytes=t.intake_fetch_bytes,
         )

@@ -1,0 +1,126 @@
+"""How every Kafka client of zhucan authenticates: one reading of the environment, one place.
+
+    KAFKA_SECURITY_PROTOCOL   PLAINTEXT (default) | SSL | SASL_PLAINTEXT | SASL_SSL
+    KAFKA_SASL_MECHANISM      SCRAM-SHA-512 (default with SASL) | SCRAM-SHA-256 | PLAIN
+    KAFKA_SASL_USERNAME       the principal (User:<name>)
+    KAFKA_SASL_PASSWORD       its password, or KAFKA_SASL_PASSWORD_FILE: a file holding it
+    KAFKA_SSL_CAFILE          the CA that signed the brokers' certificates (PEM)
+
+Every client reads it through these functions (a test checks that no client is built without
+them): kafka-python's (``kafka_python_config``: admin, producers, consumers of the CLI, the
+simulators, the lag monitor, the bench), aiokafka's (``aiokafka_config``: the intake loop) and
+Faust's (``faust_credentials``: the app's consumer and producer).
+"""
+
+from __future__ import annotations
+
+import os
+import ssl
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+MECHANISMS = ("SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN")
+
+
+class SecurityConfigError(ValueError):
+    """A KAFKA_* security variable is missing or wrong; the message names it."""
+
+
+@dataclass(frozen=True)
+class ClientSecurity:
+    protocol: str = "PLAINTEXT"
+    mechanism: str | None = None
+    username: str | None = None
+    password: str | None = None
+    cafile: str | None = None
+
+    @property
+    def sasl(self) -> bool:
+        return self.protocol.startswith("SASL_")
+
+    @property
+    def tls(self) -> bool:
+        return self.protocol in ("SSL", "SASL_SSL")
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> ClientSecurity:
+        env = os.environ if env is None else env
+        protocol = (env.get("KAFKA_SECURITY_PROTOCOL") or "PLAINTEXT").strip().upper()
+        if protocol not in PROTOCOLS:
+            raise SecurityConfigError(f"KAFKA_SECURITY_PROTOCOL={protocol!r} is not one of {', '.join(PROTOCOLS)}")
+        mechanism = username = password = None
+        if protocol.startswith("SASL_"):
+            mechanism = (env.get("KAFKA_SASL_MECHANISM") or "SCRAM-SHA-512").strip().upper()
+            if mechanism not in MECHANISMS:
+                raise SecurityConfigError(f"KAFKA_SASL_MECHANISM={mechanism!r} is not one of {', '.join(MECHANISMS)}")
+            username = env.get("KAFKA_SASL_USERNAME")
+            if not username:
+                raise SecurityConfigError(f"KAFKA_SECURITY_PROTOCOL={protocol} needs KAFKA_SASL_USERNAME")
+            password = env.get("KAFKA_SASL_PASSWORD")
+            if not password and env.get("KAFKA_SASL_PASSWORD_FILE"):
+                path = Path(env["KAFKA_SASL_PASSWORD_FILE"])
+                try:
+                    password = path.read_text(encoding="utf-8").strip()
+                except OSError as exc:
+                    raise SecurityConfigError(f"KAFKA_SASL_PASSWORD_FILE={path}: {exc.strerror}") from exc
+            if not password:
+                raise SecurityConfigError(f"KAFKA_SECURITY_PROTOCOL={protocol} needs KAFKA_SASL_PASSWORD or "
+                                          "KAFKA_SASL_PASSWORD_FILE")
+        cafile = env.get("KAFKA_SSL_CAFILE") or None
+        if cafile and not Path(cafile).is_file():
+            raise SecurityConfigError(f"KAFKA_SSL_CAFILE={cafile}: no such file")
+        return cls(protocol, mechanism, username, password, cafile)
+
+    def kafka_python(self) -> dict[str, Any]:
+        """Keyword arguments of kafka-python's clients."""
+        out: dict[str, Any] = {"security_protocol": self.protocol}
+        if self.sasl:
+            out.update(sasl_mechanism=self.mechanism, sasl_plain_username=self.username,
+                       sasl_plain_password=self.password)
+        if self.tls:
+            out["ssl_check_hostname"] = True
+            if self.cafile:
+                out["ssl_cafile"] = self.cafile
+        return out
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        if not self.tls:
+            return None
+        return ssl.create_default_context(cafile=self.cafile)
+
+    def aiokafka(self) -> dict[str, Any]:
+        """Keyword arguments of aiokafka's clients."""
+        out: dict[str, Any] = {"security_protocol": self.protocol}
+        if self.sasl:
+            out.update(sasl_mechanism=self.mechanism, sasl_plain_username=self.username,
+                       sasl_plain_password=self.password)
+        if self.tls:
+            out["ssl_context"] = self.ssl_context()
+        return out
+
+    def faust(self) -> Any:
+        """Faust's ``broker_credentials`` (None for PLAINTEXT)."""
+        from faust.auth import SASLCredentials, SSLCredentials
+
+        if self.sasl:
+            return SASLCredentials(username=self.username, password=self.password, ssl_context=self.ssl_context(),
+                                   mechanism=self.mechanism)
+        if self.tls:
+            return SSLCredentials(self.ssl_context())
+        return None
+
+
+def kafka_python_config(bootstrap: str, **extra: Any) -> dict[str, Any]:
+    """``bootstrap_servers`` and the security settings of the environment, for kafka-python."""
+    return {"bootstrap_servers": bootstrap, **ClientSecurity.from_env().kafka_python(), **extra}
+
+
+def aiokafka_config(bootstrap: str, **extra: Any) -> dict[str, Any]:
+    return {"bootstrap_servers": bootstrap, **ClientSecurity.from_env().aiokafka(), **extra}
+
+
+def faust_credentials() -> Any:
+    return ClientSecurity.from_env().faust()
