@@ -74,12 +74,17 @@ class ClientSecurity:
             raise SecurityConfigError(f"KAFKA_SSL_CAFILE={cafile}: no such file")
         return cls(protocol, mechanism, username, password, cafile)
 
-    def kafka_python(self) -> dict[str, Any]:
-        """Keyword arguments of kafka-python's clients."""
+    def _common(self) -> dict[str, Any]:
+        """What kafka-python and aiokafka name alike: the protocol and the SASL login."""
         out: dict[str, Any] = {"security_protocol": self.protocol}
         if self.sasl:
             out.update(sasl_mechanism=self.mechanism, sasl_plain_username=self.username,
                        sasl_plain_password=self.password)
+        return out
+
+    def kafka_python(self) -> dict[str, Any]:
+        """Keyword arguments of kafka-python's clients."""
+        out = self._common()
         if self.tls:
             out["ssl_check_hostname"] = True
             if self.cafile:
@@ -93,10 +98,7 @@ class ClientSecurity:
 
     def aiokafka(self) -> dict[str, Any]:
         """Keyword arguments of aiokafka's clients."""
-        out: dict[str, Any] = {"security_protocol": self.protocol}
-        if self.sasl:
-            out.update(sasl_mechanism=self.mechanism, sasl_plain_username=self.username,
-                       sasl_plain_password=self.password)
+        out = self._common()
         if self.tls:
             out["ssl_context"] = self.ssl_context()
         return out

@@ -87,7 +87,12 @@ def fee_standards_out(stack: Stack, log_from: int) -> float:
 
 
 def test_topics_are_replicated_three_times_with_two_in_sync_required(cstack):
-    checks = {c.name: c for c in check_topics(cstack.settings)}
+    deadline = time.monotonic() + 30
+    while True:  # a topic just created reaches every broker's metadata within moments
+        checks = {c.name: c for c in check_topics(cstack.settings)}
+        if all(c.exists for c in checks.values()) or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
     assert all(not c.problems for c in checks.values()), [c.problems for c in checks.values() if c.problems]
     changelog = checks[cstack.topics.person_changelog]
     assert (changelog.replication_factor, changelog.configs["min.insync.replicas"]) == (3, "2")
