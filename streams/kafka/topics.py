@@ -76,6 +76,8 @@ class Topics:
     def __init__(self, prefix: str = "", departments: tuple[Department, ...] = DEPARTMENTS) -> None:
         self.prefix = prefix
         pairs = [department_topics(d) for d in departments]
+        # in the contract's order: the departments' topics, identity.rejected.v1 (TOPICS[0]) and
+        # each department's own rejections after it, then the rest
         self.specs = tuple(identity for identity, _ in pairs) + TOPICS[:1] + tuple(own for _, own in pairs) + TOPICS[1:]
         self.identity = {d.source: prefix + d.topic for d in departments}
         self.rejected_of = {d.source: prefix + d.rejected_topic for d in departments}
