@@ -278,8 +278,7 @@ class LocalKafka:
                 _reap(pid)
                 time.sleep(0.2)
             if self.pid() is not None:
-                os.killpg(pid, signal.SIGKILL)
-                _reap(pid)
+                self.kill()
             _say(f"stopped (pid {pid})")
         self.pid_file.unlink(missing_ok=True)
         if wipe:

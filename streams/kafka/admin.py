@@ -161,7 +161,8 @@ def raise_partitions(settings: Settings) -> tuple[list[str], list[str]]:
     specs = {settings.topics.name(s): s for s in settings.topics.specs}
     admin = admin_client(settings.kafka_bootstrap_servers)
     try:
-        existing = [name for name in specs if name in set(admin.list_topics())]
+        present = set(admin.list_topics())  # once, not per topic
+        existing = [name for name in specs if name in present]
         raised, refused = [], []
         for t in admin.describe_topics(existing):
             name, count = t["name"], len(t["partitions"])

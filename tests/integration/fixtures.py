@@ -114,3 +114,41 @@ class Stack:
     def close(self) -> None:
         self.stop_worker()
         self.producer.close()
+
+
+def assert_whole(stack: Stack, expected_ids: set[str], timeout_s: float = 240.0) -> None:
+    """Every expected person decided; a version number never given two contents; a person-year's
+    versions are 1..n without a gap (after a killed worker or a lost broker)."""
+    expected = {person_key(i, TEST_SECRET.encode()) for i in expected_ids}
+    recs = stack.read(stack.topics.fee_standard, "FeeStandard", timeout_s=timeout_s,
+                      until=lambda rs: expected <= {k for k, _, _ in rs})
+    missing = expected - {k for k, _, _ in recs}
+    assert not missing, f"{len(missing)} people without a standard"
+    versions: dict[tuple[str, int, int], tuple] = {}
+    for key, fee, _ in recs:
+        what = (fee["message_id"], fee["category"], fee["subsidy_fen"], fee["payable_fen"])
+        assert versions.setdefault((key, fee["insurance_year"], fee["version"]), what) == what
+    for key, year in {(k, y) for k, y, _ in versions}:
+        numbers = sorted(v for k, y, v in versions if (k, y) == (key, year))
+        assert numbers == list(range(1, len(numbers) + 1))
+
+
+def wait_for_group(stack, timeout_s: float = 90.0) -> None:
+    """Until both of the worker's groups are Stable with a member (its partitions assigned)."""
+    from streams.kafka.lag import LagMonitor
+
+    monitor = LagMonitor(stack.settings.kafka_bootstrap_servers)
+    deadline = time.monotonic() + timeout_s
+    try:
+        while time.monotonic() < deadline:
+            try:
+                infos = monitor.admin.describe_groups(stack.settings.worker_groups)
+            except Exception:  # no coordinator yet
+                infos = {}
+            if all(infos.get(g, {}).get("group_state") == "Stable" and infos[g].get("members")
+                   for g in stack.settings.worker_groups):
+                return
+            time.sleep(0.5)
+        raise AssertionError(f"the worker's groups did not become stable:\n{stack.worker_log()[-3000:]}")
+    finally:
+        monitor.close()

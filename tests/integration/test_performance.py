@@ -9,12 +9,10 @@ from __future__ import annotations
 import json
 import os
 import signal
-import time
 
 from connectors.dev.bench import run_bench, synthetic_events
 from connectors.ops.cli import main
-from streams.domain.ids import person_key
-from tests.integration.fixtures import TEST_SECRET
+from tests.integration.fixtures import assert_whole, wait_for_group
 
 FIELDS = {"events", "seconds", "throughput_eps", "ceiling_eps", "p50_ms", "p99_ms", "rss_mb",
           "state_bytes_per_person"}
@@ -63,37 +61,4 @@ def test_a_killed_worker_loses_nothing(stack):
     os.killpg(stack.worker.pid, signal.SIGKILL)
     stack.worker.wait(10)
     stack.start_worker()
-    expected = {person_key(i, TEST_SECRET.encode()) for i in valid}
-    recs = stack.read(stack.topics.fee_standard, "FeeStandard", timeout_s=180,
-                      until=lambda rs: expected <= {k for k, _, _ in rs})
-    assert expected <= {k for k, _, _ in recs}
-    versions: dict[tuple[str, int, int], tuple] = {}
-    for key, fee, _ in recs:
-        what = (fee["message_id"], fee["category"], fee["subsidy_fen"], fee["payable_fen"])
-        assert versions.setdefault((key, fee["insurance_year"], fee["version"]), what) == what
-    for key in expected:  # versions of a person-year are 1..n, no gap
-        years = {y for k, y, _ in versions if k == key}
-        for y in years:
-            assert sorted(v for k, yy, v in versions if (k, yy) == (key, y)) == list(
-                range(1, 1 + sum(1 for k, yy, _ in versions if (k, yy) == (key, y))))
-
-
-def wait_for_group(stack, timeout_s: float = 90.0) -> None:
-    """Until both of the worker's groups are Stable with a member (its partitions assigned)."""
-    from streams.kafka.lag import LagMonitor
-
-    monitor = LagMonitor(stack.settings.kafka_bootstrap_servers)
-    deadline = time.monotonic() + timeout_s
-    try:
-        while time.monotonic() < deadline:
-            try:
-                infos = monitor.admin.describe_groups(stack.settings.worker_groups)
-            except Exception:  # no coordinator yet
-                infos = {}
-            if all(infos.get(g, {}).get("group_state") == "Stable" and infos[g].get("members")
-                   for g in stack.settings.worker_groups):
-                return
-            time.sleep(0.5)
-        raise AssertionError(f"the worker's groups did not become stable:\n{stack.worker_log()[-3000:]}")
-    finally:
-        monitor.close()
+    assert_whole(stack, valid, timeout_s=180)

@@ -19,10 +19,8 @@ import pytest
 
 from connectors.dev.bench import synthetic_events
 from connectors.dev.localkafka import LocalCluster, free_port
-from streams.domain.ids import person_key
 from streams.kafka.admin import admin_client, check_topics
-from tests.integration.fixtures import TEST_SECRET, Stack
-from tests.integration.test_performance import wait_for_group
+from tests.integration.fixtures import Stack, assert_whole, wait_for_group
 
 
 @pytest.fixture(scope="module")
@@ -58,22 +56,6 @@ def leader_of(stack: Stack, topic: str, partition: int) -> int:
 
 def send(stack: Stack, records) -> list:
     return [stack.producer.send(stack.topics.identity[source], key=key, value=value) for source, key, value in records]
-
-
-def assert_whole(stack: Stack, expected_ids: set[str], timeout_s: float = 240.0) -> None:
-    """Every expected person decided; a version number never given two contents; versions 1..n."""
-    expected = {person_key(i, TEST_SECRET.encode()) for i in expected_ids}
-    recs = stack.read(stack.topics.fee_standard, "FeeStandard", timeout_s=timeout_s,
-                      until=lambda rs: expected <= {k for k, _, _ in rs})
-    missing = expected - {k for k, _, _ in recs}
-    assert not missing, f"{len(missing)} acknowledged people without a standard"
-    versions: dict[tuple[str, int, int], tuple] = {}
-    for key, fee, _ in recs:
-        what = (fee["message_id"], fee["category"], fee["subsidy_fen"], fee["payable_fen"])
-        assert versions.setdefault((key, fee["insurance_year"], fee["version"]), what) == what
-    for key, year in {(k, y) for k, y, _ in versions}:
-        numbers = sorted(v for k, y, v in versions if (k, y) == (key, year))
-        assert numbers == list(range(1, len(numbers) + 1))
 
 
 def fee_standards_out(stack: Stack, log_from: int) -> float:
