@@ -63,7 +63,7 @@ class TaxBehaviour:
         }
 
 
-def run_tax_sim(settings: Settings, behaviour: TaxBehaviour, *, group: str = "zhucan-tax-sim",
+def run_tax_sim(settings: Settings, behaviour: TaxBehaviour, *, group: str = "tax-sim",
                 idle_exit_s: float | None = None, max_seconds: float | None = None) -> dict[str, int]:
     """Answer fee standards until idle for ``idle_exit_s`` (or forever); returns counts by status."""
     codec = Codec()

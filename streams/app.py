@@ -61,7 +61,7 @@ def create_app(settings: Settings, book: PolicyBook | None = None, cluster: str 
     app = App(
         settings.streams_app_id,
         broker=brokers,
-        broker_credentials=faust_credentials(),  # KAFKA_SECURITY_PROTOCOL and friends (streams/kafka/security.py)
+        broker_credentials=faust_credentials(settings.kafka_bootstrap_servers),  # KAFKA_SECURITY_PROTOCOL and friends (streams/kafka/security.py)
         store=settings.store,
         # The table's local copy (RocksDB) is per Kafka cluster: after `zhucan kafka down --wipe`
         # the changelog starts again, and an old copy would say every person was already done.

@@ -12,6 +12,7 @@ from kafka.errors import KafkaError
 
 from streams.app import create_app
 from streams.kafka.admin import check_topics, cluster, ensure_topics
+from streams.kafka.security import ClientSecurity, SecurityConfigError
 from streams.runtime.faust_compat import DrainingWorker
 from streams.runtime.metrics import serve_metrics
 from streams.settings import Settings
@@ -61,6 +62,12 @@ class ZhucanWorker(DrainingWorker):
 
 def run_worker(settings: Settings, loglevel: str = "info") -> None:
     """Run the worker in the foreground until SIGTERM/SIGINT."""
+    if settings.using_dev_secret and ClientSecurity.from_env(bootstrap=settings.kafka_bootstrap_servers).protocol \
+            != "PLAINTEXT":
+        # a secured cluster holds real people: keys from a public secret would let anyone
+        # recompute a person's token from an ID number
+        raise SecurityConfigError("the cluster is secured but ZHUCAN_KEY_SECRET is the development secret: "
+                                  "set ZHUCAN_KEY_SECRET (README, Security) before the worker starts")
     settings.warn_if_dev_secret()
     cid, brokers = cluster(settings)
     rf, min_isr = settings.replication(brokers)

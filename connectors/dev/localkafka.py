@@ -10,7 +10,9 @@ is used instead of Maven when set. ``LocalCluster`` runs N combined broker/contr
 from __future__ import annotations
 
 import base64
+import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -20,6 +22,9 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+from streams.kafka.security import CREDENTIALS_FILE, ClientSecurity, embedded_home
 
 KAFKA_VERSION = "3.9.1"
 DEPLOY_DIR = Path(__file__).resolve().parents[2] / "deploy" / "kafka"
@@ -35,10 +40,7 @@ def cache_dir() -> Path:
 
 
 def default_home() -> Path:
-    if os.environ.get("ZHUCAN_KAFKA_DIR"):
-        return Path(os.environ["ZHUCAN_KAFKA_DIR"])
-    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(base) / "zhucan" / "kafka"
+    return embedded_home()
 
 
 def free_port() -> int:
@@ -104,10 +106,35 @@ class LocalKafka:
     voters: str = ""  # controller.quorum.voters; default: this node alone
     replication: int = 1  # of Kafka's own topics (consumer offsets, transactions)
     cluster_id: str = ""  # the cluster's id, shared by its nodes; default: a new one at format time
+    # SASL_SSL (SCRAM-SHA-512 over TLS) with ACLs instead of PLAINTEXT (issue #13); fixed when the
+    # storage is formatted (the SCRAM users are written then): a secured broker stays secured.
+    secure: bool = False
 
     @property
     def bootstrap(self) -> str:
         return f"127.0.0.1:{self.port}"
+
+    @property
+    def tls_dir(self) -> Path:
+        return self.home / "tls"
+
+    @property
+    def credentials_file(self) -> Path:
+        return self.home / CREDENTIALS_FILE
+
+    @property
+    def secured(self) -> bool:
+        """Whether this broker runs secured: asked for, or formatted so before."""
+        return self.secure or self.credentials_file.exists()
+
+    def credentials(self) -> dict[str, Any]:
+        return dict(json.loads(self.credentials_file.read_text(encoding="utf-8")))
+
+    def client_config(self, user: str = "admin") -> dict[str, Any]:
+        """kafka-python settings for this broker as ``user`` (PLAINTEXT when not secured)."""
+        if not self.secured:
+            return {}
+        return ClientSecurity.from_credentials(self.credentials(), user).kafka_python()
 
     @property
     def data_dir(self) -> Path:
@@ -134,19 +161,51 @@ class LocalKafka:
     def _classpath(self) -> str:
         return str(jars_dir() / "*")
 
+    def _listener_lines(self) -> list[str]:
+        if not self.secured:
+            return [
+                f"listeners=PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}",
+                f"advertised.listeners=PLAINTEXT://127.0.0.1:{self.port}",
+                "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+                "inter.broker.listener.name=PLAINTEXT",
+            ]
+        admin = self.credentials()["users"]["admin"]
+        store = (self.tls_dir / "store.password").read_text().strip()
+        return [
+            # clients: SCRAM-SHA-512 over TLS; the controller listener stays plaintext on loopback
+            # (KRaft cannot bootstrap SCRAM there), so its principal ANONYMOUS is a super user.
+            f"listeners=SASL_SSL://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}",
+            f"advertised.listeners=SASL_SSL://127.0.0.1:{self.port}",
+            "listener.security.protocol.map=SASL_SSL:SASL_SSL,CONTROLLER:PLAINTEXT",
+            "inter.broker.listener.name=SASL_SSL",
+            "sasl.enabled.mechanisms=SCRAM-SHA-512",
+            "sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512",
+            "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config="
+            f'org.apache.kafka.common.security.scram.ScramLoginModule required username="admin" password="{admin}";',
+            "ssl.keystore.type=PKCS12",
+            f"ssl.keystore.location={self.tls_dir / 'broker.p12'}",
+            f"ssl.keystore.password={store}",
+            f"ssl.key.password={store}",
+            "ssl.truststore.type=PKCS12",
+            f"ssl.truststore.location={self.tls_dir / 'truststore.p12'}",
+            f"ssl.truststore.password={store}",
+            "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+            "allow.everyone.if.no.acl.found=false",
+            "super.users=User:admin;User:ANONYMOUS",
+        ]
+
     def _write_config(self) -> None:
         self.home.mkdir(parents=True, exist_ok=True)
+        self.config_file.touch(mode=0o600)
+        self.config_file.chmod(0o600)  # a secured broker's file holds passwords
         self.config_file.write_text(
             "\n".join([
                 "# Written by `zhucan kafka up`: a combined broker/controller on loopback.",
                 "process.roles=broker,controller",
                 f"node.id={self.node_id}",
                 f"controller.quorum.voters={self.voters or f'{self.node_id}@127.0.0.1:{self.controller_port}'}",
-                f"listeners=PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}",
-                f"advertised.listeners=PLAINTEXT://127.0.0.1:{self.port}",
+                *self._listener_lines(),
                 "controller.listener.names=CONTROLLER",
-                "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
-                "inter.broker.listener.name=PLAINTEXT",
                 f"log.dirs={self.data_dir}",
                 "num.partitions=4",
                 f"offsets.topic.replication.factor={self.replication}",
@@ -192,6 +251,9 @@ class LocalKafka:
         cmd = [java, "-cp", self._classpath(), f"-Dlog4j.configuration=file:{DEPLOY_DIR / 'log4j.properties'}",
                # "=" form: a cluster id may start with "-", which would read as an option
                "kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id}", "-c", str(self.config_file)]
+        if self.secured:  # the SCRAM users exist from the first start (KIP-900)
+            for user, password in self.credentials()["users"].items():
+                cmd += ["--add-scram", f"SCRAM-SHA-512=[name={user},password={password}]"]
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode != 0:
             raise LocalKafkaError("formatting the storage failed:\n" + (proc.stdout + proc.stderr)[-2000:])
@@ -212,6 +274,11 @@ class LocalKafka:
             raise LocalKafkaError(f"port {self.port} on 127.0.0.1 is taken by another program")
         java = self._java()
         classpath = self._classpath()
+        if self.secure and not self.credentials_file.exists() and (self.data_dir / "meta.properties").exists():
+            raise LocalKafkaError(f"the broker in {self.home} was formatted without security; "
+                                  "`zhucan kafka down --wipe` first (its data goes), then `zhucan kafka up --secure`")
+        if self.secure and not self.credentials_file.exists():
+            self._provision_security(java)
         self._write_config()
         self._format_once(java)
         cmd = [java, f"-Xmx{self.heap}", "-Xms128m", "-XX:+UseG1GC", "-Djava.awt.headless=true",
@@ -236,12 +303,57 @@ class LocalKafka:
         self.stop()
         raise LocalKafkaError(f"the broker did not answer within {timeout:.0f}s; last log lines:\n{self.log_tail()}")
 
+    def _provision_security(self, java: str) -> None:
+        """A CA and a broker certificate for 127.0.0.1 (the JDK's keytool), SCRAM users with
+        generated passwords (one per principal of deploy/acl.yaml, and admin), all mode 0600."""
+        from streams.domain.departments import DEPARTMENTS
+        from streams.kafka.acl import load_acl_file, principals
+
+        keytool = _require("keytool", "It comes with the JDK (Debian/Ubuntu: `apt-get install openjdk-17-jdk-headless`).")
+        shutil.rmtree(self.tls_dir, ignore_errors=True)
+        self.tls_dir.mkdir(parents=True, mode=0o700)
+        store = secrets.token_hex(16)
+        (self.tls_dir / "store.password").write_text(store)
+        t = self.tls_dir
+
+        def run(*args: str) -> None:
+            proc = subprocess.run([keytool, *args], capture_output=True, text=True, cwd=t)
+            if proc.returncode != 0:
+                raise LocalKafkaError(f"keytool {args[0]} failed: {(proc.stdout + proc.stderr).strip()[-800:]}")
+
+        pw = ["-storepass", store, "-keypass", store, "-storetype", "PKCS12"]
+        run("-genkeypair", "-alias", "ca", "-keyalg", "RSA", "-keysize", "2048", "-validity", "3650",
+            "-dname", "CN=zhucan local CA", "-ext", "bc:c", "-ext", "KU:c=keyCertSign,cRLSign",
+            "-keystore", "ca.p12", *pw)
+        run("-exportcert", "-rfc", "-alias", "ca", "-keystore", "ca.p12", "-storepass", store, "-file", "ca.pem")
+        run("-genkeypair", "-alias", "broker", "-keyalg", "RSA", "-keysize", "2048", "-validity", "3650",
+            "-dname", "CN=127.0.0.1", "-keystore", "broker.p12", *pw)
+        run("-certreq", "-alias", "broker", "-keystore", "broker.p12", "-storepass", store, "-file", "broker.csr")
+        run("-gencert", "-alias", "ca", "-keystore", "ca.p12", "-storepass", store, "-infile", "broker.csr",
+            "-outfile", "broker.pem", "-rfc", "-validity", "3650", "-ext", "SAN=ip:127.0.0.1,dns:localhost",
+            "-ext", "KU:c=digitalSignature,keyEncipherment", "-ext", "EKU=serverAuth,clientAuth")
+        run("-importcert", "-noprompt", "-alias", "ca", "-keystore", "broker.p12", "-storepass", store,
+            "-file", "ca.pem")
+        run("-importcert", "-alias", "broker", "-keystore", "broker.p12", "-storepass", store, "-file", "broker.pem")
+        run("-importcert", "-noprompt", "-alias", "ca", "-keystore", "truststore.p12", "-storepass", store,
+            "-storetype", "PKCS12", "-file", "ca.pem")
+        for f in t.iterdir():
+            f.chmod(0o600)
+        users = ["admin", *principals(load_acl_file(), DEPARTMENTS)]
+        creds = {"bootstrap": self.bootstrap, "protocol": "SASL_SSL", "mechanism": "SCRAM-SHA-512",
+                 "cafile": str(t / "ca.pem"), "default_user": "admin",
+                 "users": {u: secrets.token_hex(16) for u in users}}
+        self.credentials_file.touch(mode=0o600)
+        self.credentials_file.chmod(0o600)
+        self.credentials_file.write_text(json.dumps(creds, indent=2) + "\n", encoding="utf-8")
+        _say(f"secured: TLS files in {t}, {len(users)} SCRAM users in {self.credentials_file} (mode 0600)")
+
     def _ready(self) -> bool:
         from kafka.admin import KafkaAdminClient
         from kafka.errors import KafkaError
 
         try:
-            admin = KafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=3000)
+            admin = KafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=3000, **self.client_config())
         except KafkaError:
             return False
         try:
@@ -283,6 +395,8 @@ class LocalKafka:
         self.pid_file.unlink(missing_ok=True)
         if wipe:
             shutil.rmtree(self.data_dir, ignore_errors=True)
+            shutil.rmtree(self.tls_dir, ignore_errors=True)
+            self.credentials_file.unlink(missing_ok=True)
             _say(f"wiped {self.data_dir}")
 
     def log_tail(self, lines: int = 20) -> str:
@@ -300,6 +414,7 @@ class LocalKafka:
             "answers": self.answers(),
             "data_dir": str(self.data_dir),
             "formatted": (self.data_dir / "meta.properties").exists(),
+            "secured": self.secured,
             "kafka_version": KAFKA_VERSION,
         }
 
@@ -352,21 +467,28 @@ class LocalCluster:
             node.wait_ready(proc, timeout)
 
     def wait_brokers(self, count: int, timeout: float = 120.0) -> None:
-        """Until ``count`` brokers are registered in the cluster's metadata."""
+        """Until every running node's own metadata lists ``count`` brokers. Each broker learns of
+        the others from the metadata log a moment apart; asking only one (an admin client picks
+        any) once let topics be created with a smaller default replication factor (CI, 2026-12)."""
         from kafka.admin import KafkaAdminClient
         from kafka.errors import KafkaError
 
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            try:
-                admin = KafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=5000)
+            seen = []
+            for node in self.nodes:
+                if node.pid() is None:
+                    continue
                 try:
-                    if len(admin.describe_cluster().get("brokers") or []) >= count:
-                        return
-                finally:
-                    admin.close()
-            except KafkaError:
-                pass
+                    admin = KafkaAdminClient(bootstrap_servers=node.bootstrap, request_timeout_ms=5000)
+                    try:
+                        seen.append(len(admin.describe_cluster().get("brokers") or []))
+                    finally:
+                        admin.close()
+                except KafkaError:
+                    seen.append(0)
+            if seen and min(seen) >= count:
+                return
             time.sleep(0.5)
         raise LocalKafkaError(f"fewer than {count} brokers registered within {timeout:.0f}s")
 
@@ -389,12 +511,15 @@ def _reap(pid: int) -> None:
         pass
 
 
-def default_broker(nodes: int = 1) -> LocalKafka | LocalCluster:
+def default_broker(nodes: int = 1, secure: bool = False) -> LocalKafka | LocalCluster:
     """The embedded broker on ``ZHUCAN_KAFKA_PORT`` (9092, its controller on the next port), or with
     ``nodes`` > 1 a cluster on that port and the next ones (controllers from port + 100), data in
-    ``<ZHUCAN_KAFKA_DIR>/cluster-<nodes>``."""
+    ``<ZHUCAN_KAFKA_DIR>/cluster-<nodes>``. ``secure``: SASL_SSL and ACLs (one node only)."""
     port = int(os.environ.get("ZHUCAN_KAFKA_PORT", "9092"))
     if nodes <= 1:
-        return LocalKafka(home=default_home(), port=port, controller_port=port + 1)
+        return LocalKafka(home=default_home(), port=port, controller_port=port + 1, secure=secure)
+    if secure:
+        raise LocalKafkaError("--secure runs one node; a secured cluster is set up as in deploy/kafka/three-hosts "
+                              "(README, Security)")
     return LocalCluster(home=default_home() / f"cluster-{nodes}", ports=[port + i for i in range(nodes)],
                         controller_ports=[port + 100 + i for i in range(nodes)])

@@ -21,7 +21,13 @@ from kafka.admin import (
     NewTopic,
     OffsetSpec,
 )
-from kafka.errors import KafkaError, TopicAlreadyExistsError
+from kafka.errors import (
+    AuthorizationError,
+    KafkaError,
+    SaslAuthenticationFailedError,
+    TopicAlreadyExistsError,
+    UnsupportedSaslMechanismError,
+)
 from kafka.structs import TopicPartition
 
 from streams.kafka.security import kafka_python_config
@@ -32,12 +38,17 @@ CHECKED_CONFIGS = ("cleanup.policy", "retention.ms", "min.insync.replicas")
 T = TypeVar("T")
 
 
+REFUSALS = (AuthorizationError, SaslAuthenticationFailedError, UnsupportedSaslMechanismError)
+
+
 def admin_client(bootstrap: str, timeout_s: float = 30.0) -> KafkaAdminClient:
     deadline = time.monotonic() + timeout_s
     while True:
         try:
             return KafkaAdminClient(**kafka_python_config(bootstrap, client_id="zhucan-admin", request_timeout_ms=15000))
         except KafkaError as exc:
+            if isinstance(exc, REFUSALS):
+                raise
             if time.monotonic() > deadline:
                 raise RuntimeError(f"Kafka at {bootstrap} does not answer: {exc}") from exc
             time.sleep(0.5)
@@ -52,7 +63,8 @@ def retrying(call: Callable[[], T], what: str, timeout_s: float = 120.0) -> T:
         try:
             return call()
         except KafkaError as exc:
-            if time.monotonic() > deadline:
+            # a refusal (no ACL, bad credentials) is an answer, not an outage: say it at once
+            if time.monotonic() > deadline or isinstance(exc, REFUSALS):
                 raise
             log.warning("%s failed (%s: %s); retrying", what, type(exc).__name__, exc)
             time.sleep(delay)

@@ -6,6 +6,11 @@
     KAFKA_SASL_PASSWORD       its password, or KAFKA_SASL_PASSWORD_FILE: a file holding it
     KAFKA_SSL_CAFILE          the CA that signed the brokers' certificates (PEM)
 
+With none of them set, the embedded broker's credentials file is used when that broker was
+started secured (``zhucan kafka up --secure`` writes ``<ZHUCAN_KAFKA_DIR>/credentials.json``,
+mode 0600) and the client talks to it: its protocol, its CA, and the user named by
+KAFKA_SASL_USERNAME (default: the file's ``default_user``) with that user's password.
+
 Every client reads it through these functions (a test checks that no client is built without
 them): kafka-python's (``kafka_python_config``: admin, producers, consumers of the CLI, the
 simulators, the lag monitor, the bench), aiokafka's (``aiokafka_config``: the intake loop) and
@@ -14,6 +19,7 @@ Faust's (``faust_credentials``: the app's consumer and producer).
 
 from __future__ import annotations
 
+import json
 import os
 import ssl
 from collections.abc import Mapping
@@ -27,6 +33,33 @@ MECHANISMS = ("SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN")
 
 class SecurityConfigError(ValueError):
     """A KAFKA_* security variable is missing or wrong; the message names it."""
+
+
+CREDENTIALS_FILE = "credentials.json"
+
+
+def embedded_home(env: Mapping[str, str] | None = None) -> Path:
+    """Where the embedded broker (``zhucan kafka up``) keeps its data, TLS files and credentials."""
+    env = os.environ if env is None else env
+    if env.get("ZHUCAN_KAFKA_DIR"):
+        return Path(env["ZHUCAN_KAFKA_DIR"])
+    base = env.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "zhucan" / "kafka"
+
+
+def embedded_credentials(bootstrap: str | None, env: Mapping[str, str] | None = None) -> dict[str, Any] | None:
+    """The secured embedded broker's credentials file, if there is one and ``bootstrap`` (or
+    KAFKA_BOOTSTRAP_SERVERS) names that broker; None otherwise."""
+    env = os.environ if env is None else env
+    path = embedded_home(env) / CREDENTIALS_FILE
+    try:
+        data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        raise SecurityConfigError(f"{path}: unreadable credentials file ({exc})") from exc
+    wanted = set((bootstrap or env.get("KAFKA_BOOTSTRAP_SERVERS") or data["bootstrap"]).split(","))
+    return data if wanted <= set(data["bootstrap"].split(",")) else None
 
 
 @dataclass(frozen=True)
@@ -46,8 +79,12 @@ class ClientSecurity:
         return self.protocol in ("SSL", "SASL_SSL")
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> ClientSecurity:
+    def from_env(cls, env: Mapping[str, str] | None = None, bootstrap: str | None = None) -> ClientSecurity:
         env = os.environ if env is None else env
+        if not env.get("KAFKA_SECURITY_PROTOCOL"):
+            found = embedded_credentials(bootstrap, env)
+            if found is not None:
+                return cls.from_credentials(found, env.get("KAFKA_SASL_USERNAME"))
         protocol = (env.get("KAFKA_SECURITY_PROTOCOL") or "PLAINTEXT").strip().upper()
         if protocol not in PROTOCOLS:
             raise SecurityConfigError(f"KAFKA_SECURITY_PROTOCOL={protocol!r} is not one of {', '.join(PROTOCOLS)}")
@@ -73,6 +110,16 @@ class ClientSecurity:
         if cafile and not Path(cafile).is_file():
             raise SecurityConfigError(f"KAFKA_SSL_CAFILE={cafile}: no such file")
         return cls(protocol, mechanism, username, password, cafile)
+
+    @classmethod
+    def from_credentials(cls, data: Mapping[str, Any], username: str | None = None) -> ClientSecurity:
+        """From the embedded broker's credentials file, as ``username`` (default: its default user)."""
+        user = username or str(data["default_user"])
+        users: Mapping[str, str] = data["users"]
+        if user not in users:
+            raise SecurityConfigError(f"KAFKA_SASL_USERNAME={user!r} is not in the embedded broker's credentials "
+                                      f"file (users: {', '.join(sorted(users))})")
+        return cls(str(data["protocol"]), str(data["mechanism"]), user, users[user], str(data["cafile"]))
 
     def _common(self) -> dict[str, Any]:
         """What kafka-python and aiokafka name alike: the protocol and the SASL login."""
@@ -117,12 +164,12 @@ class ClientSecurity:
 
 def kafka_python_config(bootstrap: str, **extra: Any) -> dict[str, Any]:
     """``bootstrap_servers`` and the security settings of the environment, for kafka-python."""
-    return {"bootstrap_servers": bootstrap, **ClientSecurity.from_env().kafka_python(), **extra}
+    return {"bootstrap_servers": bootstrap, **ClientSecurity.from_env(bootstrap=bootstrap).kafka_python(), **extra}
 
 
 def aiokafka_config(bootstrap: str, **extra: Any) -> dict[str, Any]:
-    return {"bootstrap_servers": bootstrap, **ClientSecurity.from_env().aiokafka(), **extra}
+    return {"bootstrap_servers": bootstrap, **ClientSecurity.from_env(bootstrap=bootstrap).aiokafka(), **extra}
 
 
-def faust_credentials() -> Any:
-    return ClientSecurity.from_env().faust()
+def faust_credentials(bootstrap: str | None = None) -> Any:
+    return ClientSecurity.from_env(bootstrap=bootstrap).faust()

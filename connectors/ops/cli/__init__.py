@@ -6,8 +6,11 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import sys
 
-from connectors.ops.cli.local import cmd_bench, cmd_demo, cmd_kafka, cmd_topics, cmd_worker
+from kafka.errors import AuthorizationError, SaslAuthenticationFailedError
+
+from connectors.ops.cli.local import cmd_acl, cmd_bench, cmd_demo, cmd_kafka, cmd_topics, cmd_worker
 from connectors.ops.cli.money import cmd_budget, cmd_coverage, cmd_settle
 from connectors.ops.cli.operate import (
     cmd_control,
@@ -19,6 +22,7 @@ from connectors.ops.cli.operate import (
 )
 from connectors.ops.cli.policy import cmd_policy
 from streams.domain.departments import DEPARTMENTS
+from streams.kafka.security import SecurityConfigError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,7 +35,15 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--json", action="store_true", help="with status: print JSON")
     k.add_argument("--nodes", type=int, default=1,
                    help="a local cluster of N combined broker/controller nodes (ports 9092.., controllers 9192..)")
+    k.add_argument("--secure", action="store_true",
+                   help="with up: SASL_SSL (SCRAM-SHA-512, TLS from a generated CA) and ACLs; fixed at first start")
     k.set_defaults(func=cmd_kafka)
+
+    a = sub.add_parser("acl", help="make the cluster's ACLs match deploy/acl.yaml (idempotent)")
+    a.add_argument("action", choices=["apply", "show"])
+    a.add_argument("--file", help="the principals file (default: deploy/acl.yaml)")
+    a.add_argument("--dry-run", action="store_true", help="with apply: print the difference, change nothing")
+    a.set_defaults(func=cmd_acl)
 
     w = sub.add_parser("worker", help="run the stream processors")
     w.add_argument("--loglevel", default=os.environ.get("ZHUCAN_LOG_LEVEL", "info").lower())
@@ -60,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     ts.add_argument("--already-paid-share", type=float, default=0.0)
     ts.add_argument("--delay", type=float, default=0.0, help="seconds to wait after a person-year's last version")
     ts.add_argument("--seed", default="zhucan")
-    ts.add_argument("--group", default="zhucan-tax-sim")
+    ts.add_argument("--group", default="tax-sim", help="its consumer group (the tax principal may use tax*)")
     ts.add_argument("--idle-exit", type=float, default=None, help="stop after this many idle seconds")
     ts.set_defaults(func=cmd_tax_sim)
 
@@ -142,4 +154,12 @@ def main(argv: list[str] | None = None) -> int:
     # inside a coroutine"): on a busy host that is this process computing, not a fault.
     logging.getLogger("kafka.net.selector").setLevel(logging.ERROR)
     args = build_parser().parse_args(argv)
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except SecurityConfigError as exc:  # a KAFKA_* setting, named in the message
+        print(f"zhucan {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except (AuthorizationError, SaslAuthenticationFailedError) as exc:
+        print(f"zhucan {args.command}: Kafka refused: {type(exc).__name__}: {exc} (who: KAFKA_SASL_USERNAME; "
+              "what it may do: deploy/acl.yaml)", file=sys.stderr)
+        return 2

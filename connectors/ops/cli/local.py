@@ -10,13 +10,16 @@ from connectors.ops.cli.common import _broker_settings, _settings
 
 
 def cmd_kafka(args: argparse.Namespace) -> int:
-    from connectors.dev.localkafka import LocalKafkaError, default_broker
+    from connectors.dev.localkafka import LocalKafka, LocalKafkaError, default_broker
 
-    broker = default_broker(args.nodes)
     try:
+        broker = default_broker(args.nodes, secure=getattr(args, "secure", False))
         if args.action == "up":
             broker.start()
             print(f"export KAFKA_BOOTSTRAP_SERVERS={broker.bootstrap}")
+            if isinstance(broker, LocalKafka) and broker.secured:
+                print(f"# secured: clients find {broker.credentials_file} by themselves (as admin unless "
+                      "KAFKA_SASL_USERNAME names another user); `zhucan acl apply` grants the principals")
         elif args.action == "down":
             broker.stop(wipe=args.wipe)
         else:
@@ -35,6 +38,35 @@ def cmd_kafka(args: argparse.Namespace) -> int:
     except LocalKafkaError as exc:
         print(f"zhucan kafka {args.action}: {exc}", file=sys.stderr)
         return 2
+    return 0
+
+
+def cmd_acl(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from streams.kafka.acl import ACL_FILE, AclFileError, apply_acls, grants, load_acl_file
+
+    settings = _settings()
+    try:
+        wanted = grants(load_acl_file(Path(args.file) if args.file else ACL_FILE), settings.topics,
+                        settings.departments, settings.app_id)
+    except AclFileError as exc:
+        print(f"zhucan acl: {exc}", file=sys.stderr)
+        return 2
+    if args.action == "show":
+        for b in sorted(wanted):
+            print(b)
+        return 0
+    plan = apply_acls(settings.kafka_bootstrap_servers, wanted, dry_run=args.dry_run)
+    verb = ("would add", "would remove") if args.dry_run else ("added", "removed")
+    for b in plan.add:
+        print(f"{verb[0]:>12}  {b}")
+    for b in plan.remove:
+        print(f"{verb[1]:>12}  {b}")
+    for other in plan.untouched:
+        print(f"{'left alone':>12}  {other} (a DENY or a host: not in the file's terms)")
+    print(f"{len(wanted)} ACLs for {len({b.principal for b in wanted})} principals; "
+          f"{len(plan.add)} {verb[0]}, {len(plan.remove)} {verb[1]}")
     return 0
 
 

@@ -1,0 +1,243 @@
+"""Trying to break in (issue #13): a real broker started by ``zhucan kafka up --secure``'s code
+(SASL_SSL, SCRAM-SHA-512, TLS from a keytool CA, StandardAuthorizer with no ACL = no access),
+the ACLs of ``deploy/acl.yaml`` applied, and each party as its own principal.
+
+Every refusal asserted is Kafka's own: TopicAuthorizationFailedError / GroupAuthorizationFailedError
+from the broker, or a connection that never gets through authentication (the broker's log says why).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from kafka import KafkaConsumer, KafkaProducer
+from kafka.errors import GroupAuthorizationFailedError, KafkaError, TopicAuthorizationFailedError
+from kafka.structs import TopicPartition
+
+from connectors.dev.localkafka import LocalKafka, free_port
+from connectors.kafka_io import read_to_end
+from connectors.ops import ledger
+from streams.kafka.acl import apply_acls, grants, load_acl_file
+from streams.kafka.security import kafka_python_config
+from tests.fixtures import event, new_id, payment
+from tests.integration.fixtures import Stack, wait_for_group
+
+ID_RE = re.compile(r"(?<![0-9])[0-9]{17}[0-9X](?![0-9])")
+
+
+@pytest.fixture(scope="module")
+def broker():
+    home = Path(tempfile.mkdtemp(prefix="zhucan-test-secure-"))
+    b = LocalKafka(home=home, port=free_port(), controller_port=free_port(), heap="512m", secure=True)
+    b.start()
+    try:
+        yield b
+    finally:
+        b.stop(wipe=True)
+
+
+def principal_env(broker: LocalKafka, user: str, password: str | None = None) -> dict[str, str]:
+    creds = broker.credentials()
+    return {"KAFKA_SECURITY_PROTOCOL": "SASL_SSL", "KAFKA_SASL_USERNAME": user,
+            "KAFKA_SASL_PASSWORD": password or creds["users"][user], "KAFKA_SSL_CAFILE": creds["cafile"]}
+
+
+@contextlib.contextmanager
+def as_user(env: dict[str, str]) -> Iterator[None]:
+    """This process's Kafka clients built inside speak as ``env`` says (the way every zhucan
+    command reads it: streams/kafka/security.py)."""
+    names = ("KAFKA_SECURITY_PROTOCOL", "KAFKA_SASL_USERNAME", "KAFKA_SASL_PASSWORD", "KAFKA_SSL_CAFILE",
+             "KAFKA_SASL_PASSWORD_FILE")
+    saved = {n: os.environ.get(n) for n in names}
+    for n in names:
+        os.environ.pop(n, None)
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        for n, v in saved.items():
+            if v is None:
+                os.environ.pop(n, None)
+            else:
+                os.environ[n] = v
+
+
+@pytest.fixture
+def sstack(broker, tmp_path):
+    """A deployment on the secured broker: topics created and ACLs applied by admin."""
+    with as_user(principal_env(broker, "admin")):
+        s = Stack(broker.bootstrap, tmp_path)
+        wanted = grants(load_acl_file(), s.topics, s.settings.departments, s.settings.app_id)
+        first = apply_acls(broker.bootstrap, wanted)
+        again = apply_acls(broker.bootstrap, wanted)
+    assert first.add and not again.add and not again.remove, "acl apply is not idempotent"
+    yield s
+    s.close()
+
+
+def write(broker: LocalKafka, user: str, topic: str) -> None:
+    # Not idempotent: a principal that may write no topic at all (finance) would be refused its
+    # producer id (ClusterAuthorizationFailed) before the topic's own ACL is asked.
+    with as_user(principal_env(broker, user)):
+        p = KafkaProducer(**kafka_python_config(broker.bootstrap), acks="all", enable_idempotence=False,
+                          max_block_ms=15000)
+    try:
+        p.send(topic, key=b"probe", value=b"probe").get(timeout=30)
+    finally:
+        p.close()
+
+
+def read(broker: LocalKafka, user: str, topic: str, group: str | None = None) -> None:
+    """Offsets (needs DESCRIBE), then a fetch from offset 0 (needs READ), then with ``group`` (the
+    deployment's prefix put in front, as zhucan's clients do) a commit (needs the group)."""
+    prefix = topic[:topic.index(".") + 1]  # the stack's t<run>. prefix
+    with as_user(principal_env(broker, user)):
+        c = KafkaConsumer(**kafka_python_config(broker.bootstrap), group_id=group and prefix + group,
+                          enable_auto_commit=False)
+    try:
+        tp = TopicPartition(topic, 0)
+        c.beginning_offsets([tp])
+        c.assign([tp])
+        c.seek(tp, 0)
+        for _ in range(3):
+            c.poll(timeout_ms=500)
+        if group:
+            c.commit()
+    finally:
+        c.close()
+
+
+def test_each_principal_may_do_its_own_part_and_nothing_else(broker, sstack):
+    t = sstack.topics
+    civil, veterans = t.identity["CIVIL_AFFAIRS"], t.identity["VETERANS"]
+    write(broker, "civil-affairs", civil)
+    read(broker, "civil-affairs", t.rejected_of["CIVIL_AFFAIRS"], group="civil-affairs-inbox")
+    write(broker, "tax", t.payment_status)
+    read(broker, "tax", t.fee_standard, group="tax-fees")
+    read(broker, "finance", t.settlement, group="finance-settle")
+    write(broker, "operator", t.control)
+    read(broker, "operator", t.fee_standard)
+
+    refused = [
+        ("a department writing another's identity topic", lambda: write(broker, "civil-affairs", veterans)),
+        ("a department reading fee-standard.v1", lambda: read(broker, "civil-affairs", t.fee_standard)),
+        ("a department reading another's rejections",
+         lambda: read(broker, "civil-affairs", t.rejected_of["VETERANS"])),
+        ("a department reading every department's rejections", lambda: read(broker, "veterans", t.rejected)),
+        ("tax writing an identity topic", lambda: write(broker, "tax", civil)),
+        ("tax writing control.v1", lambda: write(broker, "tax", t.control)),
+        ("tax reading the worker's changelog", lambda: read(broker, "tax", t.person_changelog)),
+        ("finance writing settlement.v1", lambda: write(broker, "finance", t.settlement)),
+        ("other funders reading fee-standard.v1", lambda: read(broker, "other-funders", t.fee_standard)),
+        ("an operator writing an identity topic", lambda: write(broker, "operator", civil)),
+        ("the worker writing control.v1", lambda: write(broker, "zhucan-worker", t.control)),
+        ("the worker writing payment-status.v1", lambda: write(broker, "zhucan-worker", t.payment_status)),
+    ]
+    for what, attempt in refused:
+        with pytest.raises(TopicAuthorizationFailedError):
+            attempt()
+            pytest.fail(f"allowed: {what}")
+    with pytest.raises(GroupAuthorizationFailedError):  # groups are per principal, by prefix
+        read(broker, "civil-affairs", t.rejected_of["CIVIL_AFFAIRS"], group="tax-fees")
+
+
+@pytest.mark.parametrize("how", ["no credentials (PLAINTEXT)", "TLS but no SASL login", "a wrong password",
+                                 "an unknown user"])
+def test_a_client_without_valid_credentials_gets_nothing(broker, sstack, how):
+    creds = broker.credentials()
+    env = {"no credentials (PLAINTEXT)": {"KAFKA_SECURITY_PROTOCOL": "PLAINTEXT"},
+           "TLS but no SASL login": {"KAFKA_SECURITY_PROTOCOL": "SSL", "KAFKA_SSL_CAFILE": creds["cafile"]},
+           "a wrong password": principal_env(broker, "tax", password="not-the-password"),
+           "an unknown user": {**principal_env(broker, "tax"), "KAFKA_SASL_USERNAME": "mallory"}}[how]
+    log_before = broker.log_file.stat().st_size
+    with as_user(env), pytest.raises(KafkaError):
+        p = KafkaProducer(**kafka_python_config(broker.bootstrap), bootstrap_timeout_ms=6000, max_block_ms=6000)
+        try:
+            p.send(sstack.topics.fee_standard, b"x").get(timeout=10)
+        finally:
+            p.close()
+    time.sleep(0.5)
+    said = broker.log_file.read_bytes()[log_before:].decode(errors="replace")
+    # the broker itself turned the connection away, and says why
+    assert "Failed authentication with /127.0.0.1" in said, said[-2000:]
+
+
+def test_the_whole_spine_runs_with_each_party_as_its_own_principal(broker, sstack, tmp_path):
+    password_file = tmp_path / "worker.password"
+    password_file.write_text(broker.credentials()["users"]["zhucan-worker"] + "\n")
+    password_file.chmod(0o600)
+    worker_env = {**principal_env(broker, "zhucan-worker"), "KAFKA_SASL_PASSWORD": "",
+                  "KAFKA_SASL_PASSWORD_FILE": str(password_file)}
+    sstack.start_worker(**worker_env)
+    with as_user(principal_env(broker, "operator")):
+        wait_for_group(sstack)
+
+    idn = new_id()
+    with as_user(principal_env(broker, "civil-affairs")):  # the department sends its event
+        p = KafkaProducer(**kafka_python_config(broker.bootstrap), acks="all", enable_idempotence=True)
+        ev = event(idn, "MINIMUM_LIVING")
+        p.send(sstack.topics.identity["CIVIL_AFFAIRS"], key=ev["event_id"].encode(),
+               value=sstack.codec.encode("IdentityEvent", ev)).get(timeout=30)
+        p.close()
+    with as_user(principal_env(broker, "tax")):  # tax reads its fee standard and answers
+        (fee,) = [v for k, v, _ in sstack.read(sstack.topics.fee_standard, "FeeStandard", timeout_s=120,
+                                                until=lambda rs: any(k == sstack.key(idn) for k, _, _ in rs))
+                  if k == sstack.key(idn)]
+        p = KafkaProducer(**kafka_python_config(broker.bootstrap), acks="all", enable_idempotence=True)
+        ack = payment(idn, fee["insurance_year"], fee["version"], "PAID", fee["payable_fen"])
+        p.send(sstack.topics.payment_status, key=ack["ack_id"].encode(),
+               value=sstack.codec.encode("PaymentStatus", ack)).get(timeout=30)
+        p.close()
+    with as_user(principal_env(broker, "operator")):  # the bureau's operator sees the person enrolled
+        rows = ledger.coverage(sstack.settings, year=fee["insurance_year"])
+        assert sum(r.enrolled for r in rows) == 1 and sum(r.live for r in rows) == 1
+        dead = read_to_end(broker.bootstrap, sstack.topics.dead_letter, timeout_s=30)
+    assert dead == [], "the worker dead-lettered something on the secured path"
+    assert sstack.worker.poll() is None, "the worker died"
+    assert "AuthorizationFailed" not in sstack.worker_log(), sstack.worker_log()[-3000:]
+
+    # no full ID number in any record key of any topic, nor in the worker's metrics
+    with as_user(principal_env(broker, "admin")):
+        for spec in sstack.topics.specs:
+            for rec in read_to_end(broker.bootstrap, sstack.topics.name(spec), timeout_s=30):
+                assert not ID_RE.search((rec.key or b"").decode(errors="replace")), (spec.name, rec.key)
+    match = re.findall(r"metrics on (http://127\.0\.0\.1:\d+/metrics)", sstack.worker_log())
+    assert match, "the worker's metrics endpoint is not in its log"
+    assert not ID_RE.search(urllib.request.urlopen(match[-1], timeout=5).read().decode())
+
+
+def test_embedded_credentials_are_found_without_any_setting(broker, sstack, monkeypatch):
+    """`zhucan kafka up --secure` then any zhucan command: the credentials file (0600) is found
+    through ZHUCAN_KAFKA_DIR, as admin or as KAFKA_SASL_USERNAME says."""
+    assert broker.credentials_file.stat().st_mode & 0o077 == 0
+    assert all(f.stat().st_mode & 0o077 == 0 for f in broker.tls_dir.iterdir())
+    assert broker.config_file.stat().st_mode & 0o077 == 0  # it holds the keystore's password
+    monkeypatch.setenv("ZHUCAN_KAFKA_DIR", str(broker.home))
+    with as_user({}):
+        assert kafka_python_config(broker.bootstrap)["sasl_plain_username"] == "admin"
+        monkeypatch.setenv("KAFKA_SASL_USERNAME", "tax")
+        c = KafkaConsumer(**kafka_python_config(broker.bootstrap))
+        try:
+            assert sstack.topics.fee_standard in c.topics()
+            assert sstack.topics.identity["CIVIL_AFFAIRS"] not in c.topics()  # tax cannot even see it
+        finally:
+            c.close()
+    data = json.loads(broker.credentials_file.read_text())
+    assert set(data["users"]) >= {"admin", "zhucan-worker", "tax", "civil-affairs", "operator"}
+
+
+def test_the_worker_refuses_the_development_secret_on_a_secured_cluster(broker, sstack):
+    sstack.start_worker(**principal_env(broker, "zhucan-worker"),
+                        ZHUCAN_KEY_SECRET="zhucan-development-secret-do-not-use-in-production")
+    assert sstack.worker.wait(timeout=60) == 2
+    assert "ZHUCAN_KEY_SECRET is the development secret" in sstack.worker_log()
+    sstack.worker = None
