@@ -3,13 +3,28 @@ from __future__ import annotations
 import pytest
 
 from tests.integration.broker import provide_broker
-from tests.integration.fixtures import Stack
+from tests.integration.fixtures import Stack, full_ids
 
 
 def pytest_collection_modifyitems(items):
     for item in items:
         if "/integration/" in str(item.fspath):
             item.add_marker(pytest.mark.integration)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """The no-full-ID sweep (issue #13): whatever an integration test captured (the CLI's output
+    run in-process, every logger's lines, the worker log tails the fixtures print) must not
+    hold a full ID number; a test that passed otherwise fails here."""
+    outcome = yield
+    report = outcome.get_result()
+    if "/integration/" not in str(item.fspath) or not report.passed:
+        return
+    leaked = full_ids("\n".join(content for name, content in report.sections if name.endswith(report.when)))
+    if leaked:
+        report.outcome = "failed"
+        report.longrepr = f"full ID numbers in the captured output or log ({report.when}): {leaked[:5]}"
 
 
 @pytest.fixture(scope="session")

@@ -29,9 +29,7 @@ from connectors.ops import ledger
 from streams.kafka.acl import apply_acls, grants, load_acl_file
 from streams.kafka.security import kafka_python_config
 from tests.fixtures import event, new_id, payment
-from tests.integration.fixtures import Stack, wait_for_group
-
-ID_RE = re.compile(r"(?<![0-9])[0-9]{17}[0-9X](?![0-9])")
+from tests.integration.fixtures import ID_RE, Stack, wait_for_group
 
 
 @pytest.fixture(scope="module")

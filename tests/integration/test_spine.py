@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import re
 import subprocess
 import sys
 import time
@@ -12,8 +11,7 @@ import time
 from connectors.dev.sample import make_id
 from connectors.kafka_io import read_topic
 from tests.fixtures import HENAN, PANZHIHUA, WEIHAI, event, new_id, payment
-
-ID_RE = re.compile(r"(?<![0-9])[0-9]{17}[0-9X](?![0-9])")
+from tests.integration.fixtures import ID_RE
 
 
 def test_redelivered_event_gives_one_version(running):

@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 import ast
+import json
 from pathlib import Path
 
 import pytest
 from faust.auth import SASLCredentials
 
-from streams.kafka.security import ClientSecurity, SecurityConfigError, kafka_python_config
+from streams.kafka.security import (
+    CREDENTIALS_FILE,
+    ClientSecurity,
+    SecurityConfigError,
+    kafka_python_config,
+)
 
 ROOT = Path(__file__).resolve().parents[4]
 SASL = {"KAFKA_SECURITY_PROTOCOL": "sasl_ssl", "KAFKA_SASL_USERNAME": "civil-affairs", "KAFKA_SASL_PASSWORD": "pw"}
 
 
-def test_plaintext_by_default():
-    sec = ClientSecurity.from_env({})
+def test_plaintext_by_default(tmp_path):
+    sec = ClientSecurity.from_env({"ZHUCAN_KAFKA_DIR": str(tmp_path)})  # no secured embedded broker there
     assert (sec.protocol, sec.sasl, sec.tls) == ("PLAINTEXT", False, False)
     assert sec.kafka_python() == {"security_protocol": "PLAINTEXT"} and sec.faust() is None
 
@@ -84,4 +90,30 @@ def test_no_kafka_client_is_built_without_the_security_settings():
                 offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}: {name}")
     assert seen >= 10 and offenders == []
     app = (ROOT / "streams" / "app.py").read_text(encoding="utf-8")
-    assert "broker_credentials=faust_credentials()" in app
+    assert "broker_credentials=faust_credentials(settings.kafka_bootstrap_servers)" in app
+
+
+def _embedded(tmp_path: Path) -> dict[str, str]:
+    (tmp_path / CREDENTIALS_FILE).write_text(json.dumps({
+        "bootstrap": "127.0.0.1:9092", "protocol": "SASL_SSL", "mechanism": "SCRAM-SHA-512",
+        "cafile": str(tmp_path / "ca.pem"), "default_user": "admin", "users": {"admin": "a-pw", "tax": "t-pw"}}))
+    return {"ZHUCAN_KAFKA_DIR": str(tmp_path)}
+
+
+def test_the_secured_embedded_brokers_credentials_are_found(tmp_path):
+    env = _embedded(tmp_path)
+    sec = ClientSecurity.from_env(env, bootstrap="127.0.0.1:9092")
+    assert (sec.protocol, sec.username, sec.password, sec.cafile) == ("SASL_SSL", "admin", "a-pw",
+                                                                      str(tmp_path / "ca.pem"))
+    as_tax = ClientSecurity.from_env({**env, "KAFKA_SASL_USERNAME": "tax"}, bootstrap="127.0.0.1:9092")
+    assert (as_tax.username, as_tax.password) == ("tax", "t-pw")
+    with pytest.raises(SecurityConfigError, match="mallory"):
+        ClientSecurity.from_env({**env, "KAFKA_SASL_USERNAME": "mallory"}, bootstrap="127.0.0.1:9092")
+
+
+def test_the_embedded_credentials_apply_only_to_that_broker_and_only_without_settings(tmp_path):
+    env = _embedded(tmp_path)
+    assert ClientSecurity.from_env(env, bootstrap="kafka.bureau:9093").protocol == "PLAINTEXT"
+    assert ClientSecurity.from_env({**env, "KAFKA_BOOTSTRAP_SERVERS": "kafka.bureau:9093"}).protocol == "PLAINTEXT"
+    explicit = ClientSecurity.from_env({**env, **SASL}, bootstrap="127.0.0.1:9092")
+    assert explicit.username == "civil-affairs"  # KAFKA_SECURITY_PROTOCOL set: the file is not read
