@@ -25,6 +25,7 @@ from kafka.admin import (
     ResourcePattern,
     ResourcePatternFilter,
     ResourceType,
+    UserScramCredentialUpsertion,
 )
 
 from streams.domain.departments import Department
@@ -189,5 +190,17 @@ def apply_acls(bootstrap: str, wanted: set[Binding], dry_run: bool = False) -> A
                     raise RuntimeError(f"Kafka refused to delete ACLs: {error.__name__}")
         log.info("ACLs: %d added, %d removed", len(p.add), len(p.remove))
         return p
+    finally:
+        admin.close()
+
+
+def set_password(bootstrap: str, user: str, password: str) -> None:
+    """Create or replace ``user``'s SCRAM-SHA-512 credential (as a super user). Connections already
+    authenticated stay up until they reconnect."""
+    admin = admin_client(bootstrap)
+    try:
+        result = admin.alter_user_scram_credentials([UserScramCredentialUpsertion(user, "SCRAM-SHA-512", password)])
+        if result.get(user):
+            raise RuntimeError(f"Kafka refused the new password of {user!r}: {result[user]}")
     finally:
         admin.close()

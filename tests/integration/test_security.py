@@ -202,6 +202,7 @@ def test_the_whole_spine_runs_with_each_party_as_its_own_principal(broker, sstac
     assert dead == [], "the worker dead-lettered something on the secured path"
     assert sstack.worker.poll() is None, "the worker died"
     assert "AuthorizationFailed" not in sstack.worker_log(), sstack.worker_log()[-3000:]
+    assert "differs from the spec" not in sstack.worker_log()  # it may see (not read) every topic it checks
 
     # no full ID number in any record key of any topic, nor in the worker's metrics
     with as_user(principal_env(broker, "admin")):
@@ -239,3 +240,22 @@ def test_the_worker_refuses_the_development_secret_on_a_secured_cluster(broker, 
     assert sstack.worker.wait(timeout=60) == 2
     assert "ZHUCAN_KEY_SECRET is the development secret" in sstack.worker_log()
     sstack.worker = None
+
+
+def test_a_rotated_password_replaces_the_old_one(broker, sstack, tmp_path):
+    from connectors.ops.cli import main
+
+    old = principal_env(broker, "finance")
+    new_file = tmp_path / "finance.password"
+    with as_user(principal_env(broker, "admin")):
+        assert main(["acl", "passwd", "finance", "--password-file", str(new_file)]) == 0
+    assert new_file.stat().st_mode & 0o077 == 0
+    new = {**old, "KAFKA_SASL_PASSWORD": "", "KAFKA_SASL_PASSWORD_FILE": str(new_file)}
+    with as_user(new):
+        c = KafkaConsumer(**kafka_python_config(broker.bootstrap))
+        try:
+            assert sstack.topics.settlement in c.topics()
+        finally:
+            c.close()
+    with as_user(old), pytest.raises(KafkaError):
+        KafkaConsumer(**kafka_python_config(broker.bootstrap), bootstrap_timeout_ms=6000).topics()

@@ -39,10 +39,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with up: SASL_SSL (SCRAM-SHA-512, TLS from a generated CA) and ACLs; fixed at first start")
     k.set_defaults(func=cmd_kafka)
 
-    a = sub.add_parser("acl", help="make the cluster's ACLs match deploy/acl.yaml (idempotent)")
-    a.add_argument("action", choices=["apply", "show"])
+    a = sub.add_parser("acl", help="make the cluster's ACLs match deploy/acl.yaml (idempotent); rotate a password")
+    a.add_argument("action", choices=["apply", "show", "passwd"])
+    a.add_argument("user", nargs="?", help="with passwd: the principal whose password is replaced")
     a.add_argument("--file", help="the principals file (default: deploy/acl.yaml)")
     a.add_argument("--dry-run", action="store_true", help="with apply: print the difference, change nothing")
+    a.add_argument("--password-file", help="with passwd: write the new password here (0600); default: the local "
+                   "broker's credentials file")
     a.set_defaults(func=cmd_acl)
 
     w = sub.add_parser("worker", help="run the stream processors")

@@ -47,6 +47,8 @@ def cmd_acl(args: argparse.Namespace) -> int:
     from streams.kafka.acl import ACL_FILE, AclFileError, apply_acls, grants, load_acl_file
 
     settings = _settings()
+    if args.action == "passwd":
+        return _passwd(settings.kafka_bootstrap_servers, args.user, args.password_file)
     try:
         wanted = grants(load_acl_file(Path(args.file) if args.file else ACL_FILE), settings.topics,
                         settings.departments, settings.app_id)
@@ -67,6 +69,39 @@ def cmd_acl(args: argparse.Namespace) -> int:
         print(f"{'left alone':>12}  {other} (a DENY or a host: not in the file's terms)")
     print(f"{len(wanted)} ACLs for {len({b.principal for b in wanted})} principals; "
           f"{len(plan.add)} {verb[0]}, {len(plan.remove)} {verb[1]}")
+    return 0
+
+
+def _passwd(bootstrap: str, user: str | None, password_file: str | None) -> int:
+    """A new generated password for ``user``: set on the cluster, then written (never printed) to
+    ``password_file`` or, on the secured local broker, into its credentials file."""
+    import secrets
+    from pathlib import Path
+
+    from streams.kafka.acl import set_password
+    from streams.kafka.security import CREDENTIALS_FILE, embedded_credentials, embedded_home
+
+    if not user:
+        print("zhucan acl passwd: name the user (e.g. `zhucan acl passwd tax`)", file=sys.stderr)
+        return 2
+    local = embedded_credentials(bootstrap)
+    if password_file is None and local is None:
+        print("zhucan acl passwd: not the secured local broker; say where the new password goes: --password-file",
+              file=sys.stderr)
+        return 2
+    password = secrets.token_hex(16)
+    set_password(bootstrap, user, password)
+    if password_file is not None:
+        target = Path(password_file)
+        target.touch(mode=0o600)
+        target.chmod(0o600)
+        target.write_text(password + "\n", encoding="utf-8")
+    else:
+        assert local is not None
+        local["users"][user] = password
+        target = embedded_home() / CREDENTIALS_FILE
+        target.write_text(json.dumps(local, indent=2) + "\n", encoding="utf-8")
+    print(f"new password of {user} set on {bootstrap}, written to {target}; restart its processes")
     return 0
 
 
