@@ -266,17 +266,18 @@ class LocalKafka:
 
     def launch(self) -> subprocess.Popen[bytes] | None:
         """Start the broker's process (formatting it the first time); None if it already runs."""
+        if self.secure and not self.credentials_file.exists() and (self.data_dir / "meta.properties").exists():
+            raise LocalKafkaError(f"the broker in {self.home} was formatted without security; "
+                                  "`zhucan kafka down --wipe` first (its data goes), then `zhucan kafka up --secure`")
         if self.pid() is not None:
             if self.answers():
-                _say(f"already running (pid {self.pid()}) on {self.bootstrap}")
+                _say(f"already running (pid {self.pid()}) on {self.bootstrap}"
+                     + (", secured" if self.secured else ""))
                 return None
         elif self.answers():
             raise LocalKafkaError(f"port {self.port} on 127.0.0.1 is taken by another program")
         java = self._java()
         classpath = self._classpath()
-        if self.secure and not self.credentials_file.exists() and (self.data_dir / "meta.properties").exists():
-            raise LocalKafkaError(f"the broker in {self.home} was formatted without security; "
-                                  "`zhucan kafka down --wipe` first (its data goes), then `zhucan kafka up --secure`")
         if self.secure and not self.credentials_file.exists():
             self._provision_security(java)
         self._write_config()

@@ -35,3 +35,24 @@ def test_kafka_home_that_is_not_a_distribution_is_refused(tmp_path, monkeypatch)
     monkeypatch.setenv("KAFKA_HOME", str(tmp_path))
     with pytest.raises(localkafka.LocalKafkaError, match="not a Kafka distribution"):
         localkafka.jars_dir()
+
+
+def test_securing_a_broker_formatted_without_security_is_refused(tmp_path):
+    broker = localkafka.LocalKafka(home=tmp_path, port=localkafka.free_port(), secure=True)
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "meta.properties").write_text("cluster.id=x\n")
+    with pytest.raises(localkafka.LocalKafkaError, match="down --wipe"):
+        broker.launch()
+
+
+def test_a_secured_cluster_of_several_nodes_is_refused_with_where_to_look(tmp_path, monkeypatch):
+    monkeypatch.setenv("ZHUCAN_KAFKA_DIR", str(tmp_path))
+    with pytest.raises(localkafka.LocalKafkaError, match="three-hosts"):
+        localkafka.default_broker(3, secure=True)
+
+
+def test_missing_keytool_says_what_to_install(tmp_path, monkeypatch):
+    monkeypatch.setattr(localkafka.shutil, "which", lambda tool: None)
+    broker = localkafka.LocalKafka(home=tmp_path, port=localkafka.free_port(), secure=True)
+    with pytest.raises(localkafka.LocalKafkaError, match="keytool"):
+        broker._provision_security("java")
