@@ -242,9 +242,10 @@ def test_the_worker_refuses_the_development_secret_on_a_secured_cluster(broker, 
     sstack.worker = None
 
 
-def test_a_rotated_password_replaces_the_old_one(broker, sstack, tmp_path):
+def test_a_rotated_password_replaces_the_old_one(broker, sstack, tmp_path, monkeypatch):
     from connectors.ops.cli import main
 
+    sstack.cli_env(monkeypatch)  # the command talks to this broker
     old = principal_env(broker, "finance")
     new_file = tmp_path / "finance.password"
     with as_user(principal_env(broker, "admin")):
