@@ -310,7 +310,7 @@ class LocalKafka:
         from streams.domain.departments import DEPARTMENTS
         from streams.kafka.acl import load_acl_file, principals
 
-        keytool = _require("keytool", "It comes with the JDK (Debian/Ubuntu: `apt-get install openjdk-17-jdk-headless`).")
+        keytool = _require("keytool", "It comes with Java (Debian/Ubuntu: `apt-get install openjdk-17-jre-headless`, as deploy/ensure-system.sh does).")
         shutil.rmtree(self.tls_dir, ignore_errors=True)
         self.tls_dir.mkdir(parents=True, mode=0o700)
         store = secrets.token_hex(16)
