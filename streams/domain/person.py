@@ -155,6 +155,23 @@ def view_year(timeline: Timeline, year: int, book: PolicyBook) -> YearView:
     return YearView(year, policy, counted, "", tuple(sorted(p for p in by_policy if p != chosen)), not_covered)
 
 
+def _first_year(spell: Spell, book: PolicyBook) -> int | None:
+    """The first year with a policy that ``spell`` counts for, each year judged by the county it
+    was held in on 31 December of that year, as ``view_year`` judges it (a county move dated after
+    a year does not change that year's policy)."""
+    if len(spell.changes) == 1:  # most identities never moved: one county
+        region = spell.changes[0][1]
+        return next((y for y in book.years(region) if qualify(spell, y, book.lookup(region, y))), None)
+    for year in sorted({y for _, county, _ in spell.changes for y in book.years(county)}):
+        try:
+            policy = book.lookup(spell.region_on(dt.date(year, 12, 31)), year)
+        except NoPolicy:
+            continue
+        if qualify(spell, year, policy):
+            return year
+    return None
+
+
 @dataclass
 class PersonState:
     id_number: str
@@ -353,14 +370,13 @@ class PersonState:
         (after the last one loaded) when it counts for none that has one."""
         out: set[int] = set()
         for spell in timeline.spells:
-            region = spell.changes[-1][1]
-            years = book.years(region)
-            if not years:
-                continue  # a region with no policy at all: NO_POLICY, raised once per region
-            first = next((y for y in years if qualify(spell, y, book.lookup(region, y))), None)
+            first = _first_year(spell, book)
             if first is not None:
                 out.add(first)
                 continue
+            years = book.years(spell.changes[-1][1])  # the county it is held in now
+            if not years:
+                continue  # a region with no policy at all: NO_POLICY, raised once per region
             after = max(years) + 1
             if spell.end is None and alive_for(timeline, after):
                 out.add(max(after, spell.since.year))

@@ -33,7 +33,9 @@ def timelines(draw):
         effective = dt.date(2023, 12, 1) + dt.timedelta(days=draw(DAYS))
         recorded = dt.datetime.combine(effective, dt.time(0, 0, n), tzinfo=dt.UTC) + dt.timedelta(
             days=draw(st.integers(min_value=0, max_value=30)))
-        raw = event(idn, category, region=region, change=change, effective=effective, occurred=recorded,
+        # An UPDATED may move the identity to another county, now and then in another province.
+        county = draw(st.sampled_from([region, region, *sorted(REGION_CATEGORIES)])) if change == "UPDATED" else region
+        raw = event(idn, category, region=county, change=change, effective=effective, occurred=recorded,
                     event_id=f"p-{next(_ids)}")
         result = validate_identity(raw)
         assert isinstance(result, Identity), result
