@@ -326,19 +326,19 @@ class PersonState:
             return []  # paid: later changes count for the next year only
         view = view_year(timeline, year, book)
         effects: list[Effect] = []
-        if view.waiting and view.policy is None:
-            if rec.version == 0:
-                if year not in self.waiting:
-                    self.waiting.append(year)
-                    effects.append(self._review(
-                        f"{person_key}|wait", ReviewKind.OTHER, year, "WAITING_FOR_POLICY",
-                        f"an identity of id {mask_id(self.id_number)} counts for {year}, but region "
-                        f"{view.waiting} has no policy for {year} yet: decided when that year's policy "
-                        f"is loaded and the year is opened (zhucan control open-year)", now_ms))
-                return effects
-            effects.append(self._review(f"{trigger}|nopolicy", ReviewKind.OTHER, year, "NO_POLICY",
-                                        f"NO_POLICY: no policy for region {view.waiting}, year {year}", now_ms))
+        waiting = bool(view.waiting) and view.policy is None
+        if waiting and year not in self.waiting:
+            self.waiting.append(year)
+            effects.append(self._review(
+                f"{person_key}|wait", ReviewKind.OTHER, year, "WAITING_FOR_POLICY",
+                f"an identity of id {mask_id(self.id_number)} counts for {year}, but region "
+                f"{view.waiting} has no policy for {year} yet: decided when that year's policy "
+                f"is loaded and the year is opened (zhucan control open-year)", now_ms))
+        if waiting and rec.version == 0:
             return effects
+        # A standard issued before, when no identity with a policy counts any more, is withdrawn
+        # below like any other (the year stays waiting for the other region's policy): what the
+        # year gives depends on the timeline, never on whether the waiting identity arrived first.
         if view.conflict and self._once(f"REGION_CONFLICT|{year}|{','.join(view.conflict)}"):
             effects.append(self._review(
                 f"{person_key}|conflict|{','.join(view.conflict)}", ReviewKind.OTHER, year, "REGION_CONFLICT",
@@ -359,7 +359,7 @@ class PersonState:
             rec.due = due.isoformat()
         if rec.version:
             self.years[year] = rec
-            if year in self.waiting:
+            if year in self.waiting and not waiting:
                 self.waiting.remove(year)
         if issued is not None:
             effects.append(issued)
@@ -414,8 +414,8 @@ class PersonState:
     def open_year(self, year: int, region: str, book: PolicyBook, person_key: str, now_ms: int,
                   command_id: str) -> list[Effect]:
         """OPEN_YEAR: a standard for ``year`` for a person of ``region`` whose identities count for it."""
-        if year in self.years or not self.facts:
-            return []  # already has a standard (or a frozen year) for it
+        if (year in self.years and year not in self.waiting) or not self.facts:
+            return []  # already has a standard (or a frozen year) for it, and none waits for this policy
         timeline = fold(self.facts)
         view = view_year(timeline, year, book)
         if view.policy is None or not any(contains(region, s.region_on(dt.date(year, 12, 31)))
