@@ -4,7 +4,8 @@ Every case's person gets its own ID number; the cases run side by side, step by 
 n of every case is sent, then the driver waits until the worker has consumed and committed
 everything (each input partition's committed offset at its end, twice in a row). A
 ``policy`` step is next year's file added: the worker is stopped, the files are written and
-the worker restarted (its state comes back from RocksDB and the changelog), as a bureau
+the worker restarted (once per stage: a case that adds a file and later another plays its later
+steps in a second restart) (its state comes back from RocksDB and the changelog), as a bureau
 would do. Then each case's fee standards (every version, from fee-standard.v1), frozen years
 (the ledger, read as `zhucan settle` reads it) and review codes (review.v1) are checked
 against the same expectations the pure-domain runner checks.
@@ -89,26 +90,38 @@ def test_every_policy_table_case_on_real_kafka(stack, tmp_path: Path) -> None:
     people = {name: case_id_number(case) for name, case in cases}
     stack.start_worker(ZHUCAN_POLICY_DIR=str(policies))
     barrier = Barrier(stack)
-    # Each case's steps, split where it adds next year's policy: phase 0 runs before the restart.
-    phases: dict[str, list[list[tuple[int, str, dict[str, Any]]]]] = {}
-    added: set[str] = set()
+    # Each case's steps, split where it adds next year's policy. A stage is a set of added files:
+    # the worker is restarted once per stage, with the files of every stage so far, smaller sets
+    # first, so a case that adds one file and later another sees the first alone for a while.
+    # (Others may see more files than they added; the cases are written so that does not matter.)
+    runs: dict[str, list[tuple[frozenset[str], list[tuple[int, str, dict[str, Any]]]]]] = {}
     for name, case in cases:
-        split: list[list[tuple[int, str, dict[str, Any]]]] = [[], []]
-        phase = 0
+        split: list[tuple[frozenset[str], list[tuple[int, str, dict[str, Any]]]]] = [(frozenset(), [])]
         for n, step in enumerate(case["steps"], start=1):
             (kind, body), = step.items()
             if kind == "policy":
-                phase = 1
-                added.add(body["add"])
+                added_so_far = split[-1][0] | {body["add"]}
+                if split[-1][1] or len(split) == 1:
+                    split.append((added_so_far, []))
+                else:  # two policy steps in a row: one restart
+                    split[-1] = (added_so_far, [])
                 continue
-            split[phase].append((n, kind, body))
-        phases[name] = split
+            split[-1][1].append((n, kind, body))
+        runs[name] = split
+    stages = [frozenset()] + sorted({added for split in runs.values() for added, _ in split if added},
+                                    key=lambda a: (len(a), sorted(a)))
+    phases = {name: [[] for _ in stages] for name in runs}
+    for name, split in runs.items():
+        for added, steps in split:
+            phases[name][stages.index(added)] = steps
+    written: set[str] = set()
     try:
-        for phase in (0, 1):
-            if phase == 1:  # the bureau adds next year's files and restarts the worker
+        for phase, added in enumerate(stages):
+            if phase:  # the bureau adds next year's files and restarts the worker
                 stack.stop_worker()
-                for name in sorted(added, key=lambda n: (n.split("-")[1], n)):  # provinces before cities
+                for name in sorted(added - written, key=lambda n: (n.split("-")[1], n)):  # provinces before cities
                     shifted_policy(policies, name)
+                written |= added
                 load_book(policies)  # valid before the worker sees them
                 stack.start_worker(ZHUCAN_POLICY_DIR=str(policies))
             depth = max(len(p[phase]) for p in phases.values())
