@@ -128,11 +128,12 @@ def cmd_topics(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps([c.as_dict() for c in checks], ensure_ascii=False))
         else:
-            print(f"{'topic':<44} {'parts':>5} {'RF':>3} {'ISR':>3} {'min.isr':>7} {'cleanup':<8}  status")
+            width = max([len("topic"), *(len(c.name) for c in checks)])  # a long prefix keeps the columns
+            print(f"{'topic':<{width}} {'parts':>5} {'RF':>3} {'ISR':>3} {'min.isr':>7} {'cleanup':<8}  status")
             for c in checks:
                 cleanup = c.configs.get("cleanup.policy", "-")
                 status = "ok" if not c.problems else "DRIFT: " + "; ".join(c.problems)
-                print(f"{c.name:<44} {c.partitions:>5} {c.replication_factor:>3} {c.min_isr_seen:>3} "
+                print(f"{c.name:<{width}} {c.partitions:>5} {c.replication_factor:>3} {c.min_isr_seen:>3} "
                       f"{c.configs.get('min.insync.replicas', '-'):>7} {cleanup:<8}  {status}")
         drift = [c for c in checks if c.problems]
         if drift:
