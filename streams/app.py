@@ -70,6 +70,12 @@ def create_app(settings: Settings, book: PolicyBook | None = None, cluster: str 
         # Faust's own topics (the leader assignor's) replicated as zhucan's; run_worker resolves
         # the factor from the cluster (min(3, brokers) unless ZHUCAN_REPLICATION_FACTOR says).
         topic_replication_factor=settings.replication_factor or 1,
+        # Faust never creates a topic: run_worker creates every one (the changelog, the leader
+        # assignor's). Faust's own creation asks the broker a metadata response names as
+        # controller; with two of three brokers down that can be a dead one, and the
+        # NodeNotReadyError stopped the worker at start or at a rebalance (seen in the
+        # one-broker-of-three test).
+        topic_allow_declare=False,
         producer_acks=-1,
         processing_guarantee="at_least_once",
         consumer_auto_offset_reset="earliest",

@@ -11,9 +11,9 @@ from typing import Any
 from kafka.errors import KafkaError
 
 from streams.app import create_app
-from streams.kafka.admin import check_topics, cluster, ensure_topics
+from streams.kafka.admin import check_topics, cluster, ensure_faust_topics, ensure_topics
 from streams.kafka.security import ClientSecurity, SecurityConfigError
-from streams.runtime.faust_compat import DrainingWorker
+from streams.runtime.faust_compat import DrainingWorker, leader_topic_name
 from streams.runtime.metrics import serve_metrics
 from streams.settings import Settings
 
@@ -91,6 +91,7 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
             log.warning("topic %s differs from the spec: %s (zhucan topics check)", check.name,
                         "; ".join(check.problems))
     app = create_app(settings, cluster=cid)
+    ensure_faust_topics(settings, [leader_topic_name(app)])  # the app declares none itself
 
     @app.task
     async def heap_settled() -> None:

@@ -88,12 +88,25 @@ def topic_configs(settings: Settings, min_insync: int) -> dict[str, dict[str, st
 def ensure_topics(settings: Settings, partitions: int | None = None) -> list[str]:
     """Create every topic that is missing; returns the names created."""
     n = partitions or settings.partitions
+    return _create_missing(settings, lambda min_isr: {name: (n, cfg) for name, cfg in topic_configs(settings, min_isr).items()})
+
+
+def ensure_faust_topics(settings: Settings, names: list[str]) -> list[str]:
+    """Faust's own topics (the leader assignor's: one partition), replicated and with
+    min.insync.replicas like zhucan's; the app never declares a topic itself (streams/app.py)."""
+    return _create_missing(settings, lambda min_isr: {name: (1, {"cleanup.policy": "delete",
+                                                                 "min.insync.replicas": str(min_isr)})
+                                                      for name in names})
+
+
+def _create_missing(settings: Settings,
+                    wanted_of: Callable[[int], dict[str, tuple[int, dict[str, str]]]]) -> list[str]:
     admin = admin_client(settings.kafka_bootstrap_servers)
     try:
         rf, min_isr = replication(settings, admin)
         existing = set(retrying(admin.list_topics, "list topics"))
         wanted = [NewTopic(name, n, rf, topic_configs=cfg)
-                  for name, cfg in topic_configs(settings, min_isr).items() if name not in existing]
+                  for name, (n, cfg) in wanted_of(min_isr).items() if name not in existing]
         created: list[str] = []
         for topic in wanted:
             try:

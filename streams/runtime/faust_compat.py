@@ -15,6 +15,9 @@ touches a name starting with ``_`` of those libraries.
    partition from.
 7. ``Worker._schedule_shutdown`` (mode): the signal handler's shutdown; wrapped to drain first.
 8. ``Store._db_for_partition`` (faust, RocksDB driver): a partition's rocksdict database.
+9. The leader assignor's topic name (faust's ``LeaderAssignor._leader_topic_name``, spelled
+   here, not read): zhucan creates that topic itself, since the app may not declare topics
+   (``streams/app.py``); the test compares the spelling with Faust's.
 """
 
 from __future__ import annotations
@@ -104,3 +107,8 @@ def rocksdict_db(store: Any, partition: int) -> Any | None:
         return store._db_for_partition(partition)
     return None
 
+
+
+def leader_topic_name(app: faust.App) -> str:
+    """(9) The leader assignor's topic, as Faust names it."""
+    return f"{app.conf.id}-__assignor-__leader"

@@ -16,6 +16,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from kafka.admin import ConfigResource, ConfigResourceType
 
 from connectors.dev.bench import synthetic_events
 from connectors.dev.localkafka import LocalCluster, free_port
@@ -103,6 +104,16 @@ def test_a_leader_killed_mid_batch_then_a_rolling_restart_lose_nothing(cluster, 
         f.get(timeout=120)  # every department record was acknowledged (acks=all, idempotent)
     assert cstack.worker.poll() is None, "the worker died"
     assert_whole(cstack, valid)
+    # Faust's leader topic is zhucan's to create (the app declares none): replicated like the rest
+    leader = f"{cstack.settings.streams_app_id}-__assignor-__leader"
+    admin = admin_client(cstack.settings.kafka_bootstrap_servers)
+    try:
+        (t,) = admin.describe_topics([leader])
+        configs = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, leader)], config_filter="all").get("topic", {})
+    finally:
+        admin.close()
+    assert [len(p["replica_nodes"]) for p in t["partitions"]] == [3]
+    assert configs[leader]["min.insync.replicas"]["value"] == "2"
 
 
 def test_with_one_broker_of_three_nothing_is_written_until_a_second_returns(cluster, cstack):

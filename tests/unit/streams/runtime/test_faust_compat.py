@@ -23,6 +23,7 @@ from streams.runtime.faust_compat import (
     DrainingWorker,
     IdempotentProducer,
     as_current,
+    leader_topic_name,
     rocksdict_db,
 )
 
@@ -123,13 +124,43 @@ def test_8_rocksdb_store_gives_a_partitions_database():
     assert rocksdict_db({}, 3) is None  # memory:// goes through the table's mapping
 
 
+def test_9_leader_topic_name_is_the_topic_the_assignor_subscribes(app):
+    name = leader_topic_name(app)
+    assert name == "compat-test-__assignor-__leader"
+    leader = app._leader_assignor
+    assert leader._leader_topic_name == name
+    assert leader._leader_topic.get_topic_name() == name  # what it reads, under that name
+    assert leader._leader_topic.partitions == 1  # zhucan creates it with one partition
+
+
+def test_9_the_worker_app_declares_no_topic(tmp_path, monkeypatch):
+    """zhucan creates every topic (streams/worker.py); Faust's own creation could pick a dead
+    broker as controller and stop the worker (streams/app.py)."""
+    from streams.app import create_app
+    from streams.settings import Settings
+
+    monkeypatch.chdir(tmp_path)
+    zapp = create_app(Settings(kafka_bootstrap_servers="localhost:1", store="memory://"))
+    assert zapp.conf.topic_allow_declare is False
+
+    def no_producer() -> None:
+        raise AssertionError("Faust reached for a producer to create a topic")
+
+    zapp.producer.create_topic = no_producer  # type: ignore[method-assign]
+    topics = [zapp._leader_assignor._leader_topic, *(t.changelog_topic for t in zapp.tables.values())]
+    assert len(topics) == 2
+    for topic in topics:  # Faust honours the setting where it declares the leader topic and the changelog
+        asyncio.run(asyncio.wait_for(topic.declare(), 10))
+
+
 def test_no_other_module_touches_these_private_apis():
     import ast
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[4]
     private = {"_settings_extra", "_ensure_producer", "_wait_on_metadata", "_current_event", "_schedule_shutdown",
-               "_db_for_partition", "set_persisted_offset", "_new_transport", "_new_producer_transport"}
+               "_db_for_partition", "set_persisted_offset", "_new_transport", "_new_producer_transport",
+               "_leader_topic_name", "_leader_assignor"}
     offenders = []
     for path in [*root.glob("streams/**/*.py"), *root.glob("connectors/**/*.py")]:
         if path.name == "faust_compat.py":
