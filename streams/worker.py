@@ -91,7 +91,7 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
             log.warning("topic %s differs from the spec: %s (zhucan topics check)", check.name,
                         "; ".join(check.problems))
     app = create_app(settings, cluster=cid)
-    ensure_faust_topics(settings, [leader_topic_name(app)])  # the app declares none itself
+    ensure_faust_topics(settings, [leader_topic_name(settings.streams_app_id)])  # the app declares none itself
 
     @app.task
     async def heap_settled() -> None:

@@ -108,6 +108,6 @@ def rocksdict_db(store: Any, partition: int) -> Any | None:
     return None
 
 
-def leader_topic_name(app: faust.App) -> str:
-    """(9) The leader assignor's topic, as Faust names it."""
-    return f"{app.conf.id}-__assignor-__leader"
+def leader_topic_name(app_id: str) -> str:
+    """(9) The leader assignor's topic of the Faust app ``app_id``, as Faust names it."""
+    return f"{app_id}-__assignor-__leader"

@@ -4,9 +4,9 @@ Every case's person gets its own ID number; the cases run side by side, step by 
 n of every case is sent, then the driver waits until the worker has consumed and committed
 everything (each input partition's committed offset at its end, twice in a row). A
 ``policy`` step is next year's file added: the worker is stopped, the files are written and
-the worker restarted (once per stage: a case that adds a file and later another plays its later
-steps in a second restart) (its state comes back from RocksDB and the changelog), as a bureau
-would do. Then each case's fee standards (every version, from fee-standard.v1), frozen years
+the worker restarted (its state comes back from RocksDB and the changelog), as a bureau
+would do, once per stage (a case that adds a file and later another plays its later steps
+after a second restart). Then each case's fee standards (every version, from fee-standard.v1), frozen years
 (the ledger, read as `zhucan settle` reads it) and review codes (review.v1) are checked
 against the same expectations the pure-domain runner checks.
 

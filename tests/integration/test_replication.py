@@ -21,6 +21,7 @@ from kafka.admin import ConfigResource, ConfigResourceType
 from connectors.dev.bench import synthetic_events
 from connectors.dev.localkafka import LocalCluster, free_port
 from streams.kafka.admin import admin_client, check_topics
+from streams.runtime.faust_compat import leader_topic_name
 from tests.integration.fixtures import Stack, assert_whole, wait_for_group
 
 
@@ -105,7 +106,7 @@ def test_a_leader_killed_mid_batch_then_a_rolling_restart_lose_nothing(cluster, 
     assert cstack.worker.poll() is None, "the worker died"
     assert_whole(cstack, valid)
     # Faust's leader topic is zhucan's to create (the app declares none): replicated like the rest
-    leader = f"{cstack.settings.streams_app_id}-__assignor-__leader"
+    leader = leader_topic_name(cstack.settings.streams_app_id)
     admin = admin_client(cstack.settings.kafka_bootstrap_servers)
     try:
         (t,) = admin.describe_topics([leader])

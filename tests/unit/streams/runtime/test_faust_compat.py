@@ -125,7 +125,7 @@ def test_8_rocksdb_store_gives_a_partitions_database():
 
 
 def test_9_leader_topic_name_is_the_topic_the_assignor_subscribes(app):
-    name = leader_topic_name(app)
+    name = leader_topic_name(app.conf.id)
     assert name == "compat-test-__assignor-__leader"
     leader = app._leader_assignor
     assert leader._leader_topic_name == name
