@@ -35,7 +35,8 @@ from streams.handlers import Pipeline
 from streams.kafka.lag import own_lag
 from streams.kafka.security import faust_credentials
 from streams.policies import load_book
-from streams.runtime.faust_compat import App
+from streams.runtime.faults import Faults
+from streams.runtime.faust_compat import App, held_partitions
 from streams.runtime.intake_loop import IntakeService
 from streams.settings import Settings
 
@@ -117,13 +118,20 @@ def create_app(settings: Settings, book: PolicyBook | None = None, cluster: str 
     app.agent(pipeline.payment_in, concurrency=1, name="zhucan.acks")(guarded(pipeline.payments.on_payment))
     app.agent(pipeline.control_in, concurrency=1, name="zhucan.control")(guarded(pipeline.control.on_control))
 
+    faults = Faults.parse(settings.faults)
+
     @app.agent(pipeline.commands, concurrency=1, name="zhucan.person")
     async def person(stream: Any) -> None:  # a faust Stream (take_events is not on StreamT)
         # Several batch records at a time: one wait for the broker's acks per take, not per record.
         # take_events acks the records only after this body has handled all of them.
+        if faults:
+            log.warning("FAULTS INJECTED (tests only): %s", settings.faults)
+            faults.install(app.consumer, settings.topics.person_commands)
         async for events in stream.take_events(tuning.person_take, within=tuning.person_within_s):
             pipeline.in_flight += 1
             try:
+                if faults:
+                    events = [e for e in events if not faults.lost(e.message.partition, e.message.offset)]
                 await pipeline.person.on_records(list(events))
             finally:
                 pipeline.in_flight -= 1
@@ -145,7 +153,7 @@ def create_app(settings: Settings, book: PolicyBook | None = None, cluster: str 
         logging.getLogger("aiokafka").setLevel(logging.WARNING)
         logging.getLogger("kafka.net.selector").setLevel(logging.ERROR)  # GIL waits of the lag sampler's IO thread
 
-    @app.timer(15.0)
+    @app.timer(tuning.commit_watch_s)
     async def lag_metric() -> None:
         """The worker's own consumer lag as a metric (sampled off the event loop)."""
         try:
@@ -156,6 +164,23 @@ def create_app(settings: Settings, book: PolicyBook | None = None, cluster: str 
         for group in groups:
             for p in group.partitions:
                 pipeline.metrics.set("zhucan_consumer_lag", p.lag, topic=p.topic, partition=str(p.partition))
+        # the same sample feeds the commit watch: a partition whose commits stopped is healed
+        # (streams/runtime/applied.py CommitWatch), not only reported
+        ours = [g for g in groups if g.group == settings.streams_app_id]
+        committed = {(p.topic, p.partition): p.committed for g in ours for p in g.partitions if p.committed >= 0}
+        ends = {(p.topic, p.partition): p.end for g in ours for p in g.partitions}
+        try:
+            await pipeline.watch_commits(committed, ends)
+        except Exception as exc:  # the watch must never stop the worker; it looks again next time
+            log.warning("commit watch failed: %s", exc)
+
+    @app.timer(tuning.gap_retry_s)
+    async def retry_rewinds() -> None:
+        """A seek back over a gap that brought nothing is asked again (streams/runtime/applied.py)."""
+        try:
+            await pipeline.person.retry_rewinds(held_partitions(app, settings.topics.person_commands))
+        except Exception as exc:  # asked again at the next tick
+            log.warning("retrying a seek back failed: %s", exc)
 
     @app.timer(30.0)
     async def progress() -> None:

@@ -11,6 +11,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
 import time
 from collections import Counter
@@ -18,6 +20,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import faust
+from kafka import TopicPartition
 
 from schemas.codec import Codec
 from streams.domain.identity import Identity
@@ -32,10 +35,14 @@ from streams.domain.messages import (
 )
 from streams.domain.person import PersonState, unknown_payment
 from streams.domain.policy.spec import PolicyBook
+from streams.kafka.admin import admin_client
+from streams.runtime.applied import CommitWatch
 from streams.runtime.deadletter import dead_letter
 from streams.runtime.emit import Emitter, Out
+from streams.runtime.faust_compat import held_partitions, seek_partition
 from streams.runtime.metrics import Metrics
 from streams.runtime.partitioning import partition_for
+from streams.runtime.reader import Fetched, RangeReader
 from streams.runtime.store import PersonStore
 from streams.settings import Settings
 from streams.stages.control import ControlStage
@@ -95,6 +102,9 @@ class Pipeline:
         self.person = PersonStage(self)
         self.payments = PaymentStage(self)
         self.control = ControlStage(self)
+        self.commit_watch = CommitWatch(stall_s=settings.tuning.commit_stall_s)
+        self.reader = RangeReader(settings.kafka_bootstrap_servers, f"{settings.app_id}-gap-reader",
+                                  settings.tuning.max_fetch_size)
 
     @staticmethod
     def now_ms() -> int:
@@ -149,6 +159,68 @@ class Pipeline:
             else:
                 self.metrics.inc("zhucan_suspected_unenrolled_total")
         return outs
+
+    async def read_commands(self, partition: int, start: int, end: int) -> list[Fetched]:
+        """Records ``[start, end)`` of a partition of the command topic, read from the broker
+        (a gap's records, ``streams/runtime/reader.py``)."""
+        return await self.reader.read(self.names.person_commands, partition, start, end)
+
+    async def committed_command_offset(self, partition: int) -> int | None:
+        """The streams group's committed offset of a partition of the command topic (None: never
+        committed). Asked once per partition that has no applied-offset marker yet."""
+        topic, group = self.names.person_commands, self.settings.streams_app_id
+
+        def ask() -> int | None:
+            admin = admin_client(self.settings.kafka_bootstrap_servers)
+            try:
+                tp = TopicPartition(topic, partition)
+                meta = admin.list_group_offsets({group: [tp]}).get(group, {}).get(tp)
+            finally:
+                admin.close()
+            return int(meta.offset) if meta is not None and meta.offset >= 0 else None
+
+        return await asyncio.get_running_loop().run_in_executor(None, ask)
+
+    async def rewind_commands(self, partition: int, offset: int) -> None:
+        await seek_partition(self.app, self.names.person_commands, partition, offset)
+
+    async def offset_repair(self, kind: str, partition: int, expected: int, seen: int,
+                            topic: str | None = None) -> None:
+        """Count what an offset guard did and publish it (``zhucan.offset-repairs``; the
+        dashboard lists them): ``expected`` is where the partition should go on from,
+        ``seen`` the offset that showed the gap or the stall."""
+        topic = topic or self.names.person_commands
+        self.metrics.inc("zhucan_offset_repairs_total", kind=kind, topic=topic, partition=str(partition))
+        note = {"kind": kind, "topic": topic, "partition": partition, "expected": expected, "seen": seen,
+                "at_ms": self.now_ms(), "group": self.settings.streams_app_id}
+        try:
+            await self.emit([Out(self.names.offset_repairs, f"{topic}[{partition}]".encode(),
+                                 json.dumps(note).encode())])
+        except Exception as exc:  # the note is for people; the repair itself is done
+            log.warning("could not publish the offset repair note: %s", exc)
+
+    async def watch_commits(self, committed: dict[tuple[str, int], int], ends: dict[tuple[str, int], int]) -> None:
+        """Heal the partitions this worker holds whose commits stopped (``CommitWatch``): the
+        person stage's by its applied marker, the other agents' by their end offset."""
+        held: dict[tuple[str, int], int] = {}
+        for topic in (self.names.person_commands, self.names.payment_status, self.names.control):
+            for partition in held_partitions(self.app, topic):
+                if (topic, partition) not in committed:
+                    continue
+                if topic == self.names.person_commands:
+                    if self.person.busy_for() > 1.0:  # a long batch (a control scan) commits when it ends
+                        continue
+                    progress = self.person.nexts.get(partition)
+                else:
+                    progress = ends.get((topic, partition))
+                if progress is not None:
+                    held[(topic, partition)] = progress
+        for (topic, partition), at, progress in self.commit_watch.observe(
+                {tp: committed[tp] for tp in held}, held):
+            log.warning("%s[%d]: commits stuck at %d for %.0f s while records up to %d were handled; "
+                        "seeking back to %d", topic, partition, at, self.commit_watch.stall_s, progress - 1, at)
+            await seek_partition(self.app, topic, partition, at)
+            await self.offset_repair("COMMIT_STALL", partition, at, progress, topic=topic)
 
     async def run_control(self, cmd: Control, partition: int) -> None:
         await self.control.run(cmd, partition)

@@ -35,6 +35,12 @@ class Tuning(BaseModel):
     # The person stage (a Faust agent over zhucan.person-commands)
     person_take: int = Field(64, ge=1)  # records (mostly batch records) handled together: one wait for acks
     person_within_s: float = 0.01  # or fewer, after this long
+    # The offset guards (streams/runtime/applied.py): a seek back over a gap is asked again after
+    # this long while records beyond it keep coming; a partition whose commits have not moved
+    # for commit_stall_s while records past them were applied is sought back to its commit.
+    gap_retry_s: float = Field(2.0, gt=0)
+    commit_stall_s: float = Field(45.0, gt=0)
+    commit_watch_s: float = Field(15.0, gt=0)  # how often the commits are looked at
     # Faust's RocksDB defaults (3 x 64 MiB memtables and a 2 GiB block cache per partition) let a
     # worker's memory grow to gigabytes on a province; a person's state is ~0.6 KiB, reads are
     # point lookups of people seen recently, and the changelog is the durable copy.
@@ -87,6 +93,9 @@ class Settings(BaseSettings):
     # The departments (streams/domain/departments.py); a test adds a fifth one here.
     departments: tuple[Department, ...] = DEPARTMENTS
     tuning: Tuning = Tuning()
+    # Faults injected on purpose, for the tests on real Kafka (streams/runtime/faults.py); never set
+    # in a deployment.
+    faults: str = ""
 
     @property
     def using_dev_secret(self) -> bool:

@@ -63,6 +63,9 @@ TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec("person_changelog", "zhucan.person-changelog", None, "person token", "zhucan", None, False),
     TopicSpec("control_progress", "zhucan.control-progress", None, "command id", "zhucan", 7 * DAY_MS, False,
               keyed=False),
+    # what the offset guards did (streams/runtime/applied.py): a gap sought back, a stalled commit healed
+    TopicSpec("offset_repairs", "zhucan.offset-repairs", None, "topic[partition]", "zhucan", 30 * DAY_MS, False,
+              keyed=False),
     # ledgers of what was done once: compacted, kept
     TopicSpec("dead_letter_replays", "zhucan.dead-letter-replays", None, "origin", "operators", None, False),
     TopicSpec("imports", "zhucan.imports", None, "file digest", "operators", None, False),
@@ -97,6 +100,7 @@ class Topics:
     dead_letter: str
     person_changelog: str
     control_progress: str
+    offset_repairs: str
     dead_letter_replays: str
     imports: str
 

@@ -18,6 +18,17 @@ touches a name starting with ``_`` of those libraries.
 9. The leader assignor's topic name (faust's ``LeaderAssignor._leader_topic_name``, spelled
    here, not read): zhucan creates that topic itself, since the app may not declare topics
    (``streams/app.py``); the test compares the spelling with Faust's.
+
+Public Faust APIs whose behaviour the offset guards (``streams/runtime/applied.py``) rely on,
+each with a test as well, since an upgrade could keep the name and change what it does:
+
+10. ``Consumer.seek``: seeks aiokafka's fetch position *and* resets Faust's read offset, so the
+    records from there on are handed to the agent again (Faust drops a fetched record below
+    its read offset).
+11. ``Consumer.assignment``: the partitions this worker holds (the commit watch looks at those).
+12. ``Stream.take_events`` acks every event of a batch once the body returns, including those
+    the stage skipped; Faust's ``Consumer.ack`` counts an offset once, so a record handed over
+    twice (before and after a seek) neither blocks nor doubles the commit.
 """
 
 from __future__ import annotations
@@ -31,6 +42,7 @@ from typing import Any
 import faust
 from faust import streams as faust_streams
 from faust.transport.drivers import aiokafka as faust_aiokafka
+from faust.types import TP
 
 
 class IdempotentProducer(faust_aiokafka.Producer):
@@ -106,6 +118,16 @@ def rocksdict_db(store: Any, partition: int) -> Any | None:
     if getattr(store, "use_rocksdict", False) and hasattr(store, "_db_for_partition"):
         return store._db_for_partition(partition)
     return None
+
+
+async def seek_partition(app: faust.App, topic: str, partition: int, offset: int) -> None:
+    """(10) Fetch ``topic[partition]`` again from ``offset``; the agent gets those records again."""
+    await app.consumer.seek(TP(topic, partition), offset)
+
+
+def held_partitions(app: faust.App, topic: str) -> set[int]:
+    """(11) The partitions of ``topic`` assigned to this worker now."""
+    return {tp.partition for tp in app.consumer.assignment() if tp.topic == topic}
 
 
 def leader_topic_name(app_id: str) -> str:

@@ -21,6 +21,7 @@ from streams.runtime.emit import Emitter, Out
 from streams.runtime.faust_compat import mark_persisted, rocksdict_db
 
 Send = Callable[[list[Out]], Awaitable[None]]  # the worker's emit
+INTERNAL = b"~"  # keys of the table's own markers; person keys are hex
 
 
 class PersonStore:
@@ -41,9 +42,11 @@ class PersonStore:
             return bytes(value) if value is not None else None
         return self.table.data.get(key)  # type: ignore[no-any-return]
 
-    def items(self) -> Iterator[tuple[bytes, bytes]]:
-        """Every (key, value) of the table's local copy (a control command's scan)."""
-        return iter(list(self.table.items()))
+    def people(self) -> Iterator[tuple[bytes, bytes]]:
+        """Every (person key, state) of the table's local copy (a control command's scan); the
+        table's own markers (keys starting with ``~``: applied offsets, control commands done)
+        are left out."""
+        return iter([(k, v) for k, v in self.table.items() if not k.startswith(INTERNAL)])
 
     def put_many(self, partition: int, items: Mapping[bytes, bytes]) -> None:
         db = rocksdict_db(self.table.data, partition)

@@ -58,8 +58,8 @@ class ControlStage:
             await p.store.save(partition, changed, p.emit)
             changed.clear()
 
-        for key, stored in p.store.items():
-            if key.startswith(CONTROL_KEY.encode()) or p.partition_of(key) != partition:
+        for key, stored in p.store.people():
+            if p.partition_of(key) != partition:
                 continue
             state = PersonState.loads(stored)
             pkey = key.decode()

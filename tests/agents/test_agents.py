@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from dataclasses import dataclass
 from unittest.mock import AsyncMock
 
@@ -14,6 +15,8 @@ from streams.domain.identity import validate_identity
 from streams.domain.ids import person_key
 from streams.domain.person import PersonState
 from streams.runtime import wire as batch
+from streams.runtime.applied import marker_key
+from streams.runtime.reader import Fetched
 from streams.settings import Settings
 from tests.fixtures import event, new_id, payment, shipped_book
 
@@ -28,6 +31,8 @@ def app(tmp_path):
     app.conf.store = "memory://"
     app.flow_control.resume()
     app.pipeline.emit = AsyncMock()  # every output of the agents goes through Pipeline.emit
+    # no broker here: the group never committed (the applied-offset guard starts at the first record)
+    app.pipeline.committed_command_offset = AsyncMock(return_value=None)
     return app
 
 
@@ -185,12 +190,74 @@ async def test_person_agent_saves_state_only_after_its_effects_were_acknowledged
     assert {o.topic for o in effects_call.args[0]} == {app.pipeline.names.fee_standard}
     assert {o.home for o in effects_call.args[0]} == {1}  # the partition the commands came on
     changelog = state_call.args[0]
-    assert [(o.topic, o.partition) for o in changelog] == [(app.pipeline.names.person_changelog, 1)] * 2
-    assert [o.key for o in changelog] == [ka, kb]  # each person once, with the state after both commands
+    assert [(o.topic, o.partition) for o in changelog] == [(app.pipeline.names.person_changelog, 1)] * 3
+    # each person once, with the state after both commands, then in the same send the partition's
+    # applied-offset marker: the record after this one is the next to apply (issue #26)
+    assert [o.key for o in changelog] == [ka, kb, marker_key(1)]
+    assert changelog[2].value == b"1" and app.pipeline.people.get(marker_key(1)) == b"1"
     assert changelog[0].value == app.pipeline.people.get(ka)
     assert len(PersonState.loads(changelog[0].value).identities) == 2
     metrics = app.pipeline.metrics  # counted once per batch, one latency observation per standard
     assert metrics.total("zhucan_fee_standards_out_total") == len(effects_call.args[0]) == sum(metrics.latency_counts)
+
+
+def _gap_people(codec):
+    ids = {name: new_id() for name in "abcd"}
+    keys = {name: person_key(i, SECRET.encode()).encode() for name, i in ids.items()}
+    return ids, keys, lambda name: codec.encode("IdentityEvent", event(ids[name], "MINIMUM_LIVING"))
+
+
+def _repairs(app) -> list[dict]:
+    return [json.loads(v) | {"at_ms": 0} for _, v in sent(app, "offset_repairs")]
+
+
+async def test_person_agent_skips_what_it_applied_and_reads_a_gap_from_the_broker(app):
+    """Issue #26: the partition's marker says 5 is next. Offset 3 is a redelivery (skipped);
+    offset 7 arrives with 5 and 6 missing: they are read from the broker and applied first,
+    in order, and the repair is published."""
+    codec = Codec()
+    ids, keys, identity = _gap_people(codec)
+    topic = app.pipeline.names.person_commands
+    missing = [Fetched(topic, 0, offset, keys[name], identity(name), 1_700_000_000.0)
+               for offset, name in ((5, "c"), (6, "d"))]
+    app.pipeline.read_commands = AsyncMock(return_value=missing)
+    app.pipeline.rewind_commands = AsyncMock()
+    app.pipeline.people.data[marker_key(0)] = b"5"
+    async with app.agents["zhucan.person"].test_context() as agent:
+        for offset, name in ((3, "a"), (7, "b")):
+            agent.sent_offset = offset
+            await agent.put(identity(name), key=keys[name], partition=0)
+        await settled(app)
+    app.pipeline.read_commands.assert_awaited_once_with(0, 5, 7)
+    app.pipeline.rewind_commands.assert_not_awaited()
+    fees = [codec.decode(v)[1]["id_number"] for _, v in sent(app, "fee_standard")]
+    assert fees == [ids["c"], ids["d"], ids["b"]]  # never a: it was applied before
+    assert app.pipeline.people.get(marker_key(0)) == b"8"
+    assert _repairs(app) == [{"kind": "GAP_FILLED", "topic": topic, "partition": 0, "expected": 5, "seen": 7,
+                              "at_ms": 0, "group": app.pipeline.settings.streams_app_id}]
+    assert app.pipeline.metrics.total("zhucan_commands_already_applied_total") == 1
+
+
+async def test_person_agent_seeks_back_when_the_gap_cannot_be_read_and_applies_nothing_beyond_it(app):
+    codec = Codec()
+    ids, keys, identity = _gap_people(codec)
+    app.pipeline.read_commands = AsyncMock(side_effect=TimeoutError("no broker"))
+    app.pipeline.rewind_commands = AsyncMock()
+    app.pipeline.people.data[marker_key(0)] = b"5"
+    async with app.agents["zhucan.person"].test_context() as agent:
+        agent.sent_offset = 7
+        await agent.put(identity("b"), key=keys["b"], partition=0)
+        await settled(app)
+        assert sent(app, "fee_standard") == []
+        app.pipeline.rewind_commands.assert_awaited_once_with(0, 5)
+        assert [r["kind"] for r in _repairs(app)] == ["GAP_REWIND"]
+        agent.sent_offset = 5
+        for name in "cdb":  # Faust's fetcher brings 5, 6, then 7 again
+            await agent.put(identity(name), key=keys[name], partition=0)
+        await settled(app)
+    fees = [codec.decode(v)[1]["id_number"] for _, v in sent(app, "fee_standard")]
+    assert fees == [ids["c"], ids["d"], ids["b"]]
+    assert app.pipeline.people.get(marker_key(0)) == b"8"
 
 
 async def test_person_agent_dead_letters_an_internal_failure_and_goes_on(app, monkeypatch):

@@ -62,6 +62,7 @@ def app(tmp_path, schema_dir):
     app.conf.store = "memory://"
     app.flow_control.resume()
     app.pipeline.emit = AsyncMock()
+    app.pipeline.committed_command_offset = AsyncMock(return_value=None)  # no broker: never committed
     return app
 
 

@@ -32,11 +32,11 @@ def full_ids(text: str) -> list[str]:
 class Stack:
     """One isolated deployment on the shared broker: its own topic prefix, app id and worker."""
 
-    def __init__(self, bootstrap: str, workdir: Path) -> None:
+    def __init__(self, bootstrap: str, workdir: Path, partitions: int = 2) -> None:
         run = uuid.uuid4().hex[:8]
         self.settings = Settings(
             kafka_bootstrap_servers=bootstrap, topic_prefix=f"t{run}.", app_id=f"zhucan-test-{run}",
-            partitions=2, key_secret=TEST_SECRET, data_dir=workdir / "data", metrics_port=0,
+            partitions=partitions, key_secret=TEST_SECRET, data_dir=workdir / "data", metrics_port=0,
         )
         self.topics = self.settings.topics
         self.workdir = workdir

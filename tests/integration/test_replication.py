@@ -140,3 +140,14 @@ def test_with_one_broker_of_three_nothing_is_written_until_a_second_returns(clus
     cluster.start_node(2)  # a majority again: two replicas in sync, writes accepted
     assert_whole(cstack, valid)
     assert cstack.worker.poll() is None
+
+
+def test_workers_killed_mid_batch_on_three_nodes_lose_no_command(cluster, tmp_path):
+    """Issue #26 on three brokers: one of two workers SIGKILLed and restarted mid-batch, again
+    and again (fewer times than the one-node soak, for the suite's time)."""
+    from tests.integration.test_restarts import check_soak
+
+    for i in range(1, 4):
+        cluster.start_node(i)
+    cluster.wait_brokers(3)
+    check_soak(cluster.bootstrap, tmp_path, kills=6, events=12000)

@@ -13,7 +13,8 @@ def test_the_contracts_topic_names():
         "fee-standard.v1", "payment-status.v1", "review.v1",
         "unenrolled.suspected.v1", "settlement.v1", "control.v1"]
     assert t.internal() == ["zhucan.person-commands", "zhucan.dead-letter", "zhucan.person-changelog",
-                            "zhucan.control-progress", "zhucan.dead-letter-replays", "zhucan.imports"]
+                            "zhucan.control-progress", "zhucan.offset-repairs", "zhucan.dead-letter-replays",
+                            "zhucan.imports"]
 
 
 def test_configs_keep_every_fee_version_and_compact_only_ledgers():
@@ -28,7 +29,8 @@ def test_configs_keep_every_fee_version_and_compact_only_ledgers():
 def test_keyed_topics_are_those_whose_partition_a_key_decides():
     unkeyed = {s.name for s in Topics().specs if not s.keyed}
     assert unkeyed == {"identity.civil-affairs.v1", "identity.rural-revitalization.v1", "identity.disability.v1",
-                       "identity.veterans.v1", "control.v1", "zhucan.dead-letter", "zhucan.control-progress"}
+                       "identity.veterans.v1", "control.v1", "zhucan.dead-letter", "zhucan.control-progress",
+                       "zhucan.offset-repairs"}
 
 
 def test_replication_defaults_to_three_or_the_brokers_with_one_less_in_sync():

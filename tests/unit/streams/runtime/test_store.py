@@ -35,3 +35,11 @@ def test_any_other_store_goes_through_its_mapping():
     store = PersonStore(SimpleNamespace(data=data))
     store.put_many(0, {b"k": b"v"})
     assert data == {b"k": b"v"} and store.get(5, b"k") == b"v" and store.get(0, b"x") is None
+
+
+def test_a_scan_sees_people_only_never_the_tables_markers():
+    """A control command's scan (OPEN_YEAR, CHECK_COVERAGE) decodes every value as a person:
+    the applied-offset markers (issue #26) and the control markers must not reach it."""
+    rows = {b"ab12": b"{}", b"~applied~0": b"2666", b"~control~c1~0": b"done", b"cd34": b"{}"}
+    store = PersonStore(SimpleNamespace(items=rows.items, data=rows))
+    assert [k for k, _ in store.people()] == [b"ab12", b"cd34"]
