@@ -1,7 +1,9 @@
-"""`zhucan dashboard`: one page for operators: lag with status, throughput, rejections, coverage.
+"""`zhucan dashboard`: one page for operators: lag with status, throughput, rejections, offset
+repairs, coverage.
 
 A background thread samples Kafka (lag through the admin client, throughput from end
-offsets, rejections by reason from ``identity.rejected.v1``, coverage from the ledger)
+offsets, rejections by reason from ``identity.rejected.v1``, what the workers' offset guards
+did from ``zhucan.offset-repairs``, coverage from the ledger)
 and the page polls ``/api/state``. Only counts and region codes are shown: no personal
 data, and nothing like Faust's ``/table`` view.
 """
@@ -37,7 +39,11 @@ class DashboardState:
         self.codec = Codec()
         self.lock = threading.Lock()
         self.state: dict[str, Any] = {"updated": None, "lag": [], "throughput": {}, "rejections": {},
-                                      "coverage": [], "coverage_target": COVERAGE_TARGET}
+                                      "repairs": [], "repairs_total": 0, "coverage": [],
+                                      "coverage_target": COVERAGE_TARGET}
+        self._repairs: list[dict[str, Any]] = []
+        self._repairs_total = 0
+        self._repairs_consumer: KafkaConsumer | None = None
         self._ends: dict[str, tuple[float, int]] = {}
         self._rejections: dict[str, int] = {}
         self._rejected_consumer: KafkaConsumer | None = None
@@ -94,6 +100,37 @@ class DashboardState:
                         self._rejections[reason] = self._rejections.get(reason, 0) + 1
         return dict(self._rejections)
 
+    def _read_repairs(self, keep: int = 20) -> tuple[list[dict[str, Any]], int]:
+        """The latest offset repairs (newest first) and how many there were in all."""
+        topic = self.settings.topics.offset_repairs
+        if self._repairs_consumer is None:
+            self._repairs_consumer = KafkaConsumer(**kafka_python_config(self.settings.kafka_bootstrap_servers),
+                                                   group_id=None, enable_auto_commit=False,
+                                                   client_id="zhucan-dashboard-repairs")
+        consumer = self._repairs_consumer
+        if not consumer.assignment():
+            parts = [TopicPartition(topic, p) for p in (consumer.partitions_for_topic(topic) or [])]
+            if not parts:
+                return [], 0
+            consumer.assign(parts)
+            consumer.seek_to_beginning(*parts)
+        for _ in range(20):
+            polled = consumer.poll(timeout_ms=200, max_records=5000)
+            if not polled:
+                break
+            for records in polled.values():
+                for rec in records:
+                    try:
+                        note = json.loads(rec.value)
+                    except (ValueError, TypeError):
+                        continue
+                    self._repairs_total += 1
+                    self._repairs.append({k: note.get(k) for k in ("kind", "topic", "partition", "expected", "seen")}
+                                         | {"at": time.strftime("%Y-%m-%d %H:%M:%S",
+                                                                time.localtime(note.get("at_ms", 0) / 1000))})
+        self._repairs = sorted(self._repairs, key=lambda n: n["at"])[-keep:]
+        return list(reversed(self._repairs)), self._repairs_total
+
     def refresh(self) -> None:
         groups = self.monitor.groups()
         self.monitor.sample(groups)
@@ -102,8 +139,10 @@ class DashboardState:
             g["partitions"] = [p for p in g["partitions"] if p["status"] != "OK" or p["lag"]]
         throughput = self._throughput()
         rejections = self._count_rejections()
+        repairs, repairs_total = self._read_repairs()
         update: dict[str, Any] = {"updated": time.strftime("%Y-%m-%d %H:%M:%S"), "lag": lag,
-                                  "throughput": throughput, "rejections": rejections}
+                                  "throughput": throughput, "rejections": rejections, "repairs": repairs,
+                                  "repairs_total": repairs_total}
         if time.monotonic() - self._coverage_at > self.coverage_every_s:
             self._coverage_at = time.monotonic()
             update["coverage"] = [r.as_dict() for r in coverage(self.settings, by="county")]
@@ -135,12 +174,15 @@ body{font-family:sans-serif;margin:1.5em;color:#222}h1{font-size:1.3em}h2{font-s
 table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.25em .6em;text-align:right}
 th{background:#f3f3f3}td.l,th.l{text-align:left}.OK{color:#176b24;font-weight:bold}
 .WARN,.BELOW{color:#a66300;font-weight:bold}.STALL,.STOP,.REWIND{color:#b00020;font-weight:bold}
-#updated{color:#666}
+#updated{color:#666}.note{color:#555;font-size:.9em}
 </style></head><body>
 <h1>zhucan 助参 — operations <span id="updated">loading…</span></h1>
 <h2>Consumer lag</h2><table id="lag"><tr><th class="l">group</th><th>status</th><th class="l">state</th><th>members</th><th>total lag</th><th class="l">partitions not OK</th></tr></table>
 <h2>Throughput (records/s)</h2><table id="throughput"><tr><th class="l">stream</th><th>per second</th><th>total</th></tr></table>
 <h2>Rejections by reason</h2><table id="rejections"><tr><th class="l">reason</th><th>count</th></tr></table>
+<h2>Offset repairs (<span id="repairs_total">0</span> in all; the latest)</h2>
+<p class="note">A record of zhucan.person-commands came before the one due and the missing ones were read and applied (GAP_FILLED), or could not be read and the partition was sought back (GAP_REWIND); commits had stopped and were healed (COMMIT_STALL); records were deleted before they were applied (GAP_ACCEPTED, an error).</p>
+<table id="repairs"><tr><th class="l">when</th><th class="l">kind</th><th class="l">partition</th><th>due offset</th><th>seen</th></tr></table>
 <h2>Coverage per region and year (target <span id="target"></span>)</h2>
 <table id="coverage"><tr><th class="l">region</th><th>year</th><th>live</th><th>enrolled</th><th>rate</th><th>status</th></tr></table>
 <script>
@@ -155,6 +197,8 @@ async function load(){
   const tp=Object.keys(s.throughput).filter(k=>!k.endsWith('(total)'));
   fill('throughput',tp.map(k=>[[k,'l'],[s.throughput[k]],[s.throughput[k+' (total)']]]));
   fill('rejections',Object.entries(s.rejections).map(([k,v])=>[[k,'l'],[v]]));
+  document.getElementById('repairs_total').textContent=s.repairs_total;
+  fill('repairs',s.repairs.map(r=>[[r.at,'l'],[r.kind,r.kind=='GAP_ACCEPTED'?'STALL':'WARN'],[r.topic+'['+r.partition+']','l'],[r.expected],[r.seen]]));
   fill('coverage',s.coverage.map(r=>[[r.region_code,'l'],[r.insurance_year],[r.live],[r.enrolled],
     [(r.rate*100).toFixed(1)+'%'],[r.meets_target?'OK':'BELOW',r.meets_target?'OK':'BELOW']]));
 }
