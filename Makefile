@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: help install demo test test-unit test-integration lint kafka-up kafka-down clean
+.PHONY: help install demo test test-unit test-integration test-soak lint kafka-up kafka-down clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 20
@@ -35,6 +35,10 @@ test-unit: install ## tests that need no broker
 test-integration: install ## tests on real Kafka (started by the suite unless KAFKA_BOOTSTRAP_SERVERS is set)
 	@deploy/ensure-system.sh chromium
 	$(BIN)/python -m pytest -q tests/integration
+
+test-soak: install ## a longer kill-and-restart soak on real Kafka (ZHUCAN_SOAK_KILLS, default 100; ZHUCAN_SOAK_EVENTS, 100000)
+	ZHUCAN_SOAK_KILLS=$${ZHUCAN_SOAK_KILLS:-100} ZHUCAN_SOAK_EVENTS=$${ZHUCAN_SOAK_EVENTS:-100000} \
+		$(BIN)/python -m pytest -q tests/integration/test_restarts.py -k kills
 
 kafka-up: install ## start the embedded local Kafka on 127.0.0.1:9092
 	$(BIN)/zhucan kafka up
