@@ -14,6 +14,7 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -77,13 +78,13 @@ class DashboardState:
                                                     client_id="zhucan-dashboard")
         return self._rejected_consumer
 
-    def _count_rejections(self) -> dict[str, int]:
-        consumer = self._peek()
-        topic = self.settings.topics.rejected
+    @staticmethod
+    def _follow(consumer: KafkaConsumer, topic: str) -> Iterator[Any]:
+        """The records of ``topic`` not read yet by ``consumer`` (from the beginning at first)."""
         if not consumer.assignment():
             parts = [TopicPartition(topic, p) for p in (consumer.partitions_for_topic(topic) or [])]
             if not parts:
-                return self._rejections
+                return
             consumer.assign(parts)
             consumer.seek_to_beginning(*parts)
         for _ in range(20):
@@ -91,43 +92,32 @@ class DashboardState:
             if not polled:
                 break
             for records in polled.values():
-                for rec in records:
-                    try:
-                        _, value = self.codec.decode(rec.value, expect="Rejection")
-                    except DecodeError:
-                        continue
-                    for reason in value["reasons"]:
-                        self._rejections[reason] = self._rejections.get(reason, 0) + 1
+                yield from records
+
+    def _count_rejections(self) -> dict[str, int]:
+        for rec in self._follow(self._peek(), self.settings.topics.rejected):
+            try:
+                _, value = self.codec.decode(rec.value, expect="Rejection")
+            except DecodeError:
+                continue
+            for reason in value["reasons"]:
+                self._rejections[reason] = self._rejections.get(reason, 0) + 1
         return dict(self._rejections)
 
     def _read_repairs(self, keep: int = 20) -> tuple[list[dict[str, Any]], int]:
         """The latest offset repairs (newest first) and how many there were in all."""
-        topic = self.settings.topics.offset_repairs
         if self._repairs_consumer is None:
             self._repairs_consumer = KafkaConsumer(**kafka_python_config(self.settings.kafka_bootstrap_servers),
                                                    group_id=None, enable_auto_commit=False,
                                                    client_id="zhucan-dashboard-repairs")
-        consumer = self._repairs_consumer
-        if not consumer.assignment():
-            parts = [TopicPartition(topic, p) for p in (consumer.partitions_for_topic(topic) or [])]
-            if not parts:
-                return [], 0
-            consumer.assign(parts)
-            consumer.seek_to_beginning(*parts)
-        for _ in range(20):
-            polled = consumer.poll(timeout_ms=200, max_records=5000)
-            if not polled:
-                break
-            for records in polled.values():
-                for rec in records:
-                    try:
-                        note = json.loads(rec.value)
-                    except (ValueError, TypeError):
-                        continue
-                    self._repairs_total += 1
-                    self._repairs.append({k: note.get(k) for k in ("kind", "topic", "partition", "expected", "seen")}
-                                         | {"at": time.strftime("%Y-%m-%d %H:%M:%S",
-                                                                time.localtime(note.get("at_ms", 0) / 1000))})
+        for rec in self._follow(self._repairs_consumer, self.settings.topics.offset_repairs):
+            try:
+                note = json.loads(rec.value)
+            except (ValueError, TypeError):
+                continue
+            self._repairs_total += 1
+            self._repairs.append({k: note.get(k) for k in ("kind", "topic", "partition", "expected", "seen")}
+                                 | {"at": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(note.get("at_ms", 0) / 1000))})
         self._repairs = sorted(self._repairs, key=lambda n: n["at"])[-keep:]
         return list(reversed(self._repairs)), self._repairs_total
 

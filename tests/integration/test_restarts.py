@@ -82,6 +82,18 @@ def end_offsets(settings, topic: str) -> dict[int, int]:
         admin.close()
 
 
+def run_with_faults(stack: Stack, faults: str) -> str:
+    """Six people on partition 0, one record each, through a worker with ``faults`` (and a commit
+    watch of seconds): every one decided and every commit at the end, or the test fails. The log."""
+    ids = people_of_partition(stack, 0, 6)
+    stack.start_worker(ZHUCAN_FAULTS=faults, ZHUCAN_TUNING__COMMIT_STALL_S="6", ZHUCAN_TUNING__COMMIT_WATCH_S="2")
+    wait_for_group(stack)
+    send_one_record_each(stack, ids)
+    assert_whole(stack, set(ids), timeout_s=60)
+    assert not wait_committed(stack.settings, 60), "commits stuck behind the end"
+    return stack.worker_log()
+
+
 def repairs(stack: Stack, at_least: int) -> list[dict]:
     recs = read_topic(stack.settings.kafka_bootstrap_servers, stack.topics.offset_repairs, timeout_s=60,
                       until=lambda rs: len(rs) >= at_least)
@@ -96,14 +108,7 @@ def test_commands_never_handed_over_are_fetched_again_and_applied(stack, lost):
     rule lets a gap of one through), and stops committing for good at two. With it, the next
     record shows the gap, the missing ones are read from the broker and applied first, and the
     commit watch moves the stuck commit."""
-    ids = people_of_partition(stack, 0, 6)
-    stack.start_worker(ZHUCAN_FAULTS=",".join(f"lose:0:{o}" for o in lost), ZHUCAN_TUNING__COMMIT_STALL_S="6",
-                       ZHUCAN_TUNING__COMMIT_WATCH_S="2")
-    wait_for_group(stack)
-    send_one_record_each(stack, ids)
-    assert_whole(stack, set(ids), timeout_s=60)
-    assert not wait_committed(stack.settings, 60), "the person stage's commits stopped at the lost records"
-    log = stack.worker_log()
+    log = run_with_faults(stack, ",".join(f"lose:0:{o}" for o in lost))
     assert all(f"FAULT: record {o} of partition 0 is lost" in log for o in lost)
     assert re.search(rf"person-commands\[0\]: record {lost[-1] + 1} came before 2 was applied; read the "
                      rf"{len(lost)} missing record\(s\) from the broker", log)
@@ -123,14 +128,7 @@ def test_a_partition_whose_commits_stopped_is_healed_by_the_commit_watch(stack):
     applied but Faust's commit stops at 2 for good (its rule of issue #26: a missing offset at
     the head, two or more). The watch notices within its stall time, seeks back to 2, and the
     commits reach the end."""
-    ids = people_of_partition(stack, 0, 6)
-    stack.start_worker(ZHUCAN_FAULTS="unack:0:2,unack:0:3", ZHUCAN_TUNING__COMMIT_STALL_S="6",
-                       ZHUCAN_TUNING__COMMIT_WATCH_S="2")
-    wait_for_group(stack)
-    send_one_record_each(stack, ids)
-    assert_whole(stack, set(ids), timeout_s=60)
-    assert not wait_committed(stack.settings, 60), "the commit watch did not heal the stalled partition"
-    log = stack.worker_log()
+    log = run_with_faults(stack, "unack:0:2,unack:0:3")
     assert "FAULT: the acknowledgement of record 3 of partition 0 is lost" in log
     assert re.search(r"person-commands\[0\]: commits stuck at 2 for \d+ s while records up to 5 were handled; "
                      r"seeking back to 2", log)
