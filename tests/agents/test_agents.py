@@ -238,6 +238,23 @@ async def test_person_agent_skips_what_it_applied_and_reads_a_gap_from_the_broke
     assert app.pipeline.metrics.total("zhucan_commands_already_applied_total") == 1
 
 
+async def test_person_agent_reports_a_gap_whose_records_the_broker_no_longer_holds(app):
+    codec = Codec()
+    ids, keys, identity = _gap_people(codec)
+    topic = app.pipeline.names.person_commands
+    app.pipeline.read_commands = AsyncMock(return_value=[Fetched(topic, 0, 6, keys["d"], identity("d"), 0.0)])
+    app.pipeline.people.data[marker_key(0)] = b"5"
+    async with app.agents["zhucan.person"].test_context() as agent:
+        agent.sent_offset = 7
+        await agent.put(identity("b"), key=keys["b"], partition=0)
+        await settled(app)
+    fees = [codec.decode(v)[1]["id_number"] for _, v in sent(app, "fee_standard")]
+    assert fees == [ids["d"], ids["b"]]  # 5 was deleted before it was applied: nothing brings it back
+    assert [(r["kind"], r["expected"], r["seen"]) for r in _repairs(app)] == [("GAP_FILLED", 5, 7),
+                                                                              ("GAP_ACCEPTED", 5, 6)]
+    assert app.pipeline.people.get(marker_key(0)) == b"8"
+
+
 async def test_person_agent_seeks_back_when_the_gap_cannot_be_read_and_applies_nothing_beyond_it(app):
     codec = Codec()
     ids, keys, identity = _gap_people(codec)

@@ -134,3 +134,34 @@ def test_a_partition_whose_commits_stopped_is_healed_by_the_commit_watch(stack):
                      r"seeking back to 2", log)
     (note,) = [n for n in repairs(stack, 1) if n["kind"] == "COMMIT_STALL"]
     assert (note["partition"], note["expected"]) == (0, 2)
+
+
+def test_the_gap_reader_reads_by_offset_and_leaves_out_what_the_broker_no_longer_holds(stack):
+    """The records of a gap come straight from the broker (streams/runtime/reader.py); those
+    deleted before they were applied (retention; here deleteRecords) are simply not there, and
+    the person stage reports them as GAP_ACCEPTED."""
+    import asyncio
+
+    from streams.runtime.reader import RangeReader
+
+    topic = stack.topics.person_commands
+    for i in range(6):
+        stack.producer.send(topic, key=b"~batch~1", value=f"r{i}".encode(), partition=1)
+    stack.producer.flush()
+    bootstrap = stack.settings.kafka_bootstrap_servers
+
+    async def read(start: int, end: int) -> list[tuple[int, bytes | None]]:
+        reader = RangeReader(bootstrap, "gap-reader-test")
+        try:
+            return [(r.offset, r.value) for r in await reader.read(topic, 1, start, end, timeout_s=30)]
+        finally:
+            await reader.close()
+
+    assert asyncio.run(read(1, 4)) == [(1, b"r1"), (2, b"r2"), (3, b"r3")]
+    admin = admin_client(bootstrap)
+    try:
+        admin.delete_records({TopicPartition(topic, 1): 3})
+    finally:
+        admin.close()
+    assert asyncio.run(read(1, 5)) == [(3, b"r3"), (4, b"r4")]
+    assert asyncio.run(read(0, 3)) == []  # all of it gone
