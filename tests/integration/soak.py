@@ -107,7 +107,7 @@ DENSE = {"ZHUCAN_TUNING__INTAKE_MAX_RECORDS": "25", "ZHUCAN_TUNING__COMMIT_STALL
 
 
 def soak(stack: Stack, n_events: int, kills: int, workers: int = 2, seed: int = 26,
-         quiet_s: tuple[float, float] = (1.0, 6.0), commit_timeout_s: float = 120.0,
+         quiet_s: tuple[float, float] = (0.5, 4.5), commit_timeout_s: float = 120.0,
          worker_env: dict[str, str] | None = None) -> tuple[SoakResult, set[str]]:
     """Feed ``n_events`` records at an even rate while, ``kills`` times, one of the ``workers``
     (chosen at random) is SIGKILLed after a random ``quiet_s`` and started again on its own data

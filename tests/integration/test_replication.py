@@ -150,4 +150,4 @@ def test_workers_killed_mid_batch_on_three_nodes_lose_no_command(cluster, tmp_pa
     for i in range(1, 4):
         cluster.start_node(i)
     cluster.wait_brokers(3)
-    check_soak(cluster.bootstrap, tmp_path, kills=6, events=12000)
+    check_soak(cluster.bootstrap, tmp_path, kills=5, events=8000)

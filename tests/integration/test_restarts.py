@@ -26,7 +26,7 @@ from tests.integration.fixtures import Stack, assert_whole, full_ids, wait_for_g
 from tests.integration.soak import clean_run, differences, soak, wait_committed
 
 KILLS = int(os.environ.get("ZHUCAN_SOAK_KILLS", "20"))
-EVENTS = int(os.environ.get("ZHUCAN_SOAK_EVENTS", "40000"))
+EVENTS = int(os.environ.get("ZHUCAN_SOAK_EVENTS", "24000"))
 
 
 def check_soak(bootstrap: str, tmp_path: Path, kills: int = KILLS, events: int = EVENTS) -> None:
