@@ -8,10 +8,12 @@ Topology (names without the deployment prefix):
   payment-status.v1 ──payments──> zhucan.person-commands
   control.v1 ──control──> every partition of zhucan.person-commands (OPEN_YEAR, CHECK_COVERAGE)
 
-The intake (``streams/runtime/intake_loop.py``) is a plain aiokafka loop over whole fetches,
-consumer group ``ZHUCAN_APP_ID``; the other stages are Faust agents of the app
-``<app id>-streams``, and the person stage keeps its state in a Faust table (RocksDB by
-default, memory in tests). All topics carry raw bytes: decoding happens inside the handlers
+The intake, payments and control stages run in one plain aiokafka loop over whole fetches
+(``streams/runtime/intake_loop.py``), consumer group ``ZHUCAN_APP_ID``: stateless, they commit
+a fetch once what it produced is acknowledged, and no Faust fetcher can drop their records
+around a rebalance (issue #26). The person stage is the one Faust agent, of the app
+``<app id>-streams``, and keeps its state in a Faust table (RocksDB by default, memory in
+tests); its offsets are guarded by ``streams/runtime/applied.py``. All topics carry raw bytes: decoding happens inside the handlers
 with explicit error handling, so a bad record is rejected or dead-lettered and the stream
 goes on (an exception escaping an agent would ack and drop the message). Processing is
 at-least-once; effects are idempotent through event ids, ack ids and per-person-year versions
@@ -27,9 +29,7 @@ from typing import Any
 import faust
 
 from schemas.codec import Codec
-from schemas.exceptions import DecodeError
 from schemas.registry import SchemaRegistryClient
-from streams.domain.ids import scrub
 from streams.domain.policy.spec import PolicyBook
 from streams.handlers import Pipeline
 from streams.kafka.lag import own_lag
@@ -97,27 +97,8 @@ def create_app(settings: Settings, book: PolicyBook | None = None, cluster: str 
     pipeline = Pipeline(app, settings, book, codec)
     app.pipeline = pipeline  # type: ignore[attr-defined]
 
-    def guarded(handler: Any) -> Any:
-        """An agent body: one message at a time; any failure dead-letters it and the stream goes on."""
-        async def agent(stream: faust.StreamT) -> None:
-            async for event in stream.events():
-                pipeline.in_flight += 1
-                msg = event.message
-                try:
-                    await handler(event)
-                except DecodeError as exc:
-                    await pipeline.emit([pipeline.dead_letter(msg, exc.reason, str(exc))])
-                except Exception as exc:  # a bug must not drop the message: keep it for replay
-                    log.exception("handler failed on %s[%d]@%d", msg.topic, msg.partition, msg.offset)
-                    await pipeline.emit([pipeline.dead_letter(msg, type(exc).__name__, scrub(str(exc)))])
-                finally:
-                    pipeline.in_flight -= 1
-        return agent
-
-    # One agent per input, each with concurrency=1 (faust #606), decoding inside the agent.
-    app.agent(pipeline.payment_in, concurrency=1, name="zhucan.acks")(guarded(pipeline.payments.on_payment))
-    app.agent(pipeline.control_in, concurrency=1, name="zhucan.control")(guarded(pipeline.control.on_control))
-
+    # One agent, concurrency=1 (faust #606), decoding inside. The departments', tax's and the
+    # operators' topics are read by the intake's aiokafka loop (streams/runtime/intake_loop.py).
     faults = Faults.parse(settings.faults)
 
     @app.agent(pipeline.commands, concurrency=1, name="zhucan.person")
@@ -168,9 +149,8 @@ def create_app(settings: Settings, book: PolicyBook | None = None, cluster: str 
         # (streams/runtime/applied.py CommitWatch), not only reported
         ours = [g for g in groups if g.group == settings.streams_app_id]
         committed = {(p.topic, p.partition): p.committed for g in ours for p in g.partitions if p.committed >= 0}
-        ends = {(p.topic, p.partition): p.end for g in ours for p in g.partitions}
         try:
-            await pipeline.watch_commits(committed, ends)
+            await pipeline.watch_commits(committed)
         except Exception as exc:  # the watch must never stop the worker; it looks again next time
             log.warning("commit watch failed: %s", exc)
 

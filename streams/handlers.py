@@ -24,7 +24,7 @@ from kafka import TopicPartition
 
 from schemas.codec import Codec
 from streams.domain.identity import Identity
-from streams.domain.ids import mask_id
+from streams.domain.ids import mask_id, scrub
 from streams.domain.messages import (
     Control,
     Effect,
@@ -77,9 +77,7 @@ class Pipeline:
         self.names = t = settings.topics
         self.departments = settings.registry
         n = settings.partitions
-        self.payment_in = app.topic(t.payment_status, **RAW)
         self.commands = app.topic(t.person_commands, partitions=n, **RAW)
-        self.control_in = app.topic(t.control, **RAW)
         schema: faust.Schema = faust.Schema(key_type=bytes, value_type=bytes, **RAW)
         # Named under "zhucan." (CONTRACT.md); compacted only, never deleted by time.
         rf, min_isr = settings.replication_factor or 1, settings.min_insync_replicas or 1
@@ -114,7 +112,22 @@ class Pipeline:
         await self.emitter.emit(outs, wait=wait)
 
     def intake(self, records: Sequence[Any]) -> list[Out]:
-        return self.intake_stage.intake(records)
+        """A fetch of the intake loop: the departments' records to the intake stage, tax's
+        acknowledgements to the payments stage, operators' commands to the control stage."""
+        by_topic = {self.names.payment_status: self.payments.forward, self.names.control: self.control.fan_out}
+        departments: list[Any] = []
+        outs: list[Out] = []
+        for msg in records:
+            handler = by_topic.get(msg.topic)
+            if handler is None:
+                departments.append(msg)
+                continue
+            try:
+                outs += handler(msg)
+            except Exception as exc:  # a bug must not drop the record: keep it for replay
+                log.exception("handling failed on %s[%d]@%d", msg.topic, msg.partition, msg.offset)
+                outs.append(self.dead_letter(msg, type(exc).__name__, scrub(str(exc))))
+        return self.intake_stage.intake(departments) + outs
 
     def dead_letter(self, msg: Any, error_class: str, message: str, inner: tuple[bytes, bytes] | None = None) -> Out:
         return dead_letter(self.names.dead_letter, msg, error_class, message, self.metrics, inner)
@@ -199,22 +212,18 @@ class Pipeline:
         except Exception as exc:  # the note is for people; the repair itself is done
             log.warning("could not publish the offset repair note: %s", exc)
 
-    async def watch_commits(self, committed: dict[tuple[str, int], int], ends: dict[tuple[str, int], int]) -> None:
-        """Heal the partitions this worker holds whose commits stopped (``CommitWatch``): the
-        person stage's by its applied marker, the other agents' by their end offset."""
+    async def watch_commits(self, committed: dict[tuple[str, int], int]) -> None:
+        """Heal the partitions of the person topic this worker holds whose commits stopped
+        (``CommitWatch``), judged by the person stage's applied marker (the only Faust agent:
+        the other inputs are read by the intake's aiokafka loop)."""
+        topic = self.names.person_commands
         held: dict[tuple[str, int], int] = {}
-        for topic in (self.names.person_commands, self.names.payment_status, self.names.control):
-            for partition in held_partitions(self.app, topic):
-                if (topic, partition) not in committed:
-                    continue
-                if topic == self.names.person_commands:
-                    if self.person.busy_for() > 1.0:  # a long batch (a control scan) commits when it ends
-                        continue
-                    progress = self.person.nexts.get(partition)
-                else:
-                    progress = ends.get((topic, partition))
-                if progress is not None:
-                    held[(topic, partition)] = progress
+        if self.person.busy_for() > 1.0:  # a long batch (a control scan) commits when it ends
+            return
+        for partition in held_partitions(self.app, topic):
+            progress = self.person.nexts.get(partition)
+            if (topic, partition) in committed and progress is not None:
+                held[(topic, partition)] = progress
         for (topic, partition), at, progress in self.commit_watch.observe(
                 {tp: committed[tp] for tp in held}, held):
             log.warning("%s[%d]: commits stuck at %d for %.0f s while records up to %d were handled; "

@@ -1,4 +1,5 @@
-"""The intake: department records in, batch records of person commands out, on plain aiokafka.
+"""The intake: department records in, batch records of person commands out, on plain aiokafka;
+in the same loop, tax's acknowledgements and the operators' commands (issue #26).
 
 Why not a Faust agent: the intake is the one stage that sees every department record one
 by one, and Faust hands each message from its fetcher to an agent through its conductor
@@ -61,6 +62,7 @@ class _WaitForBatch(ConsumerRebalanceListener):  # type: ignore[misc]
     async def on_partitions_assigned(self, assigned: Any) -> None:
         log.info("intake assigned %d partition(s): %s", len(assigned),
                  ", ".join(sorted(f"{tp.topic}[{tp.partition}]" for tp in assigned)))
+        await self.intake.adopt_offsets(assigned)
 
 
 class IntakeService(mode.Service):
@@ -84,11 +86,32 @@ class IntakeService(mode.Service):
             enable_auto_commit=False, auto_offset_reset="earliest",
             max_partition_fetch_bytes=t.intake_partition_fetch_bytes, fetch_max_bytes=t.intake_fetch_bytes,
         )
-        topics = list(s.topics.identity.values())
+        topics = [*s.topics.identity.values(), s.topics.payment_status, s.topics.control]
         self.consumer.subscribe(topics, listener=_WaitForBatch(self))
         await self.consumer.start()
         self._task = asyncio.ensure_future(self._run())
         log.info("intake started on %s (group %s)", ", ".join(topics), s.app_id)
+
+    async def adopt_offsets(self, assigned: Any) -> None:
+        """A partition of payment-status.v1 or control.v1 this group never committed on starts
+        where the Faust app's group ``<app id>-streams`` left it (those topics were read by Faust
+        agents before issue #26), not from the beginning."""
+        assert self.consumer is not None
+        s = self.settings
+        adopted = [tp for tp in assigned if tp.topic in (s.topics.payment_status, s.topics.control)]
+        fresh = [tp for tp in adopted if await self.consumer.committed(tp) is None]
+        if not fresh:
+            return
+        try:
+            earlier = await asyncio.get_running_loop().run_in_executor(
+                None, group_offsets, s.kafka_bootstrap_servers, s.streams_app_id, fresh)
+        except Exception as exc:  # from the beginning then: acks and commands are idempotent
+            log.warning("could not read the offsets of %s (%s): those partitions start from the beginning",
+                        s.streams_app_id, exc)
+            return
+        for tp, offset in earlier.items():
+            self.consumer.seek(tp, offset)
+            log.info("intake starts %s[%d] at %d, where %s left it", tp.topic, tp.partition, offset, s.streams_app_id)
 
     async def on_stop(self) -> None:
         """Finish and commit the fetch in hand, then stop fetching (what was fetched and not
@@ -148,3 +171,18 @@ class IntakeService(mode.Service):
             return True
         finally:
             self.pipeline.in_flight -= 1
+
+
+def group_offsets(bootstrap: str, group: str, tps: list[TopicPartition]) -> dict[TopicPartition, int]:
+    """The committed offsets of ``group`` on ``tps`` (those it has)."""
+    from kafka import TopicPartition as KafkaTP
+
+    from streams.kafka.admin import admin_client
+
+    admin = admin_client(bootstrap)
+    try:
+        found = admin.list_group_offsets({group: [KafkaTP(tp.topic, tp.partition) for tp in tps]}).get(group, {})
+    finally:
+        admin.close()
+    return {TopicPartition(tp.topic, tp.partition): int(meta.offset) for tp, meta in found.items()
+            if meta is not None and meta.offset >= 0}

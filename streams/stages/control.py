@@ -1,14 +1,16 @@
 """The control stage: an operator's command (control.v1) is fanned out to every partition of
-``zhucan.person-commands``; each partition then scans its own people in order with the
-commands before it (``run``), once per command id."""
+``zhucan.person-commands`` (``fan_out``, in the intake's aiokafka loop: a command dropped by
+Faust's fetcher around a rebalance, issue #26, would never run); each partition then scans its
+own people in order with the commands before it (``run``, in the person stage), once per
+command id."""
 
 from __future__ import annotations
 
 import json
 import logging
+from typing import Any
 
-import faust
-
+from schemas.exceptions import DecodeError
 from streams.domain.enums import ControlKind
 from streams.domain.messages import Control
 from streams.domain.person import PersonState
@@ -24,20 +26,23 @@ class ControlStage:
     def __init__(self, p: Context) -> None:
         self.p = p
 
-    async def on_control(self, event: faust.EventT) -> None:
-        """Fan a control command out to every partition of the person topic."""
+    def fan_out(self, msg: Any) -> list[Out]:
+        """One record of control.v1 (a consumer record) -> a copy for every partition of the person topic."""
         p = self.p
-        _, value = p.codec.decode(event.message.value, expect="ControlCommand")
+        try:
+            _, value = p.codec.decode(msg.value, expect="ControlCommand")
+        except DecodeError as exc:
+            return [p.dead_letter(msg, exc.reason, str(exc))]
         cmd = Control.from_record(value)
         if cmd.command not in RUNNABLE:
             log.warning("control %s %s is not implemented yet; ignored", cmd.command_id, cmd.command)
-            return
+            return []
         data = p.codec.encode("ControlCommand", cmd.to_record())
         n = p.settings.partitions
-        await p.emit([Out(p.names.person_commands, f"{CONTROL_KEY}{partition}".encode(), data, partition=partition)
-                      for partition in range(n)])
         log.info("control %s %s region %s year %s fanned out to %d partitions", cmd.command_id,
                  cmd.command, cmd.region_code, cmd.insurance_year, n)
+        return [Out(p.names.person_commands, f"{CONTROL_KEY}{partition}".encode(), data, partition=partition)
+                for partition in range(n)]
 
     async def run(self, cmd: Control, partition: int) -> None:
         """Run ``cmd`` over the people of ``partition`` (effects acknowledged, then states, per 1,000)."""

@@ -2,11 +2,15 @@
 
 An acknowledgement is decoded here and re-keyed by the person (its ID number normalised);
 one whose ID number is not valid becomes a review case (UNKNOWN_PAYMENT). The person stage
-applies it to the person's state (``streams/domain/person.py`` ``apply_payment``)."""
+applies it to the person's state (``streams/domain/person.py`` ``apply_payment``).
+
+It runs in the intake's aiokafka loop (``streams/runtime/intake_loop.py``), not as a Faust
+agent: Faust's fetcher can drop records around a rebalance (issue #26), and an acknowledgement
+dropped there would be a payment never recorded."""
 
 from __future__ import annotations
 
-import faust
+from typing import Any
 
 from schemas.exceptions import DecodeError
 from streams.domain.ids import mask_id, normalize_id, opaque_key, person_key
@@ -20,19 +24,18 @@ class PaymentStage:
     def __init__(self, p: Context) -> None:
         self.p = p
 
-    async def on_payment(self, event: faust.EventT) -> None:
-        p, msg = self.p, event.message
+    def forward(self, msg: Any) -> list[Out]:
+        """One record of payment-status.v1 (a consumer record) -> what to send."""
+        p = self.p
         try:
             _, value = p.codec.decode(msg.value, expect="PaymentStatus")
         except DecodeError as exc:
-            await p.emit([p.dead_letter(msg, exc.reason, str(exc))])
-            return
+            return [p.dead_letter(msg, exc.reason, str(exc))]
         ack = PaymentAck.from_record(value)
         p.metrics.inc("zhucan_acks_in_total", status=ack.status.value)
         id18, problem = normalize_id(ack.id_number)
         if id18 is None:
             detail = f"id {mask_id(ack.id_number)} is not valid: {problem.detail if problem else ''}"
-            await p.emit(p.publish([unknown_payment(ack, p.now_ms(), detail)], opaque_key(ack.id_number, p.secret)))
-            return
-        await p.emit([Out(p.names.person_commands, person_key(id18, p.secret).encode(),
-                          p.codec.encode("PaymentStatus", ack._replace(id_number=id18).to_record()))])
+            return p.publish([unknown_payment(ack, p.now_ms(), detail)], opaque_key(ack.id_number, p.secret))
+        return [Out(p.names.person_commands, person_key(id18, p.secret).encode(),
+                    p.codec.encode("PaymentStatus", ack._replace(id_number=id18).to_record()))]

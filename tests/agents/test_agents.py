@@ -87,6 +87,35 @@ def intake(app, *values: bytes, source: str = "CIVIL_AFFAIRS") -> list[tuple[str
                                                    "timestamp_ms": o.timestamp_ms}) for o in outs]
 
 
+def test_the_intake_loop_also_forwards_acknowledgements_and_fans_out_control_commands(app):
+    """Issue #26: tax's acknowledgements and the operators' commands are read by the intake's
+    aiokafka loop, not by Faust agents (whose fetcher can drop records around a rebalance)."""
+    import datetime as dt
+
+    codec, names, secret = Codec(), app.pipeline.names, SECRET.encode()
+    idn = new_id()
+    control = {"command_id": "c-1", "command": "OPEN_YEAR", "region_code": "410102", "insurance_year": 2026,
+               "issued_at": dt.datetime(2026, 1, 2, tzinfo=dt.UTC)}
+    outs = app.pipeline.intake([
+        Record(names.payment_status, 0, 0, b"any", codec.encode("PaymentStatus", payment(idn, 2026, 1))),
+        Record(names.payment_status, 0, 1, b"any", b"garbage"),
+        Record(names.payment_status, 0, 2, b"any", codec.encode("PaymentStatus", payment("123", 2026, 1))),
+        Record(names.control, 0, 0, b"c-1", codec.encode("ControlCommand", control)),
+    ])
+    by_topic: dict[str, list] = {}
+    for o in outs:
+        by_topic.setdefault(o.topic, []).append(o)
+    ack, *fanned = by_topic[names.person_commands]
+    assert ack.key == person_key(idn, secret).encode() and codec.decode(ack.value)[1]["id_number"] == idn
+    assert sorted(o.partition for o in fanned) == list(range(app.pipeline.settings.partitions))
+    assert {codec.decode(o.value)[1]["command_id"] for o in fanned} == {"c-1"}
+    (dead,) = by_topic[names.dead_letter]
+    assert dead.value == b"garbage" and dict(dead.headers)["zhucan.origin.topic"] == names.payment_status.encode()
+    (review,) = by_topic[names.review]
+    assert codec.decode(review.value)[1]["code"] == "UNKNOWN_PAYMENT"
+    assert app.pipeline.metrics.total("zhucan_acks_in_total") == 2
+
+
 def test_intake_forwards_valid_events_keyed_by_person(app):
     codec = Codec()
     idn = new_id()
