@@ -62,7 +62,7 @@ class _WaitForBatch(ConsumerRebalanceListener):  # type: ignore[misc]
     async def on_partitions_assigned(self, assigned: Any) -> None:
         log.info("intake assigned %d partition(s): %s", len(assigned),
                  ", ".join(sorted(f"{tp.topic}[{tp.partition}]" for tp in assigned)))
-        await self.intake.adopt_offsets(assigned)
+        self.intake.checked.difference_update(assigned)  # each looked at again before its first record
 
 
 class IntakeService(mode.Service):
@@ -78,6 +78,8 @@ class IntakeService(mode.Service):
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self.batches = 0  # fetches handled and committed
+        self.start_at: dict[TopicPartition, int] = {}  # adopted partitions: records below were handled before
+        self.checked: set[TopicPartition] = set()  # partitions whose start was looked at (adopt_offsets)
 
     async def on_start(self) -> None:
         s, t = self.settings, self.settings.tuning
@@ -92,14 +94,18 @@ class IntakeService(mode.Service):
         self._task = asyncio.ensure_future(self._run())
         log.info("intake started on %s (group %s)", ", ".join(topics), s.app_id)
 
-    async def adopt_offsets(self, assigned: Any) -> None:
+    async def adopt_offsets(self, tps: Any) -> None:
         """A partition of payment-status.v1 or control.v1 this group never committed on starts
         where the Faust app's group ``<app id>-streams`` left it (those topics were read by Faust
-        agents before issue #26), not from the beginning."""
+        agents before issue #26), not from the beginning. Called in ``handle`` before the first
+        record of each partition assigned, so no record below that offset is handled."""
         assert self.consumer is not None
         s = self.settings
-        adopted = [tp for tp in assigned if tp.topic in (s.topics.payment_status, s.topics.control)]
-        fresh = [tp for tp in adopted if await self.consumer.committed(tp) is None]
+        fresh = []
+        for tp in set(tps) - self.checked:
+            self.checked.add(tp)
+            if tp.topic in (s.topics.payment_status, s.topics.control) and await self.consumer.committed(tp) is None:
+                fresh.append(tp)
         if not fresh:
             return
         try:
@@ -110,7 +116,7 @@ class IntakeService(mode.Service):
                         s.streams_app_id, exc)
             return
         for tp, offset in earlier.items():
-            self.consumer.seek(tp, offset)
+            self.start_at[tp] = offset  # what is fetched below it is passed over (and committed past)
             log.info("intake starts %s[%d] at %d, where %s left it", tp.topic, tp.partition, offset, s.streams_app_id)
 
     async def on_stop(self) -> None:
@@ -146,7 +152,8 @@ class IntakeService(mode.Service):
     async def handle(self, fetched: dict[TopicPartition, list[Any]]) -> bool:
         """Handle one fetch: produce its outputs, wait for the broker's acks, commit. True when committed."""
         assert self.consumer is not None
-        records = [r for recs in fetched.values() for r in recs]
+        await self.adopt_offsets(fetched)
+        records = [r for tp, recs in fetched.items() for r in recs if r.offset >= self.start_at.get(tp, 0)]
         self.pipeline.in_flight += 1
         try:
             outs = self.pipeline.intake(records)

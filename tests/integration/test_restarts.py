@@ -21,7 +21,7 @@ from connectors.kafka_io import read_topic
 from connectors.ops.dashboard import DashboardState
 from streams.kafka.admin import admin_client
 from streams.runtime.partitioning import partition_for
-from tests.fixtures import event, new_id
+from tests.fixtures import event, new_id, payment
 from tests.integration.fixtures import Stack, assert_whole, full_ids, wait_for_group
 from tests.integration.soak import clean_run, differences, soak, wait_committed
 
@@ -165,3 +165,30 @@ def test_the_gap_reader_reads_by_offset_and_leaves_out_what_the_broker_no_longer
         admin.close()
     assert asyncio.run(read(1, 5)) == [(3, b"r3"), (4, b"r4")]
     assert asyncio.run(read(0, 3)) == []  # all of it gone
+
+
+def test_acknowledgements_start_where_the_faust_group_left_them(stack):
+    """Before issue #26 tax's acknowledgements were read by a Faust agent of ``<app>-streams``;
+    the intake loop now reads them and, on a partition it never committed on, starts where that
+    group left it: acknowledgements handled then are not handled again."""
+    from kafka import KafkaConsumer
+    from kafka.structs import OffsetAndMetadata
+
+    topic = stack.topics.payment_status
+    ids = [new_id() for _ in range(3)]
+    for idn in ids:  # unknown people: each handled acknowledgement is one UNKNOWN_PAYMENT case
+        stack.producer.send(topic, key=b"tax", value=stack.codec.encode("PaymentStatus", payment(idn, 2026, 1)),
+                            partition=0)
+    stack.producer.flush()
+    old = KafkaConsumer(bootstrap_servers=stack.settings.kafka_bootstrap_servers,
+                        group_id=stack.settings.streams_app_id, enable_auto_commit=False)
+    try:
+        old.commit({TopicPartition(topic, 0): OffsetAndMetadata(2, "", -1)})  # the first two were handled
+    finally:
+        old.close()
+    stack.start_worker()
+    (case,) = stack.reviews(at_least=1)
+    time.sleep(3)
+    assert len(stack.reviews(at_least=1)) == 1 and case["code"] == "UNKNOWN_PAYMENT"
+    assert re.search(rf"intake starts {re.escape(topic)}\[0\] at 2, where {stack.settings.streams_app_id} left it",
+                     stack.worker_log())
