@@ -7,7 +7,8 @@ command; a command that fails leaves no trace (it is dead-lettered with its byte
 of work: the effects of all the records are sent and acknowledged first, and only then is each
 changed person's state written once, to the table's store and its changelog, together with
 each partition's applied-offset marker (``streams/runtime/applied.py``): a record already
-applied is skipped, and none is applied beyond a gap (the partition is sought back)."""
+applied is skipped, and a record beyond a gap waits for the missing ones, read from the broker
+and applied first."""
 
 from __future__ import annotations
 
