@@ -58,6 +58,10 @@ class ZhucanWorker(DrainingWorker):
             await asyncio.wait_for(app.producer.flush(), 15)
         except Exception as exc:  # stopping anyway; what was not acked comes again
             log.warning("producer flush on stop failed: %s", exc)
+        try:
+            await asyncio.wait_for(pipeline.reader.close(), 5)  # the gap reader (streams/runtime/reader.py)
+        except Exception as exc:  # stopping anyway
+            log.warning("closing the gap reader failed: %s", exc)
 
 
 def run_worker(settings: Settings, loglevel: str = "info") -> None:
