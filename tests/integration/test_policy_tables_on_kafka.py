@@ -49,8 +49,10 @@ class Barrier:
     def __init__(self, stack: Any) -> None:
         s = stack.settings
         t = stack.topics
-        self.inputs = {s.app_id: list(t.identity.values()),
-                       s.streams_app_id: [t.person_commands, t.payment_status, t.control]}
+        # the intake loop reads the departments', tax's and the operators' topics; the Faust app
+        # the person commands (issue #26)
+        self.inputs = {s.app_id: [*t.identity.values(), t.payment_status, t.control],
+                       s.streams_app_id: [t.person_commands]}
         self.admin = KafkaAdminClient(bootstrap_servers=s.kafka_bootstrap_servers, client_id="zhucan-test-barrier")
         self.consumer = KafkaConsumer(bootstrap_servers=s.kafka_bootstrap_servers, group_id=None)
 
