@@ -13,9 +13,10 @@ The intake, payments and control stages run in one plain aiokafka loop over whol
 a fetch once what it produced is acknowledged, and no Faust fetcher can drop their records
 around a rebalance (issue #26). The person stage is the one Faust agent, of the app
 ``<app id>-streams``, and keeps its state in a Faust table (RocksDB by default, memory in
-tests); its offsets are guarded by ``streams/runtime/applied.py``. All topics carry raw bytes: decoding happens inside the handlers
-with explicit error handling, so a bad record is rejected or dead-lettered and the stream
-goes on (an exception escaping an agent would ack and drop the message). Processing is
+tests); its offsets are guarded by ``streams/runtime/applied.py``. All topics carry raw
+bytes: decoding happens inside the handlers with explicit error handling, so a bad record is
+rejected or dead-lettered and the stream goes on (an exception escaping an agent would ack and
+drop the message). Processing is
 at-least-once; effects are idempotent through event ids, ack ids and per-person-year versions
 kept in the person table. The process around the app is ``streams/worker.py``.
 """

@@ -20,7 +20,6 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import faust
-from kafka import TopicPartition
 
 from schemas.codec import Codec
 from streams.domain.identity import Identity
@@ -35,7 +34,7 @@ from streams.domain.messages import (
 )
 from streams.domain.person import PersonState, unknown_payment
 from streams.domain.policy.spec import PolicyBook
-from streams.kafka.admin import admin_client
+from streams.kafka.admin import group_offsets
 from streams.runtime.applied import CommitWatch
 from streams.runtime.deadletter import dead_letter
 from streams.runtime.emit import Emitter, Out
@@ -181,18 +180,10 @@ class Pipeline:
     async def committed_command_offset(self, partition: int) -> int | None:
         """The streams group's committed offset of a partition of the command topic (None: never
         committed). Asked once per partition that has no applied-offset marker yet."""
-        topic, group = self.names.person_commands, self.settings.streams_app_id
-
-        def ask() -> int | None:
-            admin = admin_client(self.settings.kafka_bootstrap_servers)
-            try:
-                tp = TopicPartition(topic, partition)
-                meta = admin.list_group_offsets({group: [tp]}).get(group, {}).get(tp)
-            finally:
-                admin.close()
-            return int(meta.offset) if meta is not None and meta.offset >= 0 else None
-
-        return await asyncio.get_running_loop().run_in_executor(None, ask)
+        where = (self.names.person_commands, partition)
+        found = await asyncio.get_running_loop().run_in_executor(
+            None, group_offsets, self.settings.kafka_bootstrap_servers, self.settings.streams_app_id, [where])
+        return found.get(where)
 
     async def rewind_commands(self, partition: int, offset: int) -> None:
         await seek_partition(self.app, self.names.person_commands, partition, offset)
@@ -216,10 +207,10 @@ class Pipeline:
         """Heal the partitions of the person topic this worker holds whose commits stopped
         (``CommitWatch``), judged by the person stage's applied marker (the only Faust agent:
         the other inputs are read by the intake's aiokafka loop)."""
-        topic = self.names.person_commands
-        held: dict[tuple[str, int], int] = {}
         if self.person.busy_for() > 1.0:  # a long batch (a control scan) commits when it ends
             return
+        topic = self.names.person_commands
+        held: dict[tuple[str, int], int] = {}
         for partition in held_partitions(self.app, topic):
             progress = self.person.nexts.get(partition)
             if (topic, partition) in committed and progress is not None:

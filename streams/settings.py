@@ -35,8 +35,8 @@ class Tuning(BaseModel):
     # The person stage (a Faust agent over zhucan.person-commands)
     person_take: int = Field(64, ge=1)  # records (mostly batch records) handled together: one wait for acks
     person_within_s: float = 0.01  # or fewer, after this long
-    # The offset guards (streams/runtime/applied.py): a seek back over a gap is asked again after
-    # this long while records beyond it keep coming; a partition whose commits have not moved
+    # The offset guards (streams/runtime/applied.py): a gap's repair (the missing records read, or
+    # a seek back when they cannot be) is tried again after this long; a partition whose commits have not moved
     # for commit_stall_s while records past them were applied is sought back to its commit.
     gap_retry_s: float = Field(2.0, gt=0)
     commit_stall_s: float = Field(45.0, gt=0)

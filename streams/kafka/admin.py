@@ -54,6 +54,17 @@ def admin_client(bootstrap: str, timeout_s: float = 30.0) -> KafkaAdminClient:
             time.sleep(0.5)
 
 
+def group_offsets(bootstrap: str, group: str, tps: list[tuple[str, int]]) -> dict[tuple[str, int], int]:
+    """The committed offsets of ``group`` on ``tps`` ((topic, partition) pairs; those it has)."""
+    admin = admin_client(bootstrap)
+    try:
+        found = admin.list_group_offsets({group: [TopicPartition(t, p) for t, p in tps]}).get(group, {})
+    finally:
+        admin.close()
+    return {(tp.topic, tp.partition): int(meta.offset) for tp, meta in found.items()
+            if meta is not None and meta.offset >= 0}
+
+
 def retrying(call: Callable[[], T], what: str, timeout_s: float = 120.0) -> T:
     """``call()``, retried while Kafka errors (a broker of the bootstrap list down, a leader moving)
     for up to ``timeout_s``: a worker started while a node is down waits instead of exiting."""

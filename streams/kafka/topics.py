@@ -63,7 +63,7 @@ TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec("person_changelog", "zhucan.person-changelog", None, "person token", "zhucan", None, False),
     TopicSpec("control_progress", "zhucan.control-progress", None, "command id", "zhucan", 7 * DAY_MS, False,
               keyed=False),
-    # what the offset guards did (streams/runtime/applied.py): a gap sought back, a stalled commit healed
+    # what the offset guards did (streams/runtime/applied.py): a gap filled, a stalled commit healed
     TopicSpec("offset_repairs", "zhucan.offset-repairs", None, "topic[partition]", "zhucan", 30 * DAY_MS, False,
               keyed=False),
     # ledgers of what was done once: compacted, kept

@@ -59,12 +59,12 @@ def decode_next(value: bytes | None) -> int | None:
 class Verdict(Enum):
     APPLY = "apply"
     SKIP = "skip"  # applied before
-    HOLD = "hold"  # beyond a gap: not applied, comes again after the seek back
+    HOLD = "hold"  # beyond a gap: the missing records first
 
 
 @dataclass
 class Rewind:
-    """A seek back asked for: partition, to which offset, and the record that showed the gap."""
+    """A repair of a gap asked for: partition, from which offset, and the record that showed it."""
 
     partition: int
     to: int

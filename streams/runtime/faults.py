@@ -7,7 +7,7 @@ broker whatever the recovery's timing:
 
 - ``lose:P:O``: the record at offset O of partition P is not handed to the person stage and
   never acknowledged (what the restarted worker did with offsets 2666 and 2667): the stage must
-  notice the gap at the next record, seek back, and apply it;
+  notice the gap at the next record, read the missing records and apply them first;
 - ``unack:P:O``: the record is applied but its acknowledgement is lost once, so Faust's commit
   stops at it for good: the commit watch must notice and seek back.
 

@@ -32,6 +32,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from aiokafka.structs import OffsetAndMetadata
 
+from streams.kafka.admin import group_offsets
 from streams.kafka.security import aiokafka_config
 from streams.runtime.emit import Out
 from streams.settings import Settings
@@ -110,12 +111,14 @@ class IntakeService(mode.Service):
             return
         try:
             earlier = await asyncio.get_running_loop().run_in_executor(
-                None, group_offsets, s.kafka_bootstrap_servers, s.streams_app_id, fresh)
+                None, group_offsets, s.kafka_bootstrap_servers, s.streams_app_id,
+                [(tp.topic, tp.partition) for tp in fresh])
         except Exception as exc:  # from the beginning then: acks and commands are idempotent
             log.warning("could not read the offsets of %s (%s): those partitions start from the beginning",
                         s.streams_app_id, exc)
             return
-        for tp, offset in earlier.items():
+        for (topic, partition), offset in earlier.items():
+            tp = TopicPartition(topic, partition)
             self.start_at[tp] = offset  # what is fetched below it is passed over (and committed past)
             log.info("intake starts %s[%d] at %d, where %s left it", tp.topic, tp.partition, offset, s.streams_app_id)
 
@@ -153,7 +156,10 @@ class IntakeService(mode.Service):
         """Handle one fetch: produce its outputs, wait for the broker's acks, commit. True when committed."""
         assert self.consumer is not None
         await self.adopt_offsets(fetched)
-        records = [r for tp, recs in fetched.items() for r in recs if r.offset >= self.start_at.get(tp, 0)]
+        if self.start_at:  # only after an upgrade: records an earlier group handled are passed over
+            records = [r for tp, recs in fetched.items() for r in recs if r.offset >= self.start_at.get(tp, 0)]
+        else:
+            records = [r for recs in fetched.values() for r in recs]
         self.pipeline.in_flight += 1
         try:
             outs = self.pipeline.intake(records)
@@ -179,17 +185,3 @@ class IntakeService(mode.Service):
         finally:
             self.pipeline.in_flight -= 1
 
-
-def group_offsets(bootstrap: str, group: str, tps: list[TopicPartition]) -> dict[TopicPartition, int]:
-    """The committed offsets of ``group`` on ``tps`` (those it has)."""
-    from kafka import TopicPartition as KafkaTP
-
-    from streams.kafka.admin import admin_client
-
-    admin = admin_client(bootstrap)
-    try:
-        found = admin.list_group_offsets({group: [KafkaTP(tp.topic, tp.partition) for tp in tps]}).get(group, {})
-    finally:
-        admin.close()
-    return {TopicPartition(tp.topic, tp.partition): int(meta.offset) for tp, meta in found.items()
-            if meta is not None and meta.offset >= 0}
