@@ -23,6 +23,8 @@ from streams.domain.policy.decide import yuan
 from streams.domain.policy.spec import Policy
 
 FULL_PAYMENTS = (PaymentState.PAID, PaymentState.ALREADY_PAID)
+# Findings that leave money owed to the person (the year keeps the amount for the reports).
+OWED_CODES = ("POST_HOC_SUBSIDY", "TAX_REFUND", "OWED_TO_PERSON")
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +49,15 @@ class Figures:
 
     @classmethod
     def from_list(cls, values: list[object]) -> Figures:
+        """From a v2 state's positional list."""
         return cls(*values)  # type: ignore[arg-type]
+
+    def to_doc(self) -> dict[str, object]:
+        return {name: getattr(self, name) for name in self.__slots__}  # type: ignore[attr-defined]
+
+    @classmethod
+    def from_doc(cls, doc: dict[str, object]) -> Figures:
+        return cls(**doc)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,9 +70,27 @@ class Finding:
     amount_fen: int | None = None
 
 
+def in_group_by_figures(fig: Figures, policy: Policy) -> bool:
+    """Whether ``fig``'s person is in the group the region's ``paid_in_full`` clause names, as far
+    as the figures tell (the person stage knows the certification day and says it exactly):
+    the frozen figures are the same either way, only the case differs."""
+    group = policy.spec.paid_in_full_group.value
+    if group == "on_the_spot":
+        return fig.on_the_spot
+    if group == "in_time":
+        return not fig.on_the_spot
+    return True
+
+
 def settle(fig: Figures, status: PaymentState, amount_fen: int, level: int | None,
-           policy: Policy | None) -> tuple[Figures, list[Finding]]:
-    """The figures a freezing acknowledgement of ``fig`` leaves the year at, and the findings."""
+           policy: Policy | None, in_group: bool | None = None) -> tuple[Figures, list[Finding]]:
+    """The figures a freezing acknowledgement of ``fig`` leaves the year at, and the findings.
+
+    A full premium paid where a subsidy was due: for the group the region's ``paid_in_full``
+    clause names (``in_group``), that rule (next year and nothing back; a tax refund of the
+    difference, the subsidy given through it; a post-hoc subsidy, not also settled as an
+    enrolment subsidy); for anyone else the subsidy was not given and is owed to the person
+    (``charged_in_full``), a case with the amount."""
     findings: list[Finding] = []
     if level is not None and level != fig.level:
         allowed = policy is not None and policy.spec.allow_higher_level.value and 2 in policy.spec.premiums
@@ -77,18 +105,22 @@ def settle(fig: Figures, status: PaymentState, amount_fen: int, level: int | Non
                                     f"region's policy does not allow that choice"))
     expected = fig.payable_fen
     if status in FULL_PAYMENTS and amount_fen > expected and fig.subsidy_fen > 0 and amount_fen >= fig.premium_fen:
-        rule = policy.spec.paid_in_full if policy is not None else None
         due = min(amount_fen - expected, fig.subsidy_fen)
-        if rule is None:
+        unsubsidised = replace(fig, subsidy_fen=0, payable_fen=fig.premium_fen)
+        if policy is None:
             findings.append(Finding(ReviewKind.PAYMENT_MISMATCH, "AMOUNT_MISMATCH",
                                     f"paid {yuan(amount_fen)}, payable {yuan(expected)}; no policy says what is owed"))
+            return fig, findings
+        rule = policy.spec.paid_in_full
+        if not (in_group if in_group is not None else in_group_by_figures(fig, policy)):
+            owed = policy.spec.charged_in_full
+            findings.append(Finding(ReviewKind.PAYMENT_MISMATCH, "OWED_TO_PERSON",
+                                    f"charged the full premium {yuan(amount_fen)} though subsidised (payable "
+                                    f"{yuan(expected)}): the subsidy of {yuan(due)} was not given and is owed to "
+                                    f"the person ({owed.reference})", due))
+            fig = unsubsidised
         elif rule.value == "next_year":
-            # Already enrolled and paid: subsidised from the next year, and nothing is paid back.
-            if not fig.on_the_spot:
-                findings.append(Finding(ReviewKind.PAYMENT_MISMATCH, "AMOUNT_MISMATCH",
-                                        f"paid the full premium {yuan(amount_fen)} though certified in time "
-                                        f"(payable {yuan(expected)}); no 先缴后补 ({rule.reference})"))
-            fig = replace(fig, subsidy_fen=0, payable_fen=fig.premium_fen)
+            fig = unsubsidised  # already enrolled and paid: subsidised from the next year, nothing back
         elif rule.value == "tax_refund":
             findings.append(Finding(ReviewKind.OTHER, "TAX_REFUND",
                                     f"paid {yuan(amount_fen)} but payable is {yuan(expected)}: tax refunds "
@@ -97,6 +129,7 @@ def settle(fig: Figures, status: PaymentState, amount_fen: int, level: int | Non
             findings.append(Finding(ReviewKind.OTHER, "POST_HOC_SUBSIDY",
                                     f"paid {yuan(amount_fen)} but payable is {yuan(expected)}: post-hoc subsidy "
                                     f"of {yuan(due)} due ({rule.reference})", due))
+            fig = unsubsidised  # paid by the post-hoc subsidy: not also an enrolment subsidy
     elif status in FULL_PAYMENTS or status is PaymentState.ZERO_DECLARED:
         if amount_fen != expected:
             findings.append(Finding(ReviewKind.PAYMENT_MISMATCH, "AMOUNT_MISMATCH",

@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from dataclasses import dataclass, field
+from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 import orjson  # the state's JSON, written and read once per command: ~5x faster than json
@@ -35,12 +36,15 @@ from streams.domain.messages import (
     ReviewRaised,
     SuspectedFound,
 )
-from streams.domain.payments import Figures, settle
+from streams.domain.departments import SHIPPED
+from streams.domain.payments import OWED_CODES, Figures, settle
 from streams.domain.policy.decide import (
     ON_THE_SPOT,
     Decision,
     Held,
+    cite,
     decide,
+    enrolment_day,
     is_child,
     late_until,
     qualify,
@@ -50,8 +54,12 @@ from streams.domain.policy.spec import Policy, PolicyBook
 from streams.domain.regions import contains
 from streams.domain.timeline import Fact, Spell, Timeline, alive_for, fold
 
+SHIPPED_ZH = {d.source: d.zh for d in SHIPPED.by_source.values()}
 SEEN_LIMIT = 256  # ack ids (and a v1 state's event ids) remembered per person for redelivery
-STATE_VERSION = 2  # the encoding of ``PersonState.dumps`` (1: identities held now, without dates)
+# The encoding of ``PersonState.dumps``: 1, identities held now, without dates; 2, the timeline,
+# with frozen and superseded figures as positional lists; 3, every stored figure by name, the
+# county and on-the-spot flag in a year's fingerprint, identical restatements kept once.
+STATE_VERSION = 3
 
 
 @dataclass
@@ -73,11 +81,15 @@ class YearRecord:
     payment: str = ""  # the freezing PaymentState (PAID, ZERO_DECLARED, ALREADY_PAID), set once
     paid_version: int = 0
     paid_fen: int = 0
-    paid: list[Any] = field(default_factory=list)  # Figures.to_list() of what the year froze at
+    paid: dict[str, Any] = field(default_factory=dict)  # Figures.to_doc() of what the year froze at
     last_ack: str = ""  # the latest PaymentState seen (REJECTED and REFUNDED included)
     refunded_fen: int = 0
     due: str = ""  # ISO date after which (plus a grace) no payment makes the person suspected un-enrolled
-    older: dict[str, list[Any]] = field(default_factory=dict)  # version -> Figures.to_list(), superseded ones
+    older: dict[str, dict[str, Any]] = field(default_factory=dict)  # version -> Figures.to_doc(), superseded ones
+    # money the payment left owed to the person: a post-hoc subsidy, a tax refund, or a subsidy
+    # not given to someone charged the full premium (OWED_CODES), for the reports
+    owed_fen: int = 0
+    owed_kind: str = ""
 
     @property
     def frozen(self) -> bool:
@@ -91,10 +103,10 @@ class YearRecord:
         if version == self.version:
             return self.figures()
         old = self.older.get(str(version))
-        return Figures.from_list(old) if old else None
+        return Figures.from_doc(old) if old else None
 
     def frozen_figures(self) -> Figures | None:
-        return Figures.from_list(self.paid) if self.paid else None
+        return Figures.from_doc(self.paid) if self.paid else None
 
 
 def _case_id(trigger: str, kind: ReviewKind, year: int | None) -> str:
@@ -109,65 +121,116 @@ class YearView(NamedTuple):
     """What the timeline gives for one insurance year under the policies."""
 
     year: int
-    policy: Policy | None  # the certifying region's policy (None: no identity counts)
-    counted: tuple[tuple[Spell, str], ...]  # (identity, decision.IN_TIME or ON_THE_SPOT) under that policy
+    policy: Policy | None  # the deciding region's policy (None: no identity counts)
+    counted: tuple[tuple[Spell, str, str], ...]  # (identity, IN_TIME or ON_THE_SPOT, its county at enrolment)
     waiting: str = ""  # a region whose identities would count but has no policy for the year
-    conflict: tuple[str, ...] = ()  # the policies of other pooling regions whose identities count too
+    conflict: tuple[str, ...] = ()  # the other pooling regions whose identities count too
     not_covered: tuple[str, ...] = ()  # counted categories the policy lists no rule for
+    chosen_by: str = ""  # with a conflict: how the deciding region was chosen (its policy's rule)
 
 
-def view_year(timeline: Timeline, year: int, book: PolicyBook) -> YearView:
+def _lookup(book: PolicyBook, county: str, year: int) -> Policy | None:
+    try:
+        return book.lookup(county, year)
+    except NoPolicy:
+        return None
+
+
+def enrolment_county(spell: Spell, year: int, book: PolicyBook) -> tuple[str, Policy | None]:
+    """The county that decides ``year`` for ``spell`` and its policy (CONTRACT additions
+    2026-12-05): the one held at that year's enrolment, on the window's last day, or on the
+    day certified for someone certified later. A move after that counts from the next year."""
+    if len(spell.changes) == 1:  # most identities never moved: one county
+        county = spell.changes[0][1]
+        return county, _lookup(book, county, year)
+    county = spell.region_on(max(dt.date(year - 1, 12, 31), spell.since))  # before any window is known
+    policy = _lookup(book, county, year)
+    for _ in range(2):  # the window of the county found; a second look if that window moves it
+        if policy is None:
+            break
+        held = spell.region_on(enrolment_day(spell, policy))
+        if held == county:
+            break
+        county, policy = held, _lookup(book, held, year)
+    return county, policy
+
+
+def _held(id_number: str, timeline: Timeline, year: int, policy: Policy,
+          counted: tuple[tuple[Spell, str, str], ...]) -> frozenset[Held]:
+    """The identities as the decision reads them: the student flag is the person's (any
+    identity held says so), or a child by the policy's age."""
+    student = is_child(id_number, year, policy) or timeline.student_on(dt.date(year, 12, 31))
+    return frozenset(Held(CATEGORIES[s.category], student) for s, _, _ in counted)
+
+
+def view_year(timeline: Timeline, year: int, book: PolicyBook, id_number: str = "") -> YearView:
     """Which identities count for ``year``, under which region's policy.
 
-    The certifying county decides the policy (CONTRACT: region_code is the 困难身份认定地).
-    Identities certified in different pooling regions (different policies) are a
-    REGION_CONFLICT: the region of the identity that started last decides, as the latest
-    place of certification (鲁医保发〔2024〕22号 三: 由其困难身份认定地医保部门按当地标准落实),
-    and a person must look."""
+    The certifying county held at the year's enrolment decides the policy (CONTRACT: region_code
+    is the 困难身份认定地). Identities certified in different pooling regions (different
+    policies) are a REGION_CONFLICT: the region is chosen by the ``several_regions`` rule of the
+    policies (the notices are silent; the shipped example: the higher subsidy, 就高不就低), and a
+    person must look."""
     if not alive_for(timeline, year):
         return YearView(year, None, ())
-    by_policy: dict[str, list[tuple[Spell, str]]] = {}
+    by_policy: dict[str, list[tuple[Spell, str, str]]] = {}
     policies: dict[str, Policy] = {}
     waiting = ""
     last_day = dt.date(year, 12, 31)
     for spell in timeline.spells:
-        region = spell.region_on(last_day)
-        try:
-            policy = book.lookup(region, year)
-        except NoPolicy:
+        county, policy = enrolment_county(spell, year, book)
+        if policy is None:
             if spell.held_on(last_day):
-                waiting = waiting or region
+                waiting = waiting or county
             continue
         how = qualify(spell, year, policy)
         if how is not None:
-            by_policy.setdefault(policy.policy_id, []).append((spell, how))
+            by_policy.setdefault(policy.policy_id, []).append((spell, how, county))
             policies[policy.policy_id] = policy
     if not by_policy:
         return YearView(year, None, (), waiting)
+    chosen_by = ""
     if len(by_policy) == 1:  # most people: one pooling region
         (chosen,) = by_policy
     else:
-        chosen = max(by_policy, key=lambda pid: max((s.since, s.recorded_ms) for s, _ in by_policy[pid]))
+        chosen, chosen_by = _choose_region(by_policy, policies, timeline, year, id_number)
     policy = policies[chosen]
     counted = tuple(by_policy[chosen])
     subsidised = policy.spec.subsidies
-    not_covered = tuple(sorted({s.category for s, _ in counted if CATEGORIES[s.category] not in subsidised}))
-    return YearView(year, policy, counted, "", tuple(sorted(p for p in by_policy if p != chosen)), not_covered)
+    not_covered = tuple(sorted({s.category for s, _, _ in counted if CATEGORIES[s.category] not in subsidised}))
+    others = tuple(sorted(policies[p].region_code for p in by_policy if p != chosen))
+    return YearView(year, policy, counted, "", others, not_covered, chosen_by)
+
+
+def _choose_region(by_policy: dict[str, list[tuple[Spell, str, str]]], policies: dict[str, Policy],
+                   timeline: Timeline, year: int, id_number: str) -> tuple[str, str]:
+    """The pooling region that decides a year whose identities count in several: the rule of
+    the latest certification's policy says how (``several_regions``); the latest certification
+    breaks a tie."""
+    def latest(pid: str) -> tuple[dt.date, int, str]:
+        return max((s.since, s.recorded_ms) for s, _, _ in by_policy[pid]) + (pid,)
+
+    newest = max(by_policy, key=latest)
+    rule = policies[newest].spec.several_regions
+    example = " [示例值]" if rule.example else ""
+    if rule.value == "latest_certification":
+        return newest, f"多地认定, 按最近认定地{example} ({cite(rule.reference)})"
+
+    def subsidy(pid: str) -> int:
+        decision = decide(_held(id_number, timeline, year, policies[pid], tuple(by_policy[pid])), policies[pid])
+        return decision.subsidy_fen if decision is not None else -1
+
+    best = max(by_policy, key=lambda pid: (subsidy(pid), latest(pid)))
+    return best, f"多地认定, 就高不就低{example} ({cite(rule.reference)})"
 
 
 def _first_year(spell: Spell, book: PolicyBook) -> int | None:
-    """The first year with a policy that ``spell`` counts for, each year judged by the county it
-    was held in on 31 December of that year, as ``view_year`` judges it (a county move dated after
-    a year does not change that year's policy)."""
-    if len(spell.changes) == 1:  # most identities never moved: one county
-        region = spell.changes[0][1]
-        return next((y for y in book.years(region) if qualify(spell, y, book.lookup(region, y))), None)
-    for year in sorted({y for _, county, _ in spell.changes for y in book.years(county)}):
-        try:
-            policy = book.lookup(spell.region_on(dt.date(year, 12, 31)), year)
-        except NoPolicy:
-            continue
-        if qualify(spell, year, policy):
+    """The first year with a policy that ``spell`` counts for, each year judged by the county
+    held at that year's enrolment, as ``view_year`` judges it."""
+    counties = {county for _, county, _ in spell.changes}
+    for year in sorted({y for county in counties for y in book.years(county)}):
+        _, policy = enrolment_county(spell, year, book)
+        if policy is not None and qualify(spell, year, policy):
             return year
     return None
 
@@ -202,8 +265,11 @@ class PersonState:
     @classmethod
     def loads(cls, data: bytes) -> PersonState:
         doc = orjson.loads(data)
-        if doc.get("v", 1) == 1:
+        version = doc.get("v", 1)
+        if version == 1:
             return _from_v1(doc)
+        if version == 2:
+            return _from_v2(doc)
         return cls(
             id_number=doc["i"], name=doc["n"], facts=[Fact.from_doc(f) for f in doc["f"]],
             years={int(y): YearRecord(**r) for y, r in doc["y"].items()}, seen=doc["s"],
@@ -237,47 +303,61 @@ class PersonState:
         return ReviewRaised(case_id=_case_id(trigger, kind, year), kind=kind.value, id_number=self.id_number,
                             insurance_year=year, detail=detail, raised_at=now_ms, code=code, amount_fen=amount_fen)
 
-    def _decision(self, view: YearView) -> tuple[Decision | None, bool, dt.date | None]:
+    def _decision(self, view: YearView, timeline: Timeline) -> tuple[Decision | None, bool, dt.date | None]:
         """The year's decision, whether it is on the spot, and the day payment is due."""
         policy = view.policy
         if policy is None:
             return None, False, None
         year = view.year
-        child = is_child(self.id_number, year, policy)
-        last_day = dt.date(year, 12, 31)
-        held = {Held(CATEGORIES[s.category], child or s.student_on(last_day)) for s, _ in view.counted}
-        decision = decide(held, policy)
+        decision = decide(_held(self.id_number, timeline, year, policy, view.counted), policy)
         if decision is None:
             return None, False, None
-        on_the_spot = any(h == ON_THE_SPOT and s.category == decision.category for s, h in view.counted)
+        spot = [s for s, h, _ in view.counted if s.category == decision.category and h == ON_THE_SPOT]
+        # on the spot only when no identity of the deciding class counts in time
+        on_the_spot = bool(spot) and len(spot) == sum(1 for s, _, _ in view.counted if s.category == decision.category)
         due = policy.spec.window.end
         if on_the_spot:
-            since = max(s.since for s, h in view.counted if s.category == decision.category)
+            since = max(s.since for s in spot)
             due = max(due, late_until(decision.category, policy) or since)
         return decision, on_the_spot, due
 
+    def _withdrawn_basis(self, timeline: Timeline, year: int, premium: int) -> str:
+        """Why a year is withdrawn, from the timeline (never from the event that happened to come last)."""
+        if not alive_for(timeline, year):
+            by = "/".join(SHIPPED_ZH.get(s, s) for s in timeline.death_by)
+            return f"死亡核减 ({timeline.death}, {by}报告); 不再资助"
+        ended = [s for s in timeline.spells if s.end is not None and s.end <= dt.date(year, 12, 31)]
+        if ended:
+            last = max(ended, key=lambda s: (s.end, s.key))
+            why = f"{SHIPPED_ZH.get(last.source, last.source)} 撤销 {last.category} ({last.end})"
+        else:
+            why = "剩余身份不在本地资助范围"
+        return f"{why}; 不再资助, 按普通居民缴费 {yuan(premium)}"
+
     def _issue(self, year: int, rec: YearRecord, decision: Decision | None, view: YearView, on_the_spot: bool,
-               person_key: str, now_ms: int, why_withdrawn: str) -> FeeStandardIssued | None:
+               person_key: str, now_ms: int, timeline: Timeline, book: PolicyBook) -> FeeStandardIssued | None:
         if decision is None:
             if rec.version == 0 or rec.mode == PaymentMode.WITHDRAWN:
                 return None  # nothing was ever issued, or already withdrawn
-            premium = rec.premium_fen  # the ordinary premium of the level last decided
-            mode, category, funding, level = PaymentMode.WITHDRAWN, rec.category, rec.funding_source, rec.level
+            # the ordinary resident's premium (level 1) of the year's policy: never the level
+            # some earlier version happened to carry
+            policy = _lookup(book, rec.region_code, year)
+            premium = policy.premium(1) if policy is not None else rec.premium_fen
+            mode, category, funding, level = PaymentMode.WITHDRAWN, rec.category, rec.funding_source, 1
             subsidy, payable = 0, premium
             policy_id = rec.policy_id
-            basis = f"{why_withdrawn}; 不再资助, 按普通居民缴费 {yuan(premium)}"
+            basis = self._withdrawn_basis(timeline, year, premium)
             fingerprint = "WITHDRAWN"
             region = rec.region_code
+            spot = rec.on_the_spot
         else:
             assert view.policy is not None
             mode, category, funding = decision.payment_mode, decision.category, decision.funding_source
             level, premium = decision.contribution_level, decision.premium_fen
             subsidy, payable = decision.subsidy_fen, decision.payable_fen
             policy_id, basis = decision.policy_id, decision.basis
-            fingerprint = decision.fingerprint_text
-            spells = [s for s, _ in view.counted if s.category == category]
-            spell = spells[0] if len(spells) == 1 else max(spells, key=lambda s: (s.since, s.recorded_ms))
-            region = spell.region_on(dt.date(year, 12, 31))
+            deciding = [(s, c) for s, _, c in view.counted if s.category == category]
+            spell, region = max(deciding, key=lambda sc: (sc[0].since, sc[0].recorded_ms, sc[1]))
             phase = view.policy.phase_on(spell.since)
             if on_the_spot:
                 basis += f"; {spell.since} 集中缴费期外新增, 随参随缴"
@@ -286,18 +366,21 @@ class PersonState:
             elif phase:
                 basis += f"; {phase}"
             if view.conflict:
-                basis += f"; 多地认定, 按最近认定地 {region}"
+                basis += f"; {view.chosen_by}: {region}"
+            spot = on_the_spot
+            # the county and the on-the-spot flag are fields of the standard: a change is a new version
+            fingerprint = f"{decision.fingerprint_text}|{region}|{int(on_the_spot)}"
         if fingerprint == rec.fingerprint:
             return None
         if rec.version:
-            rec.older[str(rec.version)] = rec.figures().to_list()
+            rec.older[str(rec.version)] = rec.figures().to_doc()
         rec.version += 1
         rec.fingerprint = fingerprint
         rec.mode, rec.category, rec.funding_source, rec.level = mode, category, funding, level
         rec.premium_fen, rec.subsidy_fen, rec.payable_fen = premium, subsidy, payable
         rec.region_code = region or rec.region_code
         rec.policy_id = policy_id
-        rec.on_the_spot = on_the_spot if decision is not None else rec.on_the_spot
+        rec.on_the_spot = spot
         return FeeStandardIssued(
             message_id=f"{person_key[:32]}-{year}-v{rec.version}",
             id_number=self.id_number,
@@ -318,13 +401,13 @@ class PersonState:
             issued_at=now_ms,
         )
 
-    def _redecide(self, year: int, timeline: Timeline, book: PolicyBook, person_key: str, now_ms: int,
-                  trigger: str, why: str) -> list[Effect]:
+    def _redecide(self, year: int, timeline: Timeline, book: PolicyBook, person_key: str,
+                  now_ms: int) -> list[Effect]:
         """Decide ``year`` from the timeline and issue a version when the decision changed (never for a frozen year)."""
         rec = self.years.get(year) or YearRecord()
         if rec.frozen:
             return []  # paid: later changes count for the next year only
-        view = view_year(timeline, year, book)
+        view = view_year(timeline, year, book, self.id_number)
         effects: list[Effect] = []
         waiting = bool(view.waiting) and view.policy is None
         if waiting and year not in self.waiting:
@@ -339,12 +422,13 @@ class PersonState:
         # A standard issued before, when no identity with a policy counts any more, is withdrawn
         # below like any other (the year stays waiting for the other region's policy): what the
         # year gives depends on the timeline, never on whether the waiting identity arrived first.
-        if view.conflict and self._once(f"REGION_CONFLICT|{year}|{','.join(view.conflict)}"):
-            effects.append(self._review(
-                f"{person_key}|conflict|{','.join(view.conflict)}", ReviewKind.OTHER, year, "REGION_CONFLICT",
-                f"id {mask_id(self.id_number)} holds identities certified in several pooling regions for {year} "
-                f"({view.policy.policy_id if view.policy else ''} and {', '.join(view.conflict)}): decided by the "
-                f"region of the latest certification", now_ms))
+        if view.conflict and view.policy is not None:
+            regions = ",".join(sorted((view.policy.region_code, *view.conflict)))
+            if self._once(f"REGION_CONFLICT|{year}|{regions}"):  # by region: an edited gloss raises nothing
+                effects.append(self._review(
+                    f"{person_key}|conflict|{regions}", ReviewKind.OTHER, year, "REGION_CONFLICT",
+                    f"id {mask_id(self.id_number)} holds identities certified in several pooling regions for {year} "
+                    f"({regions}): {view.chosen_by}, {view.policy.region_code} decides", now_ms))
         for category in view.not_covered:
             if self._once(f"CATEGORY_NOT_COVERED|{year}|{category}"):
                 pid = view.policy.policy_id if view.policy else ""
@@ -352,9 +436,8 @@ class PersonState:
                     f"{person_key}|uncovered|{category}", ReviewKind.OTHER, year, "CATEGORY_NOT_COVERED",
                     f"id {mask_id(self.id_number)} holds {category}, which policy {pid} does not list for {year}: "
                     f"no subsidy from it", now_ms))
-        decision, on_the_spot, due = self._decision(view)
-        issued = self._issue(year, rec, decision, view, on_the_spot, person_key, now_ms,
-                             why or "剩余身份不在本地资助范围")
+        decision, on_the_spot, due = self._decision(view, timeline)
+        issued = self._issue(year, rec, decision, view, on_the_spot, person_key, now_ms, timeline, book)
         if issued is not None and due is not None and (not rec.due or issued.payment_mode != PaymentMode.WITHDRAWN):
             rec.due = due.isoformat()
         if rec.version:
@@ -365,14 +448,18 @@ class PersonState:
             effects.append(issued)
         return effects
 
-    def _first_years(self, timeline: Timeline, book: PolicyBook) -> set[int]:
-        """For each identity, the first insurance year it counts for; a year with no policy yet
-        (after the last one loaded) when it counts for none that has one."""
+    def _targets(self, timeline: Timeline, book: PolicyBook, opened: Mapping[str, int]) -> set[int]:
+        """The years the identities count for (CONTRACT rule 13): each from its first, up to the
+        last year opened in its region (``opened``: region -> the last year an OPEN_YEAR opened
+        there); a year with no policy yet (after the last one loaded) when it counts for none
+        that has one."""
         out: set[int] = set()
         for spell in timeline.spells:
             first = _first_year(spell, book)
             if first is not None:
                 out.add(first)
+                if opened:
+                    out.update(_opened_years(spell, first, book, opened))
                 continue
             years = book.years(spell.changes[-1][1])  # the county it is held in now
             if not years:
@@ -383,7 +470,26 @@ class PersonState:
         return out
 
     # -- facts ---------------------------------------------------------------
-    def apply_identity(self, ev: Identity, book: PolicyBook, person_key: str, now_ms: int) -> list[Effect]:
+    def _record(self, fact: Fact) -> bool:
+        """Keep ``fact``; False when it adds nothing. Of the facts with the same content (all but
+        the event id and the recorded time) the state keeps the first and the last recorded:
+        all the fold reads of them (a restatement between the two changes no spell and no
+        death), so monthly restatements do not grow the state, whatever order they arrive in."""
+        content = fact[1:6] + fact[7:]
+        twins = [f for f in self.facts if f[1:6] + f[7:] == content]
+        if not twins:
+            self.facts.append(fact)
+            return True
+        group = [*twins, fact]
+        keep = (min(group, key=_recorded_key), max(group, key=_recorded_key))
+        if fact not in keep:
+            return False
+        self.facts = [f for f in self.facts if f not in twins or f in keep]
+        self.facts.append(fact)
+        return True
+
+    def apply_identity(self, ev: Identity, book: PolicyBook, person_key: str, now_ms: int,
+                       opened: Mapping[str, int] | None = None) -> list[Effect]:
         event_id = ev.event_id
         if any(f.event_id == event_id for f in self.facts) or event_id in self.seen:
             return []  # a redelivery (the facts hold the event ids; ``seen`` those of a v1 state, and acks)
@@ -395,33 +501,41 @@ class PersonState:
                 f"the latest name is used until a person resolves it", now_ms))
         self.name = ev.name
         # The enum members are str (StrEnum): stored as they are, written by orjson as their values.
-        self.facts.append(Fact(ev.event_id, ev.source, ev.category, ev.change, ev.region_code, ev.effective_date,
-                               _ms(ev.occurred_at), ev.is_student, ev.previous_category, ev.living_status))
+        self._record(Fact(ev.event_id, ev.source, ev.category, ev.change, ev.region_code, ev.effective_date,
+                          _ms(ev.occurred_at), ev.is_student, ev.previous_category, ev.living_status))
         timeline = fold(self.facts)
         if not book.years(ev.region_code) and self._once(f"NO_POLICY|{ev.region_code}"):
             effects.append(self._review(ev.event_id, ReviewKind.OTHER, None, "NO_POLICY",
                                         f"NO_POLICY: no policy for region {ev.region_code}, any year; "
                                         f"{ev.category} from {ev.source} is kept and waits", now_ms))
-        why = ""
-        if ev.change in ("REVOKED", "DECEASED"):
-            why = f"{ev.source} 撤销 {ev.category} ({ev.effective_date})" if ev.change == "REVOKED" \
-                else f"死亡核减 ({ev.effective_date})"
-        targets = {y for y, r in self.years.items() if not r.frozen} | self._first_years(timeline, book)
+        for conflict_id, source, owners in timeline.conflicts:
+            if self._once(f"LIVING_STATUS_CONFLICT|{conflict_id}"):
+                effects.append(self._review(
+                    conflict_id, ReviewKind.OTHER, None, "LIVING_STATUS_CONFLICT",
+                    f"id {mask_id(self.id_number)}: {source} says ALIVE (event {conflict_id}) after "
+                    f"{', '.join(owners)} reported the death ({timeline.death}); the death stands until "
+                    f"{', '.join(owners)} corrects it (an UPDATED with living_status ALIVE)", now_ms))
+        targets = {y for y, r in self.years.items() if not r.frozen} | self._targets(timeline, book, opened or {})
         for year in sorted(targets):
-            effects += self._redecide(year, timeline, book, person_key, now_ms, ev.event_id, why)
+            effects += self._redecide(year, timeline, book, person_key, now_ms)
         return effects
 
     def open_year(self, year: int, region: str, book: PolicyBook, person_key: str, now_ms: int,
-                  command_id: str) -> list[Effect]:
-        """OPEN_YEAR: a standard for ``year`` for a person of ``region`` whose identities count for it."""
-        if (year in self.years and year not in self.waiting) or not self.facts:
-            return []  # already has a standard (or a frozen year) for it, and none waits for this policy
-        timeline = fold(self.facts)
-        view = view_year(timeline, year, book)
-        if view.policy is None or not any(contains(region, s.region_on(dt.date(year, 12, 31)))
-                                          for s, _ in view.counted):
+                  command_id: str, opened: Mapping[str, int] | None = None) -> list[Effect]:
+        """OPEN_YEAR ``year`` for ``region``: the years its people's identities count for, up to
+        ``year``, that have no standard yet, decided as if the events had come after it
+        (``opened``: the years opened before, per region; this one is added)."""
+        if not self.facts:
             return []
-        return self._redecide(year, timeline, book, person_key, now_ms, command_id, "")
+        now_open = dict(opened or {})
+        now_open[region] = max(year, now_open.get(region, year))
+        timeline = fold(self.facts)
+        targets = {y for y in self._targets(timeline, book, now_open)
+                   if y <= year and (y not in self.years or y in self.waiting)}
+        effects: list[Effect] = []
+        for y in sorted(targets):
+            effects += self._redecide(y, timeline, book, person_key, now_ms)
+        return effects
 
     def check_coverage(self, year: int, region: str, as_of: dt.date, grace_days: int) -> list[Effect]:
         """CHECK_COVERAGE: suspected un-enrolled when a live standard has no payment after its due date + grace."""
@@ -433,6 +547,9 @@ class PersonState:
         since = dt.date.fromisoformat(rec.due) + dt.timedelta(days=grace_days + 1)
         if as_of < since:
             return []
+        death = fold(self.facts).death
+        if death is not None and death <= as_of:
+            return []  # a dead person is not chased to enrol
         if rec.last_ack == PaymentState.REJECTED:
             reason = f"税务回执 REJECTED (版本 v{rec.version}), 应缴 {yuan(rec.payable_fen)}"
         else:
@@ -440,6 +557,22 @@ class PersonState:
                       f"应缴 {yuan(rec.payable_fen)})")
         return [SuspectedFound(id_number=self.id_number, name=self.name, region_code=rec.region_code,
                                insurance_year=year, fee_version=rec.version, since=since, reason=reason)]
+
+    def _in_paid_in_full_group(self, fig: Figures, year: int, policy: Policy | None) -> bool:
+        """Whether the person is in the group the region's ``paid_in_full`` clause names."""
+        if policy is None:
+            return False
+        group = policy.spec.paid_in_full_group.value
+        if group == "on_the_spot":
+            return fig.on_the_spot
+        spells = [s for s in fold(self.facts).spells if s.category == fig.category]
+        if not spells:
+            return False
+        since = min(s.since for s in spells)
+        if group == "in_time":
+            return since <= policy.in_time_until
+        window = policy.spec.window  # certified_in_window
+        return window.start <= since <= window.end
 
     def apply_payment(self, ack: PaymentAck, book: PolicyBook, now_ms: int) -> list[Effect]:
         """Apply a tax acknowledgement."""
@@ -470,19 +603,46 @@ class PersonState:
                    + (f"; the year freezes at version {version}, its class and subsidy" if acted_on
                       and status in FREEZING_STATES and not rec.frozen else ""),
                    "SUPERSEDED_VERSION")
+        if status is PaymentState.PAID and rec.frozen and amount > 0 and rec.paid_fen - rec.refunded_fen > 0:
+            # 人费对应 (豫医保办〔2024〕65号 五): one person-year is paid once
+            review(ReviewKind.PAYMENT_MISMATCH,
+                   f"a second payment of {yuan(amount)} for {year}, already {rec.payment} with {yuan(rec.paid_fen)} "
+                   f"(version v{rec.paid_version}): the person-year is paid once; the money is to be returned",
+                   "DUPLICATE_PAYMENT", amount)
         rec.last_ack = status.value
         if status is PaymentState.REFUNDED:
             rec.refunded_fen += amount
         if status in FREEZING_STATES and not rec.frozen and acted_on is not None:
             policy = _policy_of(book, acted_on, year)
-            settled, findings = settle(acted_on, status, amount, level, policy)
+            in_group = self._in_paid_in_full_group(acted_on, year, policy)
+            settled, findings = settle(acted_on, status, amount, level, policy, in_group)
             for finding in findings:
                 review(finding.kind, finding.detail, finding.code, finding.amount_fen)
+                if finding.code in OWED_CODES and finding.amount_fen:
+                    rec.owed_fen, rec.owed_kind = finding.amount_fen, finding.code
             rec.payment = status.value
             rec.paid_version = version
             rec.paid_fen = amount
-            rec.paid = settled.to_list()
+            rec.paid = settled.to_doc()
         return effects
+
+
+def _recorded_key(fact: Fact) -> tuple[int, str]:
+    return fact.recorded_ms, fact.event_id
+
+
+def _opened_years(spell: Spell, first: int, book: PolicyBook, opened: Mapping[str, int]) -> set[int]:
+    """The years after ``first`` up to the last opened in the region ``spell`` is held in at
+    each year's enrolment (CONTRACT rule 13)."""
+    counties = {county for _, county, _ in spell.changes}
+    last = max((year for region, year in opened.items() if any(contains(region, c) for c in counties)),
+               default=first)
+    out = set()
+    for year in range(first + 1, last + 1):
+        county, _ = enrolment_county(spell, year, book)
+        if any(y >= year and contains(region, county) for region, y in opened.items()):
+            out.add(year)
+    return out
 
 
 def _policy_of(book: PolicyBook, fig: Figures, year: int) -> Policy | None:
@@ -519,9 +679,34 @@ def _from_v1(doc: dict[str, Any]) -> PersonState:
             r = {**r, "fingerprint": "|".join(parts[:7]), "policy_id": parts[7]}
         rec = YearRecord(**r)
         if rec.frozen:
-            rec.paid = rec.figures().to_list()
+            rec.paid = rec.figures().to_doc()
+        _with_county(rec)
         years[int(y)] = rec
     return PersonState(id_number=doc["i"], name=doc["n"], facts=facts, years=years, seen=doc.get("s", []))
+
+
+def _with_county(rec: YearRecord) -> YearRecord:
+    """A v1/v2 year's fingerprint with the county and on-the-spot flag (v3), so that the upgrade
+    itself sends tax no new version."""
+    if rec.fingerprint and rec.fingerprint != "WITHDRAWN" and rec.fingerprint.count("|") == 6:
+        rec.fingerprint += f"|{rec.region_code}|{int(rec.on_the_spot)}"
+    return rec
+
+
+def _from_v2(doc: dict[str, Any]) -> PersonState:
+    """A v2 state: frozen and superseded figures as positional lists; every restatement kept."""
+    years: dict[int, YearRecord] = {}
+    for y, r in doc["y"].items():
+        r = dict(r)
+        if r.get("paid"):
+            r["paid"] = Figures.from_list(r["paid"]).to_doc()
+        r["older"] = {v: Figures.from_list(f).to_doc() for v, f in r.get("older", {}).items()}
+        years[int(y)] = _with_county(YearRecord(**r))
+    state = PersonState(id_number=doc["i"], name=doc["n"], years=years, seen=doc["s"],
+                        waiting=doc.get("w", []), raised=doc.get("k", []))
+    for fact in sorted((Fact.from_doc(f) for f in doc["f"]), key=_recorded_key):
+        state._record(fact)
+    return state
 
 
 def unknown_payment(ack: PaymentAck, now_ms: int, detail: str) -> ReviewRaised:

@@ -2,22 +2,30 @@
 
 Bitemporal: each fact keeps the day it takes effect (``effective``, valid time) apart from
 when the department recorded it (``recorded_ms``, transaction time). Facts are never
-dropped or overwritten; the spells (who held which identity over which days) are a fold of
-all the facts in recorded order, so an event that arrives late but was recorded early
-changes nothing that was recorded after it, and a replay folds to the same spells.
+dropped or overwritten (an identical restatement is not stored twice, ``person.py``); the
+spells (who held which identity over which days) are a fold of all the facts, so whatever
+order they arrived in, or tied in, the same facts give the same spells.
 
-Rules of the fold (issue #11, CONTRACT "Additions, 2026-12"):
+Rules of the fold (issues #11 and #19, CONTRACT "Additions, 2026-12" and rules 11-12):
+- Facts are folded by effective date, then recorded order (a batch file's rows are recorded
+  in row order, ``connectors/importer.py``), then CERTIFIED, UPDATED, REVOKED, DECEASED, then
+  event id: a tie never depends on a content hash.
 - CERTIFIED opens a spell of (source, category) from its effective date; a CERTIFIED of an
-  identity already open restates its start (a correction).
+  identity already open and recorded after the one that opened it restates its start (a
+  correction, keeping the county moves dated after it); one recorded before it adds nothing.
 - UPDATED changes only the identity it names: its county or student flag from the effective
-  date (the spell keeps its start, so a county move is not a new certification), or, dated on
-  or before the start, its start too. With ``previous_category`` it ends that identity on the
-  effective date and starts the named one (a change of category).
-- REVOKED ends the named identity's open spell on the effective date.
-- DECEASED records the death day (the identities end with the person; how a death counts
-  per year is ``alive_for``). Only a CERTIFIED or UPDATED recorded after it with
-  ``living_status`` ALIVE withdraws it (a correction): a department that has not heard of
-  the death and certifies again must not bring money back to a dead person.
+  date (the spell keeps its start, so a county move is not a new certification). With
+  ``previous_category`` it ends that identity on the effective date and starts the named one
+  (a change of class). A REVOKED of one class and a CERTIFIED of another by the same
+  department on the same day is the same change of class (CONTRACT allows both forms).
+- REVOKED ends the named identity's open spell on the effective date. An exit that finds no
+  open spell (it sorted before the identity it ends) is kept: when that identity opens, an
+  exit recorded after the fact that opened it ends it there (it never held), rule 11.
+- Deaths have an owner (rule 12): DECEASED, or ``living_status`` DECEASED, from a department
+  stands until that department, in a later record, sends an UPDATED of its identity with
+  ``living_status`` ALIVE. Another department's ALIVE recorded after it restores nothing and
+  is listed in ``conflicts`` (a LIVING_STATUS_CONFLICT case). How a death counts per year is
+  ``alive_for``.
 
 Pure: standard library only.
 """
@@ -26,10 +34,10 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from operator import attrgetter
 from typing import Any, NamedTuple
 
 CERTIFIED, UPDATED, REVOKED, DECEASED = "CERTIFIED", "UPDATED", "REVOKED", "DECEASED"
+ALIVE = "ALIVE"
 ENDED_BY_REVOCATION, ENDED_BY_CHANGE = "REVOKED", "UPDATED"
 
 
@@ -110,7 +118,16 @@ class Spell:
 class Timeline:
     spells: list[Spell]
     death: dt.date | None
+    # the departments whose report of the death stands (rule 12)
+    death_by: tuple[str, ...] = ()
+    # ALIVE statements recorded after another department's death report: (event id, its
+    # department, the departments whose death reports stand), each a LIVING_STATUS_CONFLICT
+    conflicts: tuple[tuple[str, str, tuple[str, ...]], ...] = ()
 
+    def student_on(self, day: dt.date) -> bool:
+        """A student on ``day`` by any identity held then (the flag is the person's, whichever
+        department states it: a department that does not know leaves it false)."""
+        return any(s.held_on(day) and s.student_on(day) for s in self.spells)
 
 
 def _open_spell(spells: dict[str, list[Spell]], key: str) -> Spell | None:
@@ -118,51 +135,113 @@ def _open_spell(spells: dict[str, list[Spell]], key: str) -> Spell | None:
     return held[-1] if held and held[-1].is_open else None
 
 
-def _start(spells: dict[str, list[Spell]], fact: Fact) -> None:
+_RANK = {CERTIFIED: 0, UPDATED: 1, REVOKED: 2, DECEASED: 3}
+
+
+def _fold_order(fact: Fact) -> tuple[dt.date, int, int, str]:
+    return fact.effective, fact.recorded_ms, _RANK.get(fact.change, 4), fact.event_id
+
+
+def _recorded_order(fact: Fact) -> tuple[int, int, dt.date, str]:
+    return fact.recorded_ms, _RANK.get(fact.change, 4), fact.effective, fact.event_id
+
+
+class _Exit(NamedTuple):
+    day: dt.date
+    recorded_ms: int
+    ended_by: str
+
+
+def _end(spells: dict[str, list[Spell]], pending: dict[str, list[_Exit]], key: str, fact: Fact,
+         ended_by: str) -> None:
+    spell = _open_spell(spells, key)
+    if spell is None:  # it sorted before the identity it ends: kept for when that identity opens
+        pending.setdefault(key, []).append(_Exit(fact.effective, fact.recorded_ms, ended_by))
+        return
+    spell.end, spell.ended_by = max(fact.effective, spell.since), ended_by
+
+
+def _start(spells: dict[str, list[Spell]], pending: dict[str, list[_Exit]], key: str, fact: Fact) -> None:
     spell = Spell(fact.source, fact.category, fact.effective, fact.recorded_ms,
                   changes=[(fact.effective, fact.region_code, fact.is_student)])
-    spells.setdefault(f"{fact.source}/{fact.category}", []).append(spell)
+    spells.setdefault(key, []).append(spell)
+    exits = pending.get(key)
+    if exits:
+        # An exit dated before this start but recorded after the fact that opened it names this
+        # identity: it never held. One recorded before it ended an earlier spell we never saw.
+        later = [e for e in exits if e.recorded_ms > fact.recorded_ms]
+        if later:
+            spell.end, spell.ended_by = spell.since, later[0].ended_by
+        pending[key] = []
 
 
-_recorded_order = attrgetter("recorded_ms", "event_id")
+def _restate(spell: Spell, fact: Fact) -> None:
+    """A CERTIFIED (or an UPDATED dated on the start) of an open identity: the start as now
+    recorded, keeping the county moves dated after it."""
+    if fact.recorded_ms < spell.recorded_ms:
+        return  # an older statement than the one that opened the spell: adds nothing
+    spell.since, spell.recorded_ms = fact.effective, fact.recorded_ms
+    spell.changes = [(fact.effective, fact.region_code, fact.is_student),
+                     *(c for c in spell.changes if c[0] > fact.effective)]
 
 
 def fold(facts: list[Fact]) -> Timeline:
-    """The spells and death day that ``facts`` add up to (in recorded order, whatever the arrival order)."""
+    """The spells and death day that ``facts`` add up to, whatever order they arrived in."""
     spells: dict[str, list[Spell]] = {}
-    death: dt.date | None = None
-    for fact in (sorted(facts, key=_recorded_order) if len(facts) > 1 else facts):
+    pending: dict[str, list[_Exit]] = {}
+    for fact in (sorted(facts, key=_fold_order) if len(facts) > 1 else facts):
+        change = fact.change
+        if change == DECEASED:
+            continue  # a death is the person's, not an identity's: see _deaths
         key = f"{fact.source}/{fact.category}"
-        if fact.change == DECEASED:
-            death = fact.effective
-            continue
-        if fact.change == REVOKED:
-            spell = _open_spell(spells, key)
-            if spell is not None:
-                spell.end, spell.ended_by = max(fact.effective, spell.since), ENDED_BY_REVOCATION
+        if change == REVOKED:
+            _end(spells, pending, key, fact, ENDED_BY_REVOCATION)
             continue
         # CERTIFIED or UPDATED
-        if fact.living_status == DECEASED:
-            death = death or fact.effective
-        elif fact.living_status == "ALIVE" and death is not None:
-            death = None  # recorded after the death, saying the person is alive: a correction
-        if fact.change == UPDATED and fact.previous_category:
-            previous = _open_spell(spells, f"{fact.source}/{fact.previous_category}")
-            if previous is not None:
-                previous.end, previous.ended_by = max(fact.effective, previous.since), ENDED_BY_CHANGE
+        if change == UPDATED and fact.previous_category:
+            _end(spells, pending, f"{fact.source}/{fact.previous_category}", fact, ENDED_BY_CHANGE)
         spell = _open_spell(spells, key)
         if spell is None:
-            _start(spells, fact)
-        elif fact.change == CERTIFIED or fact.effective <= spell.since:
-            # a restatement or a correction of the start: the identity as now recorded
-            spell.since, spell.recorded_ms = fact.effective, fact.recorded_ms
-            spell.changes = [(fact.effective, fact.region_code, fact.is_student)]
+            _start(spells, pending, key, fact)
+        elif change == CERTIFIED or fact.effective <= spell.since:
+            _restate(spell, fact)
         else:  # UPDATED from a later day: the county or student flag changes from then on
             spell.changes = [c for c in spell.changes if c[0] < fact.effective]
             spell.changes.append((fact.effective, fact.region_code, fact.is_student))
-            spell.recorded_ms = fact.recorded_ms
     out = [s for held in spells.values() for s in held if s.end is None or s.end > s.since]
-    return Timeline(out, death)
+    _changes_of_class(out)
+    death, owners, conflicts = _deaths(facts)
+    return Timeline(out, death, owners, conflicts)
+
+
+def _changes_of_class(spells: list[Spell]) -> None:
+    """A REVOKED of one class and a CERTIFIED of another by the same department on the same
+    day is a change of class, as an UPDATED with ``previous_category`` is."""
+    revoked = [s for s in spells if s.ended_by == ENDED_BY_REVOCATION]
+    if not revoked:
+        return
+    starts = {(s.source, s.since, s.category) for s in spells}
+    for spell in revoked:
+        if any(src == spell.source and day == spell.end and cat != spell.category for src, day, cat in starts):
+            spell.ended_by = ENDED_BY_CHANGE
+
+
+def _deaths(facts: list[Fact]) -> tuple[dt.date | None, tuple[str, ...], tuple[tuple[str, str, tuple[str, ...]], ...]]:
+    """Rule 12, in recorded order: each department's death report stands until that department
+    corrects it with an UPDATED saying ALIVE; another's ALIVE is a conflict, nothing more."""
+    standing: dict[str, dt.date] = {}
+    conflicts: list[tuple[str, str, tuple[str, ...]]] = []
+    said = [f for f in facts if f.change == DECEASED or f.living_status is not None]
+    for fact in sorted(said, key=_recorded_order):
+        if fact.change == DECEASED or fact.living_status == DECEASED:
+            standing[fact.source] = fact.effective
+        elif fact.living_status == ALIVE and standing:
+            if fact.source in standing and fact.change == UPDATED:
+                del standing[fact.source]  # the department that reported it corrects it
+            else:
+                conflicts.append((fact.event_id, fact.source, tuple(sorted(standing))))
+    death = min(standing.values()) if standing else None
+    return death, tuple(sorted(standing)), tuple(conflicts)
 
 
 def alive_for(timeline: Timeline, year: int) -> bool:
@@ -172,10 +251,12 @@ def alive_for(timeline: Timeline, year: int) -> bool:
     return timeline.death is None or timeline.death >= dt.date(year, 1, 1)
 
 
-def held_through(spell: Spell, year: int) -> bool:
-    """Whether an ended identity still counts for ``year``: a revocation dated in the year or
-    before it withdraws the year (CONTRACT rule 5, judged by the effective date); a change of
-    category counts the old class for a year it was held on the year's first day."""
+def held_through(spell: Spell, year: int, enrolled_on: dt.date) -> bool:
+    """Whether an ended identity still counts for ``year``. A revocation dated in the year or
+    before it withdraws the year (CONTRACT rule 5, judged by the effective date). A change of
+    class keeps the old class for a year it was held at that year's enrolment (``enrolled_on``:
+    the window's last day, or the day certified for someone certified later): the class that
+    decided the year keeps counting, so a change dated 1 January is no exit."""
     if spell.end is None or spell.end > dt.date(year, 12, 31):
         return True
-    return spell.ended_by == ENDED_BY_CHANGE and spell.end > dt.date(year, 1, 1)
+    return spell.ended_by == ENDED_BY_CHANGE and spell.end > max(enrolled_on, spell.since)

@@ -174,7 +174,8 @@ def qualify(spell: Spell, year: int, policy: Policy) -> str | None:
     an earlier identity cutoff) it counts at the normal rate. After it, inside the year, the
     region's rule decides: on the spot (随参随缴) up to ``on_the_spot_until``, or nothing
     this year (次年起; Panzhihua's cutoff), except the categories a late exception names.
-    A revocation dated in the year withdraws it (``held_through``)."""
+    A revocation dated in the year withdraws it; a change of class after the year's enrolment
+    does not (``held_through``)."""
     if spell.since > policy.in_time_until:
         if spell.since > dt.date(year, 12, 31):
             return None
@@ -188,7 +189,13 @@ def qualify(spell: Spell, year: int, policy: Policy) -> str | None:
         how = ON_THE_SPOT
     else:
         how = IN_TIME
-    return how if held_through(spell, year) else None
+    return how if held_through(spell, year, enrolment_day(spell, policy)) else None
+
+
+def enrolment_day(spell: Spell, policy: Policy) -> dt.date:
+    """The day a year's enrolment is judged for ``spell`` (CONTRACT additions 2026-12-05): the
+    payment window's last day, or the day certified for someone certified later."""
+    return max(policy.spec.window.end, spell.since)
 
 
 def late_until(category: str, policy: Policy) -> dt.date | None:

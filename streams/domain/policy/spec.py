@@ -131,6 +131,13 @@ class LateException(_Strict):
 
 
 PaidInFull = Literal["next_year", "tax_refund", "post_hoc_subsidy"]
+# Who the ``paid_in_full`` rule is for (the group its clause names): people certified outside
+# the window (on the spot), people who became eligible inside the window, or everyone
+# certified in time.
+PaidInFullGroup = Literal["on_the_spot", "certified_in_window", "in_time"]
+# Identities certified in several pooling regions for one year: the region whose policy gives
+# the higher subsidy, or the region of the latest certification.
+SeveralRegions = Literal["highest_subsidy", "latest_certification"]
 
 
 class PolicyFile(_Strict):
@@ -150,6 +157,11 @@ class PolicyFile(_Strict):
     # What a person who paid the full premium before being certified (or before the data
     # arrived) gets: subsidised from the next year, a tax refund of the difference, or a post-hoc subsidy.
     paid_in_full: Param[PaidInFull]
+    paid_in_full_group: Param[PaidInFullGroup]
+    # A person outside that group who was subsidised and still paid the full premium: the
+    # subsidy is owed to them (a case with the amount; the year keeps it for the reports).
+    charged_in_full: Param[Literal["owed_to_person"]]
+    several_regions: Param[SeveralRegions]
     allow_higher_level: Param[bool]
     # Children below this age (at 1 January of the year, from the birth date in the ID number)
     # count as 学生儿童 wherever a category rule has a ``student`` override.

@@ -191,6 +191,12 @@ def test_events_out_of_order_across_partitions_do_not_resurrect():
     assert fees(apply(state, event(idn, "EXTREME_POVERTY", occurred=dt.datetime(2024, 7, 15, tzinfo=dt.UTC)))) == []
     # a certification recorded after the death does not bring the person back...
     assert fees(apply(state, event(idn, "EXTREME_POVERTY", occurred=dt.datetime(2024, 9, 1, tzinfo=dt.UTC)))) == []
-    # ...unless it says the person is alive (生存状况, a data correction)
+    # ...nor does one saying ALIVE: a correction is an UPDATED of the reporting department's
+    # identity (CONTRACT rule 12); anything else is a LIVING_STATUS_CONFLICT case
     alive = {**event(idn, "EXTREME_POVERTY", occurred=dt.datetime(2024, 9, 2, tzinfo=dt.UTC)), "living_status": "ALIVE"}
-    assert fees(apply(state, alive))
+    out = apply(state, alive)
+    assert fees(out) == [] and [e.code for e in out] == ["LIVING_STATUS_CONFLICT"]
+    # the department that reported the death corrects it (生存状况, a data correction)
+    correction = {**event(idn, "MINIMUM_LIVING", change="UPDATED", occurred=dt.datetime(2024, 9, 3, tzinfo=dt.UTC)),
+                  "living_status": "ALIVE"}
+    assert fees(apply(state, correction))

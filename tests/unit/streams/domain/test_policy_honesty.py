@@ -140,7 +140,7 @@ def test_a_state_of_the_previous_encoding_is_read_and_decides_the_same():
 
     assert state.apply_identity(ident(event(state.id_number, "MONITORED_RELAPSE_RISK")), shipped_book(), "k" * 64, 1) == []
     again = PersonState.loads(state.dumps())
-    assert orjson.loads(again.dumps())["v"] == 2 and again.years[2025].version == 1
+    assert orjson.loads(again.dumps())["v"] == 3 and again.years[2025].version == 1
 
 
 def test_an_identity_event_of_the_pre_addition_schema_is_decided_as_before():
