@@ -230,7 +230,9 @@ def run_import(settings: Settings, source_name: str, path: Path, *, report: Path
             result.rows += 1
             raw_id = str(cells[index["id_number"]] if index["id_number"] < len(cells) else "")
             try:
-                ev = row_to_event(source, cells, index, occurred)
+                # each row its own recorded time, in the file's row order: a file that lists an
+                # entry and an exit with one date decides them in the order the file gives
+                ev = row_to_event(source, cells, index, occurred + dt.timedelta(milliseconds=n))
             except RowError as exc:
                 problems = [(exc.field, exc.reason, exc.detail)]
             else:

@@ -16,7 +16,7 @@ import json
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import faust
@@ -53,10 +53,11 @@ log = logging.getLogger("zhucan.worker")
 RAW: dict[str, Any] = {"key_serializer": "raw", "value_serializer": "raw"}
 
 # A person command's type -> how it changes the state (returns the effects).
-Apply = Callable[[PersonState, Any, PolicyBook, str, int], list[Effect]]
+# ``opened``: the years opened in the person's partition, per region (ControlStage.opened).
+Apply = Callable[[PersonState, Any, PolicyBook, str, int, Mapping[str, int]], list[Effect]]
 COMMANDS: dict[type, Apply] = {
-    Identity: lambda state, ident, book, pkey, now: state.apply_identity(ident, book, pkey, now),
-    PaymentAck: lambda state, ack, book, pkey, now: state.apply_payment(ack, book, now),
+    Identity: lambda state, ident, book, pkey, now, opened: state.apply_identity(ident, book, pkey, now, opened),
+    PaymentAck: lambda state, ack, book, pkey, now, opened: state.apply_payment(ack, book, now),
 }
 # An effect's type -> (the Topics attribute it goes to, its record in schemas/).
 EFFECTS: dict[type, tuple[str, str]] = {
@@ -147,7 +148,8 @@ class Pipeline:
                 return self.publish([unknown_payment(command, self.now_ms(),
                                                      "no fee standard was ever issued to this person")], pkey)
             state = PersonState(id_number=command.id_number)
-        effects = COMMANDS[type(command)](state, command, self.book, pkey, self.now_ms())
+        effects = COMMANDS[type(command)](state, command, self.book, pkey, self.now_ms(),
+                                          self.control.opened(partition))
         outs = self.publish(effects, pkey, home=partition)
         pending[key] = state.dumps()  # only once it all succeeded: a failed command leaves no trace
         return outs

@@ -31,6 +31,7 @@ class Context(Protocol):
     metrics: Metrics
     fee_modes: Counter[str]
     fees_decided: int
+    control: Any  # the control stage (the years opened per partition)
 
     def now_ms(self) -> int: ...
 

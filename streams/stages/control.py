@@ -19,12 +19,32 @@ from streams.stages import Context
 
 log = logging.getLogger("zhucan.worker")
 CONTROL_KEY = "~control~"
+OPENED_KEY = "~opened~"
 RUNNABLE = (ControlKind.OPEN_YEAR, ControlKind.CHECK_COVERAGE)
+
+
+def opened_key(partition: int) -> bytes:
+    return f"{OPENED_KEY}{partition}".encode()
 
 
 class ControlStage:
     def __init__(self, p: Context) -> None:
         self.p = p
+        self._opened: dict[int, dict[str, int]] = {}  # partition -> region -> last year opened, this batch
+
+    def opened(self, partition: int) -> dict[str, int]:
+        """The years opened in this partition, per region (CONTRACT rule 13: an identity that
+        arrives after OPEN_YEAR counts up to that year as if it had come before). Kept in the
+        person table under ``~opened~<partition>``, written with the OPEN_YEAR's done marker;
+        read once per batch (``forget``)."""
+        if partition not in self._opened:
+            stored = self.p.store.get(partition, opened_key(partition))
+            self._opened[partition] = json.loads(stored) if stored else {}
+        return self._opened[partition]
+
+    def forget(self) -> None:
+        """At the start of a batch: the partitions held may have changed hands since the last."""
+        self._opened.clear()
 
     def fan_out(self, msg: Any) -> list[Out]:
         """One record of control.v1 (a consumer record) -> a copy for every partition of the person topic."""
@@ -69,7 +89,8 @@ class ControlStage:
             state = PersonState.loads(stored)
             pkey = key.decode()
             if kind == ControlKind.OPEN_YEAR:
-                effects = state.open_year(year, region, p.book, pkey, p.now_ms(), cmd.command_id)
+                effects = state.open_year(year, region, p.book, pkey, p.now_ms(), cmd.command_id,
+                                          opened=self.opened(partition))
             else:
                 effects = state.check_coverage(year, region, as_of, p.settings.coverage_grace_days)
             if effects:
@@ -83,9 +104,15 @@ class ControlStage:
                 log.info("control %s %s partition %d: %d people scanned, %d with output", cmd.command_id,
                          kind, partition, scanned, touched)
         await flush()
-        p.store.put_many(partition, {marker: b"done"})
+        done = {marker: b"done"}
+        if kind == ControlKind.OPEN_YEAR:
+            opened = dict(self.opened(partition))
+            opened[region] = max(year, opened.get(region, year))
+            done[opened_key(partition)] = json.dumps(opened, sort_keys=True).encode()
+            self._opened[partition] = opened
+        p.store.put_many(partition, done)
         await p.emit([
-            Out(p.names.person_changelog, marker, b"done", partition=partition),
+            *(Out(p.names.person_changelog, k, v, partition=partition) for k, v in done.items()),
             Out(p.names.control_progress, cmd.command_id.encode(), json.dumps({
                 "command_id": cmd.command_id, "command": kind, "partition": partition, "scanned": scanned,
                 "with_output": touched, "done": True}).encode()),

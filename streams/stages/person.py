@@ -95,6 +95,7 @@ class PersonStage:
         outs: list[Out] = []
         pending: dict[int, dict[bytes, bytes]] = {}  # partition -> person key -> state so far
         self.offsets.begin()
+        self.p.control.forget()
         self.batch_started = time.monotonic()
         try:
             await self._on_records(events, outs, pending)

@@ -126,3 +126,36 @@ def test_memory_does_not_grow_with_the_file(tmp_path):
 
     small, large = peak(2_000), peak(20_000)
     assert large < small * 2, (small, large)
+
+
+def test_rows_are_recorded_in_file_order_and_no_exit_is_lost(tmp_path):
+    """Issue #19 (1): every row of a monthly file used to carry one recorded time, so an entry and
+    an exit tied and the content hash ordered them. Each row now has its own recorded time in
+    row order, and the fold orders by effective date first: the exit is never lost, whichever
+    row comes first (000 四; 002 二(二)1: 每月…提供)."""
+    from streams.domain.identity import Identity, validate_identity
+    from streams.domain.person import PersonState
+    from tests.fixtures import shipped_book
+
+    people = [new_id() for _ in range(40)]
+    rows = []
+    for n, idn in enumerate(people):
+        entry = ["王芳", idn, "特困人员", "410102", "2024-06-01", "认定", "否"]
+        leave = ["王芳", idn, "特困人员", "410102", "2024-12-01", "退出", "否"]
+        rows += [leave, entry] if n % 2 else [entry, leave]  # half the file lists the exit first
+    producer = RecordingProducer()
+    run_import(SETTINGS, "civil-affairs", write_csv(tmp_path / "monthly.csv", rows), producer=producer, quiet=True)
+    codec = Codec()
+    events = [codec.decode(v)[1] for _, _, v in producer.sent]
+    recorded = [e["occurred_at"] for e in events]
+    assert recorded == sorted(recorded) and len(set(recorded)) == len(recorded)  # row order, no ties
+    kept = 0
+    for idn in people:
+        state = PersonState(idn)
+        for raw in (e for e in events if e["id_number"] == idn):
+            ident = validate_identity(raw)
+            assert isinstance(ident, Identity)
+            state.apply_identity(ident, shipped_book(), "ab" * 32, 1)
+        year = state.years.get(2025)
+        kept += year is not None and year.mode != "WITHDRAWN"
+    assert kept == 0, f"{kept} of {len(people)} people kept a subsidy after their exit"

@@ -20,6 +20,7 @@ A case::
         2025: {version: 1, category: MINIMUM_LIVING, subsidy: 28000, payable: 12000, mode: DIFFERENCE}
         2026: none                     # no standard was ever issued for the year
       paid: {2025: {level: 2, subsidy: 32000, payable: 20000}}   # what the year froze at
+      owed: {2025: 28000}              # money the payment left owed to the person
       reviews: [WAITING_FOR_POLICY]    # the review codes raised, in any order (exactly these)
 """
 
@@ -142,19 +143,22 @@ def test_policy_table(case: dict[str, Any], tmp_path: Path) -> None:
     id_number = case_id_number(case)
     state = PersonState(id_number)
     effects: list[Any] = []
+    opened: dict[str, int] = {}  # the years opened per region, as the worker keeps them per partition
     for n, step in enumerate(case["steps"], start=1):
         (kind, body), = step.items()
         if kind == "identity":
             ident = validate_identity(raw_identity(case, id_number, body, n))
             assert isinstance(ident, Identity), f"step {n}: {ident}"
-            effects += state.apply_identity(ident, book, KEY, NOW)
+            effects += state.apply_identity(ident, book, KEY, NOW, opened)
         elif kind == "payment":
             effects += state.apply_payment(PaymentAck.from_record(raw_payment(id_number, body)), book, NOW)
         elif kind == "policy":
             shifted_policy(policies, body["add"])
             book = load_book(policies)
         elif kind == "open_year":
-            effects += state.open_year(body["year"], str(body["region"]), book, KEY, NOW, f"cmd-{n}")
+            region = str(body["region"])
+            effects += state.open_year(body["year"], region, book, KEY, NOW, f"cmd-{n}", opened)
+            opened[region] = max(body["year"], opened.get(region, body["year"]))
         else:
             raise AssertionError(f"step {n}: unknown step {kind}")
         state = PersonState.loads(state.dumps())  # every step through the stored form, as the worker does
@@ -171,6 +175,8 @@ def test_policy_table(case: dict[str, Any], tmp_path: Path) -> None:
         assert got == want, f"{year}: frozen at {frozen}"
     codes = sorted(e.code for e in effects if isinstance(e, ReviewRaised))
     assert codes == sorted(case.get("reviews") or []), [e.detail for e in effects if isinstance(e, ReviewRaised)]
+    for year, amount in (case.get("owed") or {}).items():  # money the year keeps as owed to the person
+        assert state.years[year].owed_fen == amount, f"{year}: owed {state.years[year].owed_fen}"
     amounts = case.get("review_amounts")
     if amounts:
         got_amounts = {e.code: e.amount_fen for e in effects if isinstance(e, ReviewRaised) and e.amount_fen}

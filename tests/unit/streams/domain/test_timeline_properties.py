@@ -1,17 +1,25 @@
-"""Properties of the timeline: a replay, or any arrival order, decides the same."""
+"""Properties of the timeline: a replay, any arrival order, any tie in recorded time, and any
+interleaving with the operators' OPEN_YEAR decide the same (CONTRACT rules 11-13)."""
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import itertools
+import shutil
+from pathlib import Path
+from typing import NamedTuple
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from streams.domain.identity import Identity, validate_identity
 from streams.domain.person import PersonState
+from streams.domain.policy.spec import PolicyBook
 from streams.domain.timeline import fold
+from streams.policies import SHIPPED_POLICY_DIR, load_book
 from tests.fixtures import HENAN, PANZHIHUA, WEIHAI, event, new_id, shipped_book
+from tests.unit.streams.domain.test_policy_tables import shifted_policy
 
 _ids = itertools.count(1)
 REGION_CATEGORIES = {
@@ -22,24 +30,51 @@ REGION_CATEGORIES = {
 DAYS = st.integers(min_value=0, max_value=900)  # days after 2023-12-01: before, in and after the windows
 
 
+CLASS_CHANGES = {HENAN: ("MINIMUM_LIVING", "EXTREME_POVERTY"), WEIHAI: ("MINIMUM_LIVING", "ORPHAN"),
+                 PANZHIHUA: ("MINIMUM_LIVING", "EXTREME_POVERTY")}
+OTHER_SOURCE = {HENAN: "MONITORED_RELAPSE_RISK", WEIHAI: "MONITORED_RELAPSE_RISK", PANZHIHUA: "SEVERE_DISABILITY"}
+
+
 @st.composite
 def timelines(draw):
+    """A person's events in one region: certifications, changes (of county, now and then of
+    province; of class), exits, deaths and living-status statements, recorded on a few shared
+    instants (a batch file's rows tie) or apart, and an arrival order."""
     region = draw(st.sampled_from(sorted(REGION_CATEGORIES)))
     idn = new_id(region)
     events = []
+    # a batch file's instants: every row of a file recorded at once (any effective date here is
+    # within a year after them, as validation allows)
+    instants = [dt.datetime(2025, 6, 1, tzinfo=dt.UTC), dt.datetime(2025, 7, 1, tzinfo=dt.UTC)]
     for n in range(draw(st.integers(min_value=1, max_value=6))):
-        category = draw(st.sampled_from(REGION_CATEGORIES[region]))
+        category = draw(st.sampled_from([*REGION_CATEGORIES[region], OTHER_SOURCE[region]]))
         change = draw(st.sampled_from(["CERTIFIED", "CERTIFIED", "UPDATED", "REVOKED", "DECEASED"]))
         effective = dt.date(2023, 12, 1) + dt.timedelta(days=draw(DAYS))
-        recorded = dt.datetime.combine(effective, dt.time(0, 0, n), tzinfo=dt.UTC) + dt.timedelta(
-            days=draw(st.integers(min_value=0, max_value=30)))
+        if draw(st.booleans()):  # a batch file: recorded on one instant with other rows
+            recorded = draw(st.sampled_from(instants))
+        else:
+            recorded = dt.datetime.combine(effective, dt.time(0, 0, n), tzinfo=dt.UTC) + dt.timedelta(
+                days=draw(st.integers(min_value=0, max_value=30)))
         # An UPDATED may move the identity to another county, now and then in another province.
         county = draw(st.sampled_from([region, region, *sorted(REGION_CATEGORIES)])) if change == "UPDATED" else region
         raw = event(idn, category, region=county, change=change, effective=effective, occurred=recorded,
                     event_id=f"p-{next(_ids)}")
+        pair = CLASS_CHANGES[region]
+        if change == "UPDATED" and category in pair and draw(st.booleans()):
+            raw["previous_category"] = pair[1 - pair.index(category)]  # a change of class (civil affairs)
+        if change in ("CERTIFIED", "UPDATED"):
+            raw["living_status"] = draw(st.sampled_from([None, None, "ALIVE", "DECEASED"]))
         result = validate_identity(raw)
         assert isinstance(result, Identity), result
         events.append(result)
+        if change == "CERTIFIED" and draw(st.booleans()):  # the same file lists the exit with it
+            leave = validate_identity(event(
+                idn, category, region=region, change=draw(st.sampled_from(["REVOKED", "DECEASED"])),
+                effective=min(effective + dt.timedelta(days=draw(st.integers(min_value=0, max_value=400))),
+                              recorded.date() + dt.timedelta(days=360)),
+                occurred=recorded, event_id=f"p-{next(_ids)}"))
+            assert isinstance(leave, Identity), leave
+            events.append(leave)
     order = draw(st.permutations(events))
     return idn, events, order
 
@@ -50,12 +85,31 @@ def _decided(state: PersonState) -> dict[int, tuple]:
             for year, rec in state.years.items() if rec.mode != "WITHDRAWN"}
 
 
-def _replay(idn: str, events: list[Identity]) -> PersonState:
+def _replay(idn: str, events: list[Identity], book: PolicyBook | None = None) -> PersonState:
     state = PersonState(idn)
     for ev in events:
-        state.apply_identity(ev, shipped_book(), "ab" * 32, 1)
+        state.apply_identity(ev, book or shipped_book(), "ab" * 32, 1)
         state = PersonState.loads(state.dumps())
     return state
+
+
+@functools.cache
+def two_year_book(root: str) -> PolicyBook:
+    """The shipped policies and, for each seed region, next year's file (the same one year on)."""
+    directory = Path(root) / "policies"
+    shutil.copytree(SHIPPED_POLICY_DIR, directory)
+    for name in ("410000-2026", "370000-2026", "371000-2026", "510400-2023"):
+        shifted_policy(directory, name)
+    return load_book(directory)
+
+
+class Open(NamedTuple):
+    region: str
+    year: int
+
+
+OPENS = {HENAN: [Open("410000", 2026)], WEIHAI: [Open("371000", 2026), Open("370000", 2026)],
+         PANZHIHUA: [Open("510400", 2023)]}
 
 
 @settings(max_examples=300, deadline=None)
@@ -66,6 +120,39 @@ def test_any_arrival_order_decides_the_same(case):
     as_arrived = _replay(idn, list(order))
     assert _decided(as_arrived) == _decided(in_recorded_order)
     assert fold(as_arrived.facts) == fold(in_recorded_order.facts)
+    # a tie in recorded time is never broken by the event id (a content hash): renamed ids decide the same
+    renamed = _replay(idn, [ev._replace(event_id=f"z-{10**9 - int(ev.event_id[2:])}") for ev in order])
+    assert _decided(renamed) == _decided(as_arrived)
+
+
+@settings(max_examples=300, deadline=None)
+@given(timelines(), st.data())
+def test_open_year_before_after_or_between_the_events_decides_the_same(tmp_path_factory, case, data):
+    """CONTRACT rule 13: the operators' OPEN_YEAR anywhere among a person's events gives the
+    same standards as OPEN_YEAR after them all."""
+    idn, events, order = case
+    book = two_year_book(str(tmp_path_factory.getbasetemp() / "two-years"))
+    region = idn[:6]
+    opens = OPENS[region]
+    steps: list = list(order)
+    for n, command in enumerate(opens):
+        steps.insert(data.draw(st.integers(min_value=0, max_value=len(steps)), label=f"open {n}"), command)
+
+    def run(sequence: list) -> PersonState:
+        state, opened = PersonState(idn), {}
+        for step in sequence:
+            if isinstance(step, Open):
+                where, year = step
+                state.open_year(year, where, book, "ab" * 32, 1, f"cmd-{where}", opened)
+                opened[where] = max(year, opened.get(where, year))
+            else:
+                state.apply_identity(step, book, "ab" * 32, 1, opened)
+            state = PersonState.loads(state.dumps())
+        return state
+
+    interleaved = run(steps)
+    opened_last = run([*order, *opens])
+    assert _decided(interleaved) == _decided(opened_last)
 
 
 @settings(max_examples=200, deadline=None)
