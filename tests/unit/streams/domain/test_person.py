@@ -200,3 +200,91 @@ def test_events_out_of_order_across_partitions_do_not_resurrect():
     correction = {**event(idn, "MINIMUM_LIVING", change="UPDATED", occurred=dt.datetime(2024, 9, 3, tzinfo=dt.UTC)),
                   "living_status": "ALIVE"}
     assert fees(apply(state, correction))
+
+
+# ---- issue #19: the smaller items, and the state that stays small ----
+
+def test_ten_years_of_monthly_restatements_keep_the_state_under_a_kibibyte():
+    """Departments restate each identity every month (000 四; 002 二(二)1): 120 restatements, each
+    with its own event id and recorded time, add nothing the fold can read."""
+    import orjson
+
+    idn = new_id()
+    state = PersonState(idn)
+    for month in range(120):
+        at = dt.datetime(2015 + month // 12, month % 12 + 1, 20, tzinfo=dt.UTC)
+        state.apply_identity(ident(event(idn, "MINIMUM_LIVING", effective=dt.date(2015, 1, 1), occurred=at)),
+                             shipped_book(), "ab" * 32, 1)
+        state = PersonState.loads(state.dumps())
+    assert len(state.facts) == 2  # the first and the last recorded
+    assert len(state.dumps()) < 1024, len(state.dumps())
+    assert orjson.loads(state.dumps())["v"] == 3
+
+
+def test_named_fields_in_the_stored_figures_and_a_v2_state_migrates():
+    import orjson
+
+    idn = new_id()
+    state = PersonState(idn)
+    apply(state, event(idn, "MINIMUM_LIVING"))
+    apply(state, event(idn, "EXTREME_POVERTY"))
+    state.apply_payment(PaymentAck.from_record(payment(idn, 2025, 2, "ZERO_DECLARED", 0)), shipped_book(), 1)
+    doc = orjson.loads(state.dumps())
+    year = doc["y"]["2025"]
+    assert year["paid"]["subsidy_fen"] == 40000 and year["older"]["1"]["category"] == "MINIMUM_LIVING"
+    # the same state as v2 wrote it: positional lists, the fingerprint without county and flag
+    v2 = {**doc, "v": 2, "y": {"2025": {**year, "paid": list(year["paid"].values()),
+                                        "older": {k: list(v.values()) for k, v in year["older"].items()},
+                                        "fingerprint": year["fingerprint"].rsplit("|", 2)[0]}}}
+    migrated = PersonState.loads(orjson.dumps(v2))
+    assert migrated.years[2025].frozen_figures() == state.years[2025].frozen_figures()
+    assert migrated.years[2025].fingerprint == state.years[2025].fingerprint  # the upgrade sends tax nothing
+    assert migrated.dumps() == state.dumps()
+
+
+def test_a_dead_person_is_not_on_the_suspected_list():
+    idn = new_id()
+    state = PersonState(idn)
+    apply(state, event(idn, "MINIMUM_LIVING"))
+    apply(state, event(idn, "MINIMUM_LIVING", change="DECEASED", effective=dt.date(2025, 2, 1),
+                       occurred=dt.datetime(2025, 2, 2, tzinfo=dt.UTC)))
+    assert state.years[2025].mode != "WITHDRAWN"  # died during the year: the year stands (攀医保 五(一) reading)
+    assert state.check_coverage(2025, "410000", dt.date(2025, 6, 1), 30) == []
+    alive = PersonState(new_id())
+    apply(alive, event(alive.id_number, "MINIMUM_LIVING"))
+    assert alive.check_coverage(2025, "410000", dt.date(2025, 6, 1), 30)  # the same without the death
+
+
+def test_an_edited_gloss_does_not_raise_the_region_conflict_again(tmp_path):
+    import shutil
+
+    from streams.policies import SHIPPED_POLICY_DIR, load_book
+
+    idn = new_id()
+    state = PersonState(idn)
+    apply(state, event(idn, "MINIMUM_LIVING"))
+    first = apply(state, event(idn, "LOW_INCOME_MARGINAL", region=WEIHAI))
+    assert [e.code for e in first if isinstance(e, ReviewRaised)] == ["REGION_CONFLICT"]
+    shutil.copytree(SHIPPED_POLICY_DIR, tmp_path / "p")
+    path = tmp_path / "p" / "410000-2025.yaml"
+    path.write_text(path.read_text(encoding="utf-8").replace("(定额资助低保对象)", "(定额资助低保对象，)"), encoding="utf-8")
+    edited = load_book(tmp_path / "p")
+    assert edited.lookup(HENAN, 2025).policy_id != shipped_book().lookup(HENAN, 2025).policy_id
+    again = state.apply_identity(ident(event(idn, "MONITORED_RELAPSE_RISK")), edited, "ab" * 32, 2)
+    assert [e for e in again if isinstance(e, ReviewRaised)] == []
+
+
+def test_a_withdrawn_year_after_a_death_reads_the_same_in_any_order():
+    idn = new_id(PANZHIHUA)
+    cert = event(idn, "SEVERE_DISABILITY", region=PANZHIHUA)
+    poor = event(idn, "MINIMUM_LIVING", region=PANZHIHUA)
+    death = event(idn, "MINIMUM_LIVING", region=PANZHIHUA, change="DECEASED", effective=dt.date(2021, 10, 1),
+                  occurred=dt.datetime(2021, 10, 2, tzinfo=dt.UTC))
+    outs = []
+    for order in ([cert, poor, death], [poor, cert, death]):
+        state = PersonState(idn)
+        issued = [f for raw in order for f in fees(apply(state, raw))]
+        last = issued[-1]
+        outs.append((last.payment_mode, last.contribution_level, last.premium_fen, last.basis))
+        assert "死亡核减" in last.basis and "按普通居民缴费" not in last.basis
+    assert outs[0] == outs[1]
