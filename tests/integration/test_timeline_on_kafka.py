@@ -122,3 +122,60 @@ def test_records_of_the_pre_addition_schemas_are_decided_as_before(running):
     running.send_identity(event(idn, "EXTREME_POVERTY"))
     time.sleep(2)
     assert [f["version"] for f in running.fees_for(idn, settle_s=0)] == [1]
+
+
+def test_a_monthly_file_a_death_and_a_move_on_kafka(running, tmp_path, monkeypatch, capsys):
+    """Issue #19 end to end: ``zhucan import`` of a monthly file that lists each person's entry and
+    exit (half the file lists the exit first) keeps no one's subsidy; another department's
+    routine ALIVE after a death restores nothing and raises LIVING_STATUS_CONFLICT; a move to
+    another province dated after the window leaves the year to the old county."""
+    import csv
+
+    from connectors.ops.cli import main
+
+    people = [new_id(HENAN) for _ in range(12)]
+    path = tmp_path / "民政-2024-12.csv"
+    with open(path, "w", encoding="utf-8", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["姓名", "身份证号", "身份类别", "认定地区划代码", "生效日期", "变动类型", "学生儿童"])
+        for n, idn in enumerate(people):
+            entry = ["甲", idn, "特困人员", HENAN, "2024-06-01", "认定", "否"]
+            leave = ["甲", idn, "特困人员", HENAN, "2024-12-01", "退出", "否"]
+            w.writerows([leave, entry] if n % 2 else [entry, leave])
+        stayers = [new_id(HENAN) for _ in range(4)]  # only an entry: they show the file was decided
+        for idn in stayers:
+            w.writerow(["乙", idn, "特困人员", HENAN, "2024-06-01", "认定", "否"])
+    running.cli_env(monkeypatch)
+    assert main(["import", "--source", "civil-affairs", str(path)]) == 0
+    for idn in stayers:
+        assert [f["payment_mode"] for f in running.fees_for(idn, settle_s=0)] == ["ZERO_DECLARATION"]
+    time.sleep(2.0)
+    # (the importer keys rows by event id, so an entry and its exit may reach the worker in either
+    # order): with the exit first no standard is issued; with the entry first it is withdrawn
+    kept = []
+    for idn in people:
+        modes = [f["payment_mode"] for f in running.fees_for(idn, at_least=0, timeout_s=1, settle_s=0)]
+        assert modes in ([], ["ZERO_DECLARATION", "WITHDRAWN"]), modes
+        kept += [idn] if modes[-1:] == ["ZERO_DECLARATION"] else []
+    assert not kept
+
+    dead = new_id(PANZHIHUA)
+    running.send_identity(event(dead, "EXTREME_POVERTY", region=PANZHIHUA))
+    running.fees_for(dead, settle_s=0)
+    running.send_identity(event(dead, "EXTREME_POVERTY", region=PANZHIHUA, change="DECEASED",
+                                effective=dt.date(2021, 10, 1), occurred=dt.datetime(2021, 10, 5, tzinfo=dt.UTC)))
+    running.fees_for(dead, at_least=2, settle_s=0)
+    alive = event(dead, "MONITORED_RELAPSE_RISK", region=PANZHIHUA, occurred=dt.datetime(2021, 11, 1, tzinfo=dt.UTC))
+    running.send_identity({**alive, "living_status": "ALIVE"})
+    cases = [c for _, c, _ in running.read(running.topics.review, "ReviewCase", timeout_s=30, idle_s=2.0)
+             if c["id_number"] == dead]
+    assert [c["code"] for c in cases] == ["LIVING_STATUS_CONFLICT"]
+    assert "CIVIL_AFFAIRS" in cases[0]["detail"] and "RURAL_REVITALIZATION" in cases[0]["detail"]
+    assert [f["payment_mode"] for f in running.fees_for(dead, settle_s=1)] == ["ZERO_DECLARATION", "WITHDRAWN"]
+
+    mover = new_id(HENAN)
+    running.send_identity(event(mover, "MINIMUM_LIVING"))
+    running.send_identity(event(mover, "MINIMUM_LIVING", change="UPDATED", region=WEIHAI,
+                                effective=dt.date(2025, 2, 1)))
+    fees = running.fees_for(mover, settle_s=1.5)
+    assert [(f["version"], f["region_code"], f["subsidy_fen"]) for f in fees] == [(1, HENAN, 28000)]
