@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from dataclasses import dataclass, field
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 import orjson  # the state's JSON, written and read once per command: ~5x faster than json
@@ -163,7 +163,11 @@ def _held(id_number: str, timeline: Timeline, year: int, policy: Policy,
     return frozenset(Held(CATEGORIES[s.category], student) for s, _, _ in counted)
 
 
-def view_year(timeline: Timeline, year: int, book: PolicyBook, id_number: str = "") -> YearView:
+Counts = Callable[[Spell, int], bool]  # whether an identity counts for a year (CONTRACT rule 13)
+
+
+def view_year(timeline: Timeline, year: int, book: PolicyBook, id_number: str = "",
+              counts: Counts | None = None) -> YearView:
     """Which identities count for ``year``, under which region's policy.
 
     The certifying county held at the year's enrolment decides the policy (CONTRACT: region_code
@@ -179,9 +183,11 @@ def view_year(timeline: Timeline, year: int, book: PolicyBook, id_number: str = 
     last_day = dt.date(year, 12, 31)
     for spell in timeline.spells:
         county, policy = enrolment_county(spell, year, book)
-        if policy is None:
+        if policy is None:  # (whether or not its region opened the year: a person must know it waits)
             if spell.held_on(last_day):
                 waiting = waiting or county
+            continue
+        if counts is not None and not counts(spell, year):
             continue
         how = qualify(spell, year, policy)
         if how is not None:
@@ -402,12 +408,12 @@ class PersonState:
         )
 
     def _redecide(self, year: int, timeline: Timeline, book: PolicyBook, person_key: str,
-                  now_ms: int) -> list[Effect]:
+                  now_ms: int, counts: Counts | None = None) -> list[Effect]:
         """Decide ``year`` from the timeline and issue a version when the decision changed (never for a frozen year)."""
         rec = self.years.get(year) or YearRecord()
         if rec.frozen:
             return []  # paid: later changes count for the next year only
-        view = view_year(timeline, year, book, self.id_number)
+        view = view_year(timeline, year, book, self.id_number, counts)
         effects: list[Effect] = []
         waiting = bool(view.waiting) and view.policy is None
         if waiting and year not in self.waiting:
@@ -448,26 +454,33 @@ class PersonState:
             effects.append(issued)
         return effects
 
-    def _targets(self, timeline: Timeline, book: PolicyBook, opened: Mapping[str, int]) -> set[int]:
+    def _targets(self, timeline: Timeline, book: PolicyBook, opened: Mapping[str, int]) -> tuple[set[int], Counts]:
         """The years the identities count for (CONTRACT rule 13): each from its first, up to the
         last year opened in its region (``opened``: region -> the last year an OPEN_YEAR opened
-        there); a year with no policy yet (after the last one loaded) when it counts for none
-        that has one."""
+        there), and a year with no policy yet (after the last one loaded) when it counts for
+        none that has one; and which identity counts for which year (for ``view_year``: a year
+        the person has for another identity does not bring in one whose region never opened it)."""
         out: set[int] = set()
+        years_of: dict[int, set[int]] = {}
         for spell in timeline.spells:
             first = _first_year(spell, book)
             if first is not None:
-                out.add(first)
-                if opened:
-                    out.update(_opened_years(spell, first, book, opened))
+                mine = {first, *_opened_years(spell, first, book, opened)} if opened else {first}
+                years_of[id(spell)] = mine
+                out |= mine
                 continue
             years = book.years(spell.changes[-1][1])  # the county it is held in now
             if not years:
                 continue  # a region with no policy at all: NO_POLICY, raised once per region
             after = max(years) + 1
             if spell.end is None and alive_for(timeline, after):
-                out.add(max(after, spell.since.year))
-        return out
+                out.add(_waiting_year(spell, book.lookup(spell.changes[-1][1], max(years)), after))
+
+        def counts(spell: Spell, year: int) -> bool:
+            mine = years_of.get(id(spell))
+            return mine is None or year in mine  # (no year with a policy: it only waits)
+
+        return out, counts
 
     # -- facts ---------------------------------------------------------------
     def _record(self, fact: Fact) -> bool:
@@ -515,26 +528,29 @@ class PersonState:
                     f"id {mask_id(self.id_number)}: {source} says ALIVE (event {conflict_id}) after "
                     f"{', '.join(owners)} reported the death ({timeline.death}); the death stands until "
                     f"{', '.join(owners)} corrects it (an UPDATED with living_status ALIVE)", now_ms))
-        targets = {y for y, r in self.years.items() if not r.frozen} | self._targets(timeline, book, opened or {})
+        years, counts = self._targets(timeline, book, opened or {})
+        targets = {y for y, r in self.years.items() if not r.frozen} | years
         for year in sorted(targets):
-            effects += self._redecide(year, timeline, book, person_key, now_ms)
+            effects += self._redecide(year, timeline, book, person_key, now_ms, counts)
         return effects
 
     def open_year(self, year: int, region: str, book: PolicyBook, person_key: str, now_ms: int,
                   command_id: str, opened: Mapping[str, int] | None = None) -> list[Effect]:
         """OPEN_YEAR ``year`` for ``region``: the years its people's identities count for, up to
-        ``year``, that have no standard yet, decided as if the events had come after it
-        (``opened``: the years opened before, per region; this one is added)."""
+        ``year``, decided as if the events had come after it (``opened``: the years opened
+        before, per region; this one is added). A year that does not change sends nothing."""
         if not self.facts:
             return []
         now_open = dict(opened or {})
         now_open[region] = max(year, now_open.get(region, year))
         timeline = fold(self.facts)
-        targets = {y for y in self._targets(timeline, book, now_open)
-                   if y <= year and (y not in self.years or y in self.waiting)}
+        years, counts = self._targets(timeline, book, now_open)
+        # every year up to the one opened that an identity now counts for, decided or not: one the
+        # person has for another identity may now count this region's too
+        targets = {y for y in years if y <= year}
         effects: list[Effect] = []
         for y in sorted(targets):
-            effects += self._redecide(y, timeline, book, person_key, now_ms)
+            effects += self._redecide(y, timeline, book, person_key, now_ms, counts)
         return effects
 
     def check_coverage(self, year: int, region: str, as_of: dt.date, grace_days: int) -> list[Effect]:
@@ -625,6 +641,26 @@ class PersonState:
             rec.paid_fen = amount
             rec.paid = settled.to_doc()
         return effects
+
+
+def _shifted(day: dt.date, years: int) -> dt.date:
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:  # 29 February
+        return day.replace(year=day.year + years, day=28)
+
+
+def _waiting_year(spell: Spell, last: Policy, after: int) -> int:
+    """The first year an identity that counts for no loaded year would count for, judged by the
+    region's last policy (``last``) with its dates moved to that year: the identity's own first
+    year, not merely the year after the last one loaded."""
+    first = max(after, spell.since.year - 1)
+    for year in range(first, max(first, spell.since.year) + 2):
+        if spell.since <= _shifted(last.in_time_until, year - last.year):
+            return year  # in time for that year's window
+        if year == spell.since.year and last.spec.outside_window.value == "on_the_spot":
+            return year  # certified in the year, enrolled on the spot
+    return max(first, spell.since.year + 1)
 
 
 def _recorded_key(fact: Fact) -> tuple[int, str]:

@@ -95,6 +95,10 @@ def cmd_budget(args: argparse.Namespace) -> int:
         return 0
     what = f"under {args.what_if} for {args.target_year or args.year}" if overlay else "as issued"
     print(f"budget estimate (资金支出测算) for region {args.region}, people of {args.year}, {what}")
+    if overlay is not None:
+        print("  approximate: each person with a standard is re-decided from the class that decided it alone;\n"
+              "  their other identities, children's and students' rules, dates and people with no standard\n"
+              "  are not counted (the policy-revision preview replaces this)", file=sys.stderr)
     for r in rows:
         print(f"  {r.category:<28} {r.funding_source:<24} {r.persons:>8} persons {yuan(r.subsidy_fen):>14}")
     print(f"  total {yuan(sum(r.subsidy_fen for r in rows))}")

@@ -288,3 +288,27 @@ def test_a_withdrawn_year_after_a_death_reads_the_same_in_any_order():
         outs.append((last.payment_mode, last.contribution_level, last.premium_fen, last.basis))
         assert "死亡核减" in last.basis and "按普通居民缴费" not in last.basis
     assert outs[0] == outs[1]
+
+
+def test_a_waiting_identity_waits_for_its_own_first_year():
+    """Issue #19 (8): the waiting year was 'last loaded year + 1'; it is the identity's first year,
+    judged by the region's last policy moved to that year."""
+    from streams.domain.person import _waiting_year
+    from tests.fixtures import CHONGQING
+
+    chongqing = shipped_book().lookup(CHONGQING, 2020)  # window 1 Sep - 30 Jun of the year
+    henan = shipped_book().lookup(HENAN, 2025)  # in time to 31 Dec of the year before
+    from streams.domain.timeline import Spell
+
+    def spell(day):
+        return Spell("CIVIL_AFFAIRS", "MINIMUM_LIVING", day, 0, changes=[(day, CHONGQING, False)])
+
+    assert _waiting_year(spell(dt.date(2024, 6, 1)), chongqing, 2021) == 2024
+    assert _waiting_year(spell(dt.date(2024, 10, 1)), chongqing, 2021) == 2025  # the 2025 window opened 1 Sep
+    assert _waiting_year(spell(dt.date(2026, 3, 1)), henan, 2026) == 2027  # Henan: 次年起
+    assert _waiting_year(spell(dt.date(2025, 11, 1)), henan, 2026) == 2026  # in the 2026 window
+    idn = new_id(HENAN)
+    state = PersonState(idn)
+    out = apply(state, event(idn, "MINIMUM_LIVING", effective=dt.date(2026, 3, 1),
+                             occurred=dt.datetime(2026, 3, 2, tzinfo=dt.UTC)))
+    assert [(e.code, e.insurance_year) for e in out if isinstance(e, ReviewRaised)] == [("WAITING_FOR_POLICY", 2027)]
