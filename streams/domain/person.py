@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from dataclasses import dataclass, field
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import orjson  # the state's JSON, written and read once per command: ~5x faster than json
 
+from streams.domain.departments import SHIPPED
 from streams.domain.enums import (
     FREEZING_STATES,
     Category,
@@ -36,7 +37,6 @@ from streams.domain.messages import (
     ReviewRaised,
     SuspectedFound,
 )
-from streams.domain.departments import SHIPPED
 from streams.domain.payments import OWED_CODES, Figures, settle
 from streams.domain.policy.decide import (
     ON_THE_SPOT,
@@ -90,6 +90,9 @@ class YearRecord:
     # not given to someone charged the full premium (OWED_CODES), for the reports
     owed_fen: int = 0
     owed_kind: str = ""
+    # the classes the year is decided on now (the ``持有`` of its explanation), kept current even
+    # when no new version went to tax because no figure changed (the ledger, issue #24, shows it)
+    held: list[str] = field(default_factory=list)
 
     @property
     def frozen(self) -> bool:
@@ -443,6 +446,7 @@ class PersonState:
                     f"id {mask_id(self.id_number)} holds {category}, which policy {pid} does not list for {year}: "
                     f"no subsidy from it", now_ms))
         decision, on_the_spot, due = self._decision(view, timeline)
+        rec.held = sorted({s.category for s, _, _ in view.counted}) if decision is not None else []
         issued = self._issue(year, rec, decision, view, on_the_spot, person_key, now_ms, timeline, book)
         if issued is not None and due is not None and (not rec.due or issued.payment_mode != PaymentMode.WITHDRAWN):
             rec.due = due.isoformat()

@@ -312,3 +312,13 @@ def test_a_waiting_identity_waits_for_its_own_first_year():
     out = apply(state, event(idn, "MINIMUM_LIVING", effective=dt.date(2026, 3, 1),
                              occurred=dt.datetime(2026, 3, 2, tzinfo=dt.UTC)))
     assert [(e.code, e.insurance_year) for e in out if isinstance(e, ReviewRaised)] == [("WAITING_FOR_POLICY", 2027)]
+
+
+def test_a_later_identity_that_changes_no_figure_is_in_the_years_explanation():
+    """Issue #19 (8): 李强 holds 特困 and 监测; the second changes no figure, so tax gets no new
+    version, but the year's record of what it is decided on names both (for the ledger)."""
+    idn = new_id()
+    state = PersonState(idn)
+    apply(state, event(idn, "EXTREME_POVERTY"))
+    assert fees(apply(state, event(idn, "MONITORED_RELAPSE_RISK"))) == []
+    assert state.years[2025].held == ["EXTREME_POVERTY", "MONITORED_RELAPSE_RISK"]
