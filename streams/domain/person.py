@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any
 
 import orjson  # the state's JSON, written and read once per command: ~5x faster than json
 
@@ -28,7 +28,7 @@ from streams.domain.enums import (
     ReviewKind,
 )
 from streams.domain.exceptions import NoPolicy
-from streams.domain.identity import CATEGORIES, Identity
+from streams.domain.identity import Identity
 from streams.domain.ids import mask_id
 from streams.domain.messages import (
     Effect,
@@ -41,18 +41,23 @@ from streams.domain.payments import OWED_CODES, Figures, settle
 from streams.domain.policy.decide import (
     ON_THE_SPOT,
     Decision,
-    Held,
-    cite,
     decide,
-    enrolment_day,
-    is_child,
     late_until,
-    qualify,
     yuan,
 )
 from streams.domain.policy.spec import Policy, PolicyBook
 from streams.domain.regions import contains
 from streams.domain.timeline import Fact, Spell, Timeline, alive_for, fold
+from streams.domain.years import (
+    Counts,
+    YearView,
+    first_year,
+    held_for,
+    lookup,
+    opened_years,
+    view_year,
+    waiting_year,
+)
 
 SHIPPED_ZH = {d.source: d.zh for d in SHIPPED.by_source.values()}
 SEEN_LIMIT = 256  # ack ids (and a v1 state's event ids) remembered per person for redelivery
@@ -118,130 +123,6 @@ def _case_id(trigger: str, kind: ReviewKind, year: int | None) -> str:
 
 def _ms(value: dt.datetime) -> int:
     return int(value.timestamp() * 1000)
-
-
-class YearView(NamedTuple):
-    """What the timeline gives for one insurance year under the policies."""
-
-    year: int
-    policy: Policy | None  # the deciding region's policy (None: no identity counts)
-    counted: tuple[tuple[Spell, str, str], ...]  # (identity, IN_TIME or ON_THE_SPOT, its county at enrolment)
-    waiting: str = ""  # a region whose identities would count but has no policy for the year
-    conflict: tuple[str, ...] = ()  # the other pooling regions whose identities count too
-    not_covered: tuple[str, ...] = ()  # counted categories the policy lists no rule for
-    chosen_by: str = ""  # with a conflict: how the deciding region was chosen (its policy's rule)
-
-
-def _lookup(book: PolicyBook, county: str, year: int) -> Policy | None:
-    try:
-        return book.lookup(county, year)
-    except NoPolicy:
-        return None
-
-
-def enrolment_county(spell: Spell, year: int, book: PolicyBook) -> tuple[str, Policy | None]:
-    """The county that decides ``year`` for ``spell`` and its policy (CONTRACT additions
-    2026-12-05): the one held at that year's enrolment, on the window's last day, or on the
-    day certified for someone certified later. A move after that counts from the next year."""
-    if len(spell.changes) == 1:  # most identities never moved: one county
-        county = spell.changes[0][1]
-        return county, _lookup(book, county, year)
-    county = spell.region_on(max(dt.date(year - 1, 12, 31), spell.since))  # before any window is known
-    policy = _lookup(book, county, year)
-    for _ in range(2):  # the window of the county found; a second look if that window moves it
-        if policy is None:
-            break
-        held = spell.region_on(enrolment_day(spell, policy))
-        if held == county:
-            break
-        county, policy = held, _lookup(book, held, year)
-    return county, policy
-
-
-def _held(id_number: str, timeline: Timeline, year: int, policy: Policy,
-          counted: tuple[tuple[Spell, str, str], ...]) -> frozenset[Held]:
-    """The identities as the decision reads them: the student flag is the person's (any
-    identity held says so), or a child by the policy's age."""
-    student = is_child(id_number, year, policy) or timeline.student_on(dt.date(year, 12, 31))
-    return frozenset(Held(CATEGORIES[s.category], student) for s, _, _ in counted)
-
-
-Counts = Callable[[Spell, int], bool]  # whether an identity counts for a year (CONTRACT rule 13)
-
-
-def view_year(timeline: Timeline, year: int, book: PolicyBook, id_number: str = "",
-              counts: Counts | None = None) -> YearView:
-    """Which identities count for ``year``, under which region's policy.
-
-    The certifying county held at the year's enrolment decides the policy (CONTRACT: region_code
-    is the 困难身份认定地). Identities certified in different pooling regions (different
-    policies) are a REGION_CONFLICT: the region is chosen by the ``several_regions`` rule of the
-    policies (the notices are silent; the shipped example: the higher subsidy, 就高不就低), and a
-    person must look."""
-    if not alive_for(timeline, year):
-        return YearView(year, None, ())
-    by_policy: dict[str, list[tuple[Spell, str, str]]] = {}
-    policies: dict[str, Policy] = {}
-    waiting = ""
-    last_day = dt.date(year, 12, 31)
-    for spell in timeline.spells:
-        county, policy = enrolment_county(spell, year, book)
-        if policy is None:  # (whether or not its region opened the year: a person must know it waits)
-            if spell.held_on(last_day):
-                waiting = waiting or county
-            continue
-        if counts is not None and not counts(spell, year):
-            continue
-        how = qualify(spell, year, policy)
-        if how is not None:
-            by_policy.setdefault(policy.policy_id, []).append((spell, how, county))
-            policies[policy.policy_id] = policy
-    if not by_policy:
-        return YearView(year, None, (), waiting)
-    chosen_by = ""
-    if len(by_policy) == 1:  # most people: one pooling region
-        (chosen,) = by_policy
-    else:
-        chosen, chosen_by = _choose_region(by_policy, policies, timeline, year, id_number)
-    policy = policies[chosen]
-    counted = tuple(by_policy[chosen])
-    subsidised = policy.spec.subsidies
-    not_covered = tuple(sorted({s.category for s, _, _ in counted if CATEGORIES[s.category] not in subsidised}))
-    others = tuple(sorted(policies[p].region_code for p in by_policy if p != chosen))
-    return YearView(year, policy, counted, "", others, not_covered, chosen_by)
-
-
-def _choose_region(by_policy: dict[str, list[tuple[Spell, str, str]]], policies: dict[str, Policy],
-                   timeline: Timeline, year: int, id_number: str) -> tuple[str, str]:
-    """The pooling region that decides a year whose identities count in several: the rule of
-    the latest certification's policy says how (``several_regions``); the latest certification
-    breaks a tie."""
-    def latest(pid: str) -> tuple[dt.date, int, str]:
-        return max((s.since, s.recorded_ms) for s, _, _ in by_policy[pid]) + (pid,)
-
-    newest = max(by_policy, key=latest)
-    rule = policies[newest].spec.several_regions
-    example = " [示例值]" if rule.example else ""
-    if rule.value == "latest_certification":
-        return newest, f"多地认定, 按最近认定地{example} ({cite(rule.reference)})"
-
-    def subsidy(pid: str) -> int:
-        decision = decide(_held(id_number, timeline, year, policies[pid], tuple(by_policy[pid])), policies[pid])
-        return decision.subsidy_fen if decision is not None else -1
-
-    best = max(by_policy, key=lambda pid: (subsidy(pid), latest(pid)))
-    return best, f"多地认定, 就高不就低{example} ({cite(rule.reference)})"
-
-
-def _first_year(spell: Spell, book: PolicyBook) -> int | None:
-    """The first year with a policy that ``spell`` counts for, each year judged by the county
-    held at that year's enrolment, as ``view_year`` judges it."""
-    counties = {county for _, county, _ in spell.changes}
-    for year in sorted({y for county in counties for y in book.years(county)}):
-        _, policy = enrolment_county(spell, year, book)
-        if policy is not None and qualify(spell, year, policy):
-            return year
-    return None
 
 
 @dataclass
@@ -318,7 +199,7 @@ class PersonState:
         if policy is None:
             return None, False, None
         year = view.year
-        decision = decide(_held(self.id_number, timeline, year, policy, view.counted), policy)
+        decision = decide(held_for(self.id_number, timeline, year, policy, view.counted), policy)
         if decision is None:
             return None, False, None
         spot = [s for s, h, _ in view.counted if s.category == decision.category and h == ON_THE_SPOT]
@@ -350,7 +231,7 @@ class PersonState:
                 return None  # nothing was ever issued, or already withdrawn
             # the ordinary resident's premium (level 1) of the year's policy: never the level
             # some earlier version happened to carry
-            policy = _lookup(book, rec.region_code, year)
+            policy = lookup(book, rec.region_code, year)
             premium = policy.premium(1) if policy is not None else rec.premium_fen
             mode, category, funding, level = PaymentMode.WITHDRAWN, rec.category, rec.funding_source, 1
             subsidy, payable = 0, premium
@@ -467,9 +348,9 @@ class PersonState:
         out: set[int] = set()
         years_of: dict[int, set[int]] = {}
         for spell in timeline.spells:
-            first = _first_year(spell, book)
+            first = first_year(spell, book)
             if first is not None:
-                mine = {first, *_opened_years(spell, first, book, opened)} if opened else {first}
+                mine = {first, *opened_years(spell, first, book, opened)} if opened else {first}
                 years_of[id(spell)] = mine
                 out |= mine
                 continue
@@ -478,7 +359,7 @@ class PersonState:
                 continue  # a region with no policy at all: NO_POLICY, raised once per region
             after = max(years) + 1
             if spell.end is None and alive_for(timeline, after):
-                out.add(_waiting_year(spell, book.lookup(spell.changes[-1][1], max(years)), after))
+                out.add(waiting_year(spell, book.lookup(spell.changes[-1][1], max(years)), after))
 
         def counts(spell: Spell, year: int) -> bool:
             mine = years_of.get(id(spell))
@@ -647,42 +528,8 @@ class PersonState:
         return effects
 
 
-def _shifted(day: dt.date, years: int) -> dt.date:
-    try:
-        return day.replace(year=day.year + years)
-    except ValueError:  # 29 February
-        return day.replace(year=day.year + years, day=28)
-
-
-def _waiting_year(spell: Spell, last: Policy, after: int) -> int:
-    """The first year an identity that counts for no loaded year would count for, judged by the
-    region's last policy (``last``) with its dates moved to that year: the identity's own first
-    year, not merely the year after the last one loaded."""
-    first = max(after, spell.since.year - 1)
-    for year in range(first, max(first, spell.since.year) + 2):
-        if spell.since <= _shifted(last.in_time_until, year - last.year):
-            return year  # in time for that year's window
-        if year == spell.since.year and last.spec.outside_window.value == "on_the_spot":
-            return year  # certified in the year, enrolled on the spot
-    return max(first, spell.since.year + 1)
-
-
 def _recorded_key(fact: Fact) -> tuple[int, str]:
     return fact.recorded_ms, fact.event_id
-
-
-def _opened_years(spell: Spell, first: int, book: PolicyBook, opened: Mapping[str, int]) -> set[int]:
-    """The years after ``first`` up to the last opened in the region ``spell`` is held in at
-    each year's enrolment (CONTRACT rule 13)."""
-    counties = {county for _, county, _ in spell.changes}
-    last = max((year for region, year in opened.items() if any(contains(region, c) for c in counties)),
-               default=first)
-    out = set()
-    for year in range(first + 1, last + 1):
-        county, _ = enrolment_county(spell, year, book)
-        if any(y >= year and contains(region, county) for region, y in opened.items()):
-            out.add(year)
-    return out
 
 
 def _policy_of(book: PolicyBook, fig: Figures, year: int) -> Policy | None:

@@ -293,7 +293,7 @@ def test_a_withdrawn_year_after_a_death_reads_the_same_in_any_order():
 def test_a_waiting_identity_waits_for_its_own_first_year():
     """Issue #19 (8): the waiting year was 'last loaded year + 1'; it is the identity's first year,
     judged by the region's last policy moved to that year."""
-    from streams.domain.person import _waiting_year
+    from streams.domain.years import waiting_year as _waiting_year
     from tests.fixtures import CHONGQING
 
     chongqing = shipped_book().lookup(CHONGQING, 2020)  # window 1 Sep - 30 Jun of the year
