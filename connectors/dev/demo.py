@@ -138,7 +138,7 @@ def _print_summary(sample, wanted, latest, rejections) -> None:  # type: ignore[
         _say(f"{mask_id(fee['id_number']):<20} {fee['name']:<4} {fee['region_code']:<6} {fee['insurance_year']:<4} "
              f"{fee['version']:>2} {fee['category']:<26} {fee['contribution_level']:>3} {yuan(fee['premium_fen']):>9} "
              f"{yuan(fee['subsidy_fen']):>9} {yuan(fee['payable_fen']):>9}  {fee['payment_mode']}{spot}")
-    _say("\n== why (basis), and the policy that decided")
+    _say("\n== why (the basis of the latest version sent to tax), and the policy that decided")
     for key, person in wanted.items():
         fee = latest.get(key)
         if fee is not None:
