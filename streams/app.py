@@ -87,6 +87,7 @@ def create_app(settings: Settings, book: PolicyBook | None = None, cluster: str 
         # Faust's per-message path (measured: a tenth of a worker's time, and seconds of lag after
         # a province's batch). Failover instead restores from the compacted changelog.
         table_standby_replicas=settings.standby_replicas,
+        broker_session_timeout=tuning.session_timeout_s,
         broker_commit_every=tuning.commit_every,
         broker_commit_interval=tuning.commit_interval_s,
         broker_max_poll_records=tuning.max_poll_records,

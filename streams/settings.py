@@ -49,6 +49,10 @@ class Tuning(BaseModel):
     rocksdb_block_cache_size: int = 64 * 1024**2
     rocksdb_bloom_bits: int = 10  # bits per key: most lookups are of people not seen yet
     # Faust's consumer and producer: fewer, larger fetches and produce requests (measured with the bench)
+    # How long the group waits for a member that stopped heartbeating (a killed worker) before its
+    # partitions go to the others or to its restart: Faust's default, 60 s. Lower it where a
+    # crashed worker's partitions must move sooner; never below three heartbeats (3 s each).
+    session_timeout_s: float = Field(60.0, ge=10.0)
     commit_every: int = 1000
     commit_interval_s: float = 1.0
     max_poll_records: int = 2000

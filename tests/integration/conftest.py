@@ -1,9 +1,16 @@
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from tests.integration.broker import provide_broker
 from tests.integration.fixtures import Stack, full_ids
+
+# Every worker the tests start (they inherit the environment): a killed worker's partitions move
+# after 10 s instead of Faust's 60 (the kill-and-restart tests wait on it; nothing they assert
+# depends on it).
+os.environ.setdefault("ZHUCAN_TUNING__SESSION_TIMEOUT_S", "10")
 
 
 def pytest_collection_modifyitems(items):

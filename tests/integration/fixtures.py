@@ -84,13 +84,17 @@ class Stack:
                 tail = "\n".join(self.worker_log().splitlines()[-40:])
                 raise AssertionError(f"the worker exited with code {self.worker.returncode}:\n{tail}")
 
-        def decoded(rs):
+        out: list[tuple[str | None, dict, list]] = []
+
+        def decoded(rs):  # only the records not decoded yet: ``until`` is asked after every fetch
             alive()
-            return [(r.key.decode() if r.key else None, self.codec.decode(r.value, expect=record)[1], r.headers) for r in rs]
+            out.extend((r.key.decode() if r.key else None, self.codec.decode(r.value, expect=record)[1], r.headers)
+                       for r in rs[len(out):])
+            return out
 
         cond = (lambda rs: until(decoded(rs))) if until else None
-        return decoded(read_topic(self.settings.kafka_bootstrap_servers, topic, timeout_s=timeout_s, until=cond,
-                                  idle_s=idle_s))
+        return list(decoded(read_topic(self.settings.kafka_bootstrap_servers, topic, timeout_s=timeout_s, until=cond,
+                                       idle_s=idle_s)))
 
     def fees_for(self, id_number: str, *, at_least: int = 1, timeout_s: float = 60.0, settle_s: float = 2.0):
         """Fee standards of one person: wait for ``at_least``, then a short quiet time for extras."""

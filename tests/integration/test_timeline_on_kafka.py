@@ -147,17 +147,17 @@ def test_a_monthly_file_a_death_and_a_move_on_kafka(running, tmp_path, monkeypat
             w.writerow(["乙", idn, "特困人员", HENAN, "2024-06-01", "认定", "否"])
     running.cli_env(monkeypatch)
     assert main(["import", "--source", "civil-affairs", str(path)]) == 0
-    for idn in stayers:
-        assert [f["payment_mode"] for f in running.fees_for(idn, settle_s=0)] == ["ZERO_DECLARATION"]
+    waited = {running.key(idn) for idn in stayers}
+    running.read(running.topics.fee_standard, "FeeStandard", until=lambda rs: waited <= {k for k, _, _ in rs})
     time.sleep(2.0)
+    modes: dict[str, list[str]] = {}
+    for key, fee, _ in running.read(running.topics.fee_standard, "FeeStandard", timeout_s=10, idle_s=1.0):
+        modes.setdefault(key, []).append(fee["payment_mode"])
+    assert all(modes[running.key(idn)] == ["ZERO_DECLARATION"] for idn in stayers)
     # (the importer keys rows by event id, so an entry and its exit may reach the worker in either
     # order): with the exit first no standard is issued; with the entry first it is withdrawn
-    kept = []
     for idn in people:
-        modes = [f["payment_mode"] for f in running.fees_for(idn, at_least=0, timeout_s=1, settle_s=0)]
-        assert modes in ([], ["ZERO_DECLARATION", "WITHDRAWN"]), modes
-        kept += [idn] if modes[-1:] == ["ZERO_DECLARATION"] else []
-    assert not kept
+        assert modes.get(running.key(idn), []) in ([], ["ZERO_DECLARATION", "WITHDRAWN"]), modes.get(running.key(idn))
 
     dead = new_id(PANZHIHUA)
     running.send_identity(event(dead, "EXTREME_POVERTY", region=PANZHIHUA))
