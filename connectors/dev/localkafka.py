@@ -61,6 +61,14 @@ def _say(msg: str) -> None:
     print(f"[zhucan kafka] {msg}", file=sys.stderr, flush=True)
 
 
+BROKER_PRINCIPAL = "CN=127.0.0.1"  # the broker certificate's subject: its principal on the controller listener
+
+
+def _argfile_quote(arg: str) -> str:
+    """One argument of a java @argument file: quoted, with the file format's escapes."""
+    return '"' + arg.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
 def jars_dir() -> Path:
     """The broker's classpath directory, provisioned from Maven Central on first use."""
     kafka_home = os.environ.get("KAFKA_HOME")
@@ -172,11 +180,14 @@ class LocalKafka:
         admin = self.credentials()["users"]["admin"]
         store = (self.tls_dir / "store.password").read_text().strip()
         return [
-            # clients: SCRAM-SHA-512 over TLS; the controller listener stays plaintext on loopback
-            # (KRaft cannot bootstrap SCRAM there), so its principal ANONYMOUS is a super user.
+            # clients: SCRAM-SHA-512 over TLS. The controller listener: mutual TLS (KRaft cannot
+            # use SCRAM there), so only a holder of a certificate of this cluster's CA is let in,
+            # the broker's own (its principal, User:CN=127.0.0.1, is the super user it needs). An
+            # unauthenticated local client gets nothing from it (issue #20).
             f"listeners=SASL_SSL://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}",
             f"advertised.listeners=SASL_SSL://127.0.0.1:{self.port}",
-            "listener.security.protocol.map=SASL_SSL:SASL_SSL,CONTROLLER:PLAINTEXT",
+            "listener.security.protocol.map=SASL_SSL:SASL_SSL,CONTROLLER:SSL",
+            "listener.name.controller.ssl.client.auth=required",
             "inter.broker.listener.name=SASL_SSL",
             "sasl.enabled.mechanisms=SCRAM-SHA-512",
             "sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512",
@@ -191,7 +202,7 @@ class LocalKafka:
             f"ssl.truststore.password={store}",
             "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
             "allow.everyone.if.no.acl.found=false",
-            "super.users=User:admin;User:ANONYMOUS",
+            f"super.users=User:admin;User:{BROKER_PRINCIPAL}",
         ]
 
     def _write_config(self) -> None:
@@ -248,13 +259,23 @@ class LocalKafka:
         if (self.data_dir / "meta.properties").exists():
             return
         cluster_id = self.cluster_id or new_cluster_id()
-        cmd = [java, "-cp", self._classpath(), f"-Dlog4j.configuration=file:{DEPLOY_DIR / 'log4j.properties'}",
-               # "=" form: a cluster id may start with "-", which would read as an option
-               "kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id}", "-c", str(self.config_file)]
+        args = ["-cp", self._classpath(), f"-Dlog4j.configuration=file:{DEPLOY_DIR / 'log4j.properties'}",
+                # "=" form: a cluster id may start with "-", which would read as an option
+                "kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id}", "-c", str(self.config_file)]
         if self.secured:  # the SCRAM users exist from the first start (KIP-900)
             for user, password in self.credentials()["users"].items():
-                cmd += ["--add-scram", f"SCRAM-SHA-512=[name={user},password={password}]"]
-        proc = subprocess.run(cmd, capture_output=True, text=True)
+                args += ["--add-scram", f"SCRAM-SHA-512=[name={user},password={password}]"]
+        # The arguments go in a java @argument file (0600, removed at once), never on the command
+        # line: every local account can read /proc/<pid>/cmdline, and these hold every password.
+        self.home.mkdir(parents=True, exist_ok=True)
+        argfile = self.home / "format.args"
+        argfile.touch(mode=0o600)
+        argfile.chmod(0o600)
+        argfile.write_text("\n".join(_argfile_quote(a) for a in args) + "\n", encoding="utf-8")
+        try:
+            proc = subprocess.run([java, f"@{argfile}"], capture_output=True, text=True)
+        finally:
+            argfile.unlink(missing_ok=True)
         if proc.returncode != 0:
             raise LocalKafkaError("formatting the storage failed:\n" + (proc.stdout + proc.stderr)[-2000:])
 
@@ -317,26 +338,31 @@ class LocalKafka:
         (self.tls_dir / "store.password").write_text(store)
         t = self.tls_dir
 
+        # keytool reads the store password from its environment (-storepass:env), never from its
+        # command line, which every local account can read in /proc/<pid>/cmdline
+        env = {**os.environ, "ZHUCAN_STORE_PASSWORD": store}
+
         def run(*args: str) -> None:
-            proc = subprocess.run([keytool, *args], capture_output=True, text=True, cwd=t)
+            proc = subprocess.run([keytool, *args], capture_output=True, text=True, cwd=t, env=env)
             if proc.returncode != 0:
                 raise LocalKafkaError(f"keytool {args[0]} failed: {(proc.stdout + proc.stderr).strip()[-800:]}")
 
-        pw = ["-storepass", store, "-keypass", store, "-storetype", "PKCS12"]
+        secret = "ZHUCAN_STORE_PASSWORD"
+        pw = ["-storepass:env", secret, "-keypass:env", secret, "-storetype", "PKCS12"]
         run("-genkeypair", "-alias", "ca", "-keyalg", "RSA", "-keysize", "2048", "-validity", "3650",
             "-dname", "CN=zhucan local CA", "-ext", "bc:c", "-ext", "KU:c=keyCertSign,cRLSign",
             "-keystore", "ca.p12", *pw)
-        run("-exportcert", "-rfc", "-alias", "ca", "-keystore", "ca.p12", "-storepass", store, "-file", "ca.pem")
+        run("-exportcert", "-rfc", "-alias", "ca", "-keystore", "ca.p12", "-storepass:env", secret, "-file", "ca.pem")
         run("-genkeypair", "-alias", "broker", "-keyalg", "RSA", "-keysize", "2048", "-validity", "3650",
             "-dname", "CN=127.0.0.1", "-keystore", "broker.p12", *pw)
-        run("-certreq", "-alias", "broker", "-keystore", "broker.p12", "-storepass", store, "-file", "broker.csr")
-        run("-gencert", "-alias", "ca", "-keystore", "ca.p12", "-storepass", store, "-infile", "broker.csr",
+        run("-certreq", "-alias", "broker", "-keystore", "broker.p12", "-storepass:env", secret, "-file", "broker.csr")
+        run("-gencert", "-alias", "ca", "-keystore", "ca.p12", "-storepass:env", secret, "-infile", "broker.csr",
             "-outfile", "broker.pem", "-rfc", "-validity", "3650", "-ext", "SAN=ip:127.0.0.1,dns:localhost",
             "-ext", "KU:c=digitalSignature,keyEncipherment", "-ext", "EKU=serverAuth,clientAuth")
-        run("-importcert", "-noprompt", "-alias", "ca", "-keystore", "broker.p12", "-storepass", store,
+        run("-importcert", "-noprompt", "-alias", "ca", "-keystore", "broker.p12", "-storepass:env", secret,
             "-file", "ca.pem")
-        run("-importcert", "-alias", "broker", "-keystore", "broker.p12", "-storepass", store, "-file", "broker.pem")
-        run("-importcert", "-noprompt", "-alias", "ca", "-keystore", "truststore.p12", "-storepass", store,
+        run("-importcert", "-alias", "broker", "-keystore", "broker.p12", "-storepass:env", secret, "-file", "broker.pem")
+        run("-importcert", "-noprompt", "-alias", "ca", "-keystore", "truststore.p12", "-storepass:env", secret,
             "-storetype", "PKCS12", "-file", "ca.pem")
         for f in t.iterdir():
             f.chmod(0o600)

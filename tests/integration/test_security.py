@@ -260,3 +260,71 @@ def test_a_rotated_password_replaces_the_old_one(broker, sstack, tmp_path, monke
             c.close()
     with as_user(old), pytest.raises(KafkaError):
         KafkaConsumer(**kafka_python_config(broker.bootstrap), bootstrap_timeout_ms=6000).topics()
+
+
+# ---- issue #20: break-ins around the ACLs --------------------------------------------------
+
+def _on_the_controller(broker: LocalKafka, tmp_path: Path, client: dict[str, str], *args: str):
+    """Kafka's own ConfigCommand sent to the controller listener (``--bootstrap-controller``), as
+    the attacker of issue #20 did, with ``client`` as its connection settings."""
+    config = tmp_path / "client.properties"
+    config.write_text("".join(f"{k}={v}\n" for k, v in {"request.timeout.ms": "5000",
+                                                          "default.api.timeout.ms": "8000", **client}.items()))
+    import subprocess
+
+    return subprocess.run([broker._java(), "-cp", broker._classpath(), "kafka.admin.ConfigCommand",
+                           "--bootstrap-controller", f"127.0.0.1:{broker.controller_port}",
+                           "--command-config", str(config), *args], capture_output=True, text=True, timeout=90)
+
+
+@pytest.mark.parametrize("client", ["no TLS (PLAINTEXT)", "TLS without a client certificate"])
+def test_an_unauthenticated_local_client_gets_nothing_from_the_controller(broker, sstack, tmp_path, client):
+    """Issue #20 (1): the controller listener was PLAINTEXT with ANONYMOUS a super user: any local
+    account created a SCRAM user there and granted it everything. Now it is mutual TLS."""
+    settings = {"no TLS (PLAINTEXT)": {"security.protocol": "PLAINTEXT"},
+                "TLS without a client certificate": {"security.protocol": "SSL", "ssl.truststore.type": "PEM",
+                                                     "ssl.truststore.location": broker.credentials()["cafile"]}}[client]
+    made = _on_the_controller(broker, tmp_path, settings, "--alter", "--entity-type", "users", "--entity-name",
+                              "mallory", "--add-config", "SCRAM-SHA-512=[iterations=8192,password=mallory-pw]")
+    assert made.returncode != 0, made.stdout + made.stderr
+    described = _on_the_controller(broker, tmp_path, settings, "--describe", "--entity-type", "users")
+    assert described.returncode != 0 and "admin" not in described.stdout, described.stdout
+    gone = _on_the_controller(broker, tmp_path, settings, "--alter", "--entity-type", "topics", "--entity-name",
+                              sstack.topics.fee_standard, "--add-config", "retention.ms=1")
+    assert gone.returncode != 0
+    with as_user({**principal_env(broker, "tax"), "KAFKA_SASL_USERNAME": "mallory",
+                  "KAFKA_SASL_PASSWORD": "mallory-pw"}), pytest.raises(KafkaError):
+        KafkaConsumer(**kafka_python_config(broker.bootstrap), bootstrap_timeout_ms=6000).topics()
+    props = (broker.home / "server.properties").read_text()
+    assert "ANONYMOUS" not in props and "CONTROLLER:SSL" in props
+
+
+def test_no_password_is_ever_on_a_command_line_while_a_secured_broker_is_provisioned(tmp_path):
+    """Issue #20 (2): the storage format's --add-scram and keytool's -storepass put every password
+    on a process's command line, readable by any local account in /proc/<pid>/cmdline."""
+    import threading
+
+    seen: set[str] = set()
+    stop = threading.Event()
+
+    def watch() -> None:
+        while not stop.is_set():
+            for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+                with contextlib.suppress(OSError):
+                    seen.add(cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace"))
+            time.sleep(0.005)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    b = LocalKafka(home=tmp_path / "kafka", port=free_port(), controller_port=free_port(), heap="256m", secure=True)
+    try:
+        b.start()
+        passwords = [*b.credentials()["users"].values(), (b.tls_dir / "store.password").read_text().strip()]
+    finally:
+        stop.set()
+        watcher.join()
+        b.stop(wipe=True)
+    assert any("format.args" in c for c in seen), "the watcher saw no storage format run"
+    assert any("keytool" in c for c in seen), "the watcher saw no keytool run"
+    leaked = [c for c in seen if any(p in c for p in passwords)]
+    assert not leaked, f"{len(leaked)} command lines held a password"
