@@ -4,7 +4,8 @@ Rows stream from the file (CSV through ``csv.reader``, XLSX through openpyxl's
 read-only mode), so a million-row file never sits in memory. Each good row becomes an
 IdentityEvent whose ``event_id`` derives from the row's content, so the broker treats
 a second import of the same rows as redeliveries; a whole file already imported is
-recognised by its SHA-256 on ``zhucan.imports`` and nothing is published again.
+recognised by its SHA-256 on the department's own ledger (``zhucan.imports.<slug>``, which only
+that department writes) and nothing is published again.
 Bad rows go to an error report (row number, field, reason, ID masked); good rows
 are published.
 """
@@ -206,7 +207,8 @@ def run_import(settings: Settings, source_name: str, path: Path, *, report: Path
     ledger_key = f"{source}:{digest}"
     own_producer = producer is None
     if own_producer and not force:
-        done = {r.key.decode() for r in read_to_end(settings.kafka_bootstrap_servers, settings.topics.imports)}
+        done = {r.key.decode() for r in read_to_end(settings.kafka_bootstrap_servers,
+                                                     settings.topics.imports_of[source])}
         if ledger_key in done:
             result.already_imported = True
             return result
@@ -257,7 +259,7 @@ def run_import(settings: Settings, source_name: str, path: Path, *, report: Path
             raise ValueError(f"{path} is empty: no header row")
     producer.flush()
     if own_producer:
-        producer.send(settings.topics.imports, key=ledger_key.encode(), value=json.dumps({
+        producer.send(settings.topics.imports_of[source], key=ledger_key.encode(), value=json.dumps({
             "file": path.name, "rows": result.rows, "published": result.published, "bad_rows": result.bad_rows,
             "at": dt.datetime.now(dt.UTC).isoformat()}, ensure_ascii=False).encode())
         producer.flush()

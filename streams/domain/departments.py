@@ -36,6 +36,12 @@ class Department:
         """Its own rejections (CONTRACT additions 2026-12): only this department reads them."""
         return f"identity.rejected.{self.slug}.v1"
 
+    @property
+    def imports_topic(self) -> str:
+        """Its own import ledger (file digests and counts, no person data): only this department
+        writes it, so no other can mark its file as imported (issue #20)."""
+        return f"zhucan.imports.{self.slug}"
+
 
 DEPARTMENTS: tuple[Department, ...] = (
     Department("CIVIL_AFFAIRS", "civil-affairs", "民政",

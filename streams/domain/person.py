@@ -388,9 +388,12 @@ class PersonState:
 
     def apply_identity(self, ev: Identity, book: PolicyBook, person_key: str, now_ms: int,
                        opened: Mapping[str, int] | None = None) -> list[Effect]:
-        event_id = ev.event_id
-        if any(f.event_id == event_id for f in self.facts) or event_id in self.seen:
-            return []  # a redelivery (the facts hold the event ids; ``seen`` those of a v1 state, and acks)
+        event_id, source = ev.event_id, ev.source
+        if any(f.event_id == event_id and f.source == source for f in self.facts) or event_id in self.seen:
+            # a redelivery: the same department's event id again (the facts hold the ids; ``seen``
+            # those of a v1 state, and acks). Another department's record with a colliding id is
+            # its own fact (issue #20: one department cannot cancel another's record).
+            return []
         effects: list[Effect] = []
         if self.name and ev.name != self.name:
             effects.append(self._review(

@@ -68,8 +68,12 @@ TOPICS: tuple[TopicSpec, ...] = (
               keyed=False),
     # ledgers of what was done once: compacted, kept
     TopicSpec("dead_letter_replays", "zhucan.dead-letter-replays", None, "origin", "operators", None, False),
-    TopicSpec("imports", "zhucan.imports", None, "file digest", "operators", None, False),
 )
+
+
+def import_ledger(d: Department) -> TopicSpec:
+    """A department's import ledger (``zhucan import``): compacted, kept, written by that department only."""
+    return TopicSpec(f"imports:{d.source}", d.imports_topic, None, "file digest", d.source, None, False)
 
 
 class Topics:
@@ -81,9 +85,11 @@ class Topics:
         pairs = [department_topics(d) for d in departments]
         # in the contract's order: the departments' topics, identity.rejected.v1 (TOPICS[0]) and
         # each department's own rejections after it, then the rest
-        self.specs = tuple(identity for identity, _ in pairs) + TOPICS[:1] + tuple(own for _, own in pairs) + TOPICS[1:]
+        self.specs = (tuple(identity for identity, _ in pairs) + TOPICS[:1] + tuple(own for _, own in pairs)
+                      + TOPICS[1:] + tuple(import_ledger(d) for d in departments))
         self.identity = {d.source: prefix + d.topic for d in departments}
         self.rejected_of = {d.source: prefix + d.rejected_topic for d in departments}
+        self.imports_of = {d.source: prefix + d.imports_topic for d in departments}
         self._by_topic = {prefix + d.topic: d.source for d in departments}
         for spec in TOPICS:
             setattr(self, spec.attr, prefix + spec.name)
@@ -102,7 +108,6 @@ class Topics:
     control_progress: str
     offset_repairs: str
     dead_letter_replays: str
-    imports: str
 
     def source_of(self, topic: str) -> str | None:
         """The department whose topic this is, or None."""

@@ -9,6 +9,7 @@ from the broker, or a connection that never gets through authentication (the bro
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import json
 import os
 import re
@@ -328,3 +329,44 @@ def test_no_password_is_ever_on_a_command_line_while_a_secured_broker_is_provisi
     assert any("keytool" in c for c in seen), "the watcher saw no keytool run"
     leaked = [c for c in seen if any(p in c for p in passwords)]
     assert not leaked, f"{len(leaked)} command lines held a password"
+
+
+def test_one_department_cannot_cancel_anothers_record_nor_mark_its_file_imported(broker, sstack, tmp_path):
+    """Issue #20 (5): disability sent first the event id that civil affairs' 退出 row would get
+    (import ids are computable from a row); the exit was taken for a redelivery and the person
+    kept the subsidy the same file withdrew from a control person. And any department could mark
+    another's file as imported in the shared ledger."""
+    import csv
+
+    from connectors.importer import _header_map as header_map
+    from connectors.importer import event_id_for, row_to_event, run_import
+
+    sstack.start_worker(**principal_env(broker, "zhucan-worker"))
+    with as_user(principal_env(broker, "operator")):
+        wait_for_group(sstack)
+    target, control = new_id(), new_id()
+    header = ["姓名", "身份证号", "身份类别", "认定地区划代码", "生效日期", "变动类型", "学生儿童"]
+    rows = [[n, idn, "低保对象", "410102", day, change, "否"] for idn, n in ((target, "甲"), (control, "乙"))
+            for day, change in (("2024-06-01", "认定"), ("2024-12-01", "退出"))]
+    path = tmp_path / "民政-2024-12.csv"
+    with open(path, "w", encoding="utf-8", newline="") as f:
+        csv.writer(f).writerows([header, *rows])
+    exit_id = event_id_for("CIVIL_AFFAIRS", row_to_event("CIVIL_AFFAIRS", rows[1], header_map(header),
+                                                          dt.datetime.now(dt.UTC)))
+    with as_user(principal_env(broker, "disability")):  # the colliding record, sent first
+        p = KafkaProducer(**kafka_python_config(broker.bootstrap), acks="all", enable_idempotence=True)
+        collide = event(target, "GENERAL_DISABILITY", event_id=exit_id, source="DISABILITY")
+        p.send(sstack.topics.identity["DISABILITY"], key=b"x",
+               value=sstack.codec.encode("IdentityEvent", collide)).get(timeout=30)
+        p.close()
+        with pytest.raises(TopicAuthorizationFailedError):  # nor can it touch civil affairs' import ledger
+            write(broker, "disability", sstack.topics.imports_of["CIVIL_AFFAIRS"])
+    with as_user(principal_env(broker, "civil-affairs")):
+        result = run_import(sstack.settings, "civil-affairs", path, quiet=True)
+    assert result.published == 4 and not result.already_imported
+    keys = {sstack.key(target), sstack.key(control)}
+    with as_user(principal_env(broker, "admin")):
+        recs = sstack.read(sstack.topics.fee_standard, "FeeStandard", timeout_s=120,
+                           until=lambda rs: sum(1 for k, v, _ in rs if k in keys and v["payment_mode"] == "WITHDRAWN") >= 2)
+    last = {k: v["payment_mode"] for k, v, _ in sorted(recs, key=lambda r: r[1]["version"]) if k in keys}
+    assert last == {sstack.key(target): "WITHDRAWN", sstack.key(control): "WITHDRAWN"}

@@ -322,3 +322,19 @@ def test_a_later_identity_that_changes_no_figure_is_in_the_years_explanation():
     apply(state, event(idn, "EXTREME_POVERTY"))
     assert fees(apply(state, event(idn, "MONITORED_RELAPSE_RISK"))) == []
     assert state.years[2025].held == ["EXTREME_POVERTY", "MONITORED_RELAPSE_RISK"]
+
+
+def test_another_departments_record_with_a_colliding_event_id_is_decided_on_its_own():
+    """Issue #20 (5): disability sent first the event id that civil affairs' 退出 row would get;
+    event ids were de-duplicated per person, so the exit was taken for a redelivery and the person
+    kept the subsidy. A duplicate is now the same department's id again."""
+    idn = new_id()
+    state = PersonState(idn)
+    apply(state, event(idn, "MINIMUM_LIVING", event_id="civ-1"))
+    apply(state, event(idn, "GENERAL_DISABILITY", event_id="civ-exit", region=HENAN))  # the collision, first
+    out = apply(state, event(idn, "MINIMUM_LIVING", change="REVOKED", effective=dt.date(2024, 12, 1),
+                             occurred=dt.datetime(2024, 12, 2, tzinfo=dt.UTC), event_id="civ-exit"))
+    assert [f.payment_mode for f in fees(out)] == ["WITHDRAWN"]
+    # the same department's id again is still a redelivery
+    assert apply(state, event(idn, "MINIMUM_LIVING", change="REVOKED", effective=dt.date(2024, 12, 1),
+                              occurred=dt.datetime(2024, 12, 2, tzinfo=dt.UTC), event_id="civ-exit")) == []

@@ -14,13 +14,14 @@ def test_the_contracts_topic_names():
         "unenrolled.suspected.v1", "settlement.v1", "control.v1"]
     assert t.internal() == ["zhucan.person-commands", "zhucan.dead-letter", "zhucan.person-changelog",
                             "zhucan.control-progress", "zhucan.offset-repairs", "zhucan.dead-letter-replays",
-                            "zhucan.imports"]
+                            "zhucan.imports.civil-affairs", "zhucan.imports.rural-revitalization",
+                            "zhucan.imports.disability", "zhucan.imports.veterans"]
 
 
 def test_configs_keep_every_fee_version_and_compact_only_ledgers():
     configs = Topics("p.").configs()
     assert configs["p.fee-standard.v1"] == {"cleanup.policy": "delete", "retention.ms": str(400 * 86_400_000)}
-    assert configs["p.zhucan.imports"] == {"cleanup.policy": "compact"}
+    assert configs["p.zhucan.imports.civil-affairs"] == {"cleanup.policy": "compact"}
     # the changelog is created by zhucan (its replication is zhucan's), compacted only
     assert configs["p.zhucan.person-changelog"] == {"cleanup.policy": "compact"}
     assert len(configs) == len(Topics().specs)
