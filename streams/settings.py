@@ -20,6 +20,27 @@ DEV_KEY_SECRET = "zhucan-development-secret-do-not-use-in-production"
 log = logging.getLogger("zhucan.settings")
 
 
+MIN_SECRET_BYTES = 32
+_PLACEHOLDERS = ("changeme", "change-me", "change_me", "replace", "placeholder", "example", "secret", "password",
+                 "development", "default", "todo", "xxxx", "test", "dummy", "sample", "zhucan")
+
+
+def weak_secret(value: str) -> str | None:
+    """Why ``value`` is no secret for person keys (None: it will do): the development secret, or
+    one like it, under 32 bytes, few distinct characters, or a placeholder word in it."""
+    raw = value.encode("utf-8")
+    if DEV_KEY_SECRET in value or value.strip() == DEV_KEY_SECRET:
+        return "it is the development secret"
+    if len(raw) < MIN_SECRET_BYTES:
+        return f"it is {len(raw)} bytes long, under {MIN_SECRET_BYTES}"
+    if len(set(value)) < 8:
+        return f"it has only {len(set(value))} distinct characters"
+    word = next((w for w in _PLACEHOLDERS if w in value.lower()), None)
+    if word is not None:
+        return f"it looks like a placeholder (it contains {word!r})"
+    return None
+
+
 class Tuning(BaseModel):
     """Knobs of the worker's speed and memory (not of what it decides)."""
 
@@ -104,6 +125,12 @@ class Settings(BaseSettings):
     @property
     def using_dev_secret(self) -> bool:
         return self.key_secret.get_secret_value() == DEV_KEY_SECRET
+
+    def weak_secret(self) -> str | None:
+        """Why ``key_secret`` is not worth the name on a secured cluster (None: it is). Person keys
+        are HMACs of ID numbers under it: a short or guessable secret lets anyone who can read a
+        key recompute whose it is (issue #20)."""
+        return weak_secret(self.key_secret.get_secret_value())
 
     def replication(self, brokers: int) -> tuple[int, int]:
         """(replication factor, min.insync.replicas) on a cluster of ``brokers`` brokers."""

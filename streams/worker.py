@@ -66,12 +66,15 @@ class ZhucanWorker(DrainingWorker):
 
 def run_worker(settings: Settings, loglevel: str = "info") -> None:
     """Run the worker in the foreground until SIGTERM/SIGINT."""
-    if settings.using_dev_secret and ClientSecurity.from_env(bootstrap=settings.kafka_bootstrap_servers).protocol \
-            != "PLAINTEXT":
-        # a secured cluster holds real people: keys from a public secret would let anyone
-        # recompute a person's token from an ID number
-        raise SecurityConfigError("the cluster is secured but ZHUCAN_KEY_SECRET is the development secret: "
-                                  "set ZHUCAN_KEY_SECRET (README, Security) before the worker starts")
+    weak = settings.weak_secret()
+    if weak and ClientSecurity.from_env(bootstrap=settings.kafka_bootstrap_servers).protocol != "PLAINTEXT":
+        # a secured cluster holds real people: keys from a public or guessable secret would let
+        # anyone recompute a person's token from an ID number
+        development = " (ZHUCAN_KEY_SECRET is the development secret)" if settings.using_dev_secret else ""
+        raise SecurityConfigError(
+            f"the cluster is secured but ZHUCAN_KEY_SECRET is not worth the name: {weak}{development}. Set it to "
+            f"at least 32 random bytes, e.g. `python -c 'import secrets; print(secrets.token_hex(32))'`, kept "
+            f"like a password (README, Security), before the worker starts")
     settings.warn_if_dev_secret()
     cid, brokers = cluster(settings)
     rf, min_isr = settings.replication(brokers)

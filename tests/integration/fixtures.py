@@ -17,7 +17,7 @@ from streams.domain.ids import mask_id, person_key
 from streams.kafka.admin import ensure_topics
 from streams.settings import Settings
 
-TEST_SECRET = "integration-test-secret"
+TEST_SECRET = "7d1f9a3c5e8b2046f1a9c3e5b7d90214a6c8e0f2b4d6a8c0e2f4a6b8d0c2e4f6"  # 32 random bytes, hex
 # a full 18-digit ID number (PIPL: sensitive): never in a log line, a metric, a record key or
 # a command's output (a masked one, 110101********1234, does not match; nor do the digits after
 # a decimal point: Faust's timer warning "runtime=0.012517119001131505" has 18 of them)

@@ -243,6 +243,17 @@ def test_the_worker_refuses_the_development_secret_on_a_secured_cluster(broker, 
     sstack.worker = None
 
 
+@pytest.mark.parametrize("secret", ["", " ", "x", "zhucan-development-secret-do-not-use-in-production ",
+                                    "change-me-change-me-change-me-change-me", "a" * 64])
+def test_the_worker_refuses_a_secret_not_worth_the_name_on_a_secured_cluster(broker, sstack, secret):
+    """Issue #20 (6): only the exact development secret was refused; an empty one, a space, "x"
+    or the development secret plus a space started without a word."""
+    sstack.start_worker(**principal_env(broker, "zhucan-worker"), ZHUCAN_KEY_SECRET=secret)
+    assert sstack.worker.wait(timeout=60) == 2
+    assert "ZHUCAN_KEY_SECRET is not worth the name" in sstack.worker_log()
+    sstack.worker = None
+
+
 def test_a_rotated_password_replaces_the_old_one(broker, sstack, tmp_path, monkeypatch):
     from connectors.ops.cli import main
 
