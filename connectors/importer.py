@@ -219,6 +219,8 @@ def run_import(settings: Settings, source_name: str, path: Path, *, report: Path
     occurred = dt.datetime.now(tz=dt.UTC).replace(microsecond=0)
     progress = {"done": 0.0, "total": 0.0}
     last_print = 0.0
+    report.touch(mode=0o600)  # it names rows of people: its owner's alone (issue #20)
+    report.chmod(0o600)
     with open(report, "w", encoding="utf-8-sig", newline="") as rf:
         writer = csv.writer(rf)
         writer.writerow(["row", "field", "reason", "detail", "id_number (masked)"])

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import os
 import time
+from pathlib import Path
 from typing import Any
 
 from kafka.errors import KafkaError
@@ -64,8 +66,24 @@ class ZhucanWorker(DrainingWorker):
             log.warning("closing the gap reader failed: %s", exc)
 
 
+def private_data_dir(path: Path) -> None:
+    """The worker's data directory (RocksDB: every person's state) is its owner's alone: created
+    0700, and what the worker writes is 0600 (umask 077). One that others can read or enter is
+    refused, with the command that fixes it (issue #20)."""
+    os.umask(0o077)
+    if not path.exists():
+        path.mkdir(parents=True, mode=0o700)
+        return
+    mode = path.stat().st_mode & 0o777
+    if mode & 0o077:
+        raise SecurityConfigError(
+            f"the data directory {path} is readable by others (mode {mode:o}); it holds every person's state. "
+            f"Fix it with `chmod -R go-rwx {path}` (or set ZHUCAN_DATA_DIR to a private directory), then start again")
+
+
 def run_worker(settings: Settings, loglevel: str = "info") -> None:
     """Run the worker in the foreground until SIGTERM/SIGINT."""
+    private_data_dir(settings.data_dir)
     weak = settings.weak_secret()
     if weak and ClientSecurity.from_env(bootstrap=settings.kafka_bootstrap_servers).protocol != "PLAINTEXT":
         # a secured cluster holds real people: keys from a public or guessable secret would let

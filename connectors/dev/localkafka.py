@@ -205,8 +205,22 @@ class LocalKafka:
             f"super.users=User:admin;User:{BROKER_PRINCIPAL}",
         ]
 
+    def _private(self) -> None:
+        """The broker's home, and its data with every ID number in it, readable by its owner only
+        (issue #20: segments were 0644 under a 0755 directory): 0700 directories, 0600 files;
+        the broker itself runs with umask 077, so what it writes later is private too."""
+        self.home.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.home.chmod(0o700)
+        for root, dirs, files in os.walk(self.home):
+            for name in dirs:
+                os.chmod(os.path.join(root, name), 0o700)
+            for name in files:
+                path = os.path.join(root, name)
+                if not os.path.islink(path):
+                    os.chmod(path, 0o600)
+
     def _write_config(self) -> None:
-        self.home.mkdir(parents=True, exist_ok=True)
+        self._private()
         self.config_file.touch(mode=0o600)
         self.config_file.chmod(0o600)  # a secured broker's file holds passwords
         self.config_file.write_text(
@@ -273,7 +287,7 @@ class LocalKafka:
         argfile.chmod(0o600)
         argfile.write_text("\n".join(_argfile_quote(a) for a in args) + "\n", encoding="utf-8")
         try:
-            proc = subprocess.run([java, f"@{argfile}"], capture_output=True, text=True)
+            proc = subprocess.run([java, f"@{argfile}"], capture_output=True, text=True, umask=0o077)
         finally:
             argfile.unlink(missing_ok=True)
         if proc.returncode != 0:
@@ -306,9 +320,12 @@ class LocalKafka:
         cmd = [java, f"-Xmx{self.heap}", "-Xms128m", "-XX:+UseG1GC", "-Djava.awt.headless=true",
                f"-Dlog4j.configuration=file:{DEPLOY_DIR / 'log4j.properties'}",
                "-cp", classpath, "kafka.Kafka", str(self.config_file)]
+        for private in (self.log_file, self.pid_file):
+            private.touch(mode=0o600)
+            private.chmod(0o600)
         log = open(self.log_file, "ab")  # noqa: SIM115 - handed to the child
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=True, cwd=self.home)
+                                start_new_session=True, cwd=self.home, umask=0o077)
         log.close()
         self.pid_file.write_text(str(proc.pid))
         return proc

@@ -22,7 +22,7 @@ def start_worker(settings: Settings, log_path: Path, extra_env: dict[str, str] |
            "ZHUCAN_METRICS_PORT": str(settings.metrics_port), **(extra_env or {})}
     if settings.policy_dir is not None:
         env.setdefault("ZHUCAN_POLICY_DIR", str(settings.policy_dir))
-    log_path.parent.mkdir(parents=True, exist_ok=True)
+    log_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)  # a worker refuses a data dir others can read
     log = open(log_path, "ab")  # noqa: SIM115 - handed to the child
     proc = subprocess.Popen([sys.executable, *python_args, "-m", "connectors.ops.cli", "worker", *worker_args], env=env,
                             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)

@@ -13,7 +13,7 @@ from typing import Any
 from connectors.dev.workers import start_worker, stop_worker
 from connectors.kafka_io import make_producer, read_topic
 from schemas.codec import Codec
-from streams.domain.ids import mask_id, person_key
+from streams.domain.ids import mask_id, normalize_id, person_key
 from streams.kafka.admin import ensure_topics
 from streams.settings import Settings
 
@@ -25,8 +25,10 @@ ID_RE = re.compile(r"(?<![0-9])(?<![0-9]\.)[0-9]{17}[0-9X](?![0-9])")
 
 
 def full_ids(text: str) -> list[str]:
-    """The full ID numbers in ``text``, masked for the message that reports them."""
-    return [mask_id(m) for m in ID_RE.findall(text)]
+    """The full ID numbers in ``text`` (18 characters that pass the GB 11643 check and hold a birth
+    date: a run of digits in a hash, such as a review case id, is not one), masked for the message
+    that reports them."""
+    return [mask_id(m) for m in ID_RE.findall(text) if normalize_id(m)[1] is None]
 
 
 class Stack:

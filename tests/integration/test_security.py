@@ -30,7 +30,7 @@ from connectors.ops import ledger
 from streams.kafka.acl import apply_acls, grants, load_acl_file
 from streams.kafka.security import kafka_python_config
 from tests.fixtures import event, new_id, payment
-from tests.integration.fixtures import ID_RE, Stack, wait_for_group
+from tests.integration.fixtures import Stack, full_ids, wait_for_group
 
 
 @pytest.fixture(scope="module")
@@ -209,10 +209,10 @@ def test_the_whole_spine_runs_with_each_party_as_its_own_principal(broker, sstac
     with as_user(principal_env(broker, "admin")):
         for spec in sstack.topics.specs:
             for rec in read_to_end(broker.bootstrap, sstack.topics.name(spec), timeout_s=30):
-                assert not ID_RE.search((rec.key or b"").decode(errors="replace")), (spec.name, rec.key)
+                assert not full_ids((rec.key or b"").decode(errors="replace")), (spec.name, rec.key)
     match = re.findall(r"metrics on (http://127\.0\.0\.1:\d+/metrics)", sstack.worker_log())
     assert match, "the worker's metrics endpoint is not in its log"
-    assert not ID_RE.search(urllib.request.urlopen(match[-1], timeout=5).read().decode())
+    assert not full_ids(urllib.request.urlopen(match[-1], timeout=5).read().decode())
 
 
 def test_embedded_credentials_are_found_without_any_setting(broker, sstack, monkeypatch):
@@ -381,3 +381,30 @@ def test_one_department_cannot_cancel_anothers_record_nor_mark_its_file_imported
                            until=lambda rs: sum(1 for k, v, _ in rs if k in keys and v["payment_mode"] == "WITHDRAWN") >= 2)
     last = {k: v["payment_mode"] for k, v, _ in sorted(recs, key=lambda r: r[1]["version"]) if k in keys}
     assert last == {sstack.key(target): "WITHDRAWN", sstack.key(control): "WITHDRAWN"}
+
+
+def test_the_brokers_and_the_workers_files_are_their_owners_alone(broker, sstack, tmp_path):
+    """Issue #20 (3): the broker's data directory was 0755 with 0644 segments, and the worker's
+    RocksDB directory world-readable: any local account could grep ID numbers out of them."""
+    sstack.start_worker(**principal_env(broker, "zhucan-worker"))
+    with as_user(principal_env(broker, "civil-affairs")):
+        p = KafkaProducer(**kafka_python_config(broker.bootstrap), acks="all", enable_idempotence=True)
+        p.send(sstack.topics.identity["CIVIL_AFFAIRS"], key=b"x",
+               value=sstack.codec.encode("IdentityEvent", event(new_id(), "MINIMUM_LIVING"))).get(timeout=30)
+        p.close()
+    with as_user(principal_env(broker, "admin")):
+        sstack.read(sstack.topics.fee_standard, "FeeStandard", timeout_s=120, until=lambda rs: len(rs) >= 1)
+    sstack.stop_worker()  # (RocksDB and the segments written)
+    for top in (broker.home, sstack.settings.data_dir):
+        assert top.stat().st_mode & 0o077 == 0, top
+        for path in top.rglob("*"):
+            if not path.is_symlink():
+                assert path.stat().st_mode & 0o077 == 0, f"{path} is mode {path.stat().st_mode & 0o777:o}"
+    # a data directory others can read is refused, with the command that fixes it
+    shared = tmp_path / "shared-data"
+    shared.mkdir(mode=0o755)
+    shared.chmod(0o755)
+    sstack.start_worker(**principal_env(broker, "zhucan-worker"), ZHUCAN_DATA_DIR=str(shared))
+    assert sstack.worker.wait(timeout=60) == 2
+    assert f"chmod -R go-rwx {shared}" in sstack.worker_log()
+    sstack.worker = None

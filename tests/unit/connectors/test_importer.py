@@ -159,3 +159,11 @@ def test_rows_are_recorded_in_file_order_and_no_exit_is_lost(tmp_path):
         year = state.years.get(2025)
         kept += year is not None and year.mode != "WITHDRAWN"
     assert kept == 0, f"{kept} of {len(people)} people kept a subsidy after their exit"
+
+
+def test_the_error_report_is_its_owners_alone(tmp_path):
+    """Issue #20 (3): the report names rows of people; it was written 0644."""
+    path = write_csv(tmp_path / "bad.csv", [["错号", "410102197001011234", "低保", "410102", "2024-06-01", "认定", "否"]])
+    result = run_import(SETTINGS, "civil-affairs", path, producer=RecordingProducer(), quiet=True)
+    assert result.bad_rows == 1
+    assert result.report.stat().st_mode & 0o077 == 0
