@@ -57,14 +57,16 @@ class Binding:
     """One ALLOW rule: ``principal`` may ``operation`` on the resource (a prefix when ``prefixed``)."""
 
     principal: str  # "User:<name>"
-    resource: str  # TOPIC | GROUP
+    resource: str  # TOPIC | GROUP (the file's); on a cluster also CLUSTER, TRANSACTIONAL_ID, ...
     name: str
     prefixed: bool
     operation: str
+    host: str = "*"  # the file grants from any host; a cluster's ALLOW from one host is not the file's
 
     def __str__(self) -> str:
         pattern = f"{self.name}*" if self.prefixed else self.name
-        return f"{self.principal} {self.operation} {self.resource.lower()} {pattern}"
+        where = "" if self.host == "*" else f" from host {self.host}"
+        return f"{self.principal} {self.operation} {self.resource.lower()} {pattern}{where}"
 
 
 def load_acl_file(path: Path = ACL_FILE) -> dict[str, Any]:
@@ -123,19 +125,21 @@ def grants(doc: Mapping[str, Any], topics: Topics, departments: tuple[Department
 
 def _to_kafka(b: Binding) -> ACL:
     pattern = ACLResourcePatternType.PREFIXED if b.prefixed else ACLResourcePatternType.LITERAL
-    return ACL(principal=b.principal, host="*", operation=ACLOperation[b.operation],
+    return ACL(principal=b.principal, host=b.host, operation=ACLOperation[b.operation],
                permission_type=ACLPermissionType.ALLOW,
                resource_pattern=ResourcePattern(ResourceType[b.resource], b.name, pattern))
 
 
 def _from_kafka(acl: ACL) -> Binding | None:
-    """A cluster's ACL as a Binding; None for what the file cannot say (a DENY, a host)."""
+    """A cluster's ALLOW as a Binding, whatever its resource (cluster, topic, group,
+    transactional id, ...) and host: the file's principals hold exactly what the file grants, so
+    any ALLOW the file does not grant is removed (issue #20: a cluster-level ALLOW ALL was left
+    alone). None for a DENY: it only takes away, and stays (listed)."""
     p = acl.resource_pattern
-    if acl.permission_type != ACLPermissionType.ALLOW or acl.host != "*" or \
-            p.resource_type not in (ResourceType.TOPIC, ResourceType.GROUP):
+    if acl.permission_type != ACLPermissionType.ALLOW:
         return None
     return Binding(acl.principal, p.resource_type.name, p.resource_name,
-                   p.pattern_type == ACLResourcePatternType.PREFIXED, acl.operation.name)
+                   p.pattern_type == ACLResourcePatternType.PREFIXED, acl.operation.name, acl.host)
 
 
 def current(admin: Any, principal: str) -> tuple[set[Binding], list[ACL]]:
@@ -158,7 +162,7 @@ def current(admin: Any, principal: str) -> tuple[set[Binding], list[ACL]]:
 class AclPlan:
     add: list[Binding]
     remove: list[Binding]
-    untouched: list[str]  # ACLs of the file's principals that the file cannot express (DENY, hosts)
+    untouched: list[str]  # the DENY rules of the file's principals: they only take away, and stay
 
 
 def plan(admin: Any, wanted: set[Binding]) -> AclPlan:

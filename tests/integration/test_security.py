@@ -408,3 +408,43 @@ def test_the_brokers_and_the_workers_files_are_their_owners_alone(broker, sstack
     assert sstack.worker.wait(timeout=60) == 2
     assert f"chmod -R go-rwx {shared}" in sstack.worker_log()
     sstack.worker = None
+
+
+def test_acl_apply_leaves_the_files_principals_exactly_what_the_file_grants(broker, sstack):
+    """Issue #20 (4): `acl apply` never removed a cluster-level ALLOW of a principal of the file
+    (it listed it as "a DENY or a host"): one that once got ALL on the cluster kept it and granted
+    itself fee-standard.v1. Now every ALLOW the file does not grant goes, of any resource and
+    host; a DENY stays, listed."""
+    from kafka.admin import (
+        ACL,
+        ACLOperation,
+        ACLPermissionType,
+        ACLResourcePatternType,
+        KafkaAdminClient,
+        ResourcePattern,
+        ResourceType,
+    )
+
+    def acl(resource, name, operation, permission=ACLPermissionType.ALLOW, host="*"):
+        return ACL(principal="User:tax", host=host, operation=operation, permission_type=permission,
+                   resource_pattern=ResourcePattern(resource, name, ACLResourcePatternType.LITERAL))
+
+    planted = [acl(ResourceType.CLUSTER, "kafka-cluster", ACLOperation.ALL),
+               acl(ResourceType.TOPIC, sstack.topics.fee_standard, ACLOperation.WRITE, host="127.0.0.1"),
+               acl(ResourceType.TRANSACTIONAL_ID, "tax-tx", ACLOperation.WRITE)]
+    deny = acl(ResourceType.TOPIC, sstack.topics.review, ACLOperation.READ, ACLPermissionType.DENY)
+    with as_user(principal_env(broker, "admin")):
+        admin = KafkaAdminClient(**kafka_python_config(broker.bootstrap))
+        try:
+            assert not admin.create_acls([*planted, deny])["failed"]
+        finally:
+            admin.close()
+        wanted = grants(load_acl_file(), sstack.topics, sstack.settings.departments, sstack.settings.app_id)
+        repair = apply_acls(broker.bootstrap, wanted)
+    assert len([b for b in repair.remove if b.principal == "User:tax"]) == 3, repair.remove
+    assert any("DENY" in u and "User:tax" in u for u in repair.untouched), repair.untouched
+    with pytest.raises(TopicAuthorizationFailedError):  # the planted cluster ALL is gone
+        write(broker, "tax", sstack.topics.fee_standard)
+    with as_user(principal_env(broker, "admin")):
+        again = apply_acls(broker.bootstrap, wanted)
+    assert not again.add and not again.remove

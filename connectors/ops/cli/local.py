@@ -66,7 +66,7 @@ def cmd_acl(args: argparse.Namespace) -> int:
     for b in plan.remove:
         print(f"{verb[1]:>12}  {b}")
     for other in plan.untouched:
-        print(f"{'left alone':>12}  {other} (a DENY or a host: not in the file's terms)")
+        print(f"{'left alone':>12}  {other} (a DENY: it only takes away)")
     print(f"{len(wanted)} ACLs for {len({b.principal for b in wanted})} principals; "
           f"{len(plan.add)} {verb[0]}, {len(plan.remove)} {verb[1]}")
     return 0
