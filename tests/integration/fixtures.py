@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import datetime as dt
 import re
 import subprocess
@@ -24,11 +26,26 @@ TEST_SECRET = "7d1f9a3c5e8b2046f1a9c3e5b7d90214a6c8e0f2b4d6a8c0e2f4a6b8d0c2e4f6"
 ID_RE = re.compile(r"(?<![0-9])(?<![0-9]\.)[0-9]{17}[0-9X](?![0-9])")
 
 
+_HEX_RUN = re.compile(r"(?:[0-9a-fA-F]{2}){18,}")
+_B64_RUN = re.compile(r"[A-Za-z0-9+/]{24,}={0,2}")
+
+
 def full_ids(text: str) -> list[str]:
-    """The full ID numbers in ``text`` (18 characters that pass the GB 11643 check and hold a birth
-    date: a run of digits in a hash, such as a review case id, is not one), masked for the message
-    that reports them."""
-    return [mask_id(m) for m in ID_RE.findall(text) if normalize_id(m)[1] is None]
+    """The full ID numbers in ``text`` (18 characters that pass the GB 11643 check: a run of digits
+    in a hash, such as a review case id, is not one), also where they are written in hex or
+    base64 (issue #20), masked for the message that reports them."""
+    found = [m for m in ID_RE.findall(text) if normalize_id(m)[1] is None]
+    for run, decode in ((_HEX_RUN, bytes.fromhex), (_B64_RUN, base64.b64decode)):
+        for m in run.finditer(text):
+            for start in range(0, 4 if decode is base64.b64decode else 1):  # base64 at any alignment
+                chunk = m.group()[start:]
+                chunk = chunk[:len(chunk) - len(chunk) % (4 if decode is base64.b64decode else 2)]
+                try:
+                    plain = decode(chunk).decode("latin-1")
+                except (ValueError, binascii.Error):
+                    continue
+                found += [i for i in ID_RE.findall(plain) if normalize_id(i)[1] is None]
+    return [mask_id(m) for m in found]
 
 
 class Stack:

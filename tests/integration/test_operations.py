@@ -139,13 +139,36 @@ def test_dead_letters_list_show_and_replay_once(running, monkeypatch, capsys):
     assert main(["dlq", "show", letter.coordinate]) == 0
     shown = capsys.readouterr().out
     assert "zhucan.origin.topic: " + topic in shown and "still undecodable" in shown
-    sent, skipped = replay(running.settings, [letter])
-    assert (sent, skipped) == ([letter.coordinate], [])
+    done = replay(running.settings, [letter])
+    assert (done.sent, done.skipped, done.failed) == ([letter.coordinate], [], [])
     assert main(["dlq", "replay", letter.coordinate]) == 0  # a second replay sends nothing
     assert "replayed 0" in capsys.readouterr().out
     back = [r for r in read_topic(running.settings.kafka_bootstrap_servers, topic, timeout_s=20, idle_s=1)
             if r.value == b"\xc3\x01 not really avro"]
     assert len(back) == 2 and dict(back[1].headers)["zhucan.replayed-from"] == f"dlq:{letter.coordinate}".encode()
+
+
+def test_dlq_show_shows_no_id_number_however_it_is_encoded(running, monkeypatch, capsys):
+    """Issue #20 (7): `dlq show` printed the first bytes of the value in hex: JSON sent by mistake
+    showed `{"id_number":"<full ID>` in hex, which an 18-digit sweep cannot see. The sweep of this
+    suite (tests/integration/fixtures.full_ids) now looks in hex and base64 too."""
+    import base64
+
+    from tests.integration.fixtures import full_ids
+
+    idn = new_id()
+    assert full_ids(json.dumps({"id_number": idn}).encode().hex()) and full_ids(base64.b64encode(idn.encode()).decode())
+    topic = running.topics.identity["VETERANS"]
+    running.send_raw(topic, json.dumps({"id_number": idn, "event_id": f"{idn}-20241201"}).encode(), key=b"k")
+    letters = read_topic(running.settings.kafka_bootstrap_servers, running.topics.dead_letter, timeout_s=60,
+                         until=lambda rs: any(topic.encode() in dict(r.headers).get("zhucan.origin.topic", b"")
+                                              for r in rs))
+    assert letters
+    running.cli_env(monkeypatch)
+    (letter,) = [d for d in dead_letters(running.settings) if d.origin.startswith(topic)]
+    assert main(["dlq", "show", letter.coordinate]) == 0
+    shown = capsys.readouterr().out
+    assert "no known framing" in shown and full_ids(shown) == [], shown
 
 
 def test_import_reports_every_bad_row_publishes_good_ones_and_only_once(running, tmp_path, monkeypatch, capsys):

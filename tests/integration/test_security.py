@@ -448,3 +448,31 @@ def test_acl_apply_leaves_the_files_principals_exactly_what_the_file_grants(brok
     with as_user(principal_env(broker, "admin")):
         again = apply_acls(broker.bootstrap, wanted)
     assert not again.add and not again.remove
+
+
+def test_a_refused_replay_says_so_and_fails(broker, sstack, monkeypatch, capsys):
+    """Issue #20 (9): `zhucan dlq replay` as operator printed "replayed 1" and exited 0 when the
+    broker refused the write (the origin is a department's topic)."""
+    from connectors.ops.cli import main
+    from connectors.ops.dlq import dead_letters
+
+    sstack.start_worker(**principal_env(broker, "zhucan-worker"))
+    with as_user(principal_env(broker, "civil-affairs")):
+        p = KafkaProducer(**kafka_python_config(broker.bootstrap), acks="all", enable_idempotence=True)
+        p.send(sstack.topics.identity["CIVIL_AFFAIRS"], key=b"k", value=b"\xc3\x01 not avro").get(timeout=30)
+        p.close()
+    sstack.cli_env(monkeypatch)
+    with as_user(principal_env(broker, "operator")):
+        read_to_end(broker.bootstrap, sstack.topics.dead_letter, timeout_s=60)
+        deadline = time.monotonic() + 60
+        letters = []
+        while not letters and time.monotonic() < deadline:
+            letters = dead_letters(sstack.settings)
+            time.sleep(0.5)
+        assert letters, "no dead letter"
+        assert main(["dlq", "replay", letters[0].coordinate]) == 1
+    out = capsys.readouterr()
+    assert "replayed 0" in out.out and f"NOT replayed {letters[0].coordinate}" in out.err
+    with as_user(principal_env(broker, "admin")):  # it stays replayable, by a party that may write there
+        assert main(["dlq", "replay", letters[0].coordinate]) == 0
+    assert "replayed 1" in capsys.readouterr().out

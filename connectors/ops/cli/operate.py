@@ -88,10 +88,14 @@ def cmd_dlq(args: argparse.Namespace) -> int:
     if not chosen:
         print("name dead letters as PARTITION:OFFSET, or --all", file=sys.stderr)
         return 2
-    sent, skipped = replay(settings, chosen, dry_run=args.dry_run)
+    done = replay(settings, chosen, dry_run=args.dry_run)
     verb = "would replay" if args.dry_run else "replayed"
-    print(f"{verb} {len(sent)}: {' '.join(sent) or '-'}; already replayed {len(skipped)}: {' '.join(skipped) or '-'}")
-    return 0
+    print(f"{verb} {len(done.sent)}: {' '.join(done.sent) or '-'}; "
+          f"already replayed {len(done.skipped)}: {' '.join(done.skipped) or '-'}")
+    for coordinate, why in done.failed:
+        print(f"NOT replayed {coordinate}: {why} (the origin topic is a department's or tax's: replay as "
+              f"admin or as that party)", file=sys.stderr)
+    return 1 if done.failed else 0
 
 
 def cmd_import(args: argparse.Namespace) -> int:
