@@ -34,7 +34,6 @@ from streams.kafka.security import kafka_python_config
 from streams.settings import Settings
 
 log = logging.getLogger("zhucan.topics")
-CHECKED_CONFIGS = ("cleanup.policy", "retention.ms", "min.insync.replicas")
 T = TypeVar("T")
 
 
@@ -150,7 +149,8 @@ class TopicCheck:
 
 def check_topics(settings: Settings) -> list[TopicCheck]:
     """Each topic of the list against its spec: partitions, replication factor, in-sync replicas,
-    cleanup policy, retention and min.insync.replicas. ``problems`` is empty when it matches."""
+    and every config the spec sets (cleanup policy, retention by time and size,
+    min.insync.replicas). ``problems`` is empty when it matches."""
     admin = admin_client(settings.kafka_bootstrap_servers)
     try:
         rf, min_isr = replication(settings, admin)
@@ -172,7 +172,7 @@ def check_topics(settings: Settings) -> list[TopicCheck]:
                 name, True, partitions=len(parts),
                 replication_factor=min(len(p["replica_nodes"]) for p in parts),
                 min_isr_seen=min(len(p["isr_nodes"]) for p in parts),
-                configs={k: str(configs.get(name, {}).get(k, {}).get("value")) for k in CHECKED_CONFIGS},
+                configs={k: str(configs.get(name, {}).get(k, {}).get("value")) for k in cfg},
             )
             if check.partitions != settings.partitions:
                 check.problems.append(f"{check.partitions} partitions, the spec says {settings.partitions}")
@@ -181,9 +181,8 @@ def check_topics(settings: Settings) -> list[TopicCheck]:
             if check.min_isr_seen < min_isr:
                 check.problems.append(f"only {check.min_isr_seen} replica(s) in sync somewhere, fewer than "
                                       f"min.insync.replicas {min_isr}: writes there are refused")
-            for key in CHECKED_CONFIGS:
-                expected = cfg.get(key)
-                if expected is not None and check.configs[key] != expected:
+            for key, expected in cfg.items():  # every config the spec sets (issue #20: retention.bytes was missed)
+                if check.configs[key] != expected:
                     check.problems.append(f"{key}={check.configs[key]}, the spec says {expected}")
             out.append(check)
         return out

@@ -31,9 +31,11 @@ class TopicSpec:
 
     @property
     def configs(self) -> dict[str, str]:
+        """Every config the spec sets (`zhucan topics check` compares each): a size limit is never
+        one (retention.bytes -1), or a changed one would delete records by size (issue #20)."""
         if self.retention_ms is None:
-            return {"cleanup.policy": "compact"}
-        return {"cleanup.policy": "delete", "retention.ms": str(self.retention_ms)}
+            return {"cleanup.policy": "compact", "retention.bytes": "-1"}
+        return {"cleanup.policy": "delete", "retention.ms": str(self.retention_ms), "retention.bytes": "-1"}
 
 
 def department_topics(d: Department) -> tuple[TopicSpec, TopicSpec]:

@@ -17,6 +17,19 @@ def test_check_passes_on_fresh_topics_and_reports_drift(stack, monkeypatch, caps
     changelog = next(c for c in checks if c["name"] == stack.topics.person_changelog)
     assert changelog["configs"]["cleanup.policy"] == "compact"
 
+    # a size limit set behind zhucan's back would delete fee standards by size (issue #20: missed)
+    from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
+
+    admin = KafkaAdminClient(bootstrap_servers=stack.settings.kafka_bootstrap_servers)
+    try:
+        admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, stack.topics.fee_standard,
+                                            configs={"retention.bytes": "1048576"})])
+    finally:
+        admin.close()
+    assert main(["topics", "check"]) == 1
+    out, _ = capsys.readouterr()
+    assert "retention.bytes=1048576, the spec says -1" in out
+
     monkeypatch.setenv("ZHUCAN_PARTITIONS", "3")  # the spec now says 3: every topic drifts
     assert main(["topics", "check"]) == 1
     out, err = capsys.readouterr()

@@ -20,10 +20,11 @@ def test_the_contracts_topic_names():
 
 def test_configs_keep_every_fee_version_and_compact_only_ledgers():
     configs = Topics("p.").configs()
-    assert configs["p.fee-standard.v1"] == {"cleanup.policy": "delete", "retention.ms": str(400 * 86_400_000)}
-    assert configs["p.zhucan.imports.civil-affairs"] == {"cleanup.policy": "compact"}
+    assert configs["p.fee-standard.v1"] == {"cleanup.policy": "delete", "retention.ms": str(400 * 86_400_000),
+                                           "retention.bytes": "-1"}
+    assert configs["p.zhucan.imports.civil-affairs"] == {"cleanup.policy": "compact", "retention.bytes": "-1"}
     # the changelog is created by zhucan (its replication is zhucan's), compacted only
-    assert configs["p.zhucan.person-changelog"] == {"cleanup.policy": "compact"}
+    assert configs["p.zhucan.person-changelog"] == {"cleanup.policy": "compact", "retention.bytes": "-1"}
     assert len(configs) == len(Topics().specs)
 
 
