@@ -29,7 +29,7 @@ from schemas.codec import Codec
 from streams.domain.departments import Department
 from streams.domain.enums import CATEGORY_BY_ZH, Category, RejectionReason
 from streams.domain.identity import Invalid, validate_identity
-from streams.domain.ids import mask_id
+from streams.domain.ids import mask_id, scrub
 from streams.settings import Settings
 
 # column -> accepted headers (Chinese first, as in the department template)
@@ -252,7 +252,8 @@ def run_import(settings: Settings, source_name: str, path: Path, *, report: Path
                 for field_name, reason, detail in problems:
                     result.errors += 1
                     result.by_reason[reason] = result.by_reason.get(reason, 0) + 1
-                    writer.writerow([n, field_name, reason, detail, mask_id(raw_id)])
+                    # a row whose cells are shifted puts its ID number where a detail echoes it: masked
+                    writer.writerow([n, field_name, reason, scrub(detail), mask_id(raw_id)])
             now = time.monotonic()
             if not quiet and now - last_print > 1.0:
                 last_print = now

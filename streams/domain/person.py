@@ -29,7 +29,7 @@ from streams.domain.enums import (
 )
 from streams.domain.exceptions import NoPolicy
 from streams.domain.identity import Identity
-from streams.domain.ids import mask_id
+from streams.domain.ids import mask_id, scrub
 from streams.domain.messages import (
     Effect,
     FeeStandardIssued,
@@ -413,7 +413,7 @@ class PersonState:
             if self._once(f"LIVING_STATUS_CONFLICT|{conflict_id}"):
                 effects.append(self._review(
                     conflict_id, ReviewKind.OTHER, None, "LIVING_STATUS_CONFLICT",
-                    f"id {mask_id(self.id_number)}: {source} says ALIVE (event {conflict_id}) after "
+                    f"id {mask_id(self.id_number)}: {source} says ALIVE (event {scrub(conflict_id)}) after "
                     f"{', '.join(owners)} reported the death ({timeline.death}); the death stands until "
                     f"{', '.join(owners)} corrects it (an UPDATED with living_status ALIVE)", now_ms))
         years, counts = self._targets(timeline, book, opened or {})

@@ -37,7 +37,8 @@ class IntakeStage:
                   "detail": scrub(detail), "received_at": dt.datetime.now(dt.UTC)}
         for reason in reasons:
             self.p.metrics.inc("zhucan_rejections_total", reason=reason.value)
-        log.info("rejected event %s from %s (id %s): %s", event_id, source, mask_id(raw_id),
+        # the department's event id may hold an ID number (e.g. "<ID>-20241201"): masked (issue #20)
+        log.info("rejected event %s from %s (id %s): %s", scrub(event_id), source, mask_id(raw_id),
                  ",".join(r.value for r in reasons))
         topics = [self.names.rejected, self.names.rejected_of[source]]
         return [Out(topic, key.encode(), self.p.codec.encode("Rejection", record, topic=topic)) for topic in topics]

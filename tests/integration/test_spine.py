@@ -129,10 +129,12 @@ def test_no_full_id_number_in_the_worker_log(running):
     legacy15 = ids[1][:6] + ids[1][8:17]
     running.send_identity(event(legacy15, "MINIMUM_LIVING"))
     running.send_identity(event(bad, "MINIMUM_LIVING"))
+    # a rejected event whose department event id holds a valid ID number (issue #20: it was logged whole)
+    running.send_identity({**event(ids[0], "ORPHAN", source="RURAL_REVITALIZATION"), "event_id": f"{ids[0]}-20241201"})
     running.send_identity(event(new_id(), "MINIMUM_LIVING", effective=dt.date(2025, 5, 1)))  # no-policy review
     running.fees_for(ids[0])
     running.fees_for(ids[1])
-    running.read(running.topics.rejected, "Rejection", until=lambda rs: len(rs) >= 1)
+    running.read(running.topics.rejected, "Rejection", until=lambda rs: len(rs) >= 2)
     time.sleep(1)
     cases = running.reviews(at_least=2)
     assert {"NAME_CONFLICT", "OTHER"} <= {c["kind"] for c in cases}  # name conflict raised, processing went on

@@ -167,3 +167,13 @@ def test_the_error_report_is_its_owners_alone(tmp_path):
     result = run_import(SETTINGS, "civil-affairs", path, producer=RecordingProducer(), quiet=True)
     assert result.bad_rows == 1
     assert result.report.stat().st_mode & 0o077 == 0
+
+
+def test_a_row_with_shifted_cells_leaves_no_id_number_in_the_report(tmp_path):
+    """Issue #20 (7): when a row's cells are shifted, the ID number lands where a detail echoes it."""
+    idn = new_id()
+    path = write_csv(tmp_path / "shifted.csv", [["王芳", "低保对象", idn, "410102", "2024-06-01", "认定", "否"]])
+    result = run_import(SETTINGS, "civil-affairs", path, producer=RecordingProducer(), quiet=True)
+    assert result.bad_rows == 1
+    text = result.report.read_text(encoding="utf-8-sig")
+    assert idn not in text and idn[:6] in text
