@@ -10,6 +10,7 @@ is used instead of Maven when set. ``LocalCluster`` runs N combined broker/contr
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import secrets
@@ -117,6 +118,10 @@ class LocalKafka:
     # SASL_SSL (SCRAM-SHA-512 over TLS) with ACLs instead of PLAINTEXT (issue #13); fixed when the
     # storage is formatted (the SCRAM users are written then): a secured broker stays secured.
     secure: bool = False
+    # Where the TLS files and the credentials live: this node's home, or (a node of a secured
+    # cluster) the cluster's, shared by every node: one CA, one broker certificate for
+    # 127.0.0.1, the same SCRAM users.
+    secrets_home: Path | None = None
 
     @property
     def bootstrap(self) -> str:
@@ -124,11 +129,11 @@ class LocalKafka:
 
     @property
     def tls_dir(self) -> Path:
-        return self.home / "tls"
+        return (self.secrets_home or self.home) / "tls"
 
     @property
     def credentials_file(self) -> Path:
-        return self.home / CREDENTIALS_FILE
+        return (self.secrets_home or self.home) / CREDENTIALS_FILE
 
     @property
     def secured(self) -> bool:
@@ -477,6 +482,9 @@ class LocalCluster:
     ports: list[int]
     controller_ports: list[int]
     heap: str = "512m"
+    # SASL_SSL for clients and between brokers, mutual TLS between brokers and controllers,
+    # StandardAuthorizer (issue #20): one CA and one set of SCRAM users in ``home``, shared by the nodes
+    secure: bool = False
 
     def __post_init__(self) -> None:
         if len(self.ports) != len(self.controller_ports) or not self.ports:
@@ -488,8 +496,16 @@ class LocalCluster:
         cluster = id_file.read_text().strip()
         voters = ",".join(f"{i}@127.0.0.1:{c}" for i, c in enumerate(self.controller_ports, start=1))
         self.nodes = [LocalKafka(home=self.home / f"node-{i}", port=p, controller_port=c, heap=self.heap, node_id=i,
-                                 voters=voters, replication=min(3, len(self.ports)), cluster_id=cluster)
+                                 voters=voters, replication=min(3, len(self.ports)), cluster_id=cluster,
+                                 secure=self.secure, secrets_home=self.home)
                       for i, (p, c) in enumerate(zip(self.ports, self.controller_ports, strict=True), start=1)]
+
+    @property
+    def secured(self) -> bool:
+        return self.nodes[0].secured
+
+    def credentials(self) -> dict[str, Any]:
+        return self.nodes[0].credentials()
 
     @property
     def bootstrap(self) -> str:
@@ -497,6 +513,14 @@ class LocalCluster:
 
     def start(self, timeout: float = 120.0) -> None:
         """Start every node (all at once: a node waits for a quorum of controllers) and wait for all."""
+        first = self.nodes[0]
+        if self.secure and not first.credentials_file.exists():  # once, for every node
+            self.home.mkdir(parents=True, exist_ok=True, mode=0o700)
+            self.home.chmod(0o700)
+            first._provision_security(first._java())
+            creds = first.credentials()  # clients of the cluster find it by its whole bootstrap
+            first.credentials_file.write_text(json.dumps({**creds, "bootstrap": self.bootstrap}, indent=2) + "\n",
+                                              encoding="utf-8")
         procs = [(n, n.launch()) for n in self.nodes]
         for node, proc in procs:
             if proc is not None:
@@ -524,7 +548,8 @@ class LocalCluster:
                 if node.pid() is None:
                     continue
                 try:
-                    admin = KafkaAdminClient(bootstrap_servers=node.bootstrap, request_timeout_ms=5000)
+                    admin = KafkaAdminClient(bootstrap_servers=node.bootstrap, request_timeout_ms=5000,
+                                             **node.client_config())
                     try:
                         seen.append(len(admin.describe_cluster().get("brokers") or []))
                     finally:
@@ -537,6 +562,13 @@ class LocalCluster:
         raise LocalKafkaError(f"fewer than {count} brokers registered within {timeout:.0f}s")
 
     def stop(self, wipe: bool = False) -> None:
+        # every node told at once: stopped one by one, the last ones wait out their controlled
+        # shutdown for a quorum that is already gone (30 s each, measured)
+        for node in self.nodes:
+            pid = node.pid()
+            if pid is not None:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(pid, signal.SIGTERM)
         for node in self.nodes:
             node.stop(wipe=wipe)
         if wipe:
@@ -558,12 +590,9 @@ def _reap(pid: int) -> None:
 def default_broker(nodes: int = 1, secure: bool = False) -> LocalKafka | LocalCluster:
     """The embedded broker on ``ZHUCAN_KAFKA_PORT`` (9092, its controller on the next port), or with
     ``nodes`` > 1 a cluster on that port and the next ones (controllers from port + 100), data in
-    ``<ZHUCAN_KAFKA_DIR>/cluster-<nodes>``. ``secure``: SASL_SSL and ACLs (one node only)."""
+    ``<ZHUCAN_KAFKA_DIR>/cluster-<nodes>``. ``secure``: SASL_SSL and ACLs, mutual TLS to the controllers."""
     port = int(os.environ.get("ZHUCAN_KAFKA_PORT", "9092"))
     if nodes <= 1:
         return LocalKafka(home=default_home(), port=port, controller_port=port + 1, secure=secure)
-    if secure:
-        raise LocalKafkaError("--secure runs one node; a secured cluster is set up as in deploy/kafka/three-hosts "
-                              "(README, Security)")
     return LocalCluster(home=default_home() / f"cluster-{nodes}", ports=[port + i for i in range(nodes)],
-                        controller_ports=[port + 100 + i for i in range(nodes)])
+                        controller_ports=[port + 100 + i for i in range(nodes)], secure=secure)

@@ -48,18 +48,22 @@ def embedded_home(env: Mapping[str, str] | None = None) -> Path:
 
 
 def embedded_credentials(bootstrap: str | None, env: Mapping[str, str] | None = None) -> dict[str, Any] | None:
-    """The secured embedded broker's credentials file, if there is one and ``bootstrap`` (or
-    KAFKA_BOOTSTRAP_SERVERS) names that broker; None otherwise."""
+    """The secured embedded broker's (or secured local cluster's, ``cluster-<n>/``) credentials
+    file, if there is one and ``bootstrap`` (or KAFKA_BOOTSTRAP_SERVERS) names that broker; None
+    otherwise."""
     env = os.environ if env is None else env
-    path = embedded_home(env) / CREDENTIALS_FILE
-    try:
-        data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError) as exc:
-        raise SecurityConfigError(f"{path}: unreadable credentials file ({exc})") from exc
-    wanted = set((bootstrap or env.get("KAFKA_BOOTSTRAP_SERVERS") or data["bootstrap"]).split(","))
-    return data if wanted <= set(data["bootstrap"].split(",")) else None
+    home = embedded_home(env)
+    for path in [home / CREDENTIALS_FILE, *sorted(home.glob(f"cluster-*/{CREDENTIALS_FILE}"))]:
+        try:
+            data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            continue
+        except (OSError, ValueError) as exc:
+            raise SecurityConfigError(f"{path}: unreadable credentials file ({exc})") from exc
+        wanted = set((bootstrap or env.get("KAFKA_BOOTSTRAP_SERVERS") or data["bootstrap"]).split(","))
+        if wanted <= set(data["bootstrap"].split(",")):
+            return data
+    return None
 
 
 @dataclass(frozen=True)

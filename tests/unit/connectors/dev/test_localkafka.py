@@ -45,10 +45,15 @@ def test_securing_a_broker_formatted_without_security_is_refused(tmp_path):
         broker.launch()
 
 
-def test_a_secured_cluster_of_several_nodes_is_refused_with_where_to_look(tmp_path, monkeypatch):
+def test_a_secured_cluster_of_several_nodes_shares_one_ca_and_one_set_of_users(tmp_path, monkeypatch):
+    """Issue #20 (8): `kafka up --secure --nodes 3` was refused; its nodes now share the cluster's
+    TLS files and credentials (the cluster runs in tests/integration/test_security.py)."""
     monkeypatch.setenv("ZHUCAN_KAFKA_DIR", str(tmp_path))
-    with pytest.raises(localkafka.LocalKafkaError, match="three-hosts"):
-        localkafka.default_broker(3, secure=True)
+    cluster = localkafka.default_broker(3, secure=True)
+    assert isinstance(cluster, localkafka.LocalCluster) and cluster.secure
+    assert {n.tls_dir for n in cluster.nodes} == {tmp_path / "cluster-3" / "tls"}
+    assert {n.credentials_file for n in cluster.nodes} == {tmp_path / "cluster-3" / "credentials.json"}
+    assert all(n.secure for n in cluster.nodes)
 
 
 def test_missing_keytool_says_what_to_install(tmp_path, monkeypatch):
@@ -56,3 +61,18 @@ def test_missing_keytool_says_what_to_install(tmp_path, monkeypatch):
     broker = localkafka.LocalKafka(home=tmp_path, port=localkafka.free_port(), secure=True)
     with pytest.raises(localkafka.LocalKafkaError, match="keytool"):
         broker._provision_security("java")
+
+
+def test_the_three_hosts_template_is_secured_end_to_end():
+    """Issue #20 (8): deploy/kafka/three-hosts had no TLS, no SASL and no authorizer, and put
+    plaintext controllers on the network."""
+    path = localkafka.DEPLOY_DIR / "three-hosts" / "server.properties"
+    props = dict(line.split("=", 1) for line in path.read_text(encoding="utf-8").splitlines()
+                 if line and not line.startswith("#"))
+    assert "PLAINTEXT" not in props["listeners"] + props["advertised.listeners"] + props["listener.security.protocol.map"]
+    assert props["listener.security.protocol.map"] == "SASL_SSL:SASL_SSL,CONTROLLER:SSL"
+    assert props["inter.broker.listener.name"] == "SASL_SSL"
+    assert props["listener.name.controller.ssl.client.auth"] == "required"
+    assert props["authorizer.class.name"].endswith("StandardAuthorizer")
+    assert props["allow.everyone.if.no.acl.found"] == "false"
+    assert "ANONYMOUS" not in props["super.users"]
