@@ -70,7 +70,8 @@ def test_its_topic_is_in_the_topic_list_and_consumed(app):
     topics = app.pipeline.settings.topics
     assert topics.identity["HEALTH"] == "identity.health.v1"
     assert topics.source_of("identity.health.v1") == "HEALTH"
-    assert topics.configs()["identity.health.v1"] == {"cleanup.policy": "delete", "retention.ms": str(30 * 86_400_000)}
+    assert topics.configs()["identity.health.v1"] == {"cleanup.policy": "delete", "retention.ms": str(30 * 86_400_000),
+                                                      "retention.bytes": "-1"}
     assert "identity.health.v1" in topics.contract() and "identity.rejected.health.v1" in topics.contract()
     # the shipped settings know nothing of it
     assert "HEALTH" not in Settings().topics.identity

@@ -27,14 +27,21 @@ ID_RE = re.compile(r"(?<![0-9])(?<![0-9]\.)[0-9]{17}[0-9X](?![0-9])")
 
 
 _HEX_RUN = re.compile(r"(?:[0-9a-fA-F]{2}){18,}")
+_HEX_LETTER = re.compile(r"[a-fA-F]")
+
+
+def _in_a_hash(text: str, m: re.Match[str]) -> bool:
+    """Whether the match is glued to hex letters (a run of digits inside a case id or a key)."""
+    before, after = text[m.start() - 1:m.start()], text[m.end():m.end() + 1]
+    return bool(_HEX_LETTER.fullmatch(before) or _HEX_LETTER.fullmatch(after))
 _B64_RUN = re.compile(r"[A-Za-z0-9+/]{24,}={0,2}")
 
 
 def full_ids(text: str) -> list[str]:
-    """The full ID numbers in ``text`` (18 characters that pass the GB 11643 check: a run of digits
-    in a hash, such as a review case id, is not one), also where they are written in hex or
-    base64 (issue #20), masked for the message that reports them."""
-    found = [m for m in ID_RE.findall(text) if normalize_id(m)[1] is None]
+    """The full ID numbers in ``text`` (18 ID characters; inside a hash, such as a review case id,
+    only if they pass the GB 11643 check), also where they are written in hex or base64
+    (issue #20), masked for the message that reports them."""
+    found = [m.group() for m in ID_RE.finditer(text) if not _in_a_hash(text, m) or normalize_id(m.group())[1] is None]
     for run, decode in ((_HEX_RUN, bytes.fromhex), (_B64_RUN, base64.b64decode)):
         for m in run.finditer(text):
             for start in range(0, 4 if decode is base64.b64decode else 1):  # base64 at any alignment
