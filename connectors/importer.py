@@ -15,8 +15,10 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import hashlib
+import hmac
 import io
 import json
+import os
 import sys
 import time
 from collections.abc import Iterator
@@ -30,6 +32,7 @@ from streams.domain.departments import Department
 from streams.domain.enums import CATEGORY_BY_ZH, Category, RejectionReason
 from streams.domain.identity import Invalid, validate_identity
 from streams.domain.ids import mask_id, scrub
+from streams.kafka.security import ClientSecurity
 from streams.settings import Settings
 
 # column -> accepted headers (Chinese first, as in the department template)
@@ -174,14 +177,28 @@ def file_digest(path: Path) -> str:
     return h.hexdigest()
 
 
-def event_id_for(source: str, ev: dict[str, Any]) -> str:
-    """Derived from the row's content: the same row imported twice is the same event."""
-    parts = [source, ev["id_number"].upper(), ev["name"], ev["category"], ev["region_code"],
-             ev["effective_date"].isoformat(), ev["change"], str(ev["is_student"])]
-    return "imp-" + hashlib.sha256("|".join(parts).encode()).hexdigest()[:32]
+def event_id_for(source: str, ev: dict[str, Any], key: bytes = b"") -> str:
+    """Derived from the row's content: the same row imported twice is the same event. With
+    ``key`` (the department's own secret: ``import_key``) an HMAC, so that no other department
+    can compute the id of a row (issue #20); without one (a development broker) a plain hash."""
+    parts = "|".join([source, ev["id_number"].upper(), ev["name"], ev["category"], ev["region_code"],
+                      ev["effective_date"].isoformat(), ev["change"], str(ev["is_student"])]).encode()
+    digest = hmac.new(key, parts, hashlib.sha256).hexdigest() if key else hashlib.sha256(parts).hexdigest()
+    return "imp-" + digest[:32]
 
 
-def row_to_event(source: str, cells: list[Any], index: dict[str, int], occurred: dt.datetime) -> dict[str, Any]:
+def import_key(settings: Settings) -> bytes:
+    """The department's key for its import ids: ``ZHUCAN_IMPORT_KEY`` if set, else the password
+    it signs in with (only it holds that); none on an unsecured development broker."""
+    explicit = os.environ.get("ZHUCAN_IMPORT_KEY", "")
+    if explicit:
+        return explicit.encode("utf-8")
+    password = ClientSecurity.from_env(bootstrap=settings.kafka_bootstrap_servers).password
+    return (password or "").encode("utf-8")
+
+
+def row_to_event(source: str, cells: list[Any], index: dict[str, int], occurred: dt.datetime,
+                 key: bytes = b"") -> dict[str, Any]:
     def cell(column: str) -> Any:
         i = index.get(column)
         return cells[i] if i is not None and i < len(cells) else None
@@ -193,7 +210,7 @@ def row_to_event(source: str, cells: list[Any], index: dict[str, int], occurred:
         "effective_date": _parse_date(cell("effective_date")), "change": _parse_change(cell("change")),
         "is_student": _parse_bool(cell("is_student")), "occurred_at": occurred,
     }
-    ev["event_id"] = event_id_for(source, ev)
+    ev["event_id"] = event_id_for(source, ev, key)
     return ev
 
 
@@ -217,6 +234,7 @@ def run_import(settings: Settings, source_name: str, path: Path, *, report: Path
     topic = settings.topics.identity[source]
     report = report or path.with_name(path.name + ".errors.csv")
     occurred = dt.datetime.now(tz=dt.UTC).replace(microsecond=0)
+    key = import_key(settings)
     progress = {"done": 0.0, "total": 0.0}
     last_print = 0.0
     report.touch(mode=0o600)  # it names rows of people: its owner's alone (issue #20)
@@ -236,7 +254,7 @@ def run_import(settings: Settings, source_name: str, path: Path, *, report: Path
             try:
                 # each row its own recorded time, in the file's row order: a file that lists an
                 # entry and an exit with one date decides them in the order the file gives
-                ev = row_to_event(source, cells, index, occurred + dt.timedelta(milliseconds=n))
+                ev = row_to_event(source, cells, index, occurred + dt.timedelta(milliseconds=n), key)
             except RowError as exc:
                 problems = [(exc.field, exc.reason, exc.detail)]
             else:

@@ -331,8 +331,13 @@ def test_one_department_cannot_cancel_anothers_record_nor_mark_its_file_imported
     path = tmp_path / "民政-2024-12.csv"
     with open(path, "w", encoding="utf-8", newline="") as f:
         csv.writer(f).writerows([header, *rows])
-    exit_id = event_id_for("CIVIL_AFFAIRS", row_to_event("CIVIL_AFFAIRS", rows[1], header_map(header),
-                                                          dt.datetime.now(dt.UTC)))
+    # Import ids are keyed with the department's own secret (its password here): another department
+    # cannot compute them from a row. The attacker below is given the id anyway (an insider), to
+    # show that a colliding id from another department is still decided on its own.
+    civil_key = broker.credentials()["users"]["civil-affairs"].encode()
+    exit_row = row_to_event("CIVIL_AFFAIRS", rows[1], header_map(header), dt.datetime.now(dt.UTC))
+    exit_id = event_id_for("CIVIL_AFFAIRS", exit_row, civil_key)
+    assert exit_id != event_id_for("CIVIL_AFFAIRS", exit_row)  # not the plain hash of the row
     with as_user(principal_env(broker, "disability")):  # the colliding record, sent first
         p = KafkaProducer(**kafka_python_config(broker.bootstrap), acks="all", enable_idempotence=True)
         collide = event(target, "GENERAL_DISABILITY", event_id=exit_id, source="DISABILITY")

@@ -177,3 +177,21 @@ def test_a_row_with_shifted_cells_leaves_no_id_number_in_the_report(tmp_path):
     assert result.bad_rows == 1
     text = result.report.read_text(encoding="utf-8-sig")
     assert idn not in text and idn[:6] in text
+
+
+def test_import_ids_are_keyed_with_the_departments_own_secret(tmp_path, monkeypatch):
+    """Issue #20 (5): import ids were a plain hash of the row, so any department could compute
+    the id of another's row. With the department's key (ZHUCAN_IMPORT_KEY, or its password on a
+    secured cluster) they are an HMAC: stable for that department, not computable by another."""
+    from connectors.importer import event_id_for
+
+    rows = [["王芳", new_id(), "低保对象", "410102", "2024-06-01", "认定", "否"]]
+    ids = []
+    for key in ("civil-affairs-own-key-1", "civil-affairs-own-key-1", "another-key"):
+        monkeypatch.setenv("ZHUCAN_IMPORT_KEY", key)
+        producer = RecordingProducer()
+        run_import(SETTINGS, "civil-affairs", write_csv(tmp_path / "f.csv", rows), producer=producer, quiet=True)
+        ids.append(Codec().decode(producer.sent[0][2])[1]["event_id"])
+    assert ids[0] == ids[1] != ids[2]
+    ev = Codec().decode(producer.sent[0][2])[1]
+    assert ids[0] != event_id_for("CIVIL_AFFAIRS", ev)  # not the plain content hash
