@@ -37,7 +37,7 @@ from streams.domain.messages import (
     ReviewRaised,
     SuspectedFound,
 )
-from streams.domain.payments import OWED_CODES, Figures, settle
+from streams.domain.payments import OWED_CODES, Figures, in_group_by_figures, settle
 from streams.domain.policy.decide import (
     ON_THE_SPOT,
     Decision,
@@ -202,9 +202,10 @@ class PersonState:
         decision = decide(held_for(self.id_number, timeline, year, policy, view.counted), policy)
         if decision is None:
             return None, False, None
-        spot = [s for s, h, _ in view.counted if s.category == decision.category and h == ON_THE_SPOT]
+        deciding = [(s, h) for s, h, _ in view.counted if s.category == decision.category]  # never empty
         # on the spot only when no identity of the deciding class counts in time
-        on_the_spot = bool(spot) and len(spot) == sum(1 for s, _, _ in view.counted if s.category == decision.category)
+        on_the_spot = all(h == ON_THE_SPOT for _, h in deciding)
+        spot = [s for s, _ in deciding]
         due = policy.spec.window.end
         if on_the_spot:
             since = max(s.since for s in spot)
@@ -462,13 +463,14 @@ class PersonState:
         return [SuspectedFound(id_number=self.id_number, name=self.name, region_code=rec.region_code,
                                insurance_year=year, fee_version=rec.version, since=since, reason=reason)]
 
-    def _in_paid_in_full_group(self, fig: Figures, year: int, policy: Policy | None) -> bool:
-        """Whether the person is in the group the region's ``paid_in_full`` clause names."""
+    def _in_paid_in_full_group(self, fig: Figures, policy: Policy | None) -> bool:
+        """Whether the person is in the group the region's ``paid_in_full`` clause names (by the
+        certification day, which the figures alone do not tell: ``payments.in_group_by_figures``)."""
         if policy is None:
             return False
         group = policy.spec.paid_in_full_group.value
         if group == "on_the_spot":
-            return fig.on_the_spot
+            return in_group_by_figures(fig, policy)
         spells = [s for s in fold(self.facts).spells if s.category == fig.category]
         if not spells:
             return False
@@ -518,7 +520,7 @@ class PersonState:
             rec.refunded_fen += amount
         if status in FREEZING_STATES and not rec.frozen and acted_on is not None:
             policy = _policy_of(book, acted_on, year)
-            in_group = self._in_paid_in_full_group(acted_on, year, policy)
+            in_group = self._in_paid_in_full_group(acted_on, policy)
             settled, findings = settle(acted_on, status, amount, level, policy, in_group)
             for finding in findings:
                 review(finding.kind, finding.detail, finding.code, finding.amount_fen)
