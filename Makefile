@@ -25,9 +25,11 @@ lint: install ## ruff and mypy
 	$(BIN)/ruff check streams schemas connectors tests
 	$(BIN)/mypy
 
-test: install lint ## the whole suite: lint, unit, agent, real-Kafka integration and browser tests
+TEST_PROCESSES ?= 2
+
+test: install lint ## the whole suite: lint, unit, agent, real-Kafka integration and browser tests (TEST_PROCESSES=2)
 	@deploy/ensure-system.sh chromium
-	$(BIN)/python -m pytest -p no:cacheprovider -q tests
+	$(BIN)/python -m pytest -p no:cacheprovider -q -n $(TEST_PROCESSES) --dist loadgroup tests
 
 test-unit: install ## tests that need no broker
 	$(BIN)/python -m pytest -q tests/unit tests/agents

@@ -10,6 +10,8 @@ import json
 import os
 import signal
 
+import pytest
+
 from connectors.dev.bench import run_bench, synthetic_events
 from connectors.ops.cli import main
 from tests.integration.fixtures import assert_whole, wait_for_group
@@ -47,6 +49,7 @@ def test_two_workers_share_the_partitions_and_lose_or_repeat_nothing(stack, tmp_
     assert sent == sorted(sent) and sent[0] == 0 and all(float(r.split(",")[1]) >= 0 for r in rows[1:])
 
 
+@pytest.mark.long
 def test_a_killed_worker_loses_nothing(stack):
     """SIGKILL mid-batch (no drain, no flush), then a restart: every person still gets a
     standard, and a version number is never given to two different standards."""

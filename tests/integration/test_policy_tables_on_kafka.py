@@ -24,6 +24,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
@@ -85,6 +86,7 @@ class Barrier:
         self.consumer.close()
 
 
+@pytest.mark.long
 def test_every_policy_table_case_on_real_kafka(stack, tmp_path: Path) -> None:
     policies = tmp_path / "policies"
     shutil.copytree(SHIPPED_POLICY_DIR, policies)

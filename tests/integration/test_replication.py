@@ -24,6 +24,9 @@ from streams.kafka.admin import admin_client, check_topics
 from streams.runtime.faust_compat import leader_topic_name
 from tests.integration.fixtures import Stack, assert_whole, wait_for_group
 
+# One process of `make test` runs this module: its three-node cluster is started once.
+pytestmark = pytest.mark.xdist_group("test_replication")
+
 
 @pytest.fixture(scope="module")
 def cluster():
@@ -84,6 +87,7 @@ def test_topics_are_replicated_three_times_with_two_in_sync_required(cstack):
     assert checks[cstack.topics.fee_standard].replication_factor == 3
 
 
+@pytest.mark.long
 def test_a_leader_killed_mid_batch_then_a_rolling_restart_lose_nothing(cluster, cstack):
     records, _, valid = synthetic_events(1600, seed=31)
     first, second = records[:800], records[800:]
@@ -117,6 +121,7 @@ def test_a_leader_killed_mid_batch_then_a_rolling_restart_lose_nothing(cluster, 
     assert configs[leader]["min.insync.replicas"]["value"] == "2"
 
 
+@pytest.mark.long
 def test_with_one_broker_of_three_nothing_is_written_until_a_second_returns(cluster, cstack):
     records, _, valid = synthetic_events(300, seed=41)
     cstack.start_worker()
@@ -142,6 +147,7 @@ def test_with_one_broker_of_three_nothing_is_written_until_a_second_returns(clus
     assert cstack.worker.poll() is None
 
 
+@pytest.mark.long
 def test_workers_killed_mid_batch_on_three_nodes_lose_no_command(cluster, tmp_path):
     """Issue #26 on three brokers: one of two workers SIGKILLed and restarted mid-batch, again
     and again (fewer times than the one-node soak, for the suite's time)."""

@@ -45,6 +45,7 @@ def check_soak(bootstrap: str, tmp_path: Path, kills: int = KILLS, events: int =
     assert not result.uncommitted, f"commits stuck behind the end: {result.uncommitted}"
 
 
+@pytest.mark.long
 def test_twenty_kills_mid_batch_then_every_standard_and_every_commit_is_whole(kafka_bootstrap, tmp_path):
     check_soak(kafka_bootstrap, tmp_path)
 

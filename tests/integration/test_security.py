@@ -32,6 +32,9 @@ from streams.kafka.security import kafka_python_config
 from tests.fixtures import event, new_id, payment
 from tests.integration.fixtures import Stack, full_ids, wait_for_group
 
+# One process of `make test` runs this module: its secured broker is started once.
+pytestmark = pytest.mark.xdist_group("test_security")
+
 
 @pytest.fixture(scope="module")
 def broker():
@@ -311,6 +314,7 @@ def test_an_unauthenticated_local_client_gets_nothing_from_the_controller(broker
     assert "ANONYMOUS" not in props and "CONTROLLER:SSL" in props
 
 
+@pytest.mark.long
 def test_one_department_cannot_cancel_anothers_record_nor_mark_its_file_imported(broker, sstack, tmp_path):
     """Issue #20 (5): disability sent first the event id that civil affairs' 退出 row would get
     (import ids are computable from a row); the exit was taken for a redelivery and the person
@@ -462,6 +466,7 @@ def test_a_refused_replay_says_so_and_fails(broker, sstack, monkeypatch, capsys)
     assert "replayed 1" in capsys.readouterr().out
 
 
+@pytest.mark.long
 def test_a_secured_cluster_of_three_nodes(tmp_path):
     """Issue #20 (8): `kafka up --secure --nodes 3`: SASL_SSL clients, SCRAM between brokers,
     mutual TLS between brokers and controllers, StandardAuthorizer; no controller answers an
