@@ -193,7 +193,8 @@ def import_key(settings: Settings) -> bytes:
     explicit = os.environ.get("ZHUCAN_IMPORT_KEY", "")
     if explicit:
         return explicit.encode("utf-8")
-    password = ClientSecurity.from_env(bootstrap=settings.kafka_bootstrap_servers).password
+    secret = ClientSecurity.from_env(bootstrap=settings.kafka_bootstrap_servers).password
+    password = secret.get_secret_value() if secret else None
     return (password or "").encode("utf-8")
 
 

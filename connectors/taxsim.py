@@ -21,6 +21,8 @@ from kafka import KafkaConsumer
 from connectors.kafka_io import make_producer
 from schemas.codec import Codec
 from schemas.exceptions import DecodeError
+from streams.domain.enums import PaymentState
+from streams.domain.messages import FeeStandardIssued
 from streams.kafka.security import kafka_python_config
 from streams.settings import Settings
 
@@ -40,24 +42,24 @@ class TaxBehaviour:
         if min(self.pay_share, self.reject_share, self.already_paid_share) < 0 or total > 1.0 + 1e-9:
             raise ValueError(f"shares must be >= 0 and add up to at most 1 (they add up to {total:.2f})")
 
-    def answer(self, key: str, fee: dict[str, Any]) -> dict[str, Any] | None:
+    def answer(self, key: str, fee: FeeStandardIssued) -> dict[str, Any] | None:
         """The acknowledgement for one fee standard, or None for a person who does not enrol."""
-        if fee["payment_mode"] == "WITHDRAWN":
+        if fee.payment_mode == "WITHDRAWN":
             return None
-        digest = hashlib.sha256(f"{self.seed}|{key}|{fee['insurance_year']}".encode()).digest()
+        digest = hashlib.sha256(f"{self.seed}|{key}|{fee.insurance_year}".encode()).digest()
         u = int.from_bytes(digest[:8], "big") / 2**64
         if u < self.already_paid_share:
-            status, amount = "ALREADY_PAID", fee["premium_fen"]
+            status, amount = PaymentState.ALREADY_PAID, fee.premium_fen
         elif u < self.already_paid_share + self.pay_share:
-            status = "ZERO_DECLARED" if fee["payable_fen"] == 0 else "PAID"
-            amount = fee["payable_fen"]
+            status = PaymentState.ZERO_DECLARED if fee.payable_fen == 0 else PaymentState.PAID
+            amount = fee.payable_fen
         elif u < self.already_paid_share + self.pay_share + self.reject_share:
-            status, amount = "REJECTED", 0
+            status, amount = PaymentState.REJECTED, 0
         else:
             return None
         return {
-            "ack_id": f"sim-{fee['message_id']}", "id_number": fee["id_number"],
-            "insurance_year": fee["insurance_year"], "fee_version": fee["version"], "status": status,
+            "ack_id": f"sim-{fee.message_id}", "id_number": fee.id_number,
+            "insurance_year": fee.insurance_year, "fee_version": fee.version, "status": status.value,
             "amount_fen": amount, "tax_reference": f"SIM-{digest[8:12].hex().upper()}",
             "acted_at": dt.datetime.now(tz=dt.UTC),
         }
@@ -72,7 +74,7 @@ def run_tax_sim(settings: Settings, behaviour: TaxBehaviour, *, group: str = "ta
                              group_id=f"{settings.topic_prefix}{group}", enable_auto_commit=False,
                              auto_offset_reset="earliest", client_id="zhucan-tax-sim")
     producer = make_producer(settings.kafka_bootstrap_servers, client_id="zhucan-tax-sim")
-    pending: dict[tuple[str, int], tuple[float, dict[str, Any]]] = {}
+    pending: dict[tuple[str, int], tuple[float, FeeStandardIssued]] = {}
     counts: dict[str, int] = {}
     started = last_activity = time.monotonic()
     try:
@@ -82,12 +84,12 @@ def run_tax_sim(settings: Settings, behaviour: TaxBehaviour, *, group: str = "ta
                 for rec in records:
                     last_activity = time.monotonic()
                     try:
-                        _, fee = codec.decode(rec.value, expect="FeeStandard")
+                        fee = FeeStandardIssued.from_record(codec.decode(rec.value, expect="FeeStandard")[1])
                     except DecodeError as exc:
                         log.warning("skipping undecodable fee standard at offset %d: %s", rec.offset, exc)
                         continue
-                    slot = (rec.key.decode() if rec.key else fee["message_id"], fee["insurance_year"])
-                    if slot not in pending or fee["version"] >= pending[slot][1]["version"]:
+                    slot = (rec.key.decode() if rec.key else fee.message_id, fee.insurance_year)
+                    if slot not in pending or fee.version >= pending[slot][1].version:
                         pending[slot] = (time.monotonic(), fee)
             now = time.monotonic()
             due = [slot for slot, (seen, _) in pending.items() if now - seen >= behaviour.delay_s]

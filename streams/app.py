@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 import faust
@@ -32,14 +33,24 @@ import faust
 from schemas.codec import Codec
 from schemas.registry import SchemaRegistryClient
 from streams.domain.policy.spec import PolicyBook
-from streams.handlers import Pipeline
 from streams.kafka.lag import own_lag
 from streams.kafka.security import faust_credentials
 from streams.policies import load_book
+from streams.runtime.context import CommandLog, OpenedYears, StageContext
+from streams.runtime.emit import Emitter
 from streams.runtime.faults import Faults
-from streams.runtime.faust_compat import App, held_partitions
+from streams.runtime.faust_compat import App, held_partitions, seek_partition
 from streams.runtime.intake_loop import IntakeService
+from streams.runtime.metrics import Metrics
+from streams.runtime.publish import Publisher
+from streams.runtime.reader import RangeReader
+from streams.runtime.store import PersonStore
 from streams.settings import Settings
+from streams.stages import Inputs
+from streams.stages.control import ControlStage
+from streams.stages.intake import IntakeStage
+from streams.stages.payments import PaymentStage
+from streams.stages.person import PersonStage
 
 log = logging.getLogger("zhucan.worker")
 
@@ -49,10 +60,55 @@ def _safe_name(text: str) -> str:
     return "".join(c if c.isalnum() or c in "-_" else "_" for c in text) or "unknown"
 
 
+RAW: dict[str, Any] = {"key_serializer": "raw", "value_serializer": "raw"}
+
+
+@dataclass(eq=False)
+class StreamsApp:
+    """What ``create_app`` builds: the Faust app, the context the stages stand on, the stages."""
+
+    faust: faust.App
+    ctx: StageContext
+    inputs: Inputs  # the intake loop's records -> the intake, payments and control stages
+    person: PersonStage
+    reader: RangeReader  # the gap reader (closed on the worker's drain)
+    intake: IntakeService | None = None  # the intake loop, once the worker runs it
+
+
+def _context(app: faust.App, settings: Settings, book: PolicyBook, codec: Codec) -> tuple[StageContext, RangeReader]:
+    """The person table, the emitter and every other part the stages share."""
+    t, n = settings.topics, settings.partitions
+    schema: faust.Schema = faust.Schema(key_type=bytes, value_type=bytes, **RAW)
+    # Named under "zhucan." (CONTRACT.md); compacted only, never deleted by time.
+    rf, min_isr = settings.replication_factor or 1, settings.min_insync_replicas or 1
+    changelog = app.topic(  # created beforehand by ensure_topics with the same settings
+        t.person_changelog, schema=schema, partitions=n, compacting=True, deleting=False,
+        acks=False, internal=True, maxsize=131_072, allow_empty=True, replicas=rf,
+        config={"min.insync.replicas": str(min_isr)},
+    )
+    people = app.Table("person", default=None, partitions=n, schema=schema, key_type=bytes,
+                       value_type=bytes, changelog_topic=changelog, options=settings.tuning.rocksdb_options)
+    emitter = Emitter(app, n)
+    store = PersonStore(people, emitter, t.person_changelog)
+    metrics = Metrics(t.specs)
+    reader = RangeReader(settings.kafka_bootstrap_servers, f"{settings.app_id}-gap-reader",
+                         settings.tuning.max_fetch_size)
+
+    async def seek(topic: str, partition: int, offset: int) -> None:
+        await seek_partition(app, topic, partition, offset)
+
+    ctx = StageContext(
+        settings=settings, codec=codec, book=book, topics=t, departments=settings.registry,
+        secret=settings.secret_bytes, emitter=emitter, send=emitter.emit, publisher=Publisher(t, codec), store=store,
+        opened=OpenedYears(store), metrics=metrics, commands=CommandLog(settings, reader, seek, metrics),
+    )
+    return ctx, reader
+
+
 def create_app(settings: Settings, book: PolicyBook | None = None, cluster: str = "local",
-               codec: Codec | None = None) -> faust.App:
-    """Build the worker's Faust app from settings; nothing connects until it starts."""
-    book = book or load_book(settings.policy_dir)
+               codec: Codec | None = None) -> StreamsApp:
+    """Build the worker's Faust app and its stages from settings; nothing connects until it starts."""
+    book = book or load_book(settings.policy_dir, settings.registry)
     if codec is None:
         registry = SchemaRegistryClient(settings.schema_registry_url) if settings.schema_registry_url else None
         codec = Codec(registry)
@@ -96,14 +152,16 @@ def create_app(settings: Settings, book: PolicyBook | None = None, cluster: str 
         producer_linger=tuning.producer_linger_s,
         producer_max_batch_size=tuning.producer_max_batch_size,
     )
-    pipeline = Pipeline(app, settings, book, codec)
-    app.pipeline = pipeline  # type: ignore[attr-defined]
+    ctx, reader = _context(app, settings, book, codec)
+    inputs = Inputs(ctx, IntakeStage(ctx), PaymentStage(ctx), ControlStage(ctx))
+    built = StreamsApp(app, ctx, inputs, PersonStage(ctx), reader)
+    commands = app.topic(settings.topics.person_commands, partitions=settings.partitions, **RAW)
 
     # One agent, concurrency=1 (faust #606), decoding inside. The departments', tax's and the
     # operators' topics are read by the intake's aiokafka loop (streams/runtime/intake_loop.py).
     faults = Faults.parse(settings.faults)
 
-    @app.agent(pipeline.commands, concurrency=1, name="zhucan.person")
+    @app.agent(commands, concurrency=1, name="zhucan.person")
     async def person(stream: Any) -> None:  # a faust Stream (take_events is not on StreamT)
         # Several batch records at a time: one wait for the broker's acks per take, not per record.
         # take_events acks the records only after this body has handled all of them.
@@ -111,20 +169,20 @@ def create_app(settings: Settings, book: PolicyBook | None = None, cluster: str 
             log.warning("FAULTS INJECTED (tests only): %s", settings.faults)
             faults.install(app.consumer, settings.topics.person_commands)
         async for events in stream.take_events(tuning.person_take, within=tuning.person_within_s):
-            pipeline.in_flight += 1
+            ctx.in_flight += 1
             try:
                 if faults:
                     events = [e for e in events if not faults.lost(e.message.partition, e.message.offset)]
-                await pipeline.person.on_records(list(events))
+                await built.person.on_records(list(events))
             finally:
-                pipeline.in_flight -= 1
+                ctx.in_flight -= 1
 
     class Intake(IntakeService):
         """The intake loop, started once tables are recovered (its producer is the app's)."""
 
         def __init__(self, **kwargs: Any) -> None:
-            super().__init__(pipeline, settings, **kwargs)
-            pipeline.intake_service = self
+            super().__init__(ctx, inputs.handle, **kwargs)
+            built.intake = self
 
     app.service(Intake)
 
@@ -146,13 +204,13 @@ def create_app(settings: Settings, book: PolicyBook | None = None, cluster: str 
             return
         for group in groups:
             for p in group.partitions:
-                pipeline.metrics.set("zhucan_consumer_lag", p.lag, topic=p.topic, partition=str(p.partition))
+                ctx.metrics.set("zhucan_consumer_lag", p.lag, topic=p.topic, partition=str(p.partition))
         # the same sample feeds the commit watch: a partition whose commits stopped is healed
         # (streams/runtime/applied.py CommitWatch), not only reported
         ours = [g for g in groups if g.group == settings.streams_app_id]
         committed = {(p.topic, p.partition): p.committed for g in ours for p in g.partitions if p.committed >= 0}
         try:
-            await pipeline.watch_commits(committed)
+            await built.person.watch_commits(committed, held_partitions(app, settings.topics.person_commands))
         except Exception as exc:  # the watch must never stop the worker; it looks again next time
             log.warning("commit watch failed: %s", exc)
 
@@ -160,14 +218,14 @@ def create_app(settings: Settings, book: PolicyBook | None = None, cluster: str 
     async def retry_rewinds() -> None:
         """A seek back over a gap that brought nothing is asked again (streams/runtime/applied.py)."""
         try:
-            await pipeline.person.retry_rewinds(held_partitions(app, settings.topics.person_commands))
+            await built.person.retry_rewinds(held_partitions(app, settings.topics.person_commands))
         except Exception as exc:  # asked again at the next tick
             log.warning("retrying a seek back failed: %s", exc)
 
     @app.timer(30.0)
     async def progress() -> None:
-        summary = pipeline.metrics.summary()
+        summary = ctx.metrics.summary()
         if summary:
             log.info("progress: %s", summary)
 
-    return app
+    return built

@@ -14,7 +14,8 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from streams.domain.departments import DEPARTMENTS, Department, Departments
-from streams.kafka.topics import Topics, topics_for
+from streams.kafka.security import KafkaSecurity
+from streams.kafka.topics import Topics, TopicSpec, topics_for
 
 DEV_KEY_SECRET = "zhucan-development-secret-do-not-use-in-production"
 log = logging.getLogger("zhucan.settings")
@@ -98,6 +99,8 @@ class Settings(BaseSettings):
     kafka_bootstrap_servers: str = Field(
         "localhost:9092", validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS", "ZHUCAN_KAFKA_BOOTSTRAP_SERVERS")
     )
+    # How the clients authenticate: the KAFKA_* variables (streams/kafka/security.py), read once.
+    kafka: KafkaSecurity = Field(default_factory=KafkaSecurity)
     policy_dir: Path | None = None  # default: the shipped streams/policies
     topic_prefix: str = ""  # e.g. "prod." in front of every topic name
     key_secret: SecretStr = SecretStr(DEV_KEY_SECRET)
@@ -117,6 +120,8 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     # The departments (streams/domain/departments.py); a test adds a fifth one here.
     departments: tuple[Department, ...] = DEPARTMENTS
+    # Output topics besides streams/kafka/topics.py's list (a test adds one, as it adds a department).
+    extra_topics: tuple[TopicSpec, ...] = ()
     tuning: Tuning = Tuning()
     # Faults injected on purpose, for the tests on real Kafka (streams/runtime/faults.py); never set
     # in a deployment.
@@ -155,7 +160,7 @@ class Settings(BaseSettings):
     def topics(self) -> Topics:
         # Not a cached_property: model_copy(update={"topic_prefix": ...}) copies the instance's
         # __dict__, so a cached Topics would keep naming the old prefix's topics.
-        return topics_for(self.topic_prefix, self.departments)
+        return topics_for(self.topic_prefix, self.departments, self.extra_topics)
 
     @property
     def registry(self) -> Departments:

@@ -12,7 +12,7 @@ from typing import Any
 
 from kafka.errors import KafkaError
 
-from streams.app import create_app
+from streams.app import StreamsApp, create_app
 from streams.kafka.admin import check_topics, cluster, ensure_faust_topics, ensure_topics
 from streams.kafka.security import ClientSecurity, SecurityConfigError
 from streams.runtime.faust_compat import DrainingWorker, leader_topic_name
@@ -43,25 +43,29 @@ class ZhucanWorker(DrainingWorker):
     Faust's own shutdown begin. Messages fetched but not handled are not acked and come again
     after a restart (at-least-once)."""
 
+    def __init__(self, built: StreamsApp, **kwargs: Any) -> None:
+        super().__init__(built.faust, **kwargs)
+        self.built = built
+
     async def drain(self) -> None:
-        app = self.app
-        pipeline = app.pipeline  # type: ignore[attr-defined]
+        app, built = self.app, self.built
+        ctx = built.ctx
         app.flow_control.suspend()
-        log.info("stopping: draining %d message(s) in flight", pipeline.in_flight)
-        if pipeline.intake_service is not None:
+        log.info("stopping: draining %d message(s) in flight", ctx.in_flight)
+        if built.intake is not None:
             try:  # finishes and commits the fetch in hand, then fetches no more
-                await asyncio.wait_for(pipeline.intake_service.stop(), 20)
+                await asyncio.wait_for(built.intake.stop(), 20)
             except Exception as exc:  # stopping anyway; what was not committed comes again
                 log.warning("intake stop failed: %s", exc)
         deadline = time.monotonic() + 20
-        while pipeline.in_flight and time.monotonic() < deadline:
+        while ctx.in_flight and time.monotonic() < deadline:
             await asyncio.sleep(0.02)
         try:
             await asyncio.wait_for(app.producer.flush(), 15)
         except Exception as exc:  # stopping anyway; what was not acked comes again
             log.warning("producer flush on stop failed: %s", exc)
         try:
-            await asyncio.wait_for(pipeline.reader.close(), 5)  # the gap reader (streams/runtime/reader.py)
+            await asyncio.wait_for(built.reader.close(), 5)  # the gap reader (streams/runtime/reader.py)
         except Exception as exc:  # stopping anyway
             log.warning("closing the gap reader failed: %s", exc)
 
@@ -85,7 +89,7 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
     """Run the worker in the foreground until SIGTERM/SIGINT."""
     private_data_dir(settings.data_dir)
     weak = settings.weak_secret()
-    if weak and ClientSecurity.from_env(bootstrap=settings.kafka_bootstrap_servers).protocol != "PLAINTEXT":
+    if weak and ClientSecurity.from_settings(settings.kafka, settings.kafka_bootstrap_servers).protocol != "PLAINTEXT":
         # a secured cluster holds real people: keys from a public or guessable secret would let
         # anyone recompute a person's token from an ID number
         development = " (ZHUCAN_KEY_SECRET is the development secret)" if settings.using_dev_secret else ""
@@ -115,19 +119,19 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
         if check.problems:
             log.warning("topic %s differs from the spec: %s (zhucan topics check)", check.name,
                         "; ".join(check.problems))
-    app = create_app(settings, cluster=cid)
+    built = create_app(settings, cluster=cid)
     ensure_faust_topics(settings, [leader_topic_name(settings.streams_app_id)])  # the app declares none itself
 
-    @app.task
+    @built.faust.task
     async def heap_settled() -> None:
         """Once the worker runs (see settle_heap)."""
         settle_heap(settings.tuning.gc_young_threshold)
 
     if settings.metrics_port >= 0:
         try:
-            serve_metrics(app.pipeline.metrics, settings.metrics_host, settings.metrics_port)  # type: ignore[attr-defined]
+            serve_metrics(built.ctx.metrics, settings.metrics_host, settings.metrics_port)
         except OSError as exc:  # e.g. a second worker on the same host: it runs, without an endpoint
             log.warning("metrics endpoint off: cannot listen on %s:%d (%s); set ZHUCAN_METRICS_PORT",
                         settings.metrics_host, settings.metrics_port, exc)
-    worker: Any = ZhucanWorker(app, loglevel=loglevel)
+    worker: Any = ZhucanWorker(built, loglevel=loglevel)
     worker.execute_from_commandline()

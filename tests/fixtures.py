@@ -6,8 +6,9 @@ import datetime as dt
 import itertools
 from typing import Any
 
-from connectors.dev.sample import identity_event, make_id, utc
+from connectors.dev.sample import certified_day, identity_event, make_id, utc
 from streams.domain.departments import SHIPPED
+from streams.domain.exceptions import NoPolicy
 from streams.domain.policy.spec import PolicyBook
 from streams.policies import load_book
 
@@ -15,9 +16,7 @@ _seq = itertools.count(100)
 
 HENAN, WEIHAI, CHONGQING, PANZHIHUA = "410102", "371002", "500101", "510402"
 SOURCE_OF = {str(c): sources[0] for c, sources in SHIPPED.reporters.items()}  # the department of each class
-# A day inside (or before) each seed region's payment window.
-IN_WINDOW = {HENAN: dt.date(2024, 6, 1), WEIHAI: dt.date(2024, 6, 1), CHONGQING: dt.date(2019, 7, 1),
-             PANZHIHUA: dt.date(2021, 5, 1)}
+NO_POLICY_DAY = dt.date(2024, 6, 1)  # the default day of an identity in a region no policy covers
 
 
 def new_id(region: str = HENAN, born: dt.date = dt.date(1970, 1, 1)) -> str:
@@ -29,7 +28,7 @@ def new_id(region: str = HENAN, born: dt.date = dt.date(1970, 1, 1)) -> str:
 def event(id_number: str, category: str, *, region: str = HENAN, change: str = "CERTIFIED", name: str = "测试",
           effective: dt.date | None = None, occurred: dt.datetime | None = None, event_id: str | None = None,
           is_student: bool = False, source: str | None = None) -> dict[str, Any]:
-    effective = effective or IN_WINDOW.get(region, dt.date(2024, 6, 1))
+    effective = effective or in_window(region)
     occurred = occurred or utc(effective.year, effective.month, effective.day)
     return identity_event(
         event_id=event_id or f"ev-{next(_seq)}", source=source or SOURCE_OF[category], id_number=id_number,
@@ -55,3 +54,11 @@ def shipped_book() -> PolicyBook:
     if _book is None:
         _book = load_book()
     return _book
+
+
+def in_window(region: str) -> dt.date:
+    """A day that counts for the region's first policy year at the normal rate (from the shipped book)."""
+    try:
+        return certified_day(shipped_book(), region)
+    except NoPolicy:
+        return NO_POLICY_DAY

@@ -40,7 +40,7 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka.admin import NewTopic
 from kafka.errors import KafkaError
 
-from connectors.dev.sample import identity_event, make_id, utc
+from connectors.dev.sample import certified_day, identity_event, make_id, utc
 from connectors.dev.workers import start_worker, stop_worker
 from connectors.kafka_io import make_producer, read_to_end
 from schemas.codec import Codec
@@ -51,9 +51,8 @@ from streams.kafka.security import kafka_python_config
 from streams.policies import load_book
 from streams.settings import Settings
 
-REGIONS = [("410102", dt.date(2024, 6, 1)), ("410305", dt.date(2024, 6, 1)), ("411402", dt.date(2024, 6, 1)),
-           ("371002", dt.date(2024, 6, 1)), ("370102", dt.date(2024, 6, 1)), ("510402", dt.date(2021, 5, 1)),
-           ("500101", dt.date(2019, 7, 1))]
+# the synthetic province's counties (each certified on its region's certified_day of the book)
+REGIONS = ["410102", "410305", "411402", "371002", "370102", "510402", "500101"]
 SINGLE = [("CIVIL_AFFAIRS", "MINIMUM_LIVING"), ("CIVIL_AFFAIRS", "EXTREME_POVERTY"),
           ("RURAL_REVITALIZATION", "MONITORED_RELAPSE_RISK")]
 SECOND = ("RURAL_REVITALIZATION", "MONITORED_RELAPSE_RISK")
@@ -93,12 +92,14 @@ def synthetic_events(n_events: int, seed: int = 7) -> tuple[list[tuple[str, byte
     rng = random.Random(seed)
     codec = Codec()
     book = load_book()
+    days = {region: certified_day(book, region) for region in REGIONS}
     out: list[tuple[str, bytes, bytes]] = []
     valid: set[str] = set()
     people = 0
     seq = 0
     while len(out) < n_events:
-        region, effective = REGIONS[people % len(REGIONS)]
+        region = REGIONS[people % len(REGIONS)]
+        effective = days[region]
         seq += 1
         born = dt.date(1940, 1, 1) + dt.timedelta(days=seq // 1000 % 25000)
         id_number = make_id(region, born, seq % 1000)
@@ -339,7 +340,8 @@ def measure_latency(settings: Settings, rate: int, seconds: float, timeline: Pat
     producer = make_producer(settings.kafka_bootstrap_servers, linger_ms=0)
     sent: dict[bytes, int] = {}
     secret = settings.key_secret.get_secret_value().encode()
-    region, effective = REGIONS[0]
+    region = REGIONS[0]
+    effective = certified_day(load_book(), region)
     total = int(rate * seconds)
     started = time.monotonic()
     for i in range(total):

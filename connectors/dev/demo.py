@@ -10,6 +10,7 @@ from connectors.dev.workers import start_worker, stop_worker
 from connectors.kafka_io import make_producer, read_to_end, read_topic
 from schemas.codec import Codec
 from streams.domain.ids import mask_id, person_key
+from streams.domain.messages import FeeStandardIssued
 from streams.domain.policy.decide import yuan
 from streams.kafka.admin import ensure_topics
 from streams.settings import Settings
@@ -43,17 +44,17 @@ def run_demo(settings: Settings, timeout_s: float = 180.0) -> int:
              f"{len(sample.bad_events) + len(sample.garbage)} bad, 1 redelivery) to the department topics")
         secret = settings.secret_bytes
         wanted = {person_key(p.id_number, secret): p for p in sample.people}
-        latest: dict[str, dict] = {}
+        latest: dict[str, FeeStandardIssued] = {}
 
         done = [0]  # records already looked at
 
         def complete(records: list) -> bool:
             for r in records[done[0]:]:
                 key = r.key.decode()
-                _, fee = codec.decode(r.value, expect="FeeStandard")
+                fee = FeeStandardIssued.from_record(codec.decode(r.value, expect="FeeStandard")[1])
                 if key in wanted:
                     prev = latest.get(key)
-                    if prev is None or fee["version"] >= prev["version"]:
+                    if prev is None or fee.version >= prev.version:
                         latest[key] = fee
             done[0] = len(records)
             if worker.poll() is not None:
@@ -67,7 +68,7 @@ def run_demo(settings: Settings, timeout_s: float = 180.0) -> int:
             until=lambda rs: len(rs) >= len(sample.bad_events) + len(sample.garbage))]
         complete_standards = len(latest) == len(wanted)
         if complete_standards:
-            cycle = _tax_cycle(settings, {(f["region_code"], f["insurance_year"]) for f in latest.values()})
+            cycle = _tax_cycle(settings, {(f.region_code, f.insurance_year) for f in latest.values()})
     finally:
         stop_worker(worker)
     _print_summary(sample, wanted, latest, rejections)
@@ -107,10 +108,9 @@ def _tax_cycle(settings: Settings, region_years: set[tuple[str, int]]):  # type:
 
 def _print_cycle(rows, people, reviews, lines) -> None:  # type: ignore[no-untyped-def]
     from connectors.ops.cli.money import print_coverage, print_suspected
-    from connectors.ops.ledger import COVERAGE_TARGET
 
-    _say("\n== coverage (参保率) per region and year")
-    print_coverage(rows, COVERAGE_TARGET)
+    _say("\n== coverage (参保率) per region and year, against each region's target")
+    print_coverage(rows)
     print_suspected(people)
     _say("\n== settlement (资助汇总表) of the enrolled, per class and funding source, on settlement.v1")
     for line in lines:
@@ -134,15 +134,15 @@ def _print_summary(sample, wanted, latest, rejections) -> None:  # type: ignore[
         if fee is None:
             _say(f"{mask_id(person.id_number):<20} {person.name:<4} {person.region:<6}  (no standard yet)")
             continue
-        spot = " 随参随缴" if fee["on_the_spot"] else ""
-        _say(f"{mask_id(fee['id_number']):<20} {fee['name']:<4} {fee['region_code']:<6} {fee['insurance_year']:<4} "
-             f"{fee['version']:>2} {fee['category']:<26} {fee['contribution_level']:>3} {yuan(fee['premium_fen']):>9} "
-             f"{yuan(fee['subsidy_fen']):>9} {yuan(fee['payable_fen']):>9}  {fee['payment_mode']}{spot}")
+        spot = " 随参随缴" if fee.on_the_spot else ""
+        _say(f"{mask_id(fee.id_number):<20} {fee.name:<4} {fee.region_code:<6} {fee.insurance_year:<4} "
+             f"{fee.version:>2} {fee.category:<26} {fee.contribution_level:>3} {yuan(fee.premium_fen):>9} "
+             f"{yuan(fee.subsidy_fen):>9} {yuan(fee.payable_fen):>9}  {fee.payment_mode}{spot}")
     _say("\n== why (the basis of the latest version sent to tax), and the policy that decided")
     for key, person in wanted.items():
         fee = latest.get(key)
         if fee is not None:
-            _say(f"{person.name} [{person.expect}] {fee['policy_id']}\n    {fee['basis']}")
+            _say(f"{person.name} [{person.expect}] {fee.policy_id}\n    {fee.basis}")
     _say(f"\n== rejected, sent back to the department ({len(rejections)})")
     for rej in rejections:
         _say(f"{rej['source']:<22} {','.join(rej['reasons']):<24} {mask_id(rej['id_number']) or '-':<20} {rej['detail'][:90]}")

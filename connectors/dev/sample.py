@@ -11,7 +11,9 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
+from streams.domain.exceptions import NoPolicy
 from streams.domain.ids import check_char
+from streams.domain.policy.spec import PolicyBook
 
 
 def make_id(region: str, born: dt.date, seq: int) -> str:
@@ -21,6 +23,20 @@ def make_id(region: str, born: dt.date, seq: int) -> str:
 
 def utc(y: int, m: int, d: int) -> dt.datetime:
     return dt.datetime(y, m, d, 9, 0, tzinfo=dt.UTC)
+
+
+BEFORE_WINDOW = dt.timedelta(days=92)
+
+
+def certified_day(book: PolicyBook, region: str) -> dt.date:
+    """A day on which an identity certified in ``region`` counts for the region's first policy
+    year at the normal rate: three months (92 days) before that year's window opens (so before
+    any identity cutoff too). Read from the book, never spelled per region; ``NoPolicy`` when
+    no policy covers the region."""
+    years = book.years(region)
+    if not years:
+        raise NoPolicy(f"no policy covers region {region}")
+    return book.lookup(region, years[0]).spec.window.start - BEFORE_WINDOW
 
 
 def identity_event(*, event_id: str, source: str, id_number: str, name: str, category: str, region: str,
@@ -57,13 +73,18 @@ def _eid(tag: str, *parts: str) -> str:
     return f"{tag}-" + hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
 
 
-def seed_regions(tag: str = "demo") -> SampleSet:
-    """Fourteen people in Henan, Weihai (Shandong), Chongqing and Panzhihua, and some bad input."""
+def seed_regions(tag: str = "demo", book: PolicyBook | None = None) -> SampleSet:
+    """Fourteen people in Henan, Weihai (Shandong), Chongqing and Panzhihua, and some bad input
+    (certified on each region's ``certified_day`` of ``book``: the shipped policies by default)."""
+    if book is None:
+        from streams.policies import load_book
+
+        book = load_book()
     CA, RR, DI, VE = "CIVIL_AFFAIRS", "RURAL_REVITALIZATION", "DISABILITY", "VETERANS"
     henan, weihai, chongqing, panzhihua = "410102", "371002", "500101", "510402"
-    h_eff, h_occ = dt.date(2024, 6, 1), utc(2024, 8, 25)
-    c_eff, c_occ = dt.date(2019, 7, 1), utc(2019, 8, 20)
-    p_eff, p_occ = dt.date(2021, 5, 1), utc(2021, 8, 20)
+    h_eff, h_occ = certified_day(book, henan), utc(2024, 8, 25)
+    c_eff, c_occ = certified_day(book, chongqing), utc(2019, 8, 20)
+    p_eff, p_occ = certified_day(book, panzhihua), utc(2021, 8, 20)
     people = [
         SamplePerson("王芳", henan, make_id(henan, dt.date(1968, 3, 14), 21), [(CA, "MINIMUM_LIVING")], h_eff, h_occ,
                      expect="河南 低保 定额"),

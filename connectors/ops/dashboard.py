@@ -21,7 +21,7 @@ from typing import Any
 from kafka import KafkaConsumer, TopicPartition
 from kafka.admin import OffsetSpec
 
-from connectors.ops.ledger import COVERAGE_TARGET, coverage
+from connectors.ops.ledger import coverage
 from schemas.codec import Codec
 from schemas.exceptions import DecodeError
 from streams.kafka.lag import LagMonitor
@@ -40,8 +40,7 @@ class DashboardState:
         self.codec = Codec()
         self.lock = threading.Lock()
         self.state: dict[str, Any] = {"updated": None, "lag": [], "throughput": {}, "rejections": {},
-                                      "repairs": [], "repairs_total": 0, "coverage": [],
-                                      "coverage_target": COVERAGE_TARGET}
+                                      "repairs": [], "repairs_total": 0, "coverage": []}
         self._repairs: list[dict[str, Any]] = []
         self._repairs_total = 0
         self._repairs_consumer: KafkaConsumer | None = None
@@ -173,15 +172,14 @@ th{background:#f3f3f3}td.l,th.l{text-align:left}.OK{color:#176b24;font-weight:bo
 <h2>Offset repairs (<span id="repairs_total">0</span> in all; the latest)</h2>
 <p class="note">A record of zhucan.person-commands came before the one due and the missing ones were read and applied (GAP_FILLED), or could not be read and the partition was sought back (GAP_REWIND); commits had stopped and were healed (COMMIT_STALL); records were deleted before they were applied (GAP_ACCEPTED, an error).</p>
 <table id="repairs"><tr><th class="l">when</th><th class="l">kind</th><th class="l">partition</th><th>due offset</th><th>seen</th></tr></table>
-<h2>Coverage per region and year (target <span id="target"></span>)</h2>
-<table id="coverage"><tr><th class="l">region</th><th>year</th><th>live</th><th>enrolled</th><th>rate</th><th>status</th></tr></table>
+<h2>Coverage per region and year, against each region's target</h2>
+<table id="coverage"><tr><th class="l">region</th><th>year</th><th>live</th><th>enrolled</th><th>rate</th><th>target</th><th>status</th></tr></table>
 <script>
 function row(cells){const tr=document.createElement('tr');for(const [v,c] of cells){const td=document.createElement('td');td.textContent=v;if(c)td.className=c;tr.appendChild(td)}return tr}
 function fill(id,rows){const t=document.getElementById(id);while(t.rows.length>1)t.deleteRow(1);for(const r of rows)t.appendChild(row(r))}
 async function load(){
   const s=await (await fetch('/api/state')).json();
   document.getElementById('updated').textContent='updated '+(s.updated||'…')+(s.error?' (error: '+s.error+')':'');
-  document.getElementById('target').textContent=(s.coverage_target*100).toFixed(0)+'%';
   fill('lag',s.lag.map(g=>[[g.group,'l'],[g.status,g.status],[g.state,'l'],[g.members],[g.total_lag],
     [g.partitions.map(p=>p.topic+'['+p.partition+'] lag '+p.lag+' '+p.status).join('; ')||'-','l']]));
   const tp=Object.keys(s.throughput).filter(k=>!k.endsWith('(total)'));
@@ -190,7 +188,8 @@ async function load(){
   document.getElementById('repairs_total').textContent=s.repairs_total;
   fill('repairs',s.repairs.map(r=>[[r.at,'l'],[r.kind,r.kind=='GAP_ACCEPTED'?'STALL':'WARN'],[r.topic+'['+r.partition+']','l'],[r.expected],[r.seen]]));
   fill('coverage',s.coverage.map(r=>[[r.region_code,'l'],[r.insurance_year],[r.live],[r.enrolled],
-    [(r.rate*100).toFixed(1)+'%'],[r.meets_target?'OK':'BELOW',r.meets_target?'OK':'BELOW']]));
+    [(r.rate*100).toFixed(1)+'%'],[r.target==null?'-':(r.target*100).toFixed(0)+'%'],
+    r.meets_target==null?['no policy','l']:[r.meets_target?'OK':'BELOW',r.meets_target?'OK':'BELOW']]));
 }
 load();setInterval(load,3000);
 </script></body></html>

@@ -10,7 +10,6 @@ from typing import Any
 
 from connectors.kafka_io import make_producer, read_to_end
 from connectors.ops.reports import (
-    COVERAGE_TARGET,
     ENROLLED,
     BudgetRow,
     CoverageRow,
@@ -23,12 +22,13 @@ from connectors.ops.reports import (
 )
 from schemas.codec import Codec
 from schemas.exceptions import DecodeError
+from streams.domain.messages import FeeStandardIssued
 from streams.domain.policy.spec import PolicyBook
 from streams.domain.regions import Level
 from streams.policies import load_book
 from streams.settings import Settings
 
-__all__ = ["COVERAGE_TARGET", "ENROLLED", "BudgetRow", "CoverageRow", "budget", "coverage", "ledger",
+__all__ = ["ENROLLED", "BudgetRow", "CoverageRow", "budget", "coverage", "ledger",
            "publish_settlement", "settlement", "suspected"]
 
 
@@ -43,18 +43,20 @@ def _read(settings: Settings, topic: str, record: str, codec: Codec) -> list[Key
 
 
 def ledger(settings: Settings, region: str | None = None, year: int | None = None,
-           codec: Codec | None = None, book: PolicyBook | None = None) -> Iterator[tuple[dict[str, Any], str]]:
+           codec: Codec | None = None, book: PolicyBook | None = None) -> Iterator[tuple[FeeStandardIssued, str]]:
     """Each person-year's standard with its payment state (``reports.ledger_rows``), read from the topics."""
     codec = codec or Codec()
     book = book or load_book(settings.policy_dir)
-    fees = _read(settings, settings.topics.fee_standard, "FeeStandard", codec)
+    fees = [(key, FeeStandardIssued.from_record(value))
+            for key, value in _read(settings, settings.topics.fee_standard, "FeeStandard", codec)]
     acks = _read(settings, settings.topics.payment_status, "PaymentStatus", codec)
     return ledger_rows(fees, acks, book, settings.secret_bytes, region, year)
 
 
 def coverage(settings: Settings, region: str | None = None, year: int | None = None,
-             by: Level = "county") -> list[CoverageRow]:
-    return coverage_rows(ledger(settings, region, year), by)
+             by: Level = "county", book: PolicyBook | None = None) -> list[CoverageRow]:
+    book = book or load_book(settings.policy_dir)
+    return coverage_rows(ledger(settings, region, year, book=book), book, by)
 
 
 def settlement(settings: Settings, region: str | None, year: int | None,

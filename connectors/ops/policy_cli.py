@@ -46,7 +46,7 @@ def policy_explain(directory: Path | None, region: str | None, year: int | None,
     except (DomainError, ValueError) as exc:
         print(f"policy explain: {exc}", file=sys.stderr)
         return 1
-    decision = decide(held, policy)
+    decision = decide(held, policy, book.departments)
     if decision is None:
         print(f"{policy.policy_id}: none of {', '.join(categories)} is subsidised in region {region} year {year}")
         return 0

@@ -5,22 +5,23 @@ records made in the test (``tests/unit/connectors/ops/test_reports.py``)."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from streams.domain.enums import Category, PaymentState
+from streams.domain.enums import FREEZING_STATES, Category, PaymentState
 from streams.domain.exceptions import NoPolicy
 from streams.domain.ids import normalize_id, person_key
+from streams.domain.messages import FeeStandardIssued
 from streams.domain.payments import Figures, settle
 from streams.domain.policy.decide import Held, decide
 from streams.domain.policy.spec import PolicyBook
 from streams.domain.regions import Level, at_level, contains
 
-ENROLLED = ("PAID", "ZERO_DECLARED", "ALREADY_PAID")  # the acknowledgements that freeze a year
-COVERAGE_TARGET = 0.99  # 豫医保办〔2024〕65号 一; 鲁医保发〔2024〕22号 一
+ENROLLED = tuple(sorted(state.value for state in FREEZING_STATES))  # the acknowledgements that freeze a year
 Keyed = tuple[str, dict[str, Any]]  # (record key, decoded record)
 
 
@@ -31,19 +32,23 @@ class CoverageRow:
     live: int = 0  # people with a live (not withdrawn) standard
     enrolled: int = 0  # of those, with PAID / ZERO_DECLARED / ALREADY_PAID
     by_status: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    # the region's 参保率 target for the year, and its clause (policy ``coverage_target``); None: no policy
+    target: float | None = None
+    target_reference: str = ""
 
     @property
     def rate(self) -> float:
         return self.enrolled / self.live if self.live else 1.0
 
     @property
-    def meets_target(self) -> bool:
-        return self.rate >= COVERAGE_TARGET
+    def meets_target(self) -> bool | None:
+        return None if self.target is None else self.rate >= self.target
 
     def as_dict(self) -> dict[str, Any]:
         return {"region_code": self.region_code, "insurance_year": self.insurance_year, "live": self.live,
-                "enrolled": self.enrolled, "rate": round(self.rate, 4), "target": COVERAGE_TARGET,
-                "meets_target": self.meets_target, "by_status": dict(self.by_status)}
+                "enrolled": self.enrolled, "rate": round(self.rate, 4), "target": self.target,
+                "target_reference": self.target_reference, "meets_target": self.meets_target,
+                "by_status": dict(self.by_status)}
 
 
 @dataclass
@@ -54,17 +59,17 @@ class BudgetRow:
     subsidy_fen: int = 0
 
 
-def ledger_rows(fees: Iterable[Keyed], acks: Iterable[Keyed], book: PolicyBook, secret: bytes,
-                region: str | None = None, year: int | None = None) -> Iterator[tuple[dict[str, Any], str]]:
+def ledger_rows(fees: Iterable[tuple[str, FeeStandardIssued]], acks: Iterable[Keyed], book: PolicyBook, secret: bytes,
+                region: str | None = None, year: int | None = None) -> Iterator[tuple[FeeStandardIssued, str]]:
     """Each person-year's standard with its payment state: PAID / ZERO_DECLARED / ALREADY_PAID
     (enrolled), REJECTED, or NO_ANSWER.
 
     An enrolled year is reported as it froze: the version tax acted on (not the newest), with
     the level the person chose and what a full payment left of the subsidy (the same
     ``settle`` the person stage froze it with). An open year is its latest version, unless withdrawn."""
-    versions: dict[tuple[str, int], dict[int, dict[str, Any]]] = defaultdict(dict)
+    versions: dict[tuple[str, int], dict[int, FeeStandardIssued]] = defaultdict(dict)
     for key, fee in fees:
-        versions[(key, fee["insurance_year"])][fee["version"]] = fee
+        versions[(key, fee.insurance_year)][fee.version] = fee
     statuses: dict[tuple[str, int], set[str]] = defaultdict(set)
     freezing: dict[tuple[str, int], dict[str, Any]] = {}
     for _, ack in acks:
@@ -79,37 +84,47 @@ def ledger_rows(fees: Iterable[Keyed], acks: Iterable[Keyed], book: PolicyBook, 
         ack = freezing.get(slot)
         if ack is not None:
             fee = frozen_standard(by_version[ack["fee_version"]], ack, book)
-        elif fee["payment_mode"] == "WITHDRAWN":
+        elif fee.payment_mode == "WITHDRAWN":
             continue
-        if region and not contains(region, fee["region_code"]):
+        if region and not contains(region, fee.region_code):
             continue
-        if year and fee["insurance_year"] != year:
+        if year and fee.insurance_year != year:
             continue
         seen = statuses.get(slot, set())
         final = ack["status"] if ack is not None else None
-        yield fee, final or ("REJECTED" if "REJECTED" in seen else "NO_ANSWER")
+        yield fee, final or (PaymentState.REJECTED.value if PaymentState.REJECTED in seen else "NO_ANSWER")
 
 
-def frozen_standard(fee: dict[str, Any], ack: dict[str, Any], book: PolicyBook) -> dict[str, Any]:
+def frozen_standard(fee: FeeStandardIssued, ack: dict[str, Any], book: PolicyBook) -> FeeStandardIssued:
     """A FeeStandard record as the acknowledgement ``ack`` froze it (streams.domain.payments.settle)."""
-    fig = Figures(fee["version"], fee["payment_mode"], fee["category"], fee["funding_source"],
-                  fee["contribution_level"], fee["premium_fen"], fee["subsidy_fen"], fee["payable_fen"],
-                  fee["on_the_spot"], fee["policy_id"], fee["region_code"])
+    fig = Figures(fee.version, fee.payment_mode, fee.category, fee.funding_source,
+                  fee.contribution_level, fee.premium_fen, fee.subsidy_fen, fee.payable_fen,
+                  fee.on_the_spot, fee.policy_id, fee.region_code)
     try:
-        policy = book.lookup(fee["region_code"], fee["insurance_year"])
+        policy = book.lookup(fee.region_code, fee.insurance_year)
     except NoPolicy:
         policy = None
     settled, _ = settle(fig, PaymentState(ack["status"]), ack["amount_fen"], ack.get("contribution_level"), policy)
-    return {**fee, "contribution_level": settled.level, "premium_fen": settled.premium_fen,
-            "subsidy_fen": settled.subsidy_fen, "payable_fen": settled.payable_fen, "payment_mode": settled.mode}
+    return dataclasses.replace(fee, contribution_level=settled.level, premium_fen=settled.premium_fen,
+                               subsidy_fen=settled.subsidy_fen, payable_fen=settled.payable_fen,
+                               payment_mode=settled.mode)
 
 
-def coverage_rows(rows: Iterable[tuple[dict[str, Any], str]], by: Level = "county") -> list[CoverageRow]:
-    """Coverage per region and year: enrolled / people with a live standard, against the 99% target."""
+def coverage_rows(rows: Iterable[tuple[FeeStandardIssued, str]], book: PolicyBook,
+                  by: Level = "county") -> list[CoverageRow]:
+    """Coverage per region and year: enrolled / people with a live standard, against the target
+    of the policy that decides the region's year (``coverage_target``)."""
     out: dict[tuple[str, int], CoverageRow] = {}
     for fee, status in rows:
-        group = at_level(fee["region_code"], by)
-        row = out.setdefault((group, fee["insurance_year"]), CoverageRow(group, fee["insurance_year"]))
+        group = at_level(fee.region_code, by)
+        row = out.get((group, fee.insurance_year))
+        if row is None:
+            row = out[(group, fee.insurance_year)] = CoverageRow(group, fee.insurance_year)
+            try:
+                target = book.lookup(fee.region_code, fee.insurance_year).spec.coverage_target
+                row.target, row.target_reference = target.value, target.reference
+            except NoPolicy:
+                pass
         row.live += 1
         if status in ENROLLED:
             row.enrolled += 1
@@ -117,25 +132,25 @@ def coverage_rows(rows: Iterable[tuple[dict[str, Any], str]], by: Level = "count
     return [out[k] for k in sorted(out)]
 
 
-def settlement_lines(rows: Iterable[tuple[dict[str, Any], str]], as_of: dt.datetime) -> list[dict[str, Any]]:
+def settlement_lines(rows: Iterable[tuple[FeeStandardIssued, str]], as_of: dt.datetime) -> list[dict[str, Any]]:
     """资助汇总表: enrolled people and subsidy per county, year, class, funding source and
     on-the-spot flag (豫医保办〔2024〕65号 六; 渝医保发〔2019〕78号 二(二)2), as SettlementLine records."""
     lines: dict[tuple[str, int, str, str, bool], dict[str, Any]] = {}
     for fee, status in rows:
         if status not in ENROLLED:
             continue  # only people who enrolled are settled (攀医保〔2021〕58号 六(二))
-        if fee["subsidy_fen"] == 0:
+        if fee.subsidy_fen == 0:
             continue  # enrolled with no subsidy given (withdrawn, or paid in full and subsidised from next year)
-        key = (fee["region_code"], fee["insurance_year"], fee["category"], fee["funding_source"], fee["on_the_spot"])
+        key = (fee.region_code, fee.insurance_year, fee.category, fee.funding_source, fee.on_the_spot)
         line = lines.setdefault(key, {"region_code": key[0], "insurance_year": key[1], "category": key[2],
                                       "funding_source": key[3], "on_the_spot": key[4], "persons": 0,
                                       "subsidy_fen": 0, "as_of": as_of})
         line["persons"] += 1
-        line["subsidy_fen"] += fee["subsidy_fen"]
+        line["subsidy_fen"] += fee.subsidy_fen
     return [lines[k] for k in sorted(lines)]
 
 
-def budget_rows(rows: Iterable[tuple[dict[str, Any], str]], year: int, overlay: PolicyBook | None = None,
+def budget_rows(rows: Iterable[tuple[FeeStandardIssued, str]], year: int, overlay: PolicyBook | None = None,
                 target_year: int | None = None) -> list[BudgetRow]:
     """资金支出测算: the subsidy the live standards cost, per class and funding source; or, with
     ``overlay`` (another set of policy files: next year's, a what-if), what the same people
@@ -143,10 +158,11 @@ def budget_rows(rows: Iterable[tuple[dict[str, Any], str]], year: int, overlay: 
     the class that decided their standard (other identities they hold are not on the topic)."""
     out: dict[tuple[str, str], BudgetRow] = {}
     for fee, _ in rows:
-        category, funding, subsidy = fee["category"], fee["funding_source"], fee["subsidy_fen"]
+        category, funding, subsidy = fee.category, fee.funding_source, fee.subsidy_fen
         if overlay is not None:
             try:
-                decision = decide([Held(Category(category))], overlay.lookup(fee["region_code"], target_year or year))
+                decision = decide([Held(Category(category))], overlay.lookup(fee.region_code, target_year or year),
+                                  overlay.departments)
             except NoPolicy:
                 decision = None
             if decision is None:

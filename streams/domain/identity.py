@@ -56,6 +56,14 @@ class Invalid:
     detail: str
 
 
+class InvalidIdentity(ValueError):
+    """A department's record that is no valid identity change (``check_identity``)."""
+
+    def __init__(self, invalid: Invalid) -> None:
+        super().__init__(invalid.detail)
+        self.invalid = invalid
+
+
 def _as_utc(value: Any) -> dt.datetime:
     if isinstance(value, dt.datetime):
         return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
@@ -153,3 +161,11 @@ def identity_from_command(raw: dict[str, Any]) -> Identity:
         person_number=raw.get("person_number") or None,
         living_status=LivingStatus(raw["living_status"]) if raw.get("living_status") else None,
     )
+
+
+def check_identity(raw: dict[str, Any], departments: Departments = SHIPPED) -> Identity:
+    """``validate_identity``, raising ``InvalidIdentity`` for a record that fails it."""
+    result = validate_identity(raw, departments)
+    if isinstance(result, Invalid):
+        raise InvalidIdentity(result)
+    return result

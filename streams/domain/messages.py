@@ -1,10 +1,12 @@
 """What flows through the person stage: the commands it applies and the effects it returns.
 
-Commands (decoded at the edge, typed before the domain sees them): ``Identity`` (an identity
-change, ``streams/domain/identity.py``), ``PaymentAck`` (a tax acknowledgement) and
-``Control`` (an operator's OPEN_YEAR or CHECK_COVERAGE for one partition). Effects: a fee
-standard to publish, a review case, a suspected un-enrolled person; ``streams/handlers.py``
-maps each effect type to its topic and record.
+What the commands carry (decoded at the edge, typed before the domain sees them; the commands
+themselves are in ``streams/domain/commands.py``): ``Identity`` (an identity change,
+``streams/domain/identity.py``), ``PaymentAck`` (a tax acknowledgement) and ``Control`` (an
+operator's command for one partition). Effects: a fee standard to publish, a review case, a
+suspected un-enrolled person; each names the topic that publishes it nowhere: the topic's
+``TopicSpec`` names the effect (``streams/kafka/topics.py``). ``describe()`` is the effect in
+a log line, ID numbers masked.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from streams.domain.enums import ControlKind, PaymentState
+from streams.domain.ids import mask_id
 
 
 class PaymentAck(NamedTuple):
@@ -78,6 +81,16 @@ class FeeStandardIssued:
     basis: str
     issued_at: int  # epoch ms
 
+    @classmethod
+    def from_record(cls, value: dict[str, Any]) -> FeeStandardIssued:
+        """The typed reading of a decoded FeeStandard record (the reports', the tax simulator's)."""
+        at = value["issued_at"]
+        return cls(**{**{name: value[name] for name in cls.__dataclass_fields__},
+                      "issued_at": at if isinstance(at, int) else int(at.timestamp() * 1000)})
+
+    def describe(self) -> str:
+        return f"{self.message_id} year {self.insurance_year} v{self.version} (id {mask_id(self.id_number)})"
+
     def to_record(self) -> dict[str, Any]:
         return dict(self.__dict__)  # issued_at in epoch ms, as Avro's timestamp-millis carries it
 
@@ -92,6 +105,10 @@ class ReviewRaised:
     raised_at: int
     code: str = ""  # machine-readable sub-kind: NO_POLICY, POST_HOC_SUBSIDY, WAITING_FOR_POLICY...
     amount_fen: int | None = None  # money the case is about (a refund or post-hoc subsidy)
+
+    def describe(self) -> str:
+        return (f"{self.case_id} {self.kind} {self.code} year {self.insurance_year} "
+                f"(id {mask_id(self.id_number)})")
 
     def to_record(self) -> dict[str, Any]:
         return dict(self.__dict__)  # raised_at in epoch ms, as Avro's timestamp-millis carries it
@@ -108,6 +125,9 @@ class SuspectedFound:
     fee_version: int
     since: dt.date
     reason: str
+
+    def describe(self) -> str:
+        return f"year {self.insurance_year} v{self.fee_version} since {self.since} (id {mask_id(self.id_number)})"
 
     def to_record(self) -> dict[str, Any]:
         return dict(self.__dict__)

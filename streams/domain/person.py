@@ -19,10 +19,11 @@ from typing import Any
 
 import orjson  # the state's JSON, written and read once per command: ~5x faster than json
 
-from streams.domain.departments import SHIPPED
+from streams.domain.departments import SHIPPED, Departments
 from streams.domain.enums import (
     FREEZING_STATES,
     Category,
+    Change,
     PaymentMode,
     PaymentState,
     ReviewKind,
@@ -193,13 +194,14 @@ class PersonState:
         return ReviewRaised(case_id=_case_id(trigger, kind, year), kind=kind.value, id_number=self.id_number,
                             insurance_year=year, detail=detail, raised_at=now_ms, code=code, amount_fen=amount_fen)
 
-    def _decision(self, view: YearView, timeline: Timeline) -> tuple[Decision | None, bool, dt.date | None]:
+    def _decision(self, view: YearView, timeline: Timeline,
+                  departments: Departments) -> tuple[Decision | None, bool, dt.date | None]:
         """The year's decision, whether it is on the spot, and the day payment is due."""
         policy = view.policy
         if policy is None:
             return None, False, None
         year = view.year
-        decision = decide(held_for(self.id_number, timeline, year, policy, view.counted), policy)
+        decision = decide(held_for(self.id_number, timeline, year, policy, view.counted), policy, departments)
         if decision is None:
             return None, False, None
         deciding = [(s, h) for s, h, _ in view.counted if s.category == decision.category]  # never empty
@@ -327,7 +329,7 @@ class PersonState:
                     f"{person_key}|uncovered|{category}", ReviewKind.OTHER, year, "CATEGORY_NOT_COVERED",
                     f"id {mask_id(self.id_number)} holds {category}, which policy {pid} does not list for {year}: "
                     f"no subsidy from it", now_ms))
-        decision, on_the_spot, due = self._decision(view, timeline)
+        decision, on_the_spot, due = self._decision(view, timeline, book.departments)
         rec.held = sorted({s.category for s, _, _ in view.counted}) if decision is not None else []
         issued = self._issue(year, rec, decision, view, on_the_spot, person_key, now_ms, timeline, book)
         if issued is not None and due is not None and (not rec.due or issued.payment_mode != PaymentMode.WITHDRAWN):
@@ -558,7 +560,7 @@ def _from_v1(doc: dict[str, Any]) -> PersonState:
     facts = []
     for key, values in doc.get("h", {}).items():
         held = dict(zip(_V1_HELD, values, strict=False))
-        facts.append(Fact(event_id=f"v1:{key}", source=held["source"], category=held["category"], change="CERTIFIED",
+        facts.append(Fact(event_id=f"v1:{key}", source=held["source"], category=held["category"], change=Change.CERTIFIED,
                           region_code=held["region_code"], effective=dt.date.fromisoformat(held["effective"]),
                           recorded_ms=int(held["occurred_ms"]), is_student=bool(held["is_student"])))
     years: dict[int, YearRecord] = {}

@@ -27,7 +27,7 @@ Rules of the fold (issues #11 and #19, CONTRACT "Additions, 2026-12" and rules 1
   is listed in ``conflicts`` (a LIVING_STATUS_CONFLICT case). How a death counts per year is
   ``alive_for``.
 
-Pure: standard library only.
+Pure: the standard library and the domain's enums.
 """
 
 from __future__ import annotations
@@ -36,9 +36,12 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-CERTIFIED, UPDATED, REVOKED, DECEASED = "CERTIFIED", "UPDATED", "REVOKED", "DECEASED"
-ALIVE = "ALIVE"
-ENDED_BY_REVOCATION, ENDED_BY_CHANGE = "REVOKED", "UPDATED"
+from streams.domain.enums import Change, LivingStatus
+
+# A fact's change and living status are kept as their values (they compare equal to the members).
+CERTIFIED, UPDATED, REVOKED, DECEASED = Change.CERTIFIED, Change.UPDATED, Change.REVOKED, Change.DECEASED
+ALIVE = LivingStatus.ALIVE
+ENDED_BY_REVOCATION, ENDED_BY_CHANGE = Change.REVOKED, Change.UPDATED
 
 
 class Fact(NamedTuple):
@@ -135,7 +138,7 @@ def _open_spell(spells: dict[str, list[Spell]], key: str) -> Spell | None:
     return held[-1] if held and held[-1].is_open else None
 
 
-_RANK = {CERTIFIED: 0, UPDATED: 1, REVOKED: 2, DECEASED: 3}
+_RANK: dict[str, int] = {CERTIFIED: 0, UPDATED: 1, REVOKED: 2, DECEASED: 3}
 
 
 def _fold_order(fact: Fact) -> tuple[dt.date, int, int, str]:
@@ -233,7 +236,7 @@ def _deaths(facts: list[Fact]) -> tuple[dt.date | None, tuple[str, ...], tuple[t
     conflicts: list[tuple[str, str, tuple[str, ...]]] = []
     said = [f for f in facts if f.change == DECEASED or f.living_status is not None]
     for fact in sorted(said, key=_recorded_order):
-        if fact.change == DECEASED or fact.living_status == DECEASED:
+        if fact.change == DECEASED or fact.living_status == LivingStatus.DECEASED:
             standing[fact.source] = fact.effective
         elif fact.living_status == ALIVE and standing:
             if fact.source in standing and fact.change == UPDATED:

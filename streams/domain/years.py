@@ -17,6 +17,7 @@ import datetime as dt
 from collections.abc import Callable, Mapping
 from typing import NamedTuple
 
+from streams.domain.departments import Departments
 from streams.domain.exceptions import NoPolicy
 from streams.domain.identity import CATEGORIES
 from streams.domain.policy.decide import Held, cite, decide, enrolment_day, is_child, qualify
@@ -107,7 +108,7 @@ def view_year(timeline: Timeline, year: int, book: PolicyBook, id_number: str = 
     if len(by_policy) == 1:  # most people: one pooling region
         (chosen,) = by_policy
     else:
-        chosen, chosen_by = _choose_region(by_policy, policies, timeline, year, id_number)
+        chosen, chosen_by = _choose_region(by_policy, policies, timeline, year, id_number, book.departments)
     policy = policies[chosen]
     counted = tuple(by_policy[chosen])
     subsidised = policy.spec.subsidies
@@ -117,7 +118,7 @@ def view_year(timeline: Timeline, year: int, book: PolicyBook, id_number: str = 
 
 
 def _choose_region(by_policy: dict[str, list[tuple[Spell, str, str]]], policies: dict[str, Policy],
-                   timeline: Timeline, year: int, id_number: str) -> tuple[str, str]:
+                   timeline: Timeline, year: int, id_number: str, departments: Departments) -> tuple[str, str]:
     """The pooling region that decides a year whose identities count in several: the rule of
     the latest certification's policy says how (``several_regions``); the latest certification
     breaks a tie."""
@@ -131,7 +132,8 @@ def _choose_region(by_policy: dict[str, list[tuple[Spell, str, str]]], policies:
         return newest, f"多地认定, 按最近认定地{example} ({cite(rule.reference)})"
 
     def subsidy(pid: str) -> int:
-        decision = decide(held_for(id_number, timeline, year, policies[pid], tuple(by_policy[pid])), policies[pid])
+        decision = decide(held_for(id_number, timeline, year, policies[pid], tuple(by_policy[pid])), policies[pid],
+                          departments)
         return decision.subsidy_fen if decision is not None else -1
 
     best = max(by_policy, key=lambda pid: (subsidy(pid), latest(pid)))

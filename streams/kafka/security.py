@@ -1,4 +1,5 @@
-"""How every Kafka client of zhucan authenticates: one reading of the environment, one place.
+"""How every Kafka client of zhucan authenticates: one reading of the environment, one place
+(``KafkaSecurity``, the nested ``Settings.kafka``; the password is a secret type, never printed).
 
     KAFKA_SECURITY_PROTOCOL   PLAINTEXT (default) | SSL | SASL_PLAINTEXT | SASL_SSL
     KAFKA_SASL_MECHANISM      SCRAM-SHA-512 (default with SASL) | SCRAM-SHA-256 | PLAIN
@@ -26,6 +27,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from pydantic import SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 MECHANISMS = ("SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN")
@@ -66,12 +70,32 @@ def embedded_credentials(bootstrap: str | None, env: Mapping[str, str] | None = 
     return None
 
 
+class KafkaSecurity(BaseSettings):
+    """The KAFKA_* security variables, as read (``Settings.kafka``); ``ClientSecurity`` checks
+    them and adds the embedded broker's credentials when none is set."""
+
+    model_config = SettingsConfigDict(env_prefix="KAFKA_", frozen=True, extra="ignore")
+
+    security_protocol: str | None = None
+    sasl_mechanism: str | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    sasl_password_file: Path | None = None
+    ssl_cafile: str | None = None
+
+    @classmethod
+    def of(cls, env: Mapping[str, str]) -> KafkaSecurity:
+        """From a mapping of environment variables (not the process's own)."""
+        return cls.model_validate({name: env[f"KAFKA_{name.upper()}"] for name in cls.model_fields
+                                   if env.get(f"KAFKA_{name.upper()}")})
+
+
 @dataclass(frozen=True)
 class ClientSecurity:
     protocol: str = "PLAINTEXT"
     mechanism: str | None = None
     username: str | None = None
-    password: str | None = None
+    password: SecretStr | None = None
     cafile: str | None = None
 
     @property
@@ -84,33 +108,40 @@ class ClientSecurity:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, bootstrap: str | None = None) -> ClientSecurity:
-        env = os.environ if env is None else env
-        if not env.get("KAFKA_SECURITY_PROTOCOL"):
+        """From the process's environment (or ``env``), through ``KafkaSecurity``."""
+        config = KafkaSecurity() if env is None else KafkaSecurity.of(env)
+        return cls.from_settings(config, bootstrap, env)
+
+    @classmethod
+    def from_settings(cls, config: KafkaSecurity, bootstrap: str | None = None,
+                      env: Mapping[str, str] | None = None) -> ClientSecurity:
+        if not config.security_protocol:
             found = embedded_credentials(bootstrap, env)
             if found is not None:
-                return cls.from_credentials(found, env.get("KAFKA_SASL_USERNAME"))
-        protocol = (env.get("KAFKA_SECURITY_PROTOCOL") or "PLAINTEXT").strip().upper()
+                return cls.from_credentials(found, config.sasl_username)
+        protocol = (config.security_protocol or "PLAINTEXT").strip().upper()
         if protocol not in PROTOCOLS:
             raise SecurityConfigError(f"KAFKA_SECURITY_PROTOCOL={protocol!r} is not one of {', '.join(PROTOCOLS)}")
-        mechanism = username = password = None
+        mechanism = username = None
+        password: SecretStr | None = None
         if protocol.startswith("SASL_"):
-            mechanism = (env.get("KAFKA_SASL_MECHANISM") or "SCRAM-SHA-512").strip().upper()
+            mechanism = (config.sasl_mechanism or "SCRAM-SHA-512").strip().upper()
             if mechanism not in MECHANISMS:
                 raise SecurityConfigError(f"KAFKA_SASL_MECHANISM={mechanism!r} is not one of {', '.join(MECHANISMS)}")
-            username = env.get("KAFKA_SASL_USERNAME")
+            username = config.sasl_username
             if not username:
                 raise SecurityConfigError(f"KAFKA_SECURITY_PROTOCOL={protocol} needs KAFKA_SASL_USERNAME")
-            password = env.get("KAFKA_SASL_PASSWORD")
-            if not password and env.get("KAFKA_SASL_PASSWORD_FILE"):
-                path = Path(env["KAFKA_SASL_PASSWORD_FILE"])
+            password = config.sasl_password if config.sasl_password and config.sasl_password.get_secret_value() else None
+            if password is None and config.sasl_password_file:
+                path = Path(config.sasl_password_file)
                 try:
-                    password = path.read_text(encoding="utf-8").strip()
+                    password = SecretStr(path.read_text(encoding="utf-8").strip()) or None
                 except OSError as exc:
                     raise SecurityConfigError(f"KAFKA_SASL_PASSWORD_FILE={path}: {exc.strerror}") from exc
-            if not password:
+            if password is None or not password.get_secret_value():
                 raise SecurityConfigError(f"KAFKA_SECURITY_PROTOCOL={protocol} needs KAFKA_SASL_PASSWORD or "
                                           "KAFKA_SASL_PASSWORD_FILE")
-        cafile = env.get("KAFKA_SSL_CAFILE") or None
+        cafile = config.ssl_cafile or None
         if cafile and not Path(cafile).is_file():
             raise SecurityConfigError(f"KAFKA_SSL_CAFILE={cafile}: no such file")
         return cls(protocol, mechanism, username, password, cafile)
@@ -123,14 +154,14 @@ class ClientSecurity:
         if user not in users:
             raise SecurityConfigError(f"KAFKA_SASL_USERNAME={user!r} is not in the embedded broker's credentials "
                                       f"file (users: {', '.join(sorted(users))})")
-        return cls(str(data["protocol"]), str(data["mechanism"]), user, users[user], str(data["cafile"]))
+        return cls(str(data["protocol"]), str(data["mechanism"]), user, SecretStr(users[user]), str(data["cafile"]))
 
     def _common(self) -> dict[str, Any]:
         """What kafka-python and aiokafka name alike: the protocol and the SASL login."""
         out: dict[str, Any] = {"security_protocol": self.protocol}
         if self.sasl:
             out.update(sasl_mechanism=self.mechanism, sasl_plain_username=self.username,
-                       sasl_plain_password=self.password)
+                       sasl_plain_password=self.password.get_secret_value() if self.password else None)
         return out
 
     def kafka_python(self) -> dict[str, Any]:
@@ -159,7 +190,9 @@ class ClientSecurity:
         from faust.auth import SASLCredentials, SSLCredentials
 
         if self.sasl:
-            return SASLCredentials(username=self.username, password=self.password, ssl_context=self.ssl_context(),
+            return SASLCredentials(username=self.username,
+                                   password=self.password.get_secret_value() if self.password else None,
+                                   ssl_context=self.ssl_context(),
                                    mechanism=self.mechanism)
         if self.tls:
             return SSLCredentials(self.ssl_context())

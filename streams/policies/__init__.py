@@ -10,15 +10,17 @@ from pathlib import Path
 
 import yaml
 
+from streams.domain.departments import SHIPPED, Departments
 from streams.domain.exceptions import PolicyError
 from streams.domain.policy.spec import PolicyBook
 
 SHIPPED_POLICY_DIR = Path(__file__).resolve().parent
 
 
-def load_book(directory: Path | str | None = None) -> PolicyBook:
-    """Read and validate every ``*.yaml`` of ``directory`` (default: the shipped policies);
-    raise PolicyError naming every problem, each with its file."""
+def load_book(directory: Path | str | None = None, departments: Departments = SHIPPED) -> PolicyBook:
+    """Read and validate every ``*.yaml`` of ``directory`` (default: the shipped policies), for
+    ``departments`` (the settings' ``registry``); raise PolicyError naming every problem, each
+    with its file."""
     directory = Path(directory) if directory else SHIPPED_POLICY_DIR
     if not directory.is_dir():
         raise PolicyError(f"{directory}: policy directory does not exist")
@@ -34,7 +36,7 @@ def load_book(directory: Path | str | None = None) -> PolicyBook:
         except yaml.YAMLError as exc:
             problems.append(f"{path}: not valid YAML: {exc}")
     try:
-        book = PolicyBook.from_documents(documents)
+        book = PolicyBook.from_documents(documents, departments)
     except PolicyError as exc:
         problems.append(str(exc))
         book = None

@@ -9,10 +9,10 @@ is handled in one go: decoded, validated, grouped by the person's partition and 
 a few batch records (``streams/runtime/wire.py``). The stage holds no state, so it needs no table;
 the person stage, which does, stays a Faust agent whose messages are those batch records.
 
-Delivery is at-least-once, as everywhere in zhucan: the offsets of a fetch are committed
-only after every record it produced (commands, rejections, dead letters) is acknowledged
-by the broker (sent by ``Emitter.emit`` through the worker's one producer: acks=all,
-idempotent). A failed send seeks back and the fetch is handled again; the person stage
+Delivery is at-least-once, as everywhere in zhucan: a fetch is one unit of work
+(``streams/runtime/unit.py``) whose changes are its offsets, committed only after every
+record it produced (commands, rejections, dead letters) is acknowledged by the broker (sent
+by ``Emitter.emit`` through the worker's one producer: acks=all, idempotent). A failed send seeks back and the fetch is handled again; the person stage
 drops redelivered event ids. A rebalance waits for the
 fetch in hand to be finished and committed before the partitions go.
 
@@ -24,8 +24,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
-from typing import Any, Protocol
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import mode
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
@@ -34,20 +34,13 @@ from aiokafka.structs import OffsetAndMetadata
 
 from streams.kafka.admin import group_offsets
 from streams.kafka.security import aiokafka_config
-from streams.runtime.emit import Out
+from streams.runtime.context import StageContext
+from streams.runtime.unit import UnitOfWork
 from streams.settings import Settings
 
 log = logging.getLogger("zhucan.intake")
-
-
-class Handler(Protocol):
-    """What the loop runs (``streams/stages/intake.py``): a fetch's records in, records to send out."""
-
-    in_flight: int
-
-    def intake(self, records: Sequence[Any]) -> list[Out]: ...
-
-    async def emit(self, outs: list[Out], *, wait: bool = False) -> None: ...
+# What the loop runs (``streams/stages/__init__.py`` Inputs): a fetch's records into its unit of work.
+Route = Callable[[Sequence[Any], UnitOfWork[Any, Any]], None]
 
 
 class _WaitForBatch(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -70,10 +63,11 @@ class IntakeService(mode.Service):
     """The aiokafka loop of the intake, started once the Faust app runs (its producer is
     the worker's) and stopped before it."""
 
-    def __init__(self, pipeline: Handler, settings: Settings, **kwargs: Any) -> None:
+    def __init__(self, ctx: StageContext, route: Route, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.pipeline = pipeline
-        self.settings = settings
+        self.ctx = ctx
+        self.route = route
+        self.settings: Settings = ctx.settings
         self.lock = asyncio.Lock()
         self.consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
@@ -160,11 +154,17 @@ class IntakeService(mode.Service):
             records = [r for tp, recs in fetched.items() for r in recs if r.offset >= self.start_at.get(tp, 0)]
         else:
             records = [r for recs in fetched.values() for r in recs]
-        self.pipeline.in_flight += 1
+        unit: UnitOfWork[TopicPartition, OffsetAndMetadata] = self.ctx.unit(self._commit)
+        self.ctx.in_flight += 1
         try:
-            outs = self.pipeline.intake(records)
+            self.route(records, unit)
+            for tp, recs in fetched.items():
+                unit.change(tp, OffsetAndMetadata(recs[-1].offset + 1, ""))
             try:
-                await self.pipeline.emit(outs, wait=True)
+                await unit.commit()
+            except (CommitFailedError, IllegalStateError) as exc:
+                log.warning("intake commit failed after a rebalance (%s): those records come again", exc)
+                return False
             except KafkaError as exc:
                 # Nothing is committed: go back to the first record of each partition and redo the
                 # fetch (what was sent is sent again; the person stage drops the redelivered ids).
@@ -174,14 +174,11 @@ class IntakeService(mode.Service):
                     self.consumer.seek(tp, recs[0].offset)
                 await asyncio.sleep(self.settings.tuning.retry_s)
                 return False
-            offsets = {tp: OffsetAndMetadata(recs[-1].offset + 1, "") for tp, recs in fetched.items()}
-            try:
-                await self.consumer.commit(offsets)
-            except (CommitFailedError, IllegalStateError) as exc:
-                log.warning("intake commit failed after a rebalance (%s): those records come again", exc)
-                return False
             self.batches += 1
             return True
         finally:
-            self.pipeline.in_flight -= 1
+            self.ctx.in_flight -= 1
 
+    async def _commit(self, offsets: dict[TopicPartition, OffsetAndMetadata]) -> None:
+        assert self.consumer is not None
+        await self.consumer.commit(offsets)

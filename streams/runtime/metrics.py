@@ -7,6 +7,8 @@ import threading
 from collections import defaultdict
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from streams.kafka.topics import TOPICS, TopicSpec
+
 log = logging.getLogger("zhucan.metrics")
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
@@ -15,12 +17,9 @@ HELP = {
     "zhucan_events_in_total": ("counter", "Identity events decoded, per sending source"),
     "zhucan_rejections_total": ("counter", "Identity records sent back to their sender, per reason"),
     "zhucan_dead_letters_total": ("counter", "Records moved to the dead-letter topic, per error class"),
-    "zhucan_fee_standards_out_total": ("counter", "Fee-standard versions published, per payment mode"),
     "zhucan_acks_in_total": ("counter", "Payment-status acknowledgements received, per status"),
-    "zhucan_review_cases_total": ("counter", "Review cases raised, per kind"),
-    "zhucan_suspected_unenrolled_total": ("counter", "Suspected un-enrolled people published"),
     "zhucan_consumer_lag": ("gauge", "Lag of the worker's consumer group, per topic and partition"),
-}
+}  # and one counter per output topic of the person stage (its TopicSpec's ``counted``)
 
 
 def _labels(labels: tuple[tuple[str, str], ...]) -> str:
@@ -30,7 +29,10 @@ def _labels(labels: tuple[tuple[str, str], ...]) -> str:
 
 
 class Metrics:
-    def __init__(self) -> None:
+    def __init__(self, specs: tuple[TopicSpec, ...] = TOPICS) -> None:
+        counted = [s.counted for s in specs if s.counted is not None]
+        self.help = {**HELP, **{c.name: ("counter", c.help) for c in counted}}
+        self._labelled = {c.name: bool(c.labels) for c in counted}  # unlabelled ones show 0 before any
         self.values: dict[str, dict[tuple[tuple[str, str], ...], float]] = defaultdict(dict)
         self.latency_counts = [0] * (len(LATENCY_BUCKETS) + 1)
         self.latency_sum = 0.0
@@ -64,9 +66,9 @@ class Metrics:
     def render(self) -> str:
         lines: list[str] = []
         with self._lock:
-            for name, (kind, text) in HELP.items():
+            for name, (kind, text) in self.help.items():
                 lines += [f"# HELP {name} {text}", f"# TYPE {name} {kind}"]
-                series = self.values.get(name) or ({(): 0.0} if kind == "counter" and name.endswith("unenrolled_total") else {})
+                series = self.values.get(name) or ({(): 0.0} if name in self._labelled and not self._labelled[name] else {})
                 for labels, value in sorted(series.items()):
                     lines.append(f"{name}{_labels(labels)} {value:g}")
             name = "zhucan_decision_latency_seconds"

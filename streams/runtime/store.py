@@ -22,6 +22,12 @@ from streams.runtime.faust_compat import mark_persisted, rocksdict_db
 
 Send = Callable[[list[Out]], Awaitable[None]]  # the worker's emit
 INTERNAL = b"~"  # keys of the table's own markers; person keys are hex
+CONTROL_KEY = "~control~"  # a control command done in a partition (and the fan-out's record keys)
+OPENED_KEY = "~opened~"  # the years opened in a partition (streams/runtime/context.py OpenedYears)
+
+
+def opened_key(partition: int) -> bytes:
+    return f"{OPENED_KEY}{partition}".encode()
 
 
 class PersonStore:

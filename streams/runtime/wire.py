@@ -11,31 +11,37 @@ replayed dead letters).
 An identity event that passed the intake's validation travels in a compact internal form
 (``ZI\x01`` then a JSON array, see ``pack_identity``), not as the department's Avro: the
 person stage then rebuilds the ``Identity`` for about a third of what a second Avro decode
-cost. Payments and control commands stay Avro, and the person stage still reads an
-IdentityEvent in Avro (a replayed dead letter, or a record written by an older version).
+cost. A tax acknowledgement travels the same way (``ZP\x01``, ``pack_payment``): decoded from
+Avro once, at the payments stage. Control commands stay Avro, and the person stage still
+reads an IdentityEvent or PaymentStatus in Avro (a replayed dead letter, or a record written
+by an older version).
+
+``decode_command`` gives each command its order (``streams/domain/commands.py``) through two
+maps, by the internal form's prefix or else by the Avro record's name: no other dispatch.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import struct
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import orjson
 
 from schemas.codec import Codec
 from schemas.exceptions import DecodeError
+from streams.domain.commands import ORDERS, ApplyIdentity, Command, RecordPayment
 from streams.domain.departments import SHIPPED, Departments
-from streams.domain.enums import LivingStatus
+from streams.domain.enums import ControlKind, LivingStatus, PaymentState
 from streams.domain.identity import CATEGORIES, CHANGES, Identity, identity_from_command
 from streams.domain.messages import Control, PaymentAck
 
-Command = Identity | PaymentAck | Control
-
 MAGIC = b"ZB\x01"
 _LIVING = {m.value: m for m in LivingStatus}
+_PAID = {m.value: m for m in PaymentState}
 IDENTITY = b"ZI\x01"
+PAYMENT = b"ZP\x01"
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _MS = dt.timedelta(milliseconds=1)
 _HEAD = struct.Struct(">H")
@@ -124,17 +130,54 @@ def unpack_identity(data: bytes, departments: Departments = SHIPPED) -> Identity
     except (orjson.JSONDecodeError, ValueError, TypeError, KeyError, OverflowError) as exc:
         raise DecodeError("COMMAND_FORMAT", f"internal identity command: {type(exc).__name__}: {exc}") from exc
 
+def pack_payment(ack: PaymentAck) -> bytes:
+    """A decoded acknowledgement (its ID number normalised) in the internal form."""
+    return PAYMENT + orjson.dumps([
+        ack.ack_id, ack.id_number, ack.insurance_year, ack.fee_version, ack.status, ack.amount_fen,
+        ack.tax_reference, (ack.acted_at - _EPOCH) // _MS, ack.contribution_level,
+    ])
+
+
+def unpack_payment(data: bytes) -> PaymentAck:
+    """The ``PaymentAck`` of a ``pack_payment`` command; ``DecodeError("COMMAND_FORMAT")`` if it is not one."""
+    try:
+        (ack_id, id_number, year, version, status, amount, reference, acted_ms, level) = orjson.loads(
+            data[len(PAYMENT):])
+        return PaymentAck(str(ack_id), str(id_number), int(year), int(version), _PAID[status], int(amount),
+                          str(reference), _EPOCH + acted_ms * _MS, level)
+    except (orjson.JSONDecodeError, ValueError, TypeError, KeyError, OverflowError) as exc:
+        raise DecodeError("COMMAND_FORMAT", f"internal payment command: {type(exc).__name__}: {exc}") from exc
+
+
+def control_order(value: dict[str, Any]) -> Command:
+    """An operator's ControlCommand as its order; ``DecodeError("UNKNOWN_COMMAND")`` for a kind no
+    order runs (``ORDERS``)."""
+    control = Control.from_record(value)
+    order = ORDERS.get(ControlKind(control.command))
+    if order is None:
+        raise DecodeError("UNKNOWN_COMMAND", f"control {control.command_id}: {control.command} is not run by workers")
+    return order(control)
+
+
+# The internal forms' prefixes -> their order; an Avro record's name -> its order.
+INTERNAL: dict[bytes, Callable[[bytes, Departments], Command]] = {
+    IDENTITY: lambda data, departments: ApplyIdentity(unpack_identity(data, departments)),
+    PAYMENT: lambda data, departments: RecordPayment(unpack_payment(data)),
+}
+AVRO: dict[str, Callable[[dict[str, Any]], Command]] = {
+    "IdentityEvent": lambda value: ApplyIdentity(identity_from_command(value)),  # validated at the intake
+    "PaymentStatus": lambda value: RecordPayment(PaymentAck.from_record(value)),
+    "ControlCommand": control_order,
+}
+_AVRO_NAMES = tuple(AVRO)
 
 
 def decode_command(data: bytes, codec: Codec, departments: Departments = SHIPPED) -> Command:
-    """One command of ``zhucan.person-commands``, typed: an identity in the internal form (most
-    commands), or an Avro IdentityEvent (a replayed dead letter, or written by an older
-    version), PaymentStatus or ControlCommand. Raises DecodeError."""
-    if data[:3] == IDENTITY:
-        return unpack_identity(data, departments)
-    name, value = codec.decode(data, expect=("IdentityEvent", "PaymentStatus", "ControlCommand"))
-    if name == "IdentityEvent":
-        return identity_from_command(value)  # validated at the intake
-    if name == "PaymentStatus":
-        return PaymentAck.from_record(value)
-    return Control.from_record(value)
+    """One command of ``zhucan.person-commands`` as its order: an identity or acknowledgement in
+    the internal form (most commands), or an Avro IdentityEvent, PaymentStatus (a replayed dead
+    letter, or written by an older version) or ControlCommand. Raises DecodeError."""
+    internal = INTERNAL.get(data[:3])
+    if internal is not None:
+        return internal(data, departments)
+    name, value = codec.decode(data, expect=_AVRO_NAMES)
+    return AVRO[name](value)

@@ -1,61 +1,45 @@
-"""The worker's stages, each a page: intake, person, payments, control.
+"""The worker's stages, each a page: intake, payments, control (the intake loop's inputs) and
+person (the Faust agent). Each is built on the ``StageContext`` below it
+(``streams/runtime/context.py``) and calls nothing above it.
 
-A stage sees the worker's shared parts through ``Context`` (implemented by
-``streams.handlers.Pipeline``), so no stage imports the module that builds it."""
+``Inputs`` routes a fetch of the intake loop: tax's acknowledgements to the payments stage,
+the operators' commands to the control stage, the departments' records (every other topic
+the loop reads) to the intake stage, all into the fetch's one unit of work."""
 
 from __future__ import annotations
 
-from collections import Counter
-from typing import Any, Protocol
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any
 
-from schemas.codec import Codec
-from streams.domain.departments import Departments
-from streams.domain.identity import Identity
-from streams.domain.messages import Control, Effect, PaymentAck
-from streams.domain.policy.spec import PolicyBook
-from streams.kafka.topics import Topics
-from streams.runtime.emit import Out
-from streams.runtime.metrics import Metrics
-from streams.runtime.store import PersonStore
-from streams.settings import Settings
+from streams.domain.ids import scrub
+from streams.runtime.context import StageContext
+from streams.runtime.unit import UnitOfWork
+from streams.stages.control import ControlStage
+from streams.stages.intake import IntakeStage
+from streams.stages.payments import PaymentStage
+
+log = logging.getLogger("zhucan.worker")
 
 
-class Context(Protocol):
-    settings: Settings
-    book: PolicyBook
-    codec: Codec
-    secret: bytes
-    names: Topics
-    departments: Departments
-    store: PersonStore
-    metrics: Metrics
-    fee_modes: Counter[str]
-    fees_decided: int
-    control: Any  # the control stage (the years opened per partition)
+class Inputs:
+    def __init__(self, ctx: StageContext, intake: IntakeStage, payments: PaymentStage, control: ControlStage) -> None:
+        self.ctx = ctx
+        self.intake = intake
+        self.routes: dict[str, Callable[[Any, UnitOfWork[Any, Any]], None]] = {
+            ctx.topics.payment_status: payments.forward, ctx.topics.control: control.fan_out}
 
-    def now_ms(self) -> int: ...
-
-    async def emit(self, outs: list[Out], *, wait: bool = False) -> None: ...
-
-    def dead_letter(self, msg: Any, error_class: str, message: str,
-                    inner: tuple[bytes, bytes] | None = None) -> Out: ...
-
-    def partition_of(self, key: bytes) -> int: ...
-
-    def apply(self, key: bytes, command: Identity | PaymentAck, partition: int,
-              pending: dict[bytes, bytes]) -> list[Out]: ...
-
-    def publish(self, effects: list[Effect], pkey: str, home: int | None = None) -> list[Out]: ...
-
-    def count_fees(self) -> None: ...
-
-    async def run_control(self, cmd: Control, partition: int) -> None: ...
-
-    async def read_commands(self, partition: int, start: int, end: int) -> list[Any]: ...
-
-    async def committed_command_offset(self, partition: int) -> int | None: ...
-
-    async def rewind_commands(self, partition: int, offset: int) -> None: ...
-
-    async def offset_repair(self, kind: str, partition: int, expected: int, seen: int,
-                            topic: str | None = None) -> None: ...
+    def handle(self, records: Sequence[Any], unit: UnitOfWork[Any, Any]) -> None:
+        """A fetch's records, whatever their topics, into ``unit``; nothing raises (a record
+        whose handling fails is dead-lettered)."""
+        routes = self.routes
+        self.intake.intake([msg for msg in records if msg.topic not in routes], unit)
+        for msg in records:
+            route = routes.get(msg.topic)
+            if route is None:
+                continue
+            try:
+                route(msg, unit)
+            except Exception as exc:  # a bug must not drop the record: keep it for replay
+                log.exception("handling failed on %s[%d]@%d", msg.topic, msg.partition, msg.offset)
+                unit.send([self.ctx.dead_letter(msg, type(exc).__name__, scrub(str(exc)))])

@@ -16,26 +16,32 @@ from schemas.exceptions import DecodeError
 from streams.domain.ids import mask_id, normalize_id, opaque_key, person_key
 from streams.domain.messages import PaymentAck
 from streams.domain.person import unknown_payment
+from streams.runtime import wire
+from streams.runtime.context import StageContext
 from streams.runtime.emit import Out
-from streams.stages import Context
+from streams.runtime.unit import UnitOfWork
 
 
 class PaymentStage:
-    def __init__(self, p: Context) -> None:
-        self.p = p
+    def __init__(self, ctx: StageContext) -> None:
+        self.ctx = ctx
 
-    def forward(self, msg: Any) -> list[Out]:
-        """One record of payment-status.v1 (a consumer record) -> what to send."""
-        p = self.p
+    def forward(self, msg: Any, unit: UnitOfWork[Any, Any]) -> None:
+        """One record of payment-status.v1 (a consumer record) -> what to send, into ``unit``
+        (the acknowledgement in the internal form: decoded from Avro here, and only here)."""
+        ctx = self.ctx
         try:
-            _, value = p.codec.decode(msg.value, expect="PaymentStatus")
+            _, value = ctx.codec.decode(msg.value, expect="PaymentStatus")
         except DecodeError as exc:
-            return [p.dead_letter(msg, exc.reason, str(exc))]
+            unit.send([ctx.dead_letter(msg, exc.reason, str(exc))])
+            return
         ack = PaymentAck.from_record(value)
-        p.metrics.inc("zhucan_acks_in_total", status=ack.status.value)
+        ctx.metrics.inc("zhucan_acks_in_total", status=ack.status.value)
         id18, problem = normalize_id(ack.id_number)
         if id18 is None:
             detail = f"id {mask_id(ack.id_number)} is not valid: {problem.detail if problem else ''}"
-            return p.publish([unknown_payment(ack, p.now_ms(), detail)], opaque_key(ack.id_number, p.secret))
-        return [Out(p.names.person_commands, person_key(id18, p.secret).encode(),
-                    p.codec.encode("PaymentStatus", ack._replace(id_number=id18).to_record()))]
+            ctx.publisher.publish(unit, [unknown_payment(ack, ctx.clock(), detail)],
+                                  opaque_key(ack.id_number, ctx.secret).encode())
+            return
+        unit.send([Out(ctx.topics.person_commands, person_key(id18, ctx.secret).encode(),
+                       wire.pack_payment(ack._replace(id_number=id18)))])

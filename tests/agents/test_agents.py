@@ -17,6 +17,7 @@ from streams.domain.person import PersonState
 from streams.runtime import wire as batch
 from streams.runtime.applied import marker_key
 from streams.runtime.reader import Fetched
+from streams.runtime.unit import UnitOfWork
 from streams.settings import Settings
 from tests.fixtures import event, new_id, payment, shipped_book
 
@@ -27,12 +28,12 @@ SECRET = "agent-test-secret"
 def app(tmp_path):
     settings = Settings(kafka_bootstrap_servers="localhost:1", key_secret=SECRET, data_dir=tmp_path, app_id="agent-test")
     app = create_app(settings, shipped_book())
-    app.finalize()
-    app.conf.store = "memory://"
-    app.flow_control.resume()
-    app.pipeline.emit = AsyncMock()  # every output of the agents goes through Pipeline.emit
+    app.faust.finalize()
+    app.faust.conf.store = "memory://"
+    app.faust.flow_control.resume()
+    app.ctx.send = AsyncMock()  # every output of the stages goes through the context's send
     # no broker here: the group never committed (the applied-offset guard starts at the first record)
-    app.pipeline.committed_command_offset = AsyncMock(return_value=None)
+    app.ctx.commands.committed = AsyncMock(return_value=None)
     return app
 
 
@@ -43,8 +44,8 @@ async def settled(app, quiet_s: float = 0.1, timeout_s: float = 5.0) -> None:
     deadline = loop.time() + timeout_s
     seen, since = -1, loop.time()
     while loop.time() < deadline:
-        calls = len(app.pipeline.emit.await_args_list)
-        if calls != seen or app.pipeline.in_flight:
+        calls = len(app.ctx.send.await_args_list)
+        if calls != seen or app.ctx.in_flight:
             seen, since = calls, loop.time()
         elif calls and loop.time() - since >= quiet_s:
             return
@@ -53,8 +54,8 @@ async def settled(app, quiet_s: float = 0.1, timeout_s: float = 5.0) -> None:
 
 
 def _outs(app, what: str) -> list:
-    topic = getattr(app.pipeline.names, what)
-    return [o for c in app.pipeline.emit.await_args_list for o in c.args[0] if o.topic == topic]
+    topic = getattr(app.ctx.topics, what)
+    return [o for c in app.ctx.send.await_args_list for o in c.args[0] if o.topic == topic]
 
 
 def sent(app, what: str) -> list[tuple[bytes, bytes]]:
@@ -77,12 +78,19 @@ class Record:
     timestamp: int = 1_700_000_000_000
 
 
+def route(app, records) -> list:
+    """One fetch of the intake loop through the stages (``Inputs``): the records it would send."""
+    unit = UnitOfWork(AsyncMock(), AsyncMock())
+    app.inputs.handle(records, unit)
+    return unit.outs
+
+
 def intake(app, *values: bytes, source: str = "CIVIL_AFFAIRS") -> list[tuple[str, bytes, bytes, dict]]:
     """Run the intake over one fetch: (topic attribute, key, value, the rest) per record to send."""
-    topic = app.pipeline.names.identity[source]
-    outs = app.pipeline.intake([Record(topic, 0, i, b"dept-key", v) for i, v in enumerate(values)])
-    by_topic = {getattr(app.pipeline.names, a): a for a in ("person_commands", "rejected", "dead_letter")}
-    by_topic.update({t: "rejected_own" for t in app.pipeline.names.rejected_of.values()})
+    topic = app.ctx.topics.identity[source]
+    outs = route(app, [Record(topic, 0, i, b"dept-key", v) for i, v in enumerate(values)])
+    by_topic = {getattr(app.ctx.topics, a): a for a in ("person_commands", "rejected", "dead_letter")}
+    by_topic.update({t: "rejected_own" for t in app.ctx.topics.rejected_of.values()})
     return [(by_topic[o.topic], o.key, o.value, {"partition": o.partition, "headers": o.headers,
                                                    "timestamp_ms": o.timestamp_ms}) for o in outs]
 
@@ -92,11 +100,11 @@ def test_the_intake_loop_also_forwards_acknowledgements_and_fans_out_control_com
     aiokafka loop, not by Faust agents (whose fetcher can drop records around a rebalance)."""
     import datetime as dt
 
-    codec, names, secret = Codec(), app.pipeline.names, SECRET.encode()
+    codec, names, secret = Codec(), app.ctx.topics, SECRET.encode()
     idn = new_id()
     control = {"command_id": "c-1", "command": "OPEN_YEAR", "region_code": "410102", "insurance_year": 2026,
                "issued_at": dt.datetime(2026, 1, 2, tzinfo=dt.UTC)}
-    outs = app.pipeline.intake([
+    outs = route(app, [
         Record(names.payment_status, 0, 0, b"any", codec.encode("PaymentStatus", payment(idn, 2026, 1))),
         Record(names.payment_status, 0, 1, b"any", b"garbage"),
         Record(names.payment_status, 0, 2, b"any", codec.encode("PaymentStatus", payment("123", 2026, 1))),
@@ -106,14 +114,15 @@ def test_the_intake_loop_also_forwards_acknowledgements_and_fans_out_control_com
     for o in outs:
         by_topic.setdefault(o.topic, []).append(o)
     ack, *fanned = by_topic[names.person_commands]
-    assert ack.key == person_key(idn, secret).encode() and codec.decode(ack.value)[1]["id_number"] == idn
-    assert sorted(o.partition for o in fanned) == list(range(app.pipeline.settings.partitions))
+    # the acknowledgement travels in the internal form: decoded from Avro once, here
+    assert ack.key == person_key(idn, secret).encode() and batch.unpack_payment(ack.value).id_number == idn
+    assert sorted(o.partition for o in fanned) == list(range(app.ctx.settings.partitions))
     assert {codec.decode(o.value)[1]["command_id"] for o in fanned} == {"c-1"}
     (dead,) = by_topic[names.dead_letter]
     assert dead.value == b"garbage" and dict(dead.headers)["zhucan.origin.topic"] == names.payment_status.encode()
     (review,) = by_topic[names.review]
     assert codec.decode(review.value)[1]["code"] == "UNKNOWN_PAYMENT"
-    assert app.pipeline.metrics.total("zhucan_acks_in_total") == 2
+    assert app.ctx.metrics.total("zhucan_acks_in_total") == 2
 
 
 def test_intake_forwards_valid_events_keyed_by_person(app):
@@ -126,8 +135,8 @@ def test_intake_forwards_valid_events_keyed_by_person(app):
     assert what == "person_commands"
     ((key, value),) = list(batch.unpack(record_key, record))  # one batch record for the partition
     assert key == person_key(idn, SECRET.encode()).encode()
-    assert record_key == f"~batch~{app.pipeline.partition_of(key)}".encode()
-    assert rest["partition"] == app.pipeline.partition_of(key)
+    assert record_key == f"~batch~{app.ctx.partition_of(key)}".encode()
+    assert rest["partition"] == app.ctx.partition_of(key)
     assert rest["timestamp_ms"] == Record.timestamp  # latency is measured from the department's record
     assert batch.unpack_identity(value).id_number == idn
 
@@ -147,9 +156,9 @@ def test_intake_groups_one_fetch_into_one_record_per_partition(app):
     out = intake(app, *(codec.encode("IdentityEvent", event(i, "MINIMUM_LIVING")) for i in ids))
     assert all(what == "person_commands" for what, *_ in out)
     partitions = [rest["partition"] for *_, rest in out]
-    assert len(partitions) == len(set(partitions)) <= app.pipeline.settings.partitions
+    assert len(partitions) == len(set(partitions)) <= app.ctx.settings.partitions
     forwarded = [k for _, rk, rec, rest in out for k, _ in batch.unpack(rk, rec)
-                 if app.pipeline.partition_of(k) == rest["partition"]]  # every command in its own partition
+                 if app.ctx.partition_of(k) == rest["partition"]]  # every command in its own partition
     assert sorted(forwarded) == sorted(person_key(i, SECRET.encode()).encode() for i in ids)
 
 
@@ -169,14 +178,14 @@ def test_intake_rejects_and_dead_letters_without_stopping(app):
 def test_intake_dead_letters_a_record_whose_handling_fails_and_goes_on(app, monkeypatch):
     codec = Codec()
     first, second = new_id(), new_id()
-    real = app.pipeline.intake_stage.one
+    real = app.inputs.intake.one
 
     def flaky(msg, outs, counts):
         if msg.offset == 0:
             raise RuntimeError(f"boom for {first}")
         return real(msg, outs, counts)
 
-    monkeypatch.setattr(app.pipeline.intake_stage, "one", flaky)
+    monkeypatch.setattr(app.inputs.intake, "one", flaky)
     out = intake(app, codec.encode("IdentityEvent", event(first, "MINIMUM_LIVING")),
                  codec.encode("IdentityEvent", event(second, "MINIMUM_LIVING")))
     ((_, _, _, rest),) = [o for o in out if o[0] == "dead_letter"]
@@ -192,7 +201,7 @@ async def test_person_agent_keeps_state_and_publishes_versions(app):
     idn = new_id()
     key = person_key(idn, SECRET.encode()).encode()
     first = event(idn, "MONITORED_RELAPSE_RISK")
-    async with app.agents["zhucan.person"].test_context() as agent:
+    async with app.faust.agents["zhucan.person"].test_context() as agent:
         await agent.put(codec.encode("IdentityEvent", first), key=key)
         await agent.put(codec.encode("IdentityEvent", first), key=key)  # redelivery
         await agent.put(codec.encode("IdentityEvent", event(idn, "MINIMUM_LIVING")), key=key)
@@ -201,7 +210,7 @@ async def test_person_agent_keeps_state_and_publishes_versions(app):
         await settled(app)
     fees = [codec.decode(v)[1] for _, v in sent(app, "fee_standard")]
     assert [(f["version"], f["category"]) for f in fees] == [(1, "MONITORED_RELAPSE_RISK"), (2, "MINIMUM_LIVING")]
-    assert app.pipeline.people.get(key) is not None
+    assert app.ctx.store.table.get(key) is not None
 
 
 async def test_person_agent_saves_state_only_after_its_effects_were_acknowledged(app):
@@ -211,22 +220,22 @@ async def test_person_agent_saves_state_only_after_its_effects_were_acknowledged
     record = batch.pack([(ka, codec.encode("IdentityEvent", event(a, "MINIMUM_LIVING"))),
                          (ka, codec.encode("IdentityEvent", event(a, "MONITORED_RELAPSE_RISK", source="RURAL_REVITALIZATION"))),
                          (kb, codec.encode("IdentityEvent", event(b, "EXTREME_POVERTY")))])
-    async with app.agents["zhucan.person"].test_context() as agent:
+    async with app.faust.agents["zhucan.person"].test_context() as agent:
         await agent.put(record, key=b"~batch~1", partition=1)
         await settled(app)
-    effects_call, state_call = app.pipeline.emit.await_args_list
+    effects_call, state_call = app.ctx.send.await_args_list
     assert effects_call.kwargs == {"wait": True}  # acknowledged before any state is written
-    assert {o.topic for o in effects_call.args[0]} == {app.pipeline.names.fee_standard}
+    assert {o.topic for o in effects_call.args[0]} == {app.ctx.topics.fee_standard}
     assert {o.home for o in effects_call.args[0]} == {1}  # the partition the commands came on
     changelog = state_call.args[0]
-    assert [(o.topic, o.partition) for o in changelog] == [(app.pipeline.names.person_changelog, 1)] * 3
+    assert [(o.topic, o.partition) for o in changelog] == [(app.ctx.topics.person_changelog, 1)] * 3
     # each person once, with the state after both commands, then in the same send the partition's
     # applied-offset marker: the record after this one is the next to apply (issue #26)
     assert [o.key for o in changelog] == [ka, kb, marker_key(1)]
-    assert changelog[2].value == b"1" and app.pipeline.people.get(marker_key(1)) == b"1"
-    assert changelog[0].value == app.pipeline.people.get(ka)
+    assert changelog[2].value == b"1" and app.ctx.store.table.get(marker_key(1)) == b"1"
+    assert changelog[0].value == app.ctx.store.table.get(ka)
     assert len(PersonState.loads(changelog[0].value).identities) == 2
-    metrics = app.pipeline.metrics  # counted once per batch, one latency observation per standard
+    metrics = app.ctx.metrics  # counted once per batch, one latency observation per standard
     assert metrics.total("zhucan_fee_standards_out_total") == len(effects_call.args[0]) == sum(metrics.latency_counts)
 
 
@@ -246,34 +255,34 @@ async def test_person_agent_skips_what_it_applied_and_reads_a_gap_from_the_broke
     in order, and the repair is published."""
     codec = Codec()
     ids, keys, identity = _gap_people(codec)
-    topic = app.pipeline.names.person_commands
+    topic = app.ctx.topics.person_commands
     missing = [Fetched(topic, 0, offset, keys[name], identity(name), 1_700_000_000.0)
                for offset, name in ((5, "c"), (6, "d"))]
-    app.pipeline.read_commands = AsyncMock(return_value=missing)
-    app.pipeline.rewind_commands = AsyncMock()
-    app.pipeline.people.data[marker_key(0)] = b"5"
-    async with app.agents["zhucan.person"].test_context() as agent:
+    app.ctx.commands.read = AsyncMock(return_value=missing)
+    app.ctx.commands.rewind = AsyncMock()
+    app.ctx.store.table.data[marker_key(0)] = b"5"
+    async with app.faust.agents["zhucan.person"].test_context() as agent:
         for offset, name in ((3, "a"), (7, "b")):
             agent.sent_offset = offset
             await agent.put(identity(name), key=keys[name], partition=0)
         await settled(app)
-    app.pipeline.read_commands.assert_awaited_once_with(0, 5, 7)
-    app.pipeline.rewind_commands.assert_not_awaited()
+    app.ctx.commands.read.assert_awaited_once_with(0, 5, 7)
+    app.ctx.commands.rewind.assert_not_awaited()
     fees = [codec.decode(v)[1]["id_number"] for _, v in sent(app, "fee_standard")]
     assert fees == [ids["c"], ids["d"], ids["b"]]  # never a: it was applied before
-    assert app.pipeline.people.get(marker_key(0)) == b"8"
+    assert app.ctx.store.table.get(marker_key(0)) == b"8"
     assert _repairs(app) == [{"kind": "GAP_FILLED", "topic": topic, "partition": 0, "expected": 5, "seen": 7,
-                              "at_ms": 0, "group": app.pipeline.settings.streams_app_id}]
-    assert app.pipeline.metrics.total("zhucan_commands_already_applied_total") == 1
+                              "at_ms": 0, "group": app.ctx.settings.streams_app_id}]
+    assert app.ctx.metrics.total("zhucan_commands_already_applied_total") == 1
 
 
 async def test_person_agent_reports_a_gap_whose_records_the_broker_no_longer_holds(app):
     codec = Codec()
     ids, keys, identity = _gap_people(codec)
-    topic = app.pipeline.names.person_commands
-    app.pipeline.read_commands = AsyncMock(return_value=[Fetched(topic, 0, 6, keys["d"], identity("d"), 0.0)])
-    app.pipeline.people.data[marker_key(0)] = b"5"
-    async with app.agents["zhucan.person"].test_context() as agent:
+    topic = app.ctx.topics.person_commands
+    app.ctx.commands.read = AsyncMock(return_value=[Fetched(topic, 0, 6, keys["d"], identity("d"), 0.0)])
+    app.ctx.store.table.data[marker_key(0)] = b"5"
+    async with app.faust.agents["zhucan.person"].test_context() as agent:
         agent.sent_offset = 7
         await agent.put(identity("b"), key=keys["b"], partition=0)
         await settled(app)
@@ -281,21 +290,21 @@ async def test_person_agent_reports_a_gap_whose_records_the_broker_no_longer_hol
     assert fees == [ids["d"], ids["b"]]  # 5 was deleted before it was applied: nothing brings it back
     assert [(r["kind"], r["expected"], r["seen"]) for r in _repairs(app)] == [("GAP_FILLED", 5, 7),
                                                                               ("GAP_ACCEPTED", 5, 6)]
-    assert app.pipeline.people.get(marker_key(0)) == b"8"
+    assert app.ctx.store.table.get(marker_key(0)) == b"8"
 
 
 async def test_person_agent_seeks_back_when_the_gap_cannot_be_read_and_applies_nothing_beyond_it(app):
     codec = Codec()
     ids, keys, identity = _gap_people(codec)
-    app.pipeline.read_commands = AsyncMock(side_effect=TimeoutError("no broker"))
-    app.pipeline.rewind_commands = AsyncMock()
-    app.pipeline.people.data[marker_key(0)] = b"5"
-    async with app.agents["zhucan.person"].test_context() as agent:
+    app.ctx.commands.read = AsyncMock(side_effect=TimeoutError("no broker"))
+    app.ctx.commands.rewind = AsyncMock()
+    app.ctx.store.table.data[marker_key(0)] = b"5"
+    async with app.faust.agents["zhucan.person"].test_context() as agent:
         agent.sent_offset = 7
         await agent.put(identity("b"), key=keys["b"], partition=0)
         await settled(app)
         assert sent(app, "fee_standard") == []
-        app.pipeline.rewind_commands.assert_awaited_once_with(0, 5)
+        app.ctx.commands.rewind.assert_awaited_once_with(0, 5)
         assert [r["kind"] for r in _repairs(app)] == ["GAP_REWIND"]
         agent.sent_offset = 5
         for name in "cdb":  # Faust's fetcher brings 5, 6, then 7 again
@@ -303,7 +312,7 @@ async def test_person_agent_seeks_back_when_the_gap_cannot_be_read_and_applies_n
         await settled(app)
     fees = [codec.decode(v)[1]["id_number"] for _, v in sent(app, "fee_standard")]
     assert fees == [ids["c"], ids["d"], ids["b"]]
-    assert app.pipeline.people.get(marker_key(0)) == b"8"
+    assert app.ctx.store.table.get(marker_key(0)) == b"8"
 
 
 async def test_person_agent_dead_letters_an_internal_failure_and_goes_on(app, monkeypatch):
@@ -311,16 +320,16 @@ async def test_person_agent_dead_letters_an_internal_failure_and_goes_on(app, mo
     idn = new_id()
     key = person_key(idn, SECRET.encode()).encode()
     calls = {"n": 0}
-    real = app.pipeline.publish
+    real = app.ctx.publisher.publish
 
-    def flaky(effects, pkey, *rest, **kw):
+    def flaky(unit, effects, key, *rest, **kw):
         calls["n"] += 1
         if calls["n"] == 1:
             raise RuntimeError(f"boom for {idn}")
-        return real(effects, pkey, *rest, **kw)
+        return real(unit, effects, key, *rest, **kw)
 
-    monkeypatch.setattr(app.pipeline, "publish", flaky)
-    async with app.agents["zhucan.person"].test_context() as agent:
+    monkeypatch.setattr(app.ctx.publisher, "publish", flaky)
+    async with app.faust.agents["zhucan.person"].test_context() as agent:
         await agent.put(codec.encode("IdentityEvent", event(idn, "MINIMUM_LIVING")), key=key)
         await agent.put(codec.encode("IdentityEvent", event(new_id(), "ORPHAN", region="371002")), key=b"other")
         await settled(app)
@@ -329,7 +338,7 @@ async def test_person_agent_dead_letters_an_internal_failure_and_goes_on(app, mo
     assert headers["zhucan.error.class"] == b"RuntimeError"
     assert idn.encode() not in headers["zhucan.error.message"]
     assert len(sent(app, "fee_standard")) == 1
-    assert app.pipeline.people.get(key) is None  # not saved: replaying the dead letter redoes the work
+    assert app.ctx.store.table.get(key) is None  # not saved: replaying the dead letter redoes the work
 
 
 async def test_person_agent_handles_a_batch_record_and_dead_letters_one_bad_command(app):
@@ -338,7 +347,7 @@ async def test_person_agent_handles_a_batch_record_and_dead_letters_one_bad_comm
     ka, kb = (person_key(x, SECRET.encode()).encode() for x in (a, b))
     record = batch.pack([(ka, codec.encode("IdentityEvent", event(a, "MINIMUM_LIVING"))), (kb, b"garbage"),
                          (kb, codec.encode("IdentityEvent", event(b, "EXTREME_POVERTY")))])
-    async with app.agents["zhucan.person"].test_context() as agent:
+    async with app.faust.agents["zhucan.person"].test_context() as agent:
         await agent.put(record, key=b"~batch~0")
         await settled(app)
     fees = [codec.decode(v)[1]["id_number"] for _, v in sent(app, "fee_standard")]
@@ -354,7 +363,7 @@ async def test_person_agent_reads_the_internal_form_and_dead_letters_a_corrupt_o
     corrupt = batch.IDENTITY + b'["truncated"'
     record = batch.pack([(ka, batch.pack_identity(validate_identity(event(a, "MINIMUM_LIVING")))), (kb, corrupt),
                          (kb, codec.encode("IdentityEvent", event(b, "EXTREME_POVERTY")))])  # Avro still read
-    async with app.agents["zhucan.person"].test_context() as agent:
+    async with app.faust.agents["zhucan.person"].test_context() as agent:
         await agent.put(record, key=b"~batch~0")
         await settled(app)
     fees = [codec.decode(v)[1] for _, v in sent(app, "fee_standard")]
@@ -395,7 +404,7 @@ class _FakeBatch:
 
 
 class _FakeAioProducer:
-    """What Pipeline.emit uses of aiokafka's producer: batches per topic and partition."""
+    """What Emitter.emit uses of aiokafka's producer: batches per topic and partition."""
 
     def __init__(self, partitions: dict[str, int], room: int = 3) -> None:
         self.partitions = partitions
@@ -425,18 +434,17 @@ class _FakeAioProducer:
 async def test_emit_batches_per_partition_and_places_keys_as_the_default_partitioner(app):
     from aiokafka.partitioner import murmur2
 
-    from streams.handlers import Pipeline
     from streams.runtime.emit import Out
 
-    names = app.pipeline.names
+    names = app.ctx.topics
     fake = _FakeAioProducer({names.fee_standard: 4, names.review: 3, names.person_changelog: 4})
-    app.pipeline.emit = Pipeline.emit.__get__(app.pipeline)  # the real one, on the fake producer
-    app.producer._ensure_producer = lambda: fake
+    app.ctx.send = app.ctx.emitter.emit  # the real one, on the fake producer
+    app.faust.producer._ensure_producer = lambda: fake
     keys = [person_key(new_id(), SECRET.encode()).encode() for _ in range(20)]
-    home = {k: app.pipeline.partition_of(k) for k in keys}
+    home = {k: app.ctx.partition_of(k) for k in keys}
     outs = [Out(names.fee_standard, k, b"fee", home=home[k]) for k in keys]
     outs += [Out(names.review, k, b"case", home=home[k]) for k in keys]  # 3 partitions: home does not apply
-    await app.pipeline.emit(outs, wait=True)
+    await app.ctx.send(outs, wait=True)
     placed = {(t, k): p for t, p, recs in fake.sent for k, *_ in recs}
     for k in keys:
         default = (murmur2(k) & 0x7FFFFFFF)
@@ -454,20 +462,19 @@ def test_the_local_table_copy_is_kept_per_kafka_cluster(tmp_path):
     settings = Settings(kafka_bootstrap_servers="localhost:1", data_dir=tmp_path, app_id="agent-test")
     one = create_app(settings, shipped_book(), cluster="-UkGBdXVRwKNUEtfK3Cdjg")
     other = create_app(settings, shipped_book(), cluster="a/b")
-    assert str(one.conf.datadir).endswith("agent-test/-UkGBdXVRwKNUEtfK3Cdjg")
-    assert str(other.conf.datadir).endswith("agent-test/a_b")  # never a path of its own making
+    assert str(one.faust.conf.datadir).endswith("agent-test/-UkGBdXVRwKNUEtfK3Cdjg")
+    assert str(other.faust.conf.datadir).endswith("agent-test/a_b")  # never a path of its own making
 
 
 async def test_emit_sends_a_record_too_large_for_a_batch_alone_and_batches_the_rest(app):
-    from streams.handlers import Pipeline
     from streams.runtime.emit import Out
 
-    names = app.pipeline.names
+    names = app.ctx.topics
     fake = _FakeAioProducer({names.fee_standard: 4})
-    app.pipeline.emit = Pipeline.emit.__get__(app.pipeline)
-    app.producer._ensure_producer = lambda: fake
+    app.ctx.send = app.ctx.emitter.emit
+    app.faust.producer._ensure_producer = lambda: fake
     outs = [Out(names.fee_standard, b"k", v, partition=2) for v in (b"a", b"x" * 5000, b"b", b"c", b"d", b"e")]
-    await app.pipeline.emit(outs, wait=True)
+    await app.ctx.send(outs, wait=True)
     assert [[v for _, v, *_ in recs] for _, _, recs in fake.sent] == [[b"a"], [b"x" * 5000], [b"b", b"c", b"d"], [b"e"]]
 
 
@@ -480,4 +487,4 @@ def test_a_rejection_goes_to_the_operators_topic_and_to_the_departments_own(app)
     topics = {what: (k, codec.decode(v)[1]) for what, k, v, _ in out}
     assert set(topics) == {"rejected", "rejected_own"}
     assert topics["rejected"] == topics["rejected_own"]  # the same record, the same person key
-    assert app.pipeline.names.rejected_of["RURAL_REVITALIZATION"] == "identity.rejected.rural-revitalization.v1"
+    assert app.ctx.topics.rejected_of["RURAL_REVITALIZATION"] == "identity.rejected.rural-revitalization.v1"

@@ -21,9 +21,10 @@ from streams.app import create_app
 from streams.domain.departments import DEPARTMENTS, Department
 from streams.domain.enums import Category
 from streams.domain.ids import person_key
+from streams.policies import load_book
 from streams.settings import Settings
-from tests.agents.test_agents import Record, sent, settled
-from tests.fixtures import CHONGQING, event, new_id, shipped_book
+from tests.agents.test_agents import Record, route, sent, settled
+from tests.fixtures import CHONGQING, event, new_id
 
 SECRET = "fifth-department-secret"
 HEALTH = Department("HEALTH", "health", "卫生健康", (Category.ILLNESS_INDUCED_POVERTY,))
@@ -57,17 +58,18 @@ def schema_dir(tmp_path) -> Path:
 def app(tmp_path, schema_dir):
     settings = Settings(kafka_bootstrap_servers="localhost:1", key_secret=SECRET, data_dir=tmp_path,
                         app_id="fifth-test", departments=(*DEPARTMENTS, HEALTH))
-    app = create_app(settings, shipped_book(), codec=Codec(schema_dir=schema_dir))
-    app.finalize()
-    app.conf.store = "memory://"
-    app.flow_control.resume()
-    app.pipeline.emit = AsyncMock()
-    app.pipeline.committed_command_offset = AsyncMock(return_value=None)  # no broker: never committed
+    # the book decides for the settings' departments: the basis names the fifth one too
+    app = create_app(settings, load_book(None, settings.registry), codec=Codec(schema_dir=schema_dir))
+    app.faust.finalize()
+    app.faust.conf.store = "memory://"
+    app.faust.flow_control.resume()
+    app.ctx.send = AsyncMock()
+    app.ctx.commands.committed = AsyncMock(return_value=None)  # no broker: never committed
     return app
 
 
 def test_its_topic_is_in_the_topic_list_and_consumed(app):
-    topics = app.pipeline.settings.topics
+    topics = app.ctx.settings.topics
     assert topics.identity["HEALTH"] == "identity.health.v1"
     assert topics.source_of("identity.health.v1") == "HEALTH"
     assert topics.configs()["identity.health.v1"] == {"cleanup.policy": "delete", "retention.ms": str(30 * 86_400_000),
@@ -79,18 +81,18 @@ def test_its_topic_is_in_the_topic_list_and_consumed(app):
 
 async def test_its_records_are_validated_and_decided(app, schema_dir):
     codec = Codec(schema_dir=schema_dir)
-    topic = app.pipeline.names.identity["HEALTH"]
+    topic = app.ctx.topics.identity["HEALTH"]
     person, wrong = new_id(CHONGQING), new_id(CHONGQING)
     good = event(person, "ILLNESS_INDUCED_POVERTY", region=CHONGQING, source="HEALTH")
     not_its_class = event(wrong, "MINIMUM_LIVING", region=CHONGQING, source="HEALTH")
-    outs = app.pipeline.intake([Record(topic, 0, i, b"k", codec.encode("IdentityEvent", ev))
+    outs = route(app, [Record(topic, 0, i, b"k", codec.encode("IdentityEvent", ev))
                                 for i, ev in enumerate((good, not_its_class))])
-    (rejection,) = [codec.decode(o.value)[1] for o in outs if o.topic == app.pipeline.names.rejected]
+    (rejection,) = [codec.decode(o.value)[1] for o in outs if o.topic == app.ctx.topics.rejected]
     assert (rejection["source"], rejection["reasons"]) == ("HEALTH", ["CATEGORY_NOT_OF_SOURCE"])
     (own,) = [codec.decode(o.value)[1] for o in outs if o.topic == "identity.rejected.health.v1"]  # its own topic
     assert own == rejection
-    (batch_record,) = [o for o in outs if o.topic == app.pipeline.names.person_commands]
-    async with app.agents["zhucan.person"].test_context() as agent:
+    (batch_record,) = [o for o in outs if o.topic == app.ctx.topics.person_commands]
+    async with app.faust.agents["zhucan.person"].test_context() as agent:
         await agent.put(batch_record.value, key=batch_record.key, partition=batch_record.partition)
         await settled(app)
     ((key, value),) = sent(app, "fee_standard")
@@ -99,24 +101,25 @@ async def test_its_records_are_validated_and_decided(app, schema_dir):
     assert (fee["category"], fee["region_code"], fee["policy_id"][:12]) == ("ILLNESS_INDUCED_POVERTY", CHONGQING,
                                                                           "500000-2020@")
     assert fee["subsidy_fen"] > 0
-    assert app.pipeline.metrics.total("zhucan_events_in_total") == 2
+    assert "卫生健康" in fee["basis"]  # decide() names the departments it was given, not the shipped four
+    assert app.ctx.metrics.total("zhucan_events_in_total") == 2
 
 
 def test_a_record_on_another_departments_topic_is_still_rejected(app, schema_dir):
     codec = Codec(schema_dir=schema_dir)
     ev = event(new_id(CHONGQING), "ILLNESS_INDUCED_POVERTY", region=CHONGQING, source="HEALTH")
-    outs = app.pipeline.intake([Record(app.pipeline.names.identity["CIVIL_AFFAIRS"], 0, 0, b"k",
+    outs = route(app, [Record(app.ctx.topics.identity["CIVIL_AFFAIRS"], 0, 0, b"k",
                                        codec.encode("IdentityEvent", ev))])
-    (rejection,) = [codec.decode(o.value)[1] for o in outs if o.topic == app.pipeline.names.rejected]
+    (rejection,) = [codec.decode(o.value)[1] for o in outs if o.topic == app.ctx.topics.rejected]
     assert rejection["reasons"] == ["SCHEMA"] and "does not match topic" in rejection["detail"]
-    assert {o.topic for o in outs} == {app.pipeline.names.rejected, "identity.rejected.civil-affairs.v1"}
+    assert {o.topic for o in outs} == {app.ctx.topics.rejected, "identity.rejected.civil-affairs.v1"}
 
 
 def test_a_topic_of_no_department_is_dead_lettered_not_counted_as_civil_affairs(app, schema_dir):
     codec = Codec(schema_dir=schema_dir)
     ev = event(new_id(), "MINIMUM_LIVING")
-    (dead,) = app.pipeline.intake([Record("identity.unknown.v1", 0, 7, b"k", codec.encode("IdentityEvent", ev))])
+    (dead,) = route(app, [Record("identity.unknown.v1", 0, 7, b"k", codec.encode("IdentityEvent", ev))])
     headers = dict(dead.headers)
-    assert dead.topic == app.pipeline.names.dead_letter
+    assert dead.topic == app.ctx.topics.dead_letter
     assert headers["zhucan.error.class"] == b"UNKNOWN_TOPIC"
-    assert app.pipeline.metrics.total("zhucan_events_in_total") == 0
+    assert app.ctx.metrics.total("zhucan_events_in_total") == 0

@@ -153,7 +153,7 @@ def test_every_policy_table_case_on_real_kafka(stack, tmp_path: Path) -> None:
         codes: dict[str, set[str]] = defaultdict(set)
         for _, case_rec, _ in stack.read(stack.topics.review, "ReviewCase", timeout_s=30, idle_s=2.0):
             codes[case_rec["id_number"]].add(case_rec["code"])
-        frozen = {(fee["id_number"], fee["insurance_year"]): fee
+        frozen = {(fee.id_number, fee.insurance_year): fee.to_record()
                   for fee, status in ledger(stack.settings, book=load_book(policies)) if status != "NO_ANSWER"}
     finally:
         barrier.close()

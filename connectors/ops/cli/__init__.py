@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 
 from kafka.errors import AuthorizationError, SaslAuthenticationFailedError
@@ -49,7 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     a.set_defaults(func=cmd_acl)
 
     w = sub.add_parser("worker", help="run the stream processors")
-    w.add_argument("--loglevel", default=os.environ.get("ZHUCAN_LOG_LEVEL", "info").lower())
+    w.add_argument("--loglevel", choices=["debug", "info", "warning", "error"],
+                   help="default: ZHUCAN_LOG_LEVEL (Settings.log_level), INFO")
     w.set_defaults(func=cmd_worker)
 
     d = sub.add_parser("demo", help="local Kafka + worker + sample people of the seed regions, with a summary")

@@ -108,7 +108,8 @@ def _passwd(bootstrap: str, user: str | None, password_file: str | None) -> int:
 def cmd_worker(args: argparse.Namespace) -> int:
     from streams.worker import run_worker
 
-    run_worker(_settings(), loglevel=args.loglevel)
+    settings = _settings()
+    run_worker(settings, loglevel=args.loglevel or settings.log_level.lower())
     return 0
 
 

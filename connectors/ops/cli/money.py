@@ -11,7 +11,7 @@ from connectors.ops.cli.common import _as_of, _settings
 
 def cmd_coverage(args: argparse.Namespace) -> int:
     from connectors.ops.control import send_control, wait_for_control
-    from connectors.ops.ledger import COVERAGE_TARGET, coverage, suspected
+    from connectors.ops.ledger import coverage, suspected
 
     settings = _settings()
     if args.check:
@@ -29,18 +29,26 @@ def cmd_coverage(args: argparse.Namespace) -> int:
         print(json.dumps({"coverage": [r.as_dict() for r in rows], "suspected_unenrolled": len(people)},
                          ensure_ascii=False))
         return 0
-    print_coverage(rows, COVERAGE_TARGET)
+    print_coverage(rows)
     if people:
         print_suspected(people)
     return 0
 
 
-def print_coverage(rows, target: float) -> None:  # type: ignore[no-untyped-def]
-    print(f"{'region':<8} {'year':<5} {'live':>6} {'enrolled':>9} {'rate':>8}  target {target:.0%}  by status")
+def print_coverage(rows) -> None:  # type: ignore[no-untyped-def]
+    """Each row against its region's target (the policy's ``coverage_target``, with its clause below)."""
+    print(f"{'region':<8} {'year':<5} {'live':>6} {'enrolled':>9} {'rate':>8} {'target':>7}  {'':<11} by status")
+    clauses = {}
     for r in rows:
-        mark = "ok" if r.meets_target else "BELOW"
+        mark = "no policy" if r.meets_target is None else "ok" if r.meets_target else "BELOW"
+        target = "-" if r.target is None else f"{r.target:.0%}"
         status = ", ".join(f"{k}={v}" for k, v in sorted(r.by_status.items()))
-        print(f"{r.region_code:<8} {r.insurance_year:<5} {r.live:>6} {r.enrolled:>9} {r.rate:>8.1%}  {mark:<11} {status}")
+        print(f"{r.region_code:<8} {r.insurance_year:<5} {r.live:>6} {r.enrolled:>9} {r.rate:>8.1%} {target:>7}  "
+              f"{mark:<11} {status}")
+        if r.target_reference:
+            clauses.setdefault(r.target_reference, []).append(r.region_code)
+    for reference, regions in clauses.items():
+        print(f"  target of {', '.join(sorted(set(regions)))}: {reference}")
 
 
 def print_suspected(people) -> None:  # type: ignore[no-untyped-def]

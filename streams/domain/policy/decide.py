@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import NamedTuple
 
-from streams.domain.departments import SHIPPED
+from streams.domain.departments import Department, Departments
 from streams.domain.enums import (
     CATEGORY_ZH,
     Category,
@@ -107,27 +107,29 @@ def _rank(order: list[Category], category: Category) -> int:
     return order.index(category) if category in order else len(order) + _CATEGORY_ORDER.index(category)
 
 
-_MEMO: dict[tuple[str, frozenset[Held]], Decision | None] = {}
+_MEMO: dict[tuple[str, frozenset[Held], tuple[Department, ...]], Decision | None] = {}
 _MEMO_LIMIT = 100_000
 
 
-def decide(held: Iterable[Held], policy: Policy) -> Decision | None:
-    """The decision for a person holding ``held`` under ``policy``; None when no identity is subsidised here.
+def decide(held: Iterable[Held], policy: Policy, departments: Departments) -> Decision | None:
+    """The decision for a person holding ``held`` under ``policy``; None when no identity is
+    subsidised here. ``departments`` name who reports each class, in the ``basis`` (the policy
+    book's, ``PolicyBook.departments``).
 
     It depends only on the set of identities, never on the order they arrived in, so it is
     memoised per policy (content hash) and set: a province has few distinct combinations.
     """
-    key = (policy.policy_id, frozenset(held))
+    key = (policy.policy_id, frozenset(held), departments.all)
     if key in _MEMO:
         return _MEMO[key]
-    decision = _decide(key[1], policy)
+    decision = _decide(key[1], policy, departments)
     if len(_MEMO) >= _MEMO_LIMIT:
         _MEMO.clear()
     _MEMO[key] = decision
     return decision
 
 
-def _decide(held: frozenset[Held], policy: Policy) -> Decision | None:
+def _decide(held: frozenset[Held], policy: Policy, departments: Departments) -> Decision | None:
     spec = policy.spec
     unique = sorted(held, key=lambda h: (_rank(spec.resolution.order, h.category), h.is_student))
     if not unique:
@@ -145,7 +147,7 @@ def _decide(held: frozenset[Held], policy: Policy) -> Decision | None:
         rule_zh += " [示例值]"
     payable = best.premium - best.subsidy
     held_text = ", ".join(
-        f"{CATEGORY_ZH[h.category]}({SHIPPED.zh_of_category[h.category]})" for h in unique
+        f"{CATEGORY_ZH[h.category]}({departments.zh_of_category[h.category]})" for h in unique
     )
     basis = (
         f"持有: {held_text}; 规则: {rule_zh} ({cite(spec.resolution.reference)}); "

@@ -17,6 +17,7 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from streams.domain.departments import SHIPPED, Departments
 from streams.domain.enums import Category, FundingSource
 from streams.domain.exceptions import NoPolicy, PolicyError
 from streams.domain.regions import chain
@@ -163,6 +164,9 @@ class PolicyFile(_Strict):
     charged_in_full: Param[Literal["owed_to_person"]]
     several_regions: Param[SeveralRegions]
     allow_higher_level: Param[bool]
+    # The share of the assisted people of the region who must be enrolled (参保率; the reports'
+    # target, per region and year).
+    coverage_target: Param[float]
     # Children below this age (at 1 January of the year, from the birth date in the ID number)
     # count as 学生儿童 wherever a category rule has a ``student`` override.
     child_age_below: Param[int] | None = None
@@ -182,6 +186,8 @@ class PolicyFile(_Strict):
                     raise ValueError(f"subsidies.{cat}: level {sub.level} has no premium")
         if self.outside_window.value == "on_the_spot" and self.on_the_spot_until is None:
             raise ValueError("outside_window: on_the_spot needs on_the_spot_until (the last day it applies)")
+        if not 0 < self.coverage_target.value <= 1:
+            raise ValueError("coverage_target: a share between 0 and 1 (0.99 for 99%)")
         if self.allow_higher_level.value and 2 not in self.premiums:
             raise ValueError("allow_higher_level: true needs a level-2 premium")
         last = self.window.start
@@ -283,16 +289,18 @@ def _format_errors(origin: str, exc: ValidationError) -> str:
 
 
 class PolicyBook:
-    """All policies of a directory, indexed by (region_code, year)."""
+    """All policies of a directory, indexed by (region_code, year), and the departments whose
+    identities they decide (named in each decision's ``basis``)."""
 
-    def __init__(self, policies: dict[tuple[str, int], Policy]) -> None:
+    def __init__(self, policies: dict[tuple[str, int], Policy], departments: Departments = SHIPPED) -> None:
         self._by_key = policies
+        self.departments = departments
         # The book never changes after loading: per-region answers are memoised (hot path).
         self._years: dict[str, list[int]] = {}
         self._found: dict[tuple[str, int], Policy | None] = {}
 
     @classmethod
-    def from_documents(cls, documents: list[tuple[str, Any]]) -> PolicyBook:
+    def from_documents(cls, documents: list[tuple[str, Any]], departments: Departments = SHIPPED) -> PolicyBook:
         """Validate parsed policy documents, each with the name of where it came from (a file);
         raise PolicyError naming every problem. Reading the files is ``streams.policies.load_book``."""
         raw: dict[tuple[str, int], tuple[str, dict[str, Any]]] = {}
@@ -335,7 +343,7 @@ class PolicyBook:
             policies[key] = Policy(spec=spec, policy_id=f"{key[0]}-{key[1]}@{content_id(spec)}", origin=origin)
         if problems:
             raise PolicyError("\n".join(problems))
-        return cls(policies)
+        return cls(policies, departments)
 
     def __iter__(self):  # type: ignore[no-untyped-def]
         return iter(sorted(self._by_key.values(), key=lambda p: (p.region_code, p.year)))

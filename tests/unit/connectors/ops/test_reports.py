@@ -6,6 +6,7 @@ import datetime as dt
 
 from connectors.ops.reports import coverage_rows, latest_suspected, ledger_rows, settlement_lines
 from streams.domain.ids import person_key
+from streams.domain.messages import FeeStandardIssued
 from tests.fixtures import new_id, shipped_book
 
 SECRET = b"reports-secret"
@@ -13,12 +14,13 @@ AS_OF = dt.datetime(2025, 1, 31, tzinfo=dt.UTC)
 
 
 def fee(idn: str, version: int, *, region: str = "410102", category: str = "MINIMUM_LIVING", subsidy: int = 28000,
-        mode: str = "DIFFERENCE", year: int = 2025) -> tuple[str, dict]:
-    return person_key(idn, SECRET), {
+        mode: str = "DIFFERENCE", year: int = 2025) -> tuple[str, FeeStandardIssued]:
+    return person_key(idn, SECRET), FeeStandardIssued.from_record({
+        "message_id": f"m-{idn}-{version}", "id_number": idn, "name": "张三", "basis": "", "issued_at": 0,
         "version": version, "insurance_year": year, "payment_mode": mode, "region_code": region,
         "category": category, "funding_source": "MEDICAL_ASSISTANCE_FUND", "contribution_level": 1,
         "premium_fen": 40000, "subsidy_fen": subsidy, "payable_fen": 40000 - subsidy, "on_the_spot": False,
-        "policy_id": "410000-2025@x"}
+        "policy_id": "410000-2025@x"})
 
 
 def ack(idn: str, version: int, status: str, amount: int = 12000, year: int = 2025) -> tuple[str, dict]:
@@ -31,7 +33,7 @@ def test_the_ledger_reports_each_person_year_once_with_its_state():
     fees = [fee(paid, 1, subsidy=20000), fee(paid, 2), fee(rejected, 1), fee(silent, 1),
             fee(withdrawn, 1), fee(withdrawn, 2, mode="WITHDRAWN", subsidy=0)]
     acks = [ack(paid, 1, "PAID", 20000), ack(rejected, 1, "REJECTED"), ack(paid, 2, "PAID")]
-    rows = sorted((s, r["version"], r["subsidy_fen"]) for r, s in ledger_rows(fees, acks, shipped_book(), SECRET))
+    rows = sorted((s, r.version, r.subsidy_fen) for r, s in ledger_rows(fees, acks, shipped_book(), SECRET))
     # the paid year froze at the version tax acted on first (v1, its subsidy), not v2; the withdrawn one is gone
     assert rows == [("NO_ANSWER", 1, 28000), ("PAID", 1, 20000), ("REJECTED", 1, 28000)]
 
@@ -40,11 +42,13 @@ def test_coverage_by_county_city_and_province():
     a, b, c = new_id("410102"), new_id("410103"), new_id("410202")
     fees = [fee(a, 1, region="410102"), fee(b, 1, region="410103"), fee(c, 1, region="410202")]
     rows = list(ledger_rows(fees, [ack(a, 1, "PAID")], shipped_book(), SECRET))
-    by_city = {r.region_code: (r.live, r.enrolled) for r in coverage_rows(rows, "city")}
+    by_city = {r.region_code: (r.live, r.enrolled) for r in coverage_rows(rows, shipped_book(), "city")}
     assert by_city == {"410100": (2, 1), "410200": (1, 0)}
-    (province,) = coverage_rows(rows, "province")
+    (province,) = coverage_rows(rows, shipped_book(), "province")
     assert (province.region_code, province.live, province.enrolled, province.meets_target) == ("410000", 3, 1, False)
-    assert [r.region_code for r in coverage_rows(rows)] == ["410102", "410103", "410202"]
+    # the target is the region's policy data, with its clause (Henan's 99%)
+    assert (province.target, province.target_reference) == (0.99, "豫医保办〔2024〕65号 一 (基本医保参保率稳定在99%以上)")
+    assert [r.region_code for r in coverage_rows(rows, shipped_book())] == ["410102", "410103", "410202"]
 
 
 def test_settlement_counts_the_enrolled_with_a_subsidy_per_class_and_fund():

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from streams.domain.departments import SHIPPED
 from streams.domain.enums import Category as C
 from streams.domain.enums import FundingSource as F
 from streams.domain.exceptions import NoPolicy, PolicyError
@@ -56,7 +57,7 @@ CASES = [
                          CASES, ids=[c[-1] for c in CASES])
 def test_region_cases(region, year, held, student, cat, level, subsidy, payable, funding, clause):
     policy = shipped_book().lookup(region, year)
-    decision = decide([Held(c, student) for c in held], policy)
+    decision = decide([Held(c, student) for c in held], policy, SHIPPED)
     assert decision is not None, clause
     assert (decision.category, decision.contribution_level, decision.subsidy_fen, decision.payable_fen,
             decision.funding_source) == (cat, level, subsidy, payable, funding), clause
@@ -67,7 +68,7 @@ def test_region_cases(region, year, held, student, cat, level, subsidy, payable,
 
 def test_basis_reads_like_the_issue_example():
     policy = shipped_book().lookup("510402", 2022)
-    decision = decide([Held(C.MINIMUM_LIVING), Held(C.MONITORED_RELAPSE_RISK)], policy)
+    decision = decide([Held(C.MINIMUM_LIVING), Held(C.MONITORED_RELAPSE_RISK)], policy, SHIPPED)
     assert decision is not None
     assert decision.basis.startswith("持有: 低保(民政), 监测对象(乡村振兴); 规则: 优先级 (攀医保〔2021〕58号 四)")
     assert "75%" in decision.basis
@@ -84,7 +85,7 @@ def test_lookup_goes_county_then_city_then_province():
 
 
 def test_category_not_subsidised_in_region_decides_nothing():
-    assert decide([Held(C.ENTITLED_VETERAN)], shipped_book().lookup("410102", 2025)) is None
+    assert decide([Held(C.ENTITLED_VETERAN)], shipped_book().lookup("410102", 2025), SHIPPED) is None
 
 
 def _spell(region: str, since: dt.date, category: str = "MINIMUM_LIVING") -> Spell:
@@ -118,7 +119,7 @@ held_sets = st.lists(st.tuples(st.sampled_from(list(C)), st.booleans()), min_siz
 def test_decision_does_not_depend_on_arrival_order(region_year, held, data):
     policy = shipped_book().lookup(*region_year)
     shuffled = data.draw(st.permutations(held))
-    assert decide([Held(c, s) for c, s in held], policy) == decide([Held(c, s) for c, s in shuffled], policy)
+    assert decide([Held(c, s) for c, s in held], policy, SHIPPED) == decide([Held(c, s) for c, s in shuffled], policy, SHIPPED)
 
 
 @settings(max_examples=200, deadline=None)
@@ -127,8 +128,8 @@ def test_decision_does_not_depend_on_arrival_order(region_year, held, data):
 def test_under_highest_adding_an_identity_never_lowers_the_subsidy(region_year, held, extra):
     policy = shipped_book().lookup(*region_year)
     assert policy.spec.resolution.rule == "highest"
-    before = decide([Held(c, s) for c, s in held], policy)
-    after = decide([Held(c, s) for c, s in held] + [Held(extra)], policy)
+    before = decide([Held(c, s) for c, s in held], policy, SHIPPED)
+    after = decide([Held(c, s) for c, s in held] + [Held(extra)], policy, SHIPPED)
     assert (after.subsidy_fen if after else 0) >= (before.subsidy_fen if before else 0)
 
 

@@ -6,7 +6,7 @@ import pytest
 
 from streams.domain.departments import DEPARTMENTS
 from streams.kafka.acl import AclFileError, Binding, grants, load_acl_file
-from streams.kafka.topics import topics_for
+from streams.kafka.topics import WORKER, topics_for
 
 
 def shipped(prefix: str = "") -> set[Binding]:
@@ -76,3 +76,23 @@ def test_a_file_without_principals_is_refused(tmp_path):
     f.write_text("departments: {}\n")
     with pytest.raises(AclFileError, match="principals"):
         load_acl_file(f)
+
+
+def _writers(bindings: set[Binding], topic: str) -> set[str]:
+    """The principals the bindings let write ``topic`` (a literal or a prefix grant)."""
+    return {b.principal.removeprefix("User:") for b in bindings if b.resource == "TOPIC" and b.operation == "WRITE"
+            and (topic.startswith(b.name) if b.prefixed else topic == b.name)}
+
+
+@pytest.mark.parametrize("prefix", ["", "prod."])
+def test_every_topic_is_written_by_the_principal_its_spec_names_and_no_other(prefix):
+    """The ACL file is tested against the topic list (issue #21): the spec's ``writer`` may write
+    it, and no one else may, but zhucan's own principal on its internal ``zhucan.*`` topics."""
+    topics = topics_for(prefix)
+    b = shipped(prefix)
+    for spec in topics.specs:
+        name = topics.name(spec)
+        writers = _writers(b, name)
+        assert spec.writer in writers, spec
+        assert writers - {spec.writer} <= ({WORKER} if spec.name.startswith("zhucan.") else set()), (spec, writers)
+    assert _writers(b, topics.name(topics.specs[0])) == {topics.specs[0].writer}  # a department's own

@@ -44,7 +44,9 @@ def test_the_password_may_come_from_a_file(tmp_path):
     secret = tmp_path / "pw"
     secret.write_text("from-a-file\n")
     env = {k: v for k, v in SASL.items() if k != "KAFKA_SASL_PASSWORD"}
-    assert ClientSecurity.from_env({**env, "KAFKA_SASL_PASSWORD_FILE": str(secret)}).password == "from-a-file"
+    sec = ClientSecurity.from_env({**env, "KAFKA_SASL_PASSWORD_FILE": str(secret)})
+    assert sec.password is not None and sec.password.get_secret_value() == "from-a-file"
+    assert "from-a-file" not in repr(sec)  # a secret type: never in a log line or a traceback
 
 
 @pytest.mark.parametrize(("env", "named"), [
@@ -103,10 +105,10 @@ def _embedded(tmp_path: Path) -> dict[str, str]:
 def test_the_secured_embedded_brokers_credentials_are_found(tmp_path):
     env = _embedded(tmp_path)
     sec = ClientSecurity.from_env(env, bootstrap="127.0.0.1:9092")
-    assert (sec.protocol, sec.username, sec.password, sec.cafile) == ("SASL_SSL", "admin", "a-pw",
-                                                                      str(tmp_path / "ca.pem"))
+    assert sec.password is not None and sec.password.get_secret_value() == "a-pw" and "a-pw" not in repr(sec)
+    assert (sec.protocol, sec.username, sec.cafile) == ("SASL_SSL", "admin", str(tmp_path / "ca.pem"))
     as_tax = ClientSecurity.from_env({**env, "KAFKA_SASL_USERNAME": "tax"}, bootstrap="127.0.0.1:9092")
-    assert (as_tax.username, as_tax.password) == ("tax", "t-pw")
+    assert as_tax.username == "tax" and as_tax.password is not None and as_tax.password.get_secret_value() == "t-pw"
     with pytest.raises(SecurityConfigError, match="mallory"):
         ClientSecurity.from_env({**env, "KAFKA_SASL_USERNAME": "mallory"}, bootstrap="127.0.0.1:9092")
 
@@ -117,3 +119,16 @@ def test_the_embedded_credentials_apply_only_to_that_broker_and_only_without_set
     assert ClientSecurity.from_env({**env, "KAFKA_BOOTSTRAP_SERVERS": "kafka.bureau:9093"}).protocol == "PLAINTEXT"
     explicit = ClientSecurity.from_env({**env, **SASL}, bootstrap="127.0.0.1:9092")
     assert explicit.username == "civil-affairs"  # KAFKA_SECURITY_PROTOCOL set: the file is not read
+
+
+def test_the_settings_hold_the_security_variables_with_the_password_a_secret(monkeypatch):
+    from streams.settings import Settings
+
+    for name, value in SASL.items():
+        monkeypatch.setenv(name, value)
+    settings = Settings()
+    assert settings.kafka.sasl_username == SASL["KAFKA_SASL_USERNAME"]
+    assert settings.kafka.sasl_password is not None
+    assert settings.kafka.sasl_password.get_secret_value() == SASL["KAFKA_SASL_PASSWORD"]
+    assert SASL["KAFKA_SASL_PASSWORD"] not in repr(settings) and SASL["KAFKA_SASL_PASSWORD"] not in str(settings)
+    assert ClientSecurity.from_settings(settings.kafka).username == SASL["KAFKA_SASL_USERNAME"]

@@ -140,7 +140,7 @@ def test_9_the_worker_app_declares_no_topic(tmp_path, monkeypatch):
     from streams.settings import Settings
 
     monkeypatch.chdir(tmp_path)
-    zapp = create_app(Settings(kafka_bootstrap_servers="localhost:1", store="memory://"))
+    zapp = create_app(Settings(kafka_bootstrap_servers="localhost:1", store="memory://")).faust
     assert zapp.conf.topic_allow_declare is False
 
     def no_producer() -> None:

@@ -1,0 +1,64 @@
+"""One unit of work, the rule every stage keeps: **effects acknowledged, then state.**
+
+A unit collects the records to send (``send``) and the changes to write (``change``: person
+states and markers, or a fetch's offsets), and the counters of what it published. ``commit``
+sends the records, waits until the broker has acknowledged every one, and only then writes
+the changes and adds the counters: a state (or an offset) that says "done" never exists
+without its effects on the broker. If the send fails nothing is written, and the work is done
+again from the input (with the same message ids).
+
+The person stage's units write states to the person table and its changelog; the control
+scan's, the same every 1,000 people; the intake loop's commit the fetch's offsets.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from typing import Generic, TypeVar
+
+from streams.runtime.emit import Out
+from streams.runtime.metrics import Metrics
+
+# (counter name, its labels) -> how many, added to the metrics when the unit is committed
+Counts = Counter[tuple[str, tuple[tuple[str, str], ...]]]
+K = TypeVar("K")
+V = TypeVar("V")
+Send = Callable[..., Awaitable[None]]  # Emitter.emit(outs, wait=True)
+Write = Callable[[dict[K, V]], Awaitable[None]]
+
+
+class UnitOfWork(Generic[K, V]):
+    def __init__(self, send: Send, write: Write[K, V], metrics: Metrics | None = None) -> None:
+        self._send = send
+        self._write = write
+        self._metrics = metrics
+        self.outs: list[Out] = []
+        self.changes: dict[K, V] = {}
+        self.counts: Counts = Counter()
+        self.timed = 0  # effects published whose record time to publication is the latency metric
+
+    def send(self, outs: list[Out]) -> None:
+        self.outs += outs
+
+    def change(self, key: K, value: V) -> None:
+        self.changes[key] = value
+
+    def changed(self, key: K) -> V | None:
+        """The change to ``key`` not yet written (None: none)."""
+        return self.changes.get(key)
+
+    def __bool__(self) -> bool:
+        return bool(self.outs or self.changes or self.counts)
+
+    async def commit(self) -> None:
+        """Send, wait for the broker's acknowledgements, then write the changes and count."""
+        sent, self.outs = self.outs, []
+        await self._send(sent, wait=True)
+        changes, self.changes = self.changes, {}
+        if changes:
+            await self._write(changes)
+        counts, self.counts = self.counts, Counter()
+        if self._metrics is not None:
+            for (name, labels), n in counts.items():
+                self._metrics.inc(name, n, **dict(labels))
