@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from streams.domain.commands import ApplyIdentity, CheckCoverage, OpenYear, RecordPayment
-from streams.domain.messages import Control, Effect
-from streams.domain.person import PersonState, unknown_payment
+from streams.domain.messages import Control, Effect, unknown_payment
+from streams.domain.person import PersonState
 from streams.runtime.context import StageContext
 from streams.runtime.emit import Out
 from streams.runtime.store import CONTROL_KEY

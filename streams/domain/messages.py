@@ -12,10 +12,11 @@ a log line, ID numbers masked.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from streams.domain.enums import ControlKind, PaymentState
+from streams.domain.enums import ControlKind, PaymentState, ReviewKind
 from streams.domain.ids import mask_id
 
 
@@ -134,3 +135,16 @@ class SuspectedFound:
 
 
 Effect = FeeStandardIssued | ReviewRaised | SuspectedFound
+
+
+def case_id(trigger: str, kind: ReviewKind, year: int | None) -> str:
+    return hashlib.sha256(f"{trigger}|{kind}|{year}".encode()).hexdigest()[:24]
+
+
+def unknown_payment(ack: PaymentAck, now_ms: int, detail: str) -> ReviewRaised:
+    year = ack.insurance_year
+    return ReviewRaised(
+        case_id=case_id(ack.ack_id, ReviewKind.UNKNOWN_PAYMENT, year),
+        kind=ReviewKind.UNKNOWN_PAYMENT.value, id_number=ack.id_number, insurance_year=year,
+        detail=f"ack {ack.ack_id} ({ack.status.value}): {detail}", raised_at=now_ms, code="UNKNOWN_PAYMENT",
+    )

@@ -21,6 +21,7 @@ from dataclasses import dataclass, replace
 from streams.domain.enums import PaymentMode, PaymentState, ReviewKind
 from streams.domain.policy.decide import yuan
 from streams.domain.policy.spec import Policy
+from streams.domain.timeline import Timeline
 
 FULL_PAYMENTS = (PaymentState.PAID, PaymentState.ALREADY_PAID)
 # Findings that leave money owed to the person (the year keeps the amount for the reports).
@@ -136,3 +137,21 @@ def settle(fig: Figures, status: PaymentState, amount_fen: int, level: int | Non
                                     f"amount {yuan(amount_fen)} differs from payable {yuan(expected)} "
                                     f"of version {fig.version}"))
     return fig, findings
+
+
+def in_paid_in_full_group(timeline: Timeline, fig: Figures, policy: Policy | None) -> bool:
+    """Whether the person is in the group the region's ``paid_in_full`` clause names (by the
+    certification day, which the figures alone do not tell: ``payments.in_group_by_figures``)."""
+    if policy is None:
+        return False
+    group = policy.spec.paid_in_full_group.value
+    if group == "on_the_spot":
+        return in_group_by_figures(fig, policy)
+    spells = [s for s in timeline.spells if s.category == fig.category]
+    if not spells:
+        return False
+    since = min(s.since for s in spells)
+    if group == "in_time":
+        return since <= policy.in_time_until
+    window = policy.spec.window  # certified_in_window
+    return window.start <= since <= window.end

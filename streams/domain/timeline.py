@@ -263,3 +263,26 @@ def held_through(spell: Spell, year: int, enrolled_on: dt.date) -> bool:
     if spell.end is None or spell.end > dt.date(year, 12, 31):
         return True
     return spell.ended_by == ENDED_BY_CHANGE and spell.end > max(enrolled_on, spell.since)
+
+
+def recorded_key(fact: Fact) -> tuple[int, str]:
+    return fact.recorded_ms, fact.event_id
+
+
+def record_fact(facts: list[Fact], fact: Fact) -> bool:
+    """Keep ``fact`` in ``facts`` (in place); False when it adds nothing. Of the facts with the
+    same content (all but the event id and the recorded time) the first and the last recorded
+    are kept: all the fold reads of them (a restatement between the two changes no spell and no
+    death), so monthly restatements do not grow a state, whatever order they arrive in."""
+    content = fact[1:6] + fact[7:]
+    twins = [f for f in facts if f[1:6] + f[7:] == content]
+    if not twins:
+        facts.append(fact)
+        return True
+    group = [*twins, fact]
+    keep = (min(group, key=recorded_key), max(group, key=recorded_key))
+    if fact not in keep:
+        return False
+    facts[:] = [f for f in facts if f not in twins or f in keep]
+    facts.append(fact)
+    return True

@@ -183,3 +183,32 @@ def opened_years(spell: Spell, first: int, book: PolicyBook, opened: Mapping[str
         if any(y >= year and contains(region, county) for region, y in opened.items()):
             out.add(year)
     return out
+
+
+def target_years(timeline: Timeline, book: PolicyBook, opened: Mapping[str, int]) -> tuple[set[int], Counts]:
+    """The years the identities count for (CONTRACT rule 13): each from its first, up to the
+    last year opened in its region (``opened``: region -> the last year an OPEN_YEAR opened
+    there), and a year with no policy yet (after the last one loaded) when it counts for
+    none that has one; and which identity counts for which year (for ``view_year``: a year
+    the person has for another identity does not bring in one whose region never opened it)."""
+    out: set[int] = set()
+    years_of: dict[int, set[int]] = {}
+    for spell in timeline.spells:
+        first = first_year(spell, book)
+        if first is not None:
+            mine = {first, *opened_years(spell, first, book, opened)} if opened else {first}
+            years_of[id(spell)] = mine
+            out |= mine
+            continue
+        years = book.years(spell.changes[-1][1])  # the county it is held in now
+        if not years:
+            continue  # a region with no policy at all: NO_POLICY, raised once per region
+        after = max(years) + 1
+        if spell.end is None and alive_for(timeline, after):
+            out.add(waiting_year(spell, book.lookup(spell.changes[-1][1], max(years)), after))
+
+    def counts(spell: Spell, year: int) -> bool:
+        mine = years_of.get(id(spell))
+        return mine is None or year in mine  # (no year with a policy: it only waits)
+
+    return out, counts

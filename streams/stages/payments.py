@@ -14,8 +14,7 @@ from typing import Any
 
 from schemas.exceptions import DecodeError
 from streams.domain.ids import mask_id, normalize_id, opaque_key, person_key
-from streams.domain.messages import PaymentAck
-from streams.domain.person import unknown_payment
+from streams.domain.messages import PaymentAck, unknown_payment
 from streams.runtime import wire
 from streams.runtime.context import StageContext
 from streams.runtime.emit import Out

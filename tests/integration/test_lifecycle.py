@@ -12,7 +12,8 @@ import yaml
 from connectors.ops.ledger import coverage, suspected
 from connectors.taxsim import TaxBehaviour, run_tax_sim
 from streams.domain.identity import validate_identity
-from streams.domain.person import FeeStandardIssued, PersonState
+from streams.domain.messages import FeeStandardIssued
+from streams.domain.person import PersonState
 from streams.policies import SHIPPED_POLICY_DIR
 from tests.fixtures import HENAN, PANZHIHUA, WEIHAI, event, new_id, payment, shipped_book
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import datetime as dt
 
 from streams.domain.identity import Identity, validate_identity
-from streams.domain.messages import PaymentAck
-from streams.domain.person import FeeStandardIssued, PersonState, ReviewRaised
+from streams.domain.messages import FeeStandardIssued, PaymentAck, ReviewRaised
+from streams.domain.person import PersonState
 from tests.fixtures import HENAN, PANZHIHUA, WEIHAI, event, new_id, payment, shipped_book
 
 KEY = "ab" * 32

@@ -37,8 +37,8 @@ import yaml
 
 from connectors.dev.sample import identity_event, make_id
 from streams.domain.identity import Identity, validate_identity
-from streams.domain.messages import PaymentAck
-from streams.domain.person import FeeStandardIssued, PersonState, ReviewRaised
+from streams.domain.messages import FeeStandardIssued, PaymentAck, ReviewRaised
+from streams.domain.person import PersonState
 from streams.policies import SHIPPED_POLICY_DIR, load_book
 from tests.fixtures import SOURCE_OF
 
