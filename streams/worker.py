@@ -96,7 +96,7 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
         raise SecurityConfigError(
             f"the cluster is secured but ZHUCAN_KEY_SECRET is not worth the name: {weak}{development}. Set it to "
             f"at least 32 random bytes, e.g. `python -c 'import secrets; print(secrets.token_hex(32))'`, kept "
-            f"like a password (README, Security), before the worker starts")
+            f"like a password (docs/operations.md, Security), before the worker starts")
     settings.warn_if_dev_secret()
     cid, brokers = cluster(settings)
     rf, min_isr = settings.replication(brokers)
@@ -105,7 +105,7 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
         # default would under-replicate any topic created now.
         (log.info if brokers == 1 else log.warning)(
             "%d broker(s) answer and ZHUCAN_REPLICATION_FACTOR is not set: topics created now get replication "
-            "factor %d (set it in production: README, Running in production)", brokers, rf)
+            "factor %d (set it in production: docs/operations.md, Running in production)", brokers, rf)
     settings = settings.model_copy(update={"replication_factor": rf, "min_insync_replicas": min_isr})
     ensure_topics(settings)
     log.info("cluster %s: %d broker(s) answer; topics with replication factor %d, min.insync.replicas %d",

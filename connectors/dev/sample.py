@@ -35,7 +35,7 @@ def certified_day(book: PolicyBook, region: str) -> dt.date:
     no policy covers the region."""
     years = book.years(region)
     if not years:
-        raise NoPolicy(f"no policy covers region {region}")
+        raise NoPolicy(region, None)
     return book.lookup(region, years[0]).spec.window.start - BEFORE_WINDOW
 
 

@@ -249,7 +249,8 @@ def test_coverage_command_checks_and_reports(running, monkeypatch, capsys):
     running.cli_env(monkeypatch)
     assert main(["coverage", "--check", "--region", "510400", "--year", "2022", "--as-of", "2022-03-01"]) == 0
     out = capsys.readouterr().out
-    assert "510402   2022       1         0     0.0%  BELOW" in out
+    assert "510402   2022       1         0     0.0%     99%  BELOW" in out  # against the region's coverage_target
+    assert "target of 510402: 攀医保〔2021〕58号" in out  # and its clause
     assert "suspected un-enrolled (疑似未参保): 1" in out and "未缴" in out
     assert idn not in out and idn[:6] + "********" + idn[-4:] in out
 

@@ -1,4 +1,4 @@
-"""The layout's rules (README, "Layout"): dependencies point one way, and no module cycles.
+"""The layout's rules (README, "The map"; docs/architecture.md): dependencies point one way, and no module cycles.
 
 - ``schemas`` imports nothing of zhucan's; ``streams`` nothing of ``connectors``;
 - ``streams/domain`` nothing outside itself (and no I/O: ``streams/domain/test_purity.py``);
