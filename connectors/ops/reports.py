@@ -122,7 +122,8 @@ def coverage_rows(rows: Iterable[tuple[FeeStandardIssued, str]], book: PolicyBoo
             row = out[(group, fee.insurance_year)] = CoverageRow(group, fee.insurance_year)
             try:
                 target = book.lookup(fee.region_code, fee.insurance_year).spec.coverage_target
-                row.target, row.target_reference = target.value, target.reference
+                example = " [示例值: the notice gives no target]" if target.example else ""
+                row.target, row.target_reference = target.value, target.reference + example
             except NoPolicy:
                 pass
         row.live += 1
