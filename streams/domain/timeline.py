@@ -141,12 +141,21 @@ def _open_spell(spells: dict[str, list[Spell]], key: str) -> Spell | None:
 _RANK: dict[str, int] = {CERTIFIED: 0, UPDATED: 1, REVOKED: 2, DECEASED: 3}
 
 
-def _fold_order(fact: Fact) -> tuple[dt.date, int, int, str]:
-    return fact.effective, fact.recorded_ms, _RANK.get(fact.change, 4), fact.event_id
+def _content(fact: Fact) -> tuple[str, str, str, bool, str, str]:
+    """What two facts of one day and one recorded instant are told apart by before their ids: a
+    tie is never broken by an event id (a department's, or a content hash), so renamed ids decide
+    the same (CONTRACT rule 11). Two statements of one identity at one instant that disagree (two
+    counties, say) are taken in this fixed order; only facts equal in content fall to the id."""
+    return (fact.region_code, fact.category, fact.source, fact.is_student, fact.previous_category or "",
+            fact.living_status or "")
 
 
-def _recorded_order(fact: Fact) -> tuple[int, int, dt.date, str]:
-    return fact.recorded_ms, _RANK.get(fact.change, 4), fact.effective, fact.event_id
+def _fold_order(fact: Fact) -> tuple[dt.date, int, int, tuple[str, str, str, bool, str, str], str]:
+    return fact.effective, fact.recorded_ms, _RANK.get(fact.change, 4), _content(fact), fact.event_id
+
+
+def _recorded_order(fact: Fact) -> tuple[int, int, dt.date, tuple[str, str, str, bool, str, str], str]:
+    return fact.recorded_ms, _RANK.get(fact.change, 4), fact.effective, _content(fact), fact.event_id
 
 
 class _Exit(NamedTuple):

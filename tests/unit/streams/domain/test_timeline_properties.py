@@ -164,3 +164,22 @@ def test_a_replay_of_the_same_events_changes_nothing(case):
     for ev in order:  # every event redelivered
         assert state.apply_identity(ev, shipped_book(), "ab" * 32, 2) == []
     assert state.dumps() == before
+
+
+def test_two_county_statements_of_one_instant_decide_the_same_whatever_their_ids():
+    """Found by the arrival-order property: a file's rows recorded at one instant, two UPDATEDs of
+    one identity naming two counties. The order of such a tie came from the event ids; renamed
+    ids moved the person between Henan and Weihai. Now fixed content decides it, ids never."""
+    idn = new_id(HENAN)
+    day, instant = dt.date(2023, 12, 1), dt.datetime(2025, 6, 1, tzinfo=dt.UTC)
+    certified = validate_identity(event(idn, "MINIMUM_LIVING", effective=day, event_id="p-5",
+                                        occurred=dt.datetime(2023, 12, 1, 0, 0, 1, tzinfo=dt.UTC)))
+    here = validate_identity(event(idn, "MINIMUM_LIVING", change="UPDATED", effective=day, occurred=instant,
+                                   event_id="p-4"))
+    there = validate_identity(event(idn, "MINIMUM_LIVING", region=WEIHAI, change="UPDATED", effective=day,
+                                    occurred=instant, event_id="p-6"))
+    events = [e for e in (certified, here, there) if isinstance(e, Identity)]
+    assert len(events) == 3
+    as_sent = _replay(idn, events)
+    renamed = _replay(idn, [ev._replace(event_id=f"z-{10**9 - int(ev.event_id[2:])}") for ev in events])
+    assert _decided(as_sent) == _decided(renamed) and _decided(as_sent)
