@@ -44,7 +44,7 @@ class Work:
 
 
 def _state(ctx: StageContext, work: Work, key: bytes) -> PersonState | None:
-    stored = work.unit.changed((work.partition, key)) or ctx.store.get(work.partition, key)
+    stored = work.unit.changes.get((work.partition, key)) or ctx.store.get(work.partition, key)
     return PersonState.loads(stored) if stored else None
 
 
@@ -53,14 +53,14 @@ def _done(ctx: StageContext, work: Work, key: bytes, state: PersonState, effects
     work.unit.change((work.partition, key), state.dumps())  # only once it all succeeded
 
 
-async def apply_identity(ctx: StageContext, work: Work, key: bytes, cmd: ApplyIdentity) -> None:
+def apply_identity(ctx: StageContext, work: Work, key: bytes, cmd: ApplyIdentity) -> None:
     ident = cmd.identity
     state = _state(ctx, work, key) or PersonState(id_number=ident.id_number)
     effects = state.apply_identity(ident, ctx.book, key.decode(), ctx.clock(), ctx.opened.of(work.partition))
     _done(ctx, work, key, state, effects)
 
 
-async def record_payment(ctx: StageContext, work: Work, key: bytes, cmd: RecordPayment) -> None:
+def record_payment(ctx: StageContext, work: Work, key: bytes, cmd: RecordPayment) -> None:
     state = _state(ctx, work, key)
     if state is None:  # the unknown-person rule: nothing to record it on
         review = unknown_payment(cmd.ack, ctx.clock(), "no fee standard was ever issued to this person")
@@ -121,7 +121,9 @@ async def check_coverage(ctx: StageContext, work: Work, key: bytes, cmd: CheckCo
         c.insurance_year, c.region_code, c.issued_at.date(), ctx.settings.coverage_grace_days), keep=False)
 
 
-Handler = Callable[[StageContext, Work, bytes, Any], Awaitable[None]]
+# A person's command is handled at once (None); a partition's order returns what to await (it
+# commits the unit and waits for the broker as it goes).
+Handler = Callable[[StageContext, Work, bytes, Any], Awaitable[None] | None]
 HANDLERS: dict[type, Handler] = {
     ApplyIdentity: apply_identity,
     RecordPayment: record_payment,

@@ -143,8 +143,11 @@ def _choose_region(by_policy: dict[str, list[tuple[Spell, str, str]]], policies:
 def first_year(spell: Spell, book: PolicyBook) -> int | None:
     """The first year with a policy that ``spell`` counts for, each year judged by the county
     held at that year's enrolment, as ``view_year`` judges it."""
-    counties = {county for _, county, _ in spell.changes}
-    for year in sorted({y for county in counties for y in book.years(county)}):
+    if len(spell.changes) == 1:  # most identities never moved: one county, its years already sorted
+        years: list[int] = book.years(spell.changes[0][1])
+    else:
+        years = sorted({y for _, county, _ in spell.changes for y in book.years(county)})
+    for year in years:
         _, policy = enrolment_county(spell, year, book)
         if policy is not None and qualify(spell, year, policy):
             return year

@@ -7,7 +7,8 @@ effect (and a test over the topic list finds it sooner)."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from operator import attrgetter
 from typing import Any
 
 from schemas.codec import Codec
@@ -18,28 +19,37 @@ from streams.runtime.unit import UnitOfWork
 log = logging.getLogger("zhucan.worker")
 
 
+def _labels_of(spec: TopicSpec) -> Callable[[Any], tuple[str, ...]]:
+    """The values of the spec's counter labels on an effect, as a tuple (read once per effect)."""
+    labels = spec.counted.labels if spec.counted is not None else ()
+    if not labels:
+        return lambda effect: ()
+    if len(labels) == 1:
+        get = attrgetter(labels[0])
+        return lambda effect: (get(effect),)
+    return attrgetter(*labels)
+
+
 class Publisher:
     def __init__(self, topics: Topics, codec: Codec) -> None:
         self.codec = codec
-        # an effect's class -> (topic name, its spec)
-        self.routes: dict[type, tuple[str, TopicSpec]] = {
-            effect: (topics.name(spec), spec) for effect, spec in topics.effects.items()}
+        # an effect's class -> (topic name, its spec, the reader of its counter's label values)
+        self.routes: dict[type, tuple[str, TopicSpec, Callable[[Any], tuple[str, ...]]]] = {
+            effect: (topics.name(spec), spec, _labels_of(spec)) for effect, spec in topics.effects.items()}
 
     def publish(self, unit: UnitOfWork[Any, Any], effects: Iterable[Any], key: bytes, home: int | None = None) -> None:
         """Add to ``unit`` the records that publish ``effects`` of the person ``key`` (``home``:
         its partition of the command topic, when known), and each effect's count."""
         outs: list[Out] = []
-        specs: list[tuple[TopicSpec, Any]] = []
-        for effect in effects:  # every record encoded before the unit hears of any
-            topic, spec = self.routes[type(effect)]
+        routed = [(self.routes[type(effect)], effect) for effect in effects]
+        for (topic, spec, _), effect in routed:  # every record encoded before the unit hears of any
             assert spec.record is not None  # an effect's topic carries a contract record
             outs.append(Out(topic, key, self.codec.encode(spec.record, effect.to_record(), topic=topic), home=home))
-            specs.append((spec, effect))
         unit.send(outs)
-        for spec, effect in specs:
+        for (_, spec, labels), effect in routed:
             counted = spec.counted
             if counted is not None:
-                unit.counts[(counted.name, tuple((label, str(getattr(effect, label))) for label in counted.labels))] += 1
+                unit.counts[(counted.name, counted.labels, labels(effect))] += 1
             if spec.timed:
                 unit.timed += 1
             if spec.logged:

@@ -15,13 +15,13 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from streams.runtime.emit import Out
 from streams.runtime.metrics import Metrics
 
-# (counter name, its labels) -> how many, added to the metrics when the unit is committed
-Counts = Counter[tuple[str, tuple[tuple[str, str], ...]]]
+# (counter name, its label names, their values) -> how many, added to the metrics at commit
+Counts = Counter[tuple[str, tuple[str, ...], tuple[Any, ...]]]
 K = TypeVar("K")
 V = TypeVar("V")
 Send = Callable[..., Awaitable[None]]  # Emitter.emit(outs, wait=True)
@@ -60,5 +60,5 @@ class UnitOfWork(Generic[K, V]):
             await self._write(changes)
         counts, self.counts = self.counts, Counter()
         if self._metrics is not None:
-            for (name, labels), n in counts.items():
-                self._metrics.inc(name, n, **dict(labels))
+            for (name, labels, values), n in counts.items():
+                self._metrics.inc(name, n, **{label: str(value) for label, value in zip(labels, values, strict=True)})

@@ -167,7 +167,9 @@ class PersonStage:
         for ckey, value in commands:
             try:
                 command = wire.decode_command(value, ctx.codec, ctx.departments)
-                await HANDLERS[type(command)](ctx, work, ckey, command)
+                pending = HANDLERS[type(command)](ctx, work, ckey, command)
+                if pending is not None:  # a partition's order (a scan): it waits on the broker
+                    await pending
             except DecodeError as exc:
                 unit.send([ctx.dead_letter(msg, exc.reason, str(exc), inner=(ckey, value))])
             except Exception as exc:  # a bug must not drop the command: keep it for replay

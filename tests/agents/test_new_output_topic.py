@@ -73,8 +73,8 @@ def app(tmp_path, schema_dir, monkeypatch):
     built.ctx.commands.committed = AsyncMock(return_value=None)
     apply_identity = handlers.HANDLERS[ApplyIdentity]
 
-    async def thanking(ctx, work, key, cmd):  # the domain side: a handler that returns the new effect
-        await apply_identity(ctx, work, key, cmd)
+    def thanking(ctx, work, key, cmd):  # the domain side: a handler that returns the new effect
+        apply_identity(ctx, work, key, cmd)
         ctx.publisher.publish(work.unit, [ThanksSent(cmd.identity.id_number, 2026, "谢谢")], key,
                               home=work.partition)
 

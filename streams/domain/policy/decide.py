@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import NamedTuple
 
-from streams.domain.departments import Department, Departments
+from streams.domain.departments import Departments
 from streams.domain.enums import (
     CATEGORY_ZH,
     Category,
@@ -107,7 +107,7 @@ def _rank(order: list[Category], category: Category) -> int:
     return order.index(category) if category in order else len(order) + _CATEGORY_ORDER.index(category)
 
 
-_MEMO: dict[tuple[str, frozenset[Held], tuple[Department, ...]], Decision | None] = {}
+_MEMO: dict[tuple[str, frozenset[Held], Departments], Decision | None] = {}
 _MEMO_LIMIT = 100_000
 
 
@@ -119,7 +119,7 @@ def decide(held: Iterable[Held], policy: Policy, departments: Departments) -> De
     It depends only on the set of identities, never on the order they arrived in, so it is
     memoised per policy (content hash) and set: a province has few distinct combinations.
     """
-    key = (policy.policy_id, frozenset(held), departments.all)
+    key = (policy.policy_id, frozenset(held), departments)  # the Departments object: hashed by identity, cheaply
     if key in _MEMO:
         return _MEMO[key]
     decision = _decide(key[1], policy, departments)
