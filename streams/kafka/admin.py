@@ -119,11 +119,17 @@ def _create_missing(settings: Settings,
                   for name, (n, cfg) in wanted_of(min_isr).items() if name not in existing]
         created: list[str] = []
         for topic in wanted:
-            try:
-                admin.create_topics([topic])
+            def create(topic: NewTopic = topic) -> bool:
+                try:
+                    admin.create_topics([topic])
+                    return True
+                except TopicAlreadyExistsError:  # (a retry after a create that went through)
+                    return False
+
+            # right after a node restarts, the controller the metadata names may not be known yet
+            # (UnknownBrokerIdError, seen in the replication tests): retried like any outage
+            if retrying(create, f"create topic {topic.name}"):
                 created.append(topic.name)
-            except TopicAlreadyExistsError:
-                pass
         if created:
             log.info("created %d topics (replication factor %d, min.insync.replicas %d): %s", len(created), rf,
                      min_isr, ", ".join(created))
