@@ -24,7 +24,11 @@ kept in the person table. The process around the app is ``streams/worker.py``.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import os
+import socket
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,7 +41,7 @@ from streams.kafka.lag import own_lag
 from streams.kafka.security import faust_credentials
 from streams.policies import load_book
 from streams.runtime.context import CommandLog, OpenedYears, StageContext
-from streams.runtime.emit import Emitter
+from streams.runtime.emit import Emitter, Out
 from streams.runtime.faults import Faults
 from streams.runtime.faust_compat import App, held_partitions, seek_partition
 from streams.runtime.intake_loop import IntakeService
@@ -61,6 +65,21 @@ def _safe_name(text: str) -> str:
 
 
 RAW: dict[str, Any] = {"key_serializer": "raw", "value_serializer": "raw"}
+POLICY_STATUS_EVERY_S = 30.0  # how often a worker says which policies it holds (and that it runs)
+
+
+def worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def policy_status_record(settings: Settings, book: PolicyBook, stopping: bool = False) -> Out:
+    """This worker's line of zhucan.worker-policies: its policy ids, or a tombstone when it stops."""
+    key = f"{settings.app_id}|{worker_id()}".encode()
+    if stopping:
+        return Out(settings.topics.worker_policies, key, b"")
+    return Out(settings.topics.worker_policies, key, json.dumps({
+        "worker": worker_id(), "app_id": settings.app_id, "policy_ids": sorted(p.policy_id for p in book),
+        "every_s": POLICY_STATUS_EVERY_S, "at_ms": int(time.time() * 1000)}).encode())
 
 
 @dataclass(eq=False)
@@ -160,6 +179,8 @@ def create_app(settings: Settings, book: PolicyBook | None = None, cluster: str 
     # One agent, concurrency=1 (faust #606), decoding inside. The departments', tax's and the
     # operators' topics are read by the intake's aiokafka loop (streams/runtime/intake_loop.py).
     faults = Faults.parse(settings.faults)
+    if faults.die_scan:
+        ctx.scan_committed = faults.scan_committed
 
     @app.agent(commands, concurrency=1, name="zhucan.person")
     async def person(stream: Any) -> None:  # a faust Stream (take_events is not on StreamT)
@@ -221,6 +242,17 @@ def create_app(settings: Settings, book: PolicyBook | None = None, cluster: str 
             await built.person.retry_rewinds(held_partitions(app, settings.topics.person_commands))
         except Exception as exc:  # asked again at the next tick
             log.warning("retrying a seek back failed: %s", exc)
+
+    async def say_policies() -> None:
+        """The policy ids this worker decides with, on zhucan.worker-policies (``zhucan policy
+        status``; REDECIDE and the preview are refused while running workers disagree)."""
+        try:
+            await ctx.send([policy_status_record(settings, book)])
+        except Exception as exc:  # said again at the next tick
+            log.warning("could not publish this worker's policy ids: %s", exc)
+
+    app.task(say_policies)  # at start
+    app.timer(POLICY_STATUS_EVERY_S)(say_policies)  # and while it runs
 
     @app.timer(30.0)
     async def progress() -> None:

@@ -4,7 +4,8 @@
 - ``ApplyIdentity``, ``RecordPayment``: one person's state, as it stands in the unit of work
   (or the store), changed by the domain; its effects and new state go to the unit. A payment
   for a person who has no state is the unknown-person rule: a review case, no state.
-- ``OpenYear``, ``CheckCoverage``: the partition scan. The unit is committed first (the scan
+- ``OpenYear``, ``CheckCoverage``, ``Redecide``: the partition scan. ``PreviewRevision``: the
+  same REDECIDE on copies of the states with candidate policies, reported, nothing written. The unit is committed first (the scan
   sees every command before it), then each person of the partition is stepped, committed per
   1,000; once per command id (a done marker, and for OPEN_YEAR the years opened).
 
@@ -21,9 +22,19 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from streams.domain.commands import ApplyIdentity, CheckCoverage, OpenYear, RecordPayment
+from streams.domain.commands import (
+    ApplyIdentity,
+    CheckCoverage,
+    OpenYear,
+    PreviewRevision,
+    RecordPayment,
+    Redecide,
+)
+from streams.domain.exceptions import DomainError
 from streams.domain.messages import Control, Effect, unknown_payment
 from streams.domain.person import PersonState
+from streams.domain.revision import PreviewTotals, person_row, preview_year
+from streams.policies import parse_documents
 from streams.runtime.context import StageContext
 from streams.runtime.emit import Out
 from streams.runtime.store import CONTROL_KEY
@@ -96,6 +107,7 @@ async def scan(ctx: StageContext, work: Work, cmd: Control, step: Step, *, keep:
         scanned += 1
         if scanned % SCAN_COMMIT_EVERY == 0:
             await unit.commit()
+            ctx.scan_committed(partition, scanned)
             log.info("control %s %s partition %d: %d people scanned, %d with output", cmd.command_id,
                      cmd.command, partition, scanned, touched)
     for k, v in {marker: b"done", **(done() if done else {})}.items():
@@ -115,10 +127,64 @@ async def open_year(ctx: StageContext, work: Work, key: bytes, cmd: OpenYear) ->
         done=lambda: ctx.opened.with_year(work.partition, c.region_code, c.insurance_year))
 
 
+async def redecide(ctx: StageContext, work: Work, key: bytes, cmd: Redecide) -> None:
+    c, opened = cmd.control, ctx.opened.of(work.partition)
+    await scan(ctx, work, c, lambda state, pkey: state.redecide(
+        c.insurance_year, c.region_code, ctx.book, pkey, ctx.clock(), opened), keep=True)
+
+
 async def check_coverage(ctx: StageContext, work: Work, key: bytes, cmd: CheckCoverage) -> None:
     c = cmd.control
     await scan(ctx, work, c, lambda state, pkey: state.check_coverage(
         c.insurance_year, c.region_code, c.issued_at.date(), ctx.settings.coverage_grace_days), keep=False)
+
+
+PREVIEW_CHUNK = 2000  # people rows per record of zhucan.policy-previews
+
+
+async def preview(ctx: StageContext, work: Work, key: bytes, cmd: PreviewRevision) -> None:
+    """What a REDECIDE with the candidate policies would do to this partition's people: per class
+    the person-years that change and the money, the frozen years whose difference would be
+    raised, the budget before and after, and (``people``) each person's row, masked. Reported on
+    ``zhucan.policy-previews``; no state is written and nothing goes to tax. Candidate policies
+    that fail validation over the live book are reported as the error, once per partition."""
+    partition, unit = work.partition, work.unit
+    await work.commit()  # the preview sees every command before it
+    out = ctx.topics.policy_previews
+    head = {"preview_id": cmd.preview_id, "partition": partition, "live": sorted(p.policy_id for p in ctx.book)}
+
+    def note(doc: dict[str, Any]) -> Out:
+        return Out(out, cmd.preview_id.encode(), json.dumps({**head, **doc}, ensure_ascii=False).encode())
+
+    try:
+        book = ctx.book.overlay(parse_documents(list(cmd.documents)))
+    except DomainError as exc:
+        unit.send([note({"done": True, "error": str(exc)})])
+        await unit.commit()
+        return
+    opened = ctx.opened.of(partition)
+    totals = PreviewTotals()
+    rows: list[list[Any]] = []
+    chunk = 0
+    for pkey, stored in ctx.store.people():
+        if ctx.partition_of(pkey) != partition:
+            continue
+        totals.scanned += 1
+        for region, year in cmd.targets:
+            change = preview_year(stored, year, region, book, pkey.decode(), ctx.clock(), opened)
+            if change is None:
+                continue
+            totals.add(change)
+            if cmd.people and (change.old != change.new or change.raised_fen):
+                rows.append(person_row(PersonState.loads(stored).id_number, change))
+        if len(rows) >= PREVIEW_CHUNK:
+            unit.send([note({"chunk": chunk, "people": rows})])
+            rows, chunk = [], chunk + 1
+    unit.send([note({"chunk": chunk, "people": rows}), note({"done": True, "chunks": chunk + 1, **totals.doc(),
+                                                              "candidates": sorted(p.policy_id for p in book)})])
+    await unit.commit()
+    log.info("preview %s partition %d: %d people scanned, %d person-years change", cmd.preview_id, partition,
+             totals.scanned, totals.changed)
 
 
 # A person's command is handled at once (None); a partition's order returns what to await (it
@@ -129,4 +195,6 @@ HANDLERS: dict[type, Handler] = {
     RecordPayment: record_payment,
     OpenYear: open_year,
     CheckCoverage: check_coverage,
+    Redecide: redecide,
+    PreviewRevision: preview,
 }

@@ -12,7 +12,7 @@ from typing import Any
 
 from kafka.errors import KafkaError
 
-from streams.app import StreamsApp, create_app
+from streams.app import StreamsApp, create_app, policy_status_record
 from streams.kafka.admin import check_topics, cluster, ensure_faust_topics, ensure_topics
 from streams.kafka.security import ClientSecurity, SecurityConfigError
 from streams.runtime.faust_compat import DrainingWorker, leader_topic_name
@@ -60,6 +60,11 @@ class ZhucanWorker(DrainingWorker):
         deadline = time.monotonic() + 20
         while ctx.in_flight and time.monotonic() < deadline:
             await asyncio.sleep(0.02)
+        try:  # this worker holds no policies any more (zhucan policy status)
+            await asyncio.wait_for(built.ctx.send([policy_status_record(built.ctx.settings, built.ctx.book,
+                                                                        stopping=True)]), 5)
+        except Exception as exc:
+            log.warning("could not withdraw this worker's policy ids: %s", exc)
         try:
             await asyncio.wait_for(app.producer.flush(), 15)
         except Exception as exc:  # stopping anyway; what was not acked comes again

@@ -31,7 +31,7 @@ import sys
 import time
 import uuid
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -40,7 +40,7 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka.admin import NewTopic
 from kafka.errors import KafkaError
 
-from connectors.dev.sample import certified_day, identity_event, make_id, utc
+from connectors.dev.sample import certified_day, identity_event, make_id, raised_policies, utc
 from connectors.dev.workers import start_worker, stop_worker
 from connectors.kafka_io import make_producer, read_to_end
 from schemas.codec import Codec
@@ -83,6 +83,11 @@ class BenchResult:
     # CPU time (user + system) of all workers during the batch per identity event: what the work
     # costs, much less sensitive than throughput to what else runs on a shared machine
     worker_cpu_us_per_event: float = 0.0
+    # with --revision: the workers' preview of a revision of every region-year, and the REDECIDEs
+    # with it live (the workers restarted first), over the batch's people
+    revision_preview_s: float | None = None
+    revision_redecide_s: float | None = None
+    revision_changed: int | None = None
 
 
 def synthetic_events(n_events: int, seed: int = 7) -> tuple[list[tuple[str, bytes, bytes]], int, set[str]]:
@@ -190,6 +195,44 @@ def _start_workers(settings: Settings, n: int, workdir: Path) -> list[subprocess
         procs.append(start_worker(settings.model_copy(update={"data_dir": workdir / f"w{i}"}), workdir / f"worker{i}.log",
                                   python_args=profile, worker_args=["--loglevel", "warning"]))
     return procs
+
+
+def measure_revision(settings: Settings, procs: list[subprocess.Popen[bytes]], workdir: Path,
+                     say: Callable[[str], None]) -> tuple[list[subprocess.Popen[bytes]], float, float, int]:
+    """A revision of every region-year over the batch's people: the workers' preview of it, then
+    the workers restarted with it and a REDECIDE of each region-year. Returns the new workers,
+    the preview's and the REDECIDE's seconds, and the person-years the preview said would change."""
+    from connectors.ops.control import send_control, wait_for_control
+    from connectors.ops.revision import one_book, request_preview, targets_of
+
+    revised = raised_policies(workdir / "revised-policies")
+    deadline = time.monotonic() + 60
+    while True:  # the workers say which policies they hold once they run
+        try:
+            one_book(settings)
+            break
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(1.0)
+    started = time.monotonic()
+    preview = request_preview(settings, revised, None, None, timeout_s=1800)
+    preview_s = time.monotonic() - started
+    say(f"preview of the revision: {preview.changed:,} person-years would change ({preview_s:.1f}s)")
+    for p in procs:
+        stop_worker(p)
+    live = settings.model_copy(update={"policy_dir": revised})
+    procs = _start_workers(live, len(procs), workdir)
+    _wait_members(settings, procs, len(procs))
+    started = time.monotonic()
+    issued = dt.datetime.now(dt.UTC)
+    commands = [send_control(settings, "REDECIDE", region, year, issued) for region, year in targets_of(revised, None, None)]
+    for command_id in commands:
+        if not wait_for_control(settings, command_id, timeout_s=1800):
+            raise RuntimeError(f"REDECIDE {command_id} did not finish")
+    redecide_s = time.monotonic() - started
+    say(f"REDECIDE of {len(commands)} region-years done in {redecide_s:.1f}s")
+    return procs, round(preview_s, 2), round(redecide_s, 2), preview.changed
 
 
 def _start_spies(procs: list[subprocess.Popen[bytes]], workdir: Path) -> list[tuple[subprocess.Popen[bytes], Path]]:
@@ -377,7 +420,7 @@ def measure_latency(settings: Settings, rate: int, seconds: float, timeline: Pat
 
 
 def run_bench(settings: Settings, n_events: int, workers: int = 1, rate: int = 1000, latency_s: float = 10.0,
-              workdir: Path | None = None, backlog: bool = False) -> BenchResult:
+              workdir: Path | None = None, backlog: bool = False, revision: bool = False) -> BenchResult:
     """Measure the worker(s) on ``n_events``. By default the workers are running and the batch is
     produced at once (the producer shares the machine, so its rate bounds the figure); with
     ``backlog`` the batch is on the topics first and the clock starts when the workers' groups
@@ -442,6 +485,10 @@ def run_bench(settings: Settings, n_events: int, workers: int = 1, rate: int = 1
         gc.collect()  # producer below must not stall on this process's garbage collector
         latencies = measure_latency(settings, rate, latency_s, timeline=workdir / "latency.csv")
         rss = max(_peak_rss_mb(p.pid) for p in procs)
+        revised: tuple[float, float, int] | None = None
+        if revision:
+            procs, *measured = measure_revision(settings, procs, workdir, say)
+            revised = (measured[0], measured[1], measured[2])
     finally:
         for p in procs:
             stop_worker(p)
@@ -465,6 +512,8 @@ def run_bench(settings: Settings, n_events: int, workers: int = 1, rate: int = 1
         members=members, duplicated_versions=duplicates, conflicting_versions=conflicts,
         people_without_standard=missing, mode="backlog" if backlog else "live",
         worker_cpu_us_per_event=round(cpu_s / n_events * 1e6, 1),
+        revision_preview_s=revised[0] if revised else None, revision_redecide_s=revised[1] if revised else None,
+        revision_changed=revised[2] if revised else None,
     )
 
 
@@ -479,13 +528,18 @@ def print_result(r: BenchResult) -> None:
             ("versions re-sent / conflicting", f"{r.duplicated_versions} / {r.conflicting_versions}"),
             ("people without a standard", f"{r.people_without_standard}"),
             ("machine", r.machine)]
+    if r.revision_preview_s is not None:
+        rows += [("revision: preview (s)", f"{r.revision_preview_s}"),
+                 ("revision: REDECIDE (s)", f"{r.revision_redecide_s}"),
+                 ("revision: person-years changed", f"{r.revision_changed:,}")]
     for k, v in rows:
         print(f"{k:<28} {v}")
 
 
 def bench_main(settings: Settings, n_events: int, json_path: str | None, workers: int, rate: int, latency_s: float,
-               backlog: bool = False) -> int:
-    result = run_bench(settings, n_events, workers=workers, rate=rate, latency_s=latency_s, backlog=backlog)
+               backlog: bool = False, revision: bool = False) -> int:
+    result = run_bench(settings, n_events, workers=workers, rate=rate, latency_s=latency_s, backlog=backlog,
+                       revision=revision)
     print_result(result)
     if json_path:
         Path(json_path).write_text(json.dumps(asdict(result), indent=2) + "\n", encoding="utf-8")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from streams.domain.exceptions import NoPolicy
@@ -141,3 +142,23 @@ def seed_regions(tag: str = "demo", book: PolicyBook | None = None) -> SampleSet
         category="EXTREME_POVERTY", region=henan, effective=h_eff, occurred=h_occ))
     sample.garbage.append((CA, b"this is not an Avro record"))
     return sample
+
+
+def raised_policies(target: Path, by_fen: int = 2000) -> Path:
+    """A revision of every shipped region-year, written to ``target``: each fixed amount ``by_fen``
+    higher (new policy ids), the rest unchanged (the bench's revision, the revision property test)."""
+    import shutil
+
+    import yaml
+
+    from streams.policies import SHIPPED_POLICY_DIR
+
+    shutil.copytree(SHIPPED_POLICY_DIR, target, dirs_exist_ok=True)
+    for path in target.glob("*.yaml"):
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        for rule in (doc.get("subsidies") or {}).values():
+            for key in ("subsidy", "student"):
+                if (rule.get(key) or {}).get("kind") == "fixed":
+                    rule[key]["amount_fen"] += by_fen
+        path.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
+    return target

@@ -79,10 +79,9 @@ def publish_settlement(settings: Settings, lines: list[dict[str, Any]]) -> None:
         producer.close()
 
 
-def budget(settings: Settings, region: str, year: int, overlay: PolicyBook | None = None,
-           target_year: int | None = None) -> list[BudgetRow]:
-    """The live policies are never touched: ``overlay`` is a separate book (``reports.budget_rows``)."""
-    return budget_rows(ledger(settings, region, year), year, overlay, target_year)
+def budget(settings: Settings, region: str, year: int) -> list[BudgetRow]:
+    """The live standards' budget (``reports.budget_rows``); a what-if is ``revision.request_preview``."""
+    return budget_rows(ledger(settings, region, year))
 
 
 def suspected(settings: Settings, region: str | None = None, year: int | None = None) -> list[dict[str, Any]]:

@@ -12,12 +12,11 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from streams.domain.enums import FREEZING_STATES, Category, PaymentState
+from streams.domain.enums import FREEZING_STATES, PaymentState
 from streams.domain.exceptions import NoPolicy
 from streams.domain.ids import normalize_id, person_key
 from streams.domain.messages import FeeStandardIssued
 from streams.domain.payments import Figures, settle
-from streams.domain.policy.decide import Held, decide
 from streams.domain.policy.spec import PolicyBook
 from streams.domain.regions import Level, at_level, contains
 
@@ -151,27 +150,14 @@ def settlement_lines(rows: Iterable[tuple[FeeStandardIssued, str]], as_of: dt.da
     return [lines[k] for k in sorted(lines)]
 
 
-def budget_rows(rows: Iterable[tuple[FeeStandardIssued, str]], year: int, overlay: PolicyBook | None = None,
-                target_year: int | None = None) -> list[BudgetRow]:
-    """资金支出测算: the subsidy the live standards cost, per class and funding source; or, with
-    ``overlay`` (another set of policy files: next year's, a what-if), what the same people
-    would cost under it for ``target_year``. Under an overlay each person is re-decided from
-    the class that decided their standard (other identities they hold are not on the topic)."""
+def budget_rows(rows: Iterable[tuple[FeeStandardIssued, str]]) -> list[BudgetRow]:
+    """资金支出测算: the subsidy the live standards cost, per class and funding source (a what-if
+    is the workers' preview of a revision, ``connectors/ops/revision.py``)."""
     out: dict[tuple[str, str], BudgetRow] = {}
     for fee, _ in rows:
-        category, funding, subsidy = fee.category, fee.funding_source, fee.subsidy_fen
-        if overlay is not None:
-            try:
-                decision = decide([Held(Category(category))], overlay.lookup(fee.region_code, target_year or year),
-                                  overlay.departments)
-            except NoPolicy:
-                decision = None
-            if decision is None:
-                continue
-            funding, subsidy = decision.funding_source.value, decision.subsidy_fen
-        row = out.setdefault((category, funding), BudgetRow(category, funding))
+        row = out.setdefault((fee.category, fee.funding_source), BudgetRow(fee.category, fee.funding_source))
         row.persons += 1
-        row.subsidy_fen += subsidy
+        row.subsidy_fen += fee.subsidy_fen
     return [out[k] for k in sorted(out)]
 
 

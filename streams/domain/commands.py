@@ -5,8 +5,8 @@ of these, and ``streams/handlers.py`` maps each type to its handler:
 
 - ``ApplyIdentity``: a department's identity change, validated at the intake, for one person;
 - ``RecordPayment``: a tax acknowledgement, re-keyed by the person at the payments stage;
-- ``OpenYear``, ``CheckCoverage``: an operator's command (control.v1), run by each partition
-  over its own people.
+- ``OpenYear``, ``CheckCoverage``, ``Redecide``: an operator's command (control.v1), run by
+  each partition over its own people.
 
 An operator's command kind becomes its order through ``ORDERS``; a kind that has no order
 yet (CLOSE_WINDOW, SETTLE) is not run. NamedTuples: one is built per command on the hot path,
@@ -38,11 +38,27 @@ class CheckCoverage(NamedTuple):
     control: Control
 
 
-Command = ApplyIdentity | RecordPayment | OpenYear | CheckCoverage
-PartitionOrder = OpenYear | CheckCoverage
+class Redecide(NamedTuple):
+    control: Control
+
+
+class PreviewRevision(NamedTuple):
+    """What a REDECIDE with candidate policies would do, computed over a partition's people and
+    reported (``zhucan.policy-previews``); nothing is changed. ``documents``: the candidate
+    files, (name, YAML text); ``targets``: the (region, year) pairs to preview."""
+
+    preview_id: str
+    targets: tuple[tuple[str, int], ...]
+    documents: tuple[tuple[str, str], ...]
+    people: bool  # each person's row too (masked ID), not only the totals
+
+
+Command = ApplyIdentity | RecordPayment | OpenYear | CheckCoverage | Redecide | PreviewRevision
+PartitionOrder = OpenYear | CheckCoverage | Redecide
 
 # An operator's command kind -> its order (what control.v1 can ask of every partition).
-ORDERS: dict[ControlKind, type[OpenYear] | type[CheckCoverage]] = {
+ORDERS: dict[ControlKind, type[OpenYear] | type[CheckCoverage] | type[Redecide]] = {
     ControlKind.OPEN_YEAR: OpenYear,
     ControlKind.CHECK_COVERAGE: CheckCoverage,
+    ControlKind.REDECIDE: Redecide,
 }

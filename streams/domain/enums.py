@@ -83,6 +83,7 @@ class ControlKind(StrEnum):
     CLOSE_WINDOW = "CLOSE_WINDOW"
     SETTLE = "SETTLE"
     CHECK_COVERAGE = "CHECK_COVERAGE"
+    REDECIDE = "REDECIDE"  # CONTRACT additions 2026-12-05
 
 
 CATEGORY_ZH: dict[Category, str] = {

@@ -22,24 +22,16 @@ from streams.domain.enums import FREEZING_STATES, PaymentMode, PaymentState, Rev
 from streams.domain.exceptions import NoPolicy
 from streams.domain.identity import Identity
 from streams.domain.ids import mask_id, scrub
-from streams.domain.messages import (
-    Effect,
-    PaymentAck,
-    ReviewRaised,
-    SuspectedFound,
-    case_id,
-    unknown_payment,
-)
+from streams.domain.messages import Effect, PaymentAck, ReviewRaised, case_id, unknown_payment
 from streams.domain.payments import OWED_CODES, Figures, in_paid_in_full_group, settle
 from streams.domain.policy.decide import yuan
 from streams.domain.policy.spec import Policy, PolicyBook
 from streams.domain.regions import contains
 from streams.domain.timeline import Fact, Spell, Timeline, fold, record_fact
-from streams.domain.year import YearRecord, decide_year, issue
-from streams.domain.years import Counts, target_years, view_year
+from streams.domain.year import YearRecord, decide_year, issue, revision_of_paid, suspected
+from streams.domain.years import Counts, YearView, lies_in, target_years, view_year
 
 SEEN_LIMIT = 256  # ack ids (and a v1 state's event ids) remembered per person for redelivery
-STATE_VERSION = state_codec.STATE_VERSION
 
 
 def _ms(value: dt.datetime) -> int:
@@ -184,12 +176,16 @@ class PersonState:
                   command_id: str, opened: Mapping[str, int] | None = None) -> list[Effect]:
         """OPEN_YEAR ``year`` for ``region``: the years its people's identities count for, up to
         ``year``, decided as if the events had come after it (``opened``: the years opened
-        before, per region; this one is added). A year that does not change sends nothing."""
+        before, per region; this one is added). A year that does not change sends nothing. A
+        person with no identity ever held in ``region`` is not its people: a revised file of
+        their own region waits for a REDECIDE there (rule 14), never another region's order."""
         if not self.facts:
+            return []
+        timeline = fold(self.facts)
+        if not any(contains(region, county) for spell in timeline.spells for _, county, _ in spell.changes):
             return []
         now_open = dict(opened or {})
         now_open[region] = max(year, now_open.get(region, year))
-        timeline = fold(self.facts)
         years, counts = target_years(timeline, book, now_open)
         # every year up to the one opened that an identity now counts for, decided or not: one the
         # person has for another identity may now count this region's too
@@ -199,26 +195,43 @@ class PersonState:
             effects += self._redecide(y, timeline, book, person_key, now_ms, counts)
         return effects
 
+    def redecide(self, year: int, region: str, book: PolicyBook, person_key: str, now_ms: int,
+                 opened: Mapping[str, int] | None = None) -> list[Effect]:
+        """REDECIDE ``year`` for a person whose year lies in ``region`` (CONTRACT rule 14), with
+        ``book`` (the workers' current policies): an unfrozen year gets a new version only when
+        its figures change; a frozen year keeps what was paid, and where the revision raises the
+        subsidy a POLICY_REVISION case carries the difference (once per year and policy)."""
+        if not self.facts:
+            return []
+        timeline = fold(self.facts)
+        years, counts = target_years(timeline, book, opened or {})
+        rec = self.years.get(year)
+        if year not in years and rec is None:
+            return []
+        view = view_year(timeline, year, book, self.id_number, counts)
+        if not lies_in(region, view, rec.region_code if rec is not None else ""):
+            return []
+        if rec is None or not rec.frozen:
+            return self._redecide(year, timeline, book, person_key, now_ms, counts)
+        return self._revision_of_paid(year, rec, view, timeline, book, person_key, now_ms)
+
+    def _revision_of_paid(self, year: int, rec: YearRecord, view: YearView, timeline: Timeline, book: PolicyBook,
+                          person_key: str, now_ms: int) -> list[Effect]:
+        found = revision_of_paid(rec, view, timeline, book, self.id_number)
+        if found is None or not self._once(f"POLICY_REVISION|{year}|{found.policy_id}"):
+            return []
+        if found.owed:
+            rec.owed_fen, rec.owed_kind = rec.owed_fen + found.difference, "POLICY_REVISION"
+        return [self._review(f"{person_key}|revision|{found.policy_id}", ReviewKind.OTHER, year, "POLICY_REVISION",
+                             f"id {mask_id(self.id_number)} {year}: {found.detail}", now_ms, found.difference)]
+
     def check_coverage(self, year: int, region: str, as_of: dt.date, grace_days: int) -> list[Effect]:
         """CHECK_COVERAGE: suspected un-enrolled when a live standard has no payment after its due date + grace."""
         rec = self.years.get(year)
-        if rec is None or rec.frozen or rec.mode == PaymentMode.WITHDRAWN or not rec.due:
+        if rec is None or not contains(region, rec.region_code):
             return []
-        if not contains(region, rec.region_code):
-            return []
-        since = dt.date.fromisoformat(rec.due) + dt.timedelta(days=grace_days + 1)
-        if as_of < since:
-            return []
-        death = fold(self.facts).death
-        if death is not None and death <= as_of:
-            return []  # a dead person is not chased to enrol
-        if rec.last_ack == PaymentState.REJECTED:
-            reason = f"税务回执 REJECTED (版本 v{rec.version}), 应缴 {yuan(rec.payable_fen)}"
-        else:
-            reason = (f"缴费期 {rec.due} 结束 {grace_days} 天后仍无缴费回执 (版本 v{rec.version}, "
-                      f"应缴 {yuan(rec.payable_fen)})")
-        return [SuspectedFound(id_number=self.id_number, name=self.name, region_code=rec.region_code,
-                               insurance_year=year, fee_version=rec.version, since=since, reason=reason)]
+        found = suspected(rec, year, as_of, grace_days, fold(self.facts).death, (self.id_number, self.name))
+        return [found] if found is not None else []
 
     def apply_payment(self, ack: PaymentAck, book: PolicyBook, now_ms: int) -> list[Effect]:
         """Apply a tax acknowledgement."""

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from streams.domain.departments import Departments
-from streams.domain.enums import FREEZING_STATES, Category, PaymentMode
-from streams.domain.messages import FeeStandardIssued
+from streams.domain.enums import FREEZING_STATES, Category, PaymentMode, PaymentState
+from streams.domain.messages import FeeStandardIssued, SuspectedFound
 from streams.domain.payments import Figures
-from streams.domain.policy.decide import ON_THE_SPOT, Decision, decide, late_until, yuan
+from streams.domain.policy.decide import ON_THE_SPOT, Decision, cite, decide, late_until, yuan
 from streams.domain.policy.spec import PolicyBook
 from streams.domain.timeline import Timeline, alive_for
 from streams.domain.years import YearView, held_for, lookup
@@ -181,3 +181,51 @@ def issue(rec: YearRecord, year: int, decision: Decision | None, view: YearView,
         basis=basis,
         issued_at=now_ms,
     )
+
+
+class Revision(NamedTuple):
+    """What a revised policy gives a year already paid: more subsidy than was paid."""
+
+    policy_id: str  # the revised policy
+    difference: int  # fen: what it gives more than the paid version did
+    owed: bool  # whether the region's rule (paid_year_revision) owes it to the person
+    detail: str
+
+
+def revision_of_paid(rec: YearRecord, view: YearView, timeline: Timeline, book: PolicyBook,
+                     id_number: str) -> Revision | None:
+    """A frozen year under the book's policy (CONTRACT rule 14): the year keeps what was paid; where
+    a policy other than the one it was paid under raises the subsidy, the difference, and whether
+    the region owes it (``paid_year_revision``, with its clause). None when nothing was raised."""
+    paid = rec.frozen_figures()
+    decision, _, _ = decide_year(id_number, view, timeline, book.departments)
+    if paid is None or decision is None or decision.policy_id == paid.policy_id or view.policy is None:
+        return None
+    difference = decision.subsidy_fen - paid.subsidy_fen
+    if difference <= 0:
+        return None
+    rule = view.policy.spec.paid_year_revision
+    owed = rule.value == "owed_to_person"
+    said = f"{rule.value}{' [示例值]' if rule.example else ''} ({cite(rule.reference)})"
+    return Revision(decision.policy_id, difference, owed,
+                    f"paid under {paid.policy_id} with a subsidy of {yuan(paid.subsidy_fen)}; {decision.policy_id} "
+                    f"gives {yuan(decision.subsidy_fen)}. The year keeps what was paid; the difference "
+                    f"{yuan(difference)} is {'owed to the person' if owed else 'not paid'}: {said}")
+
+
+def suspected(rec: YearRecord, year: int, as_of: dt.date, grace_days: int, death: dt.date | None,
+              who: tuple[str, str]) -> SuspectedFound | None:
+    """A live standard with no payment after its due date + ``grace_days``, judged on ``as_of``
+    (疑似未参保); never for a withdrawn or frozen year, nor for a person dead by then."""
+    if rec.frozen or rec.mode == PaymentMode.WITHDRAWN or not rec.due:
+        return None
+    since = dt.date.fromisoformat(rec.due) + dt.timedelta(days=grace_days + 1)
+    if as_of < since or (death is not None and death <= as_of):
+        return None  # not yet; a dead person is not chased to enrol
+    if rec.last_ack == PaymentState.REJECTED:
+        reason = f"税务回执 REJECTED (版本 v{rec.version}), 应缴 {yuan(rec.payable_fen)}"
+    else:
+        reason = (f"缴费期 {rec.due} 结束 {grace_days} 天后仍无缴费回执 (版本 v{rec.version}, "
+                  f"应缴 {yuan(rec.payable_fen)})")
+    return SuspectedFound(id_number=who[0], name=who[1], region_code=rec.region_code, insurance_year=year,
+                          fee_version=rec.version, since=since, reason=reason)

@@ -215,3 +215,10 @@ def target_years(timeline: Timeline, book: PolicyBook, opened: Mapping[str, int]
         return mine is None or year in mine  # (no year with a policy: it only waits)
 
     return out, counts
+
+
+def lies_in(region: str, view: YearView, decided_county: str = "") -> bool:
+    """Whether a person-year belongs to ``region`` (a county, city or province): the county it
+    was decided in, or one an identity counting for it is held in."""
+    counties = {county for _, _, county in view.counted} | {decided_county}
+    return any(contains(region, county) for county in counties if county)

@@ -99,6 +99,14 @@ TOPICS: tuple[TopicSpec, ...] = (
               keyed=False),
     # ledgers of what was done once: compacted, kept
     TopicSpec("dead_letter_replays", "zhucan.dead-letter-replays", None, "origin", "operator", None, False),
+    # policy revisions: candidate policy files sent by `zhucan policy diff` (JSON), each worker
+    # partition's answer (what a REDECIDE with them would do; masked IDs only), and the policy ids
+    # each running worker holds (one record per worker, replaced as it goes)
+    TopicSpec("policy_candidates", "zhucan.policy-candidates", None, "preview id", "operator", 7 * DAY_MS, False,
+              keyed=False),
+    TopicSpec("policy_previews", "zhucan.policy-previews", None, "preview id", WORKER, 7 * DAY_MS, False,
+              keyed=False),
+    TopicSpec("worker_policies", "zhucan.worker-policies", None, "worker id", WORKER, None, False, keyed=False),
 )
 
 
@@ -141,6 +149,9 @@ class Topics:
     control_progress: str
     offset_repairs: str
     dead_letter_replays: str
+    policy_candidates: str
+    policy_previews: str
+    worker_policies: str
 
     def source_of(self, topic: str) -> str | None:
         """The department whose topic this is, or None."""

@@ -132,6 +132,8 @@ class StageContext:
     commands: CommandLog
     clock: Callable[[], int] = now_ms
     in_flight: int = field(default=0)  # batches and fetches being handled (the drain on shutdown waits)
+    # tests on real Kafka only (ZHUCAN_FAULTS die_scan): called after each commit of a partition scan
+    scan_committed: Callable[[int, int], None] = field(default=lambda partition, people: None)
 
     def dead_letter(self, msg: Any, error_class: str, message: str, inner: tuple[bytes, bytes] | None = None) -> Out:
         """The dead-letter record of ``msg`` (or of one command inside it), counted."""

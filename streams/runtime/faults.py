@@ -9,7 +9,10 @@ broker whatever the recovery's timing:
   never acknowledged (what the restarted worker did with offsets 2666 and 2667): the stage must
   notice the gap at the next record, read the missing records and apply them first;
 - ``unack:P:O``: the record is applied but its acknowledgement is lost once, so Faust's commit
-  stops at it for good: the commit watch must notice and seek back.
+  stops at it for good: the commit watch must notice and seek back;
+- ``die_scan:P:N``: the worker process dies (exit 137, as a SIGKILL leaves it) once partition P's
+  scan of an operator's order has committed N people (N a multiple of the scan's 1,000): the
+  order must complete after a restart, with no version twice.
 
 Several faults are separated by commas. Each fires once per worker process.
 """
@@ -17,6 +20,7 @@ Several faults are separated by commas. Each fires once per worker process.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,6 +36,7 @@ class FaultSpecError(ValueError):
 class Faults:
     lose: set[tuple[int, int]] = field(default_factory=set)
     unack: set[tuple[int, int]] = field(default_factory=set)
+    die_scan: set[tuple[int, int]] = field(default_factory=set)
 
     @classmethod
     def parse(cls, text: str) -> Faults:
@@ -42,13 +47,20 @@ class Faults:
                 where = (int(partition), int(offset))
             except ValueError:
                 raise FaultSpecError(f"ZHUCAN_FAULTS item {item!r}: expected KIND:PARTITION:OFFSET") from None
-            if kind not in ("lose", "unack"):
-                raise FaultSpecError(f"ZHUCAN_FAULTS item {item!r}: the kinds are lose and unack")
+            if kind not in ("lose", "unack", "die_scan"):
+                raise FaultSpecError(f"ZHUCAN_FAULTS item {item!r}: the kinds are lose, unack and die_scan")
             getattr(faults, kind).add(where)
         return faults
 
     def __bool__(self) -> bool:
-        return bool(self.lose or self.unack)
+        return bool(self.lose or self.unack or self.die_scan)
+
+    def scan_committed(self, partition: int, people: int) -> None:
+        """Die here if ``die_scan`` names this partition and count (the scan's commit is done)."""
+        if (partition, people) in self.die_scan:
+            log.warning("FAULT: the worker dies after partition %d's scan committed %d people", partition, people)
+            logging.shutdown()
+            os._exit(137)
 
     def lost(self, partition: int, offset: int) -> bool:
         """True once for the record to lose: it is not handed over, and its ack is dropped."""

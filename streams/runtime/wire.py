@@ -31,7 +31,7 @@ import orjson
 
 from schemas.codec import Codec
 from schemas.exceptions import DecodeError
-from streams.domain.commands import ORDERS, ApplyIdentity, Command, RecordPayment
+from streams.domain.commands import ORDERS, ApplyIdentity, Command, PreviewRevision, RecordPayment
 from streams.domain.departments import SHIPPED, Departments
 from streams.domain.enums import ControlKind, LivingStatus, PaymentState
 from streams.domain.identity import CATEGORIES, CHANGES, Identity, identity_from_command
@@ -42,6 +42,7 @@ _LIVING = {m.value: m for m in LivingStatus}
 _PAID = {m.value: m for m in PaymentState}
 IDENTITY = b"ZI\x01"
 PAYMENT = b"ZP\x01"
+PREVIEW = b"ZV\x01"
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _MS = dt.timedelta(milliseconds=1)
 _HEAD = struct.Struct(">H")
@@ -149,6 +150,23 @@ def unpack_payment(data: bytes) -> PaymentAck:
         raise DecodeError("COMMAND_FORMAT", f"internal payment command: {type(exc).__name__}: {exc}") from exc
 
 
+def pack_preview(preview: PreviewRevision) -> bytes:
+    return PREVIEW + orjson.dumps({"preview_id": preview.preview_id, "targets": preview.targets,
+                                   "documents": preview.documents, "people": preview.people})
+
+
+def unpack_preview(data: bytes) -> PreviewRevision:
+    """A preview request (``zhucan.policy-candidates``, or its copy on the person topic);
+    ``DecodeError("COMMAND_FORMAT")`` if it is not one."""
+    body = data[len(PREVIEW):] if data.startswith(PREVIEW) else data
+    try:
+        doc = orjson.loads(body)
+        return PreviewRevision(str(doc["preview_id"]), tuple((str(r), int(y)) for r, y in doc["targets"]),
+                               tuple((str(n), str(t)) for n, t in doc["documents"]), bool(doc.get("people")))
+    except (orjson.JSONDecodeError, ValueError, TypeError, KeyError) as exc:
+        raise DecodeError("COMMAND_FORMAT", f"policy preview request: {type(exc).__name__}: {exc}") from exc
+
+
 def control_order(value: dict[str, Any]) -> Command:
     """An operator's ControlCommand as its order; ``DecodeError("UNKNOWN_COMMAND")`` for a kind no
     order runs (``ORDERS``)."""
@@ -163,6 +181,7 @@ def control_order(value: dict[str, Any]) -> Command:
 INTERNAL: dict[bytes, Callable[[bytes, Departments], Command]] = {
     IDENTITY: lambda data, departments: ApplyIdentity(unpack_identity(data, departments)),
     PAYMENT: lambda data, departments: RecordPayment(unpack_payment(data)),
+    PREVIEW: lambda data, departments: unpack_preview(data),
 }
 AVRO: dict[str, Callable[[dict[str, Any]], Command]] = {
     "IdentityEvent": lambda value: ApplyIdentity(identity_from_command(value)),  # validated at the intake

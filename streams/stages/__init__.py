@@ -3,7 +3,7 @@ person (the Faust agent). Each is built on the ``StageContext`` below it
 (``streams/runtime/context.py``) and calls nothing above it.
 
 ``Inputs`` routes a fetch of the intake loop: tax's acknowledgements to the payments stage,
-the operators' commands to the control stage, the departments' records (every other topic
+the operators' commands and policy previews to the control stage, the departments' records (every other topic
 the loop reads) to the intake stage, all into the fetch's one unit of work."""
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ class Inputs:
         self.ctx = ctx
         self.intake = intake
         self.routes: dict[str, Callable[[Any, UnitOfWork[Any, Any]], None]] = {
-            ctx.topics.payment_status: payments.forward, ctx.topics.control: control.fan_out}
+            ctx.topics.payment_status: payments.forward, ctx.topics.control: control.fan_out,
+            ctx.topics.policy_candidates: control.fan_out_preview}
 
     def handle(self, records: Sequence[Any], unit: UnitOfWork[Any, Any]) -> None:
         """A fetch's records, whatever their topics, into ``unit``; nothing raises (a record

@@ -12,12 +12,14 @@ from typing import Any
 from schemas.exceptions import DecodeError
 from streams.domain.commands import ORDERS
 from streams.domain.messages import Control
+from streams.runtime import wire
 from streams.runtime.context import StageContext
 from streams.runtime.emit import Out
 from streams.runtime.store import CONTROL_KEY
 from streams.runtime.unit import UnitOfWork
 
 log = logging.getLogger("zhucan.worker")
+PREVIEW_KEY = "~preview~"
 
 
 class ControlStage:
@@ -42,4 +44,20 @@ class ControlStage:
         log.info("control %s %s region %s year %s fanned out to %d partitions", cmd.command_id,
                  cmd.command, cmd.region_code, cmd.insurance_year, n)
         unit.send([Out(ctx.topics.person_commands, f"{CONTROL_KEY}{partition}".encode(), data, partition=partition)
+                   for partition in range(n)])
+
+    def fan_out_preview(self, msg: Any, unit: UnitOfWork[Any, Any]) -> None:
+        """One request of zhucan.policy-candidates (``zhucan policy diff``) -> a copy for every
+        partition of the person topic, in the internal form (each partition previews its people)."""
+        ctx = self.ctx
+        try:
+            preview = wire.unpack_preview(msg.value or b"")
+        except DecodeError as exc:
+            unit.send([ctx.dead_letter(msg, exc.reason, str(exc))])
+            return
+        data = wire.pack_preview(preview)
+        n = ctx.settings.partitions
+        log.info("policy preview %s of %d file(s) for %s fanned out to %d partitions", preview.preview_id,
+                 len(preview.documents), ", ".join(f"{r} {y}" for r, y in preview.targets), n)
+        unit.send([Out(ctx.topics.person_commands, f"{PREVIEW_KEY}{partition}".encode(), data, partition=partition)
                    for partition in range(n)])

@@ -136,6 +136,7 @@ class Stack:
         for name, value in {"KAFKA_BOOTSTRAP_SERVERS": self.settings.kafka_bootstrap_servers,
                             "ZHUCAN_TOPIC_PREFIX": self.settings.topic_prefix,
                             "ZHUCAN_PARTITIONS": str(self.settings.partitions),
+                            "ZHUCAN_APP_ID": self.settings.app_id,
                             "ZHUCAN_KEY_SECRET": TEST_SECRET}.items():
             monkeypatch.setenv(name, value)
 

@@ -276,12 +276,18 @@ def test_settlement_and_budget_estimate(running, tmp_path, monkeypatch, capsys):
 
     assert main(["budget", "--region", "510400", "--year", "2022"]) == 0
     assert "total 1000.00元" in capsys.readouterr().out  # 240 + 520 + 240, whoever paid
+    assert main(["budget", "--region", "510400", "--year", "2022", "--json"]) == 0
+    live_budget = json.loads(capsys.readouterr().out)
     what_if = tmp_path / "what-if"
     shutil.copytree(SHIPPED_POLICY_DIR, what_if)
+    # the what-if runs on the workers' engine: with the live policies unchanged it is the live budget, exactly
+    assert main(["budget", "--region", "510400", "--year", "2022", "--what-if", str(what_if), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == live_budget
     path = what_if / "510400-2022.yaml"
     path.write_text(path.read_text(encoding="utf-8").replace("percent: 75", "percent: 80"), encoding="utf-8")
     assert main(["budget", "--region", "510400", "--year", "2022", "--what-if", str(what_if), "--json"]) == 0
     rows = {(r["category"], r["subsidy_fen"]) for r in json.loads(capsys.readouterr().out)}
-    assert rows == {("MINIMUM_LIVING", 25600), ("MONITORED_RELAPSE_RISK", 25600), ("SEVERE_DISABILITY", 52000)}
+    # the paid 低保 year keeps what was paid (its raise is a POLICY_REVISION case); the unpaid one is re-decided
+    assert rows == {("MINIMUM_LIVING", 24000), ("MONITORED_RELAPSE_RISK", 25600), ("SEVERE_DISABILITY", 52000)}
     live = (SHIPPED_POLICY_DIR / "510400-2022.yaml").read_text(encoding="utf-8")
     assert "percent: 75" in live  # the live policy is untouched

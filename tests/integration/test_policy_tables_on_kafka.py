@@ -141,11 +141,11 @@ def test_every_policy_table_case_on_real_kafka(stack, tmp_path: Path) -> None:
                         stack.send_identity(raw_identity(case, idn, body, n))
                     elif kind == "payment":
                         stack.send_payment(raw_payment(idn, body))
-                    elif kind == "open_year":
-                        controls.add((str(body["region"]), int(body["year"])))
+                    elif kind in ("open_year", "redecide"):
+                        controls.add((kind.upper(), str(body["region"]), int(body["year"])))
                 barrier.wait()
-                for region, year in sorted(controls):
-                    stack.send_control("OPEN_YEAR", region, year, AS_OF)
+                for command, region, year in sorted(controls):
+                    stack.send_control(command, region, year, AS_OF)
                 barrier.wait()
         by_key: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for key, fee, _ in stack.read(stack.topics.fee_standard, "FeeStandard", timeout_s=30, idle_s=2.0):

@@ -85,9 +85,9 @@ def test_no_module_cycle():
 def test_nothing_outside_the_domain_decides_from_a_class_alone():
     """Issue #19 (9): a decision from the class on a topic drops children, the other identities,
     the dates and the people with no standard. Only the domain decides from a timeline; outside
-    it, ``decide`` is called by ``zhucan policy decide`` (the identities are the operator's
-    question) and by the budget what-if (labelled approximate, until the policy-revision
-    preview replaces it). A new caller must come through the domain."""
+    it, ``decide`` is called only by ``zhucan policy explain`` (the identities are the operator's
+    question); the budget what-if is the workers' preview of a revision (issue #22), on the
+    person timelines. A new caller must come through the domain."""
     callers = set()
     for pkg in PACKAGES:
         for path in (ROOT / pkg).rglob("*.py"):
@@ -96,4 +96,4 @@ def test_nothing_outside_the_domain_decides_from_a_class_alone():
             for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
                 if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "decide":
                     callers.add(str(path.relative_to(ROOT)))
-    assert callers == {"connectors/ops/policy_cli.py", "connectors/ops/reports.py"}
+    assert callers == {"connectors/ops/policy_cli.py"}

@@ -67,7 +67,8 @@ def test_the_scan_sees_dispatch_where_there_is_some(tmp_path):
 def test_every_command_has_exactly_one_handler_and_every_order_is_a_command():
     commands = set(typing.get_args(cmds.Command))
     assert set(HANDLERS) == commands
-    assert set(cmds.ORDERS.values()) == commands - {cmds.ApplyIdentity, cmds.RecordPayment}
+    # the operators' orders of control.v1; a person's commands and the policy preview come otherwise
+    assert set(cmds.ORDERS.values()) == commands - {cmds.ApplyIdentity, cmds.RecordPayment, cmds.PreviewRevision}
 
 
 def test_every_form_of_a_command_decodes_to_its_order():
@@ -86,6 +87,10 @@ def test_every_form_of_a_command_decodes_to_its_order():
             Control.from_record({**control, "command": "OPEN_YEAR"})),
         codec.encode("ControlCommand", {**control, "command": "CHECK_COVERAGE"}): cmds.CheckCoverage(
             Control.from_record({**control, "command": "CHECK_COVERAGE"})),
+        codec.encode("ControlCommand", {**control, "command": "REDECIDE"}): cmds.Redecide(
+            Control.from_record({**control, "command": "REDECIDE"})),
+        wire.pack_preview(cmds.PreviewRevision("p-1", (("410000", 2025),), (("a.yaml", "x: 1"),), True)):
+            cmds.PreviewRevision("p-1", (("410000", 2025),), (("a.yaml", "x: 1"),), True),
     }
     for data, order in forms.items():
         assert wire.decode_command(data, codec) == order

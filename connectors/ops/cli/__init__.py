@@ -61,13 +61,17 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--json", action="store_true", help="with check: print JSON")
     t.set_defaults(func=cmd_topics)
 
-    p = sub.add_parser("policy", help="validate and explain region-year policies")
-    p.add_argument("action", choices=["check", "explain"])
-    p.add_argument("dir", nargs="?", help="with check: the policy directory (default: ZHUCAN_POLICY_DIR or shipped)")
+    p = sub.add_parser("policy", help="validate, explain and revise region-year policies")
+    p.add_argument("action", choices=["check", "explain", "diff", "status", "history"])
+    p.add_argument("dir", nargs="?", help="with check: the policy directory (default: ZHUCAN_POLICY_DIR or shipped); "
+                                          "with diff: the candidate policy directory")
     p.add_argument("--region", help="6-digit region code")
     p.add_argument("--year", type=int)
     p.add_argument("--category", action="append", default=[], help="a category symbol or its Chinese name; repeatable")
     p.add_argument("--student", action="store_true", help="the person is a student or child")
+    p.add_argument("--people", action="store_true", help="with diff: each person's change (masked ID)")
+    p.add_argument("--json", action="store_true", help="with diff, status, history: print JSON")
+    p.add_argument("--timeout", type=float, default=600.0, help="with diff: how long to wait for the workers")
     p.set_defaults(func=cmd_policy)
     ts = sub.add_parser("tax-sim", help="simulate the tax bureau: answer fee standards with payment status")
     ts.add_argument("--pay-share", type=float, default=0.9)
@@ -80,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     ts.set_defaults(func=cmd_tax_sim)
 
     c = sub.add_parser("control", help="send an operator's command to the worker")
-    c.add_argument("command", choices=["open-year", "check-coverage", "close-window", "settle"])
+    c.add_argument("command", choices=["open-year", "check-coverage", "redecide", "close-window", "settle"])
     c.add_argument("--region", required=True)
     c.add_argument("--year", type=int, required=True)
     c.add_argument("--as-of", help="the command's date (YYYY-MM-DD); default today")
@@ -131,6 +135,8 @@ def build_parser() -> argparse.ArgumentParser:
     bn.add_argument("--latency-seconds", type=float, default=10.0)
     bn.add_argument("--backlog", action="store_true",
                     help="produce the batch before the workers start; the clock starts when their groups are stable")
+    bn.add_argument("--revision", action="store_true",
+                    help="after the batch: the workers' preview of a revision of every region-year, then its REDECIDE")
     bn.set_defaults(func=cmd_bench)
     st = sub.add_parser("settle", help="settlement per class and funding source (资助汇总表) from the ledger")
     st.add_argument("--region")
@@ -143,8 +149,9 @@ def build_parser() -> argparse.ArgumentParser:
     bu = sub.add_parser("budget", help="budget estimate (资金支出测算), optionally under what-if policies")
     bu.add_argument("--region", required=True)
     bu.add_argument("--year", type=int, required=True, help="the insurance year whose people are counted")
-    bu.add_argument("--what-if", help="a directory of policy files to apply instead (never the live ones)")
-    bu.add_argument("--target-year", type=int, help="with --what-if: the year of those policies")
+    bu.add_argument("--what-if", help="a directory of policy files: what the same people would cost if the workers "
+                                      "re-decided them with it (computed by the workers; the live policies untouched)")
+    bu.add_argument("--timeout", type=float, default=600.0, help="with --what-if: how long to wait for the workers")
     bu.add_argument("--json", action="store_true")
     bu.set_defaults(func=cmd_budget)
     return parser

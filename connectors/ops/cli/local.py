@@ -158,4 +158,5 @@ def cmd_bench(args: argparse.Namespace) -> int:
     settings = _broker_settings("bench")
     if settings is None:
         return 2
-    return bench_main(settings, args.events, args.json, args.workers, args.rate, args.latency_seconds, args.backlog)
+    return bench_main(settings, args.events, args.json, args.workers, args.rate, args.latency_seconds, args.backlog,
+                      args.revision)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from connectors.ops.cli.common import _as_of, _settings
 
@@ -87,26 +88,25 @@ def cmd_settle(args: argparse.Namespace) -> int:
 
 def cmd_budget(args: argparse.Namespace) -> int:
     from connectors.ops.ledger import budget
-    from streams.domain.exceptions import DomainError
+    from connectors.ops.reports import BudgetRow
+    from connectors.ops.revision import RevisionError, request_preview
     from streams.domain.policy.decide import yuan
-    from streams.policies import load_book
 
     settings = _settings()
-    try:
-        overlay = load_book(args.what_if) if args.what_if else None
-    except DomainError as exc:
-        print(f"budget: {exc}", file=sys.stderr)
-        return 1
-    rows = budget(settings, args.region, args.year, overlay, args.target_year)
+    if args.what_if:  # the workers re-decide the same people with the candidate files, nothing written
+        try:
+            preview = request_preview(settings, Path(args.what_if), args.region, args.year, timeout_s=args.timeout)
+        except RevisionError as exc:
+            print(f"budget: {exc}", file=sys.stderr)
+            return 1
+        rows = [BudgetRow(c, f, n, fen) for (c, f), (n, fen) in sorted(preview.budget_new.items())]
+    else:
+        rows = budget(settings, args.region, args.year)
     if args.json:
         print(json.dumps([r.__dict__ for r in rows], ensure_ascii=False))
         return 0
-    what = f"under {args.what_if} for {args.target_year or args.year}" if overlay else "as issued"
+    what = f"if re-decided with {args.what_if} (preview by the workers)" if args.what_if else "as issued"
     print(f"budget estimate (资金支出测算) for region {args.region}, people of {args.year}, {what}")
-    if overlay is not None:
-        print("  approximate: each person with a standard is re-decided from the class that decided it alone;\n"
-              "  their other identities, children's and students' rules, dates and people with no standard\n"
-              "  are not counted (the policy-revision preview replaces this)", file=sys.stderr)
     for r in rows:
         print(f"  {r.category:<28} {r.funding_source:<24} {r.persons:>8} persons {yuan(r.subsidy_fen):>14}")
     print(f"  total {yuan(sum(r.subsidy_fen for r in rows))}")

@@ -22,8 +22,17 @@ def cmd_tax_sim(args: argparse.Namespace) -> int:
 
 def cmd_control(args: argparse.Namespace) -> int:
     from connectors.ops.control import send_control
+    from connectors.ops.revision import RevisionError, covered, one_book
 
     settings = _settings()
+    if args.command == "redecide":  # the running workers must hold one book, and it must cover the year
+        try:
+            live = one_book(settings)
+            if not covered(live, args.region, args.year):
+                raise RevisionError(f"no policy the workers hold covers region {args.region} in {args.year}")
+        except RevisionError as exc:
+            print(f"control redecide refused: {exc}", file=sys.stderr)
+            return 1
     command_id = send_control(settings, args.command.upper().replace("-", "_"), args.region, args.year, _as_of(args.as_of))
     print(f"sent {args.command.upper()} {command_id} for region {args.region} year {args.year} to {settings.topics.control}")
     return 0

@@ -145,7 +145,9 @@ class PolicyFile(_Strict):
     region_code: str = Field(pattern=r"^\d{6}$")
     region_name: str
     insurance_year: int = Field(ge=2000, le=2100)
-    inherits: str | None = Field(None, pattern=r"^\d{6}$")
+    # a region's file of the same year ("410000"), or a region-year ("410000-2025": last year's
+    # file, this one stating only what changed, its window among them)
+    inherits: str | None = Field(None, pattern=r"^\d{6}(-\d{4})?$")
     documents: list[str] = Field(min_length=1)
     premiums: dict[int, Param[int]]
     window: Window
@@ -163,6 +165,10 @@ class PolicyFile(_Strict):
     # subsidy is owed to them (a case with the amount; the year keeps it for the reports).
     charged_in_full: Param[Literal["owed_to_person"]]
     several_regions: Param[SeveralRegions]
+    # A revised policy (REDECIDE) that raises the subsidy of a year already paid: the year keeps
+    # what was paid either way (a POLICY_REVISION case carries the difference); whether the
+    # difference is owed to the person.
+    paid_year_revision: Param[Literal["not_adjusted", "owed_to_person"]]
     allow_higher_level: Param[bool]
     # The share of the assisted people of the region who must be enrolled (参保率; the reports'
     # target, per region and year).
@@ -186,6 +192,9 @@ class PolicyFile(_Strict):
                     raise ValueError(f"subsidies.{cat}: level {sub.level} has no premium")
         if self.outside_window.value == "on_the_spot" and self.on_the_spot_until is None:
             raise ValueError("outside_window: on_the_spot needs on_the_spot_until (the last day it applies)")
+        if self.window.end.year not in (self.insurance_year - 1, self.insurance_year):
+            raise ValueError(f"window: ends {self.window.end}, not in the year before {self.insurance_year} nor in it "
+                             "(a year inheriting another year's file restates its window)")
         if not 0 < self.coverage_target.value <= 1:
             raise ValueError("coverage_target: a share between 0 and 1 (0.99 for 99%)")
         if self.allow_higher_level.value and 2 not in self.premiums:
@@ -292,9 +301,11 @@ class PolicyBook:
     """All policies of a directory, indexed by (region_code, year), and the departments whose
     identities they decide (named in each decision's ``basis``)."""
 
-    def __init__(self, policies: dict[tuple[str, int], Policy], departments: Departments = SHIPPED) -> None:
+    def __init__(self, policies: dict[tuple[str, int], Policy], departments: Departments = SHIPPED,
+                 documents: tuple[tuple[str, Any], ...] = ()) -> None:
         self._by_key = policies
         self.departments = departments
+        self.documents = documents  # as read (origin, parsed YAML): an overlay merges over them (``overlay``)
         # The book never changes after loading: per-region answers are memoised (hot path).
         self._years: dict[str, list[int]] = {}
         self._found: dict[tuple[str, int], Policy | None] = {}
@@ -318,15 +329,17 @@ class PolicyBook:
         for key, (origin, doc) in raw.items():
             merged = doc
             parent_code = doc.get("inherits")
-            seen = {key[0]}
+            seen = {key}
             try:
                 while parent_code:
-                    parent_key = (str(parent_code), key[1])
+                    code, _, of_year = str(parent_code).partition("-")
+                    parent_key = (code, int(of_year) if of_year else key[1])
                     if parent_key not in raw:
-                        raise PolicyError(f"{origin}: inherits: no policy for region {parent_code} year {key[1]}")
-                    if parent_key[0] in seen:
-                        raise PolicyError(f"{origin}: inherits: cycle through region {parent_code}")
-                    seen.add(parent_key[0])
+                        raise PolicyError(f"{origin}: inherits: no policy for region {parent_key[0]} "
+                                          f"year {parent_key[1]}")
+                    if parent_key in seen:
+                        raise PolicyError(f"{origin}: inherits: cycle through {parent_code}")
+                    seen.add(parent_key)
                     _, pdoc = raw[parent_key]
                     merged = _merge(pdoc, merged)
                     parent_code = pdoc.get("inherits")
@@ -343,7 +356,16 @@ class PolicyBook:
             policies[key] = Policy(spec=spec, policy_id=f"{key[0]}-{key[1]}@{content_id(spec)}", origin=origin)
         if problems:
             raise PolicyError("\n".join(problems))
-        return cls(policies, departments)
+        return cls(policies, departments, tuple(documents))
+
+    def overlay(self, documents: list[tuple[str, Any]]) -> PolicyBook:
+        """This book with ``documents`` over it: each replaces the live file of its region-year
+        (or adds one), inheriting the same way; validated as a whole (PolicyError)."""
+        keys = {(str(d.get("region_code")), int(d.get("insurance_year") or 0)) for _, d in documents
+                if isinstance(d, dict)}
+        live = [(origin, d) for origin, d in self.documents
+                if (str(d.get("region_code")), int(d.get("insurance_year") or 0)) not in keys]
+        return PolicyBook.from_documents([*live, *documents], self.departments)
 
     def __iter__(self):  # type: ignore[no-untyped-def]
         return iter(sorted(self._by_key.values(), key=lambda p: (p.region_code, p.year)))

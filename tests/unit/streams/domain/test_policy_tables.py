@@ -67,9 +67,17 @@ def case_id_number(case: dict[str, Any]) -> str:
     return make_id(str(case["region"]), case.get("born") or dt.date(1970, 1, 1), next(_serial) % 1000)
 
 
+CASE_POLICIES = Path(__file__).resolve().parents[3] / "cases" / "policies"
+
+
 def shifted_policy(directory: Path, name: str) -> None:
-    """Write ``<region>-<year>.yaml`` as a copy of the region's file for the year before, every
-    date one year on (the way next year's notice usually reads, with the figures unchanged)."""
+    """Write ``<region>-<year>.yaml``: the case's own file when ``tests/cases/policies/`` has one
+    (a revision), else a copy of the region's file for the year before, every date one year on
+    (the way next year's notice usually reads, with the figures unchanged)."""
+    own = CASE_POLICIES / f"{name}.yaml"
+    if own.is_file():
+        shutil.copyfile(own, directory / own.name)
+        return
     region, year = name.split("-")
     doc = yaml.safe_load((directory / f"{region}-{int(year) - 1}.yaml").read_text(encoding="utf-8"))
 
@@ -159,6 +167,8 @@ def test_policy_table(case: dict[str, Any], tmp_path: Path) -> None:
             region = str(body["region"])
             effects += state.open_year(body["year"], region, book, KEY, NOW, f"cmd-{n}", opened)
             opened[region] = max(body["year"], opened.get(region, body["year"]))
+        elif kind == "redecide":
+            effects += state.redecide(body["year"], str(body["region"]), book, KEY, NOW, opened)
         else:
             raise AssertionError(f"step {n}: unknown step {kind}")
         state = PersonState.loads(state.dumps())  # every step through the stored form, as the worker does

@@ -13,6 +13,7 @@ from typing import NamedTuple
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from connectors.dev.sample import raised_policies
 from streams.domain.identity import Identity, validate_identity
 from streams.domain.person import PersonState
 from streams.domain.policy.spec import PolicyBook
@@ -164,6 +165,50 @@ def test_a_replay_of_the_same_events_changes_nothing(case):
     for ev in order:  # every event redelivered
         assert state.apply_identity(ev, shipped_book(), "ab" * 32, 2) == []
     assert state.dumps() == before
+
+
+@functools.cache
+def revised_book(root: str) -> PolicyBook:
+    """The shipped policies, revised: every fixed amount 20 yuan higher (new policy ids)."""
+    return load_book(raised_policies(Path(root) / "revised"))
+
+
+class Redecide(NamedTuple):
+    region: str
+    year: int
+
+
+EVERY_REGION_YEAR = [Redecide("410000", 2025), Redecide("370000", 2025), Redecide("510400", 2022)]
+
+
+@settings(max_examples=200, deadline=None)
+@given(timelines(), st.data())
+def test_a_revision_then_redecide_anywhere_decides_as_the_revised_policies_alone(tmp_path_factory, case, data):
+    """CONTRACT rules 13 and 14: the revised policies are loaded anywhere among a person's events
+    and REDECIDE comes anywhere after that (more than once, and at the end): the years come out
+    as if every event had come under the revised policies; a REDECIDE before the revision, with
+    the old policies, changes nothing."""
+    idn, events, order = case
+    old = shipped_book()
+    new = revised_book(str(tmp_path_factory.getbasetemp() / "revision"))
+    switch = data.draw(st.integers(min_value=0, max_value=len(order)), label="revision after event")
+    steps: list = list(order)
+    for n in range(data.draw(st.integers(min_value=0, max_value=3), label="extra REDECIDEs")):
+        where = data.draw(st.integers(min_value=0, max_value=len(steps)), label=f"redecide {n}")
+        steps.insert(where, data.draw(st.sampled_from(EVERY_REGION_YEAR), label=f"which {n}"))
+    steps.insert(min(switch + sum(isinstance(s, Redecide) for s in steps[:switch]), len(steps)), "revised")
+    steps += EVERY_REGION_YEAR
+
+    state, book = PersonState(idn), old
+    for step in steps:
+        if step == "revised":
+            book = new
+        elif isinstance(step, Redecide):
+            state.redecide(step.year, step.region, book, "ab" * 32, 1)
+        else:
+            state.apply_identity(step, book, "ab" * 32, 1)
+        state = PersonState.loads(state.dumps())
+    assert _decided(state) == _decided(_replay(idn, list(order), new))
 
 
 def test_two_county_statements_of_one_instant_decide_the_same_whatever_their_ids():

@@ -14,6 +14,7 @@ def test_the_contracts_topic_names():
         "unenrolled.suspected.v1", "settlement.v1", "control.v1"]
     assert t.internal() == ["zhucan.person-commands", "zhucan.dead-letter", "zhucan.person-changelog",
                             "zhucan.control-progress", "zhucan.offset-repairs", "zhucan.dead-letter-replays",
+                            "zhucan.policy-candidates", "zhucan.policy-previews", "zhucan.worker-policies",
                             "zhucan.imports.civil-affairs", "zhucan.imports.rural-revitalization",
                             "zhucan.imports.disability", "zhucan.imports.veterans"]
 
@@ -32,7 +33,8 @@ def test_keyed_topics_are_those_whose_partition_a_key_decides():
     unkeyed = {s.name for s in Topics().specs if not s.keyed}
     assert unkeyed == {"identity.civil-affairs.v1", "identity.rural-revitalization.v1", "identity.disability.v1",
                        "identity.veterans.v1", "control.v1", "zhucan.dead-letter", "zhucan.control-progress",
-                       "zhucan.offset-repairs"}
+                       "zhucan.offset-repairs", "zhucan.policy-candidates", "zhucan.policy-previews",
+                       "zhucan.worker-policies"}
 
 
 def test_replication_defaults_to_three_or_the_brokers_with_one_less_in_sync():
