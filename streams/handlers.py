@@ -4,10 +4,11 @@
 - ``ApplyIdentity``, ``RecordPayment``: one person's state, as it stands in the unit of work
   (or the store), changed by the domain; its effects and new state go to the unit. A payment
   for a person who has no state is the unknown-person rule: a review case, no state.
-- ``OpenYear``, ``CheckCoverage``, ``Redecide``: the partition scan. ``PreviewRevision``: the
-  same REDECIDE on copies of the states with candidate policies, reported, nothing written. The unit is committed first (the scan
-  sees every command before it), then each person of the partition is stepped, committed per
-  1,000; once per command id (a done marker, and for OPEN_YEAR the years opened).
+- ``OpenYear``, ``CheckCoverage``, ``Redecide``: the partition scan. The unit is committed first
+  (the scan sees every command before it), then each person of the partition is stepped,
+  committed per 1,000; once per command id (a done marker, and for OPEN_YEAR the years opened).
+- ``PreviewRevision``: the same REDECIDE on copies of the states, with candidate policies over
+  the live ones; the answer is reported (``zhucan.policy-previews``), nothing is written.
 
 A handler gets the stage's context (``streams/runtime/context.py``) and the ``Work`` in hand,
 and calls nothing above it. A failed handler leaves no trace in the unit: the person stage
