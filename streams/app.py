@@ -28,7 +28,6 @@ import json
 import logging
 import os
 import socket
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,7 +39,7 @@ from streams.domain.policy.spec import PolicyBook
 from streams.kafka.lag import own_lag
 from streams.kafka.security import faust_credentials
 from streams.policies import load_book
-from streams.runtime.context import CommandLog, OpenedYears, StageContext
+from streams.runtime.context import CommandLog, OpenedYears, StageContext, now_ms
 from streams.runtime.emit import Emitter, Out
 from streams.runtime.faults import Faults
 from streams.runtime.faust_compat import App, held_partitions, seek_partition
@@ -79,7 +78,7 @@ def policy_status_record(settings: Settings, book: PolicyBook, stopping: bool = 
         return Out(settings.topics.worker_policies, key, b"")
     return Out(settings.topics.worker_policies, key, json.dumps({
         "worker": worker_id(), "app_id": settings.app_id, "policy_ids": sorted(p.policy_id for p in book),
-        "every_s": POLICY_STATUS_EVERY_S, "at_ms": int(time.time() * 1000)}).encode())
+        "every_s": POLICY_STATUS_EVERY_S, "at_ms": now_ms()}).encode())
 
 
 @dataclass(eq=False)
@@ -90,11 +89,10 @@ class StreamsApp:
     ctx: StageContext
     inputs: Inputs  # the intake loop's records -> the intake, payments and control stages
     person: PersonStage
-    reader: RangeReader  # the gap reader (closed on the worker's drain)
     intake: IntakeService | None = None  # the intake loop, once the worker runs it
 
 
-def _context(app: faust.App, settings: Settings, book: PolicyBook, codec: Codec) -> tuple[StageContext, RangeReader]:
+def _context(app: faust.App, settings: Settings, book: PolicyBook, codec: Codec) -> StageContext:
     """The person table, the emitter and every other part the stages share."""
     t, n = settings.topics, settings.partitions
     schema: faust.Schema = faust.Schema(key_type=bytes, value_type=bytes, **RAW)
@@ -121,7 +119,7 @@ def _context(app: faust.App, settings: Settings, book: PolicyBook, codec: Codec)
         secret=settings.secret_bytes, emitter=emitter, send=emitter.emit, publisher=Publisher(t, codec), store=store,
         opened=OpenedYears(store), metrics=metrics, commands=CommandLog(settings, reader, seek, metrics),
     )
-    return ctx, reader
+    return ctx
 
 
 def create_app(settings: Settings, book: PolicyBook | None = None, cluster: str = "local",
@@ -171,9 +169,9 @@ def create_app(settings: Settings, book: PolicyBook | None = None, cluster: str 
         producer_linger=tuning.producer_linger_s,
         producer_max_batch_size=tuning.producer_max_batch_size,
     )
-    ctx, reader = _context(app, settings, book, codec)
+    ctx = _context(app, settings, book, codec)
     inputs = Inputs(ctx, IntakeStage(ctx), PaymentStage(ctx), ControlStage(ctx))
-    built = StreamsApp(app, ctx, inputs, PersonStage(ctx), reader)
+    built = StreamsApp(app, ctx, inputs, PersonStage(ctx))
     commands = app.topic(settings.topics.person_commands, partitions=settings.partitions, **RAW)
 
     # One agent, concurrency=1 (faust #606), decoding inside. The departments', tax's and the

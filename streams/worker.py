@@ -70,7 +70,7 @@ class ZhucanWorker(DrainingWorker):
         except Exception as exc:  # stopping anyway; what was not acked comes again
             log.warning("producer flush on stop failed: %s", exc)
         try:
-            await asyncio.wait_for(built.reader.close(), 5)  # the gap reader (streams/runtime/reader.py)
+            await asyncio.wait_for(built.ctx.commands.reader.close(), 5)  # the gap reader (runtime/reader.py)
         except Exception as exc:  # stopping anyway
             log.warning("closing the gap reader failed: %s", exc)
 

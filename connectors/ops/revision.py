@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from connectors.kafka_io import make_producer, read_to_end
+from connectors.kafka_io import iter_topic, make_producer, read_to_end
 from schemas.codec import Codec
 from schemas.exceptions import DecodeError
 from streams.domain.commands import PreviewRevision
@@ -161,18 +161,20 @@ def request_preview(settings: Settings, directory: Path, region: str | None, yea
 
 def gather(settings: Settings, preview_id: str, targets: list[tuple[str, int]], timeout_s: float) -> Preview:
     """Every partition's answer to ``preview_id`` (zhucan.policy-previews), summed."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        records = [json.loads(r.value) for r in read_to_end(settings.kafka_bootstrap_servers,
-                                                            settings.topics.policy_previews, timeout_s=60)
-                   if r.key == preview_id.encode()]
-        done = {d["partition"]: d for d in records if d.get("done")}
+    key = preview_id.encode()
+    records: list[dict[str, Any]] = []
+    done: dict[int, dict[str, Any]] = {}
+    # one pass over the answers topic, from its start, until every partition has answered
+    for batch in iter_topic(settings.kafka_bootstrap_servers, settings.topics.policy_previews, timeout_s=timeout_s):
+        for doc in (json.loads(r.value) for r in batch if r.key == key):
+            records.append(doc)
+            if doc.get("done"):
+                done[doc["partition"]] = doc
         if len(done) >= settings.partitions:
             break
-        if time.monotonic() > deadline:
-            raise RevisionError(f"the workers did not finish preview {preview_id} in {timeout_s:.0f}s "
-                                f"({len(done)} of {settings.partitions} partitions answered); are they running?")
-        time.sleep(1.0)
+    else:
+        raise RevisionError(f"the workers did not finish preview {preview_id} in {timeout_s:.0f}s "
+                            f"({len(done)} of {settings.partitions} partitions answered); are they running?")
     out = Preview(preview_id, targets)
     chunks: set[tuple[int, int]] = set()
     for d in records:  # a redelivered request answers twice: each partition's chunk counted once

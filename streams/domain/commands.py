@@ -54,7 +54,6 @@ class PreviewRevision(NamedTuple):
 
 
 Command = ApplyIdentity | RecordPayment | OpenYear | CheckCoverage | Redecide | PreviewRevision
-PartitionOrder = OpenYear | CheckCoverage | Redecide
 
 # An operator's command kind -> its order (what control.v1 can ask of every partition).
 ORDERS: dict[ControlKind, type[OpenYear] | type[CheckCoverage] | type[Redecide]] = {

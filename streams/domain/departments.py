@@ -78,6 +78,11 @@ class Departments:
     def reporters_text(self, category: Category) -> str:
         return "/".join(self.reporters.get(category, ())) or "no department"
 
+    def zh_of(self, source: str) -> str:
+        """A department's Chinese name (its symbol when it is none of these)."""
+        department = self.by_source.get(source)
+        return department.zh if department is not None else source
+
     @cached_property
     def zh_of_category(self) -> dict[Category, str]:
         """The departments' Chinese names by the category they report (for ``basis``)."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from streams.domain.enums import PaymentMode
 from streams.domain.ids import mask_id
 from streams.domain.messages import FeeStandardIssued, ReviewRaised
 from streams.domain.person import PersonState
@@ -18,7 +19,7 @@ from streams.domain.regions import contains
 from streams.domain.year import YearRecord
 
 
-class Counted(NamedTuple):
+class Budgeted(NamedTuple):
     """What a person-year counts for in the budget: its class, funding source and subsidy."""
 
     category: str
@@ -29,20 +30,20 @@ class Counted(NamedTuple):
 class YearChange(NamedTuple):
     year: int
     county: str
-    old: Counted | None  # as it counts now (None: no live standard)
-    new: Counted | None  # as it would count after a REDECIDE with the candidate book
+    old: Budgeted | None  # as it counts now (None: no live standard)
+    new: Budgeted | None  # as it would count after a REDECIDE with the candidate book
     frozen: bool
     new_version: bool  # a REDECIDE would send tax a new version
     raised_fen: int  # a frozen year: the POLICY_REVISION difference the revision raises
 
 
-def counted(rec: YearRecord | None) -> Counted | None:
-    if rec is None or not rec.version or rec.mode == "WITHDRAWN":
+def budgeted(rec: YearRecord | None) -> Budgeted | None:
+    if rec is None or not rec.version or rec.mode == PaymentMode.WITHDRAWN:
         return None
     paid = rec.frozen_figures() if rec.frozen else None
     if paid is not None:
-        return Counted(paid.category, paid.funding_source, paid.subsidy_fen)
-    return Counted(rec.category, rec.funding_source, rec.subsidy_fen)
+        return Budgeted(paid.category, paid.funding_source, paid.subsidy_fen)
+    return Budgeted(rec.category, rec.funding_source, rec.subsidy_fen)
 
 
 def preview_year(stored: bytes, year: int, region: str, book: PolicyBook, person_key: str, now_ms: int,
@@ -55,7 +56,7 @@ def preview_year(stored: bytes, year: int, region: str, book: PolicyBook, person
     rec = rec_after or rec_before
     if rec is None or not contains(region, rec.region_code):
         return None
-    old, new = counted(rec_before), counted(rec_after)
+    old, new = budgeted(rec_before), budgeted(rec_after)
     if old is None and new is None:
         return None
     raised = sum(e.amount_fen or 0 for e in effects if isinstance(e, ReviewRaised) and e.code == "POLICY_REVISION")
@@ -77,20 +78,20 @@ class PreviewTotals:
         self.budget_new: dict[tuple[str, str], list[int]] = {}
 
     def add(self, change: YearChange) -> None:
-        for counted_as, budget in ((change.old, self.budget_old), (change.new, self.budget_new)):
-            if counted_as is not None:
-                row = budget.setdefault((counted_as.category, counted_as.funding_source), [0, 0])
+        for budgeted_as, budget in ((change.old, self.budget_old), (change.new, self.budget_new)):
+            if budgeted_as is not None:
+                row = budget.setdefault((budgeted_as.category, budgeted_as.funding_source), [0, 0])
                 row[0] += 1
-                row[1] += counted_as.subsidy_fen
+                row[1] += budgeted_as.subsidy_fen
         if change.old != change.new:
             self.changed += 1
-            category = (change.new or change.old or Counted("", "", 0)).category
+            category = (change.new or change.old or Budgeted("", "", 0)).category
             row = self.by_class.setdefault(category, [0, 0, 0])
             row[0] += 1
             row[1] += change.old.subsidy_fen if change.old else 0
             row[2] += change.new.subsidy_fen if change.new else 0
         if change.raised_fen:
-            category = (change.old or change.new or Counted("", "", 0)).category
+            category = (change.old or change.new or Budgeted("", "", 0)).category
             row = self.raised.setdefault(category, [0, 0])
             row[0] += 1
             row[1] += change.raised_fen

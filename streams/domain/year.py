@@ -23,11 +23,6 @@ from streams.domain.timeline import Timeline, alive_for
 from streams.domain.years import YearView, held_for, lookup
 
 
-def _zh(departments: Departments, source: str) -> str:
-    department = departments.by_source.get(source)
-    return department.zh if department is not None else source
-
-
 @dataclass
 class YearRecord:
     """One insurance year of one person: the live version's figures, and what froze it."""
@@ -101,12 +96,12 @@ def decide_year(id_number: str, view: YearView, timeline: Timeline,
 def withdrawn_basis(timeline: Timeline, year: int, premium: int, departments: Departments) -> str:
     """Why a year is withdrawn, from the timeline (never from the event that happened to come last)."""
     if not alive_for(timeline, year):
-        by = "/".join(_zh(departments, s) for s in timeline.death_by)
+        by = "/".join(departments.zh_of(s) for s in timeline.death_by)
         return f"死亡核减 ({timeline.death}, {by}报告); 不再资助"
     ended = [s for s in timeline.spells if s.end is not None and s.end <= dt.date(year, 12, 31)]
     if ended:
         last = max(ended, key=lambda s: (s.end, s.key))
-        why = f"{_zh(departments, last.source)} 撤销 {last.category} ({last.end})"
+        why = f"{departments.zh_of(last.source)} 撤销 {last.category} ({last.end})"
     else:
         why = "剩余身份不在本地资助范围"
     return f"{why}; 不再资助, 按普通居民缴费 {yuan(premium)}"

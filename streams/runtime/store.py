@@ -14,13 +14,13 @@ changelog batch records its offset as the table's persisted offset (where RocksD
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from streams.runtime.emit import Emitter, Out
 from streams.runtime.faust_compat import mark_persisted, rocksdict_db
+from streams.runtime.unit import Send  # the worker's emit
 
-Send = Callable[[list[Out]], Awaitable[None]]  # the worker's emit
 INTERNAL = b"~"  # keys of the table's own markers; person keys are hex
 CONTROL_KEY = "~control~"  # a control command done in a partition (and the fan-out's record keys)
 OPENED_KEY = "~opened~"  # the years opened in a partition (streams/runtime/context.py OpenedYears)

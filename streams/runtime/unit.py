@@ -44,13 +44,6 @@ class UnitOfWork(Generic[K, V]):
     def change(self, key: K, value: V) -> None:
         self.changes[key] = value
 
-    def changed(self, key: K) -> V | None:
-        """The change to ``key`` not yet written (None: none)."""
-        return self.changes.get(key)
-
-    def __bool__(self) -> bool:
-        return bool(self.outs or self.changes or self.counts)
-
     async def commit(self) -> None:
         """Send, wait for the broker's acknowledgements, then write the changes and count."""
         sent, self.outs = self.outs, []

@@ -43,8 +43,12 @@ class ControlStage:
         n = ctx.settings.partitions
         log.info("control %s %s region %s year %s fanned out to %d partitions", cmd.command_id,
                  cmd.command, cmd.region_code, cmd.insurance_year, n)
-        unit.send([Out(ctx.topics.person_commands, f"{CONTROL_KEY}{partition}".encode(), data, partition=partition)
-                   for partition in range(n)])
+        unit.send(self._to_every_partition(CONTROL_KEY, data))
+
+    def _to_every_partition(self, key_prefix: str, data: bytes) -> list[Out]:
+        """A copy of ``data`` for each partition of the person topic, keyed ``<prefix><partition>``."""
+        return [Out(self.ctx.topics.person_commands, f"{key_prefix}{partition}".encode(), data, partition=partition)
+                for partition in range(self.ctx.settings.partitions)]
 
     def fan_out_preview(self, msg: Any, unit: UnitOfWork[Any, Any]) -> None:
         """One request of zhucan.policy-candidates (``zhucan policy diff``) -> a copy for every
@@ -59,5 +63,4 @@ class ControlStage:
         n = ctx.settings.partitions
         log.info("policy preview %s of %d file(s) for %s fanned out to %d partitions", preview.preview_id,
                  len(preview.documents), ", ".join(f"{r} {y}" for r, y in preview.targets), n)
-        unit.send([Out(ctx.topics.person_commands, f"{PREVIEW_KEY}{partition}".encode(), data, partition=partition)
-                   for partition in range(n)])
+        unit.send(self._to_every_partition(PREVIEW_KEY, data))

@@ -14,7 +14,7 @@ from streams.domain.exceptions import PolicyError
 from streams.domain.identity import validate_identity
 from streams.domain.messages import PaymentAck
 from streams.domain.person import PersonState
-from streams.domain.revision import Counted, PreviewTotals, person_row, preview_year
+from streams.domain.revision import Budgeted, PreviewTotals, person_row, preview_year
 from streams.policies import SHIPPED_POLICY_DIR, load_book, parse_documents
 from tests.fixtures import event, new_id, payment, shipped_book
 
@@ -46,8 +46,8 @@ def test_a_raise_previews_a_new_version_for_the_unpaid_and_a_difference_for_the_
     unpaid, paid = _person(False), _person(True)
     change = preview_year(unpaid, 2025, "410000", book, KEY, 2)
     assert change is not None and change.new_version and not change.frozen
-    assert (change.old, change.new) == (Counted("MINIMUM_LIVING", "MEDICAL_ASSISTANCE_FUND", 28000),
-                                        Counted("MINIMUM_LIVING", "MEDICAL_ASSISTANCE_FUND", 30000))
+    assert (change.old, change.new) == (Budgeted("MINIMUM_LIVING", "MEDICAL_ASSISTANCE_FUND", 28000),
+                                        Budgeted("MINIMUM_LIVING", "MEDICAL_ASSISTANCE_FUND", 30000))
     frozen = preview_year(paid, 2025, "410000", book, KEY, 2)
     assert frozen is not None and frozen.frozen and not frozen.new_version
     assert frozen.old == frozen.new and frozen.raised_fen == 2000  # the year keeps what was paid
