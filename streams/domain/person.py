@@ -230,7 +230,7 @@ class PersonState:
         rec = self.years.get(year)
         if rec is None or not contains(region, rec.region_code):
             return []
-        found = suspected(rec, year, as_of, grace_days, fold(self.facts).death, (self.id_number, self.name))
+        found = suspected(rec, year, as_of, grace_days, lambda: fold(self.facts).death, (self.id_number, self.name))
         return [found] if found is not None else []
 
     def apply_payment(self, ack: PaymentAck, book: PolicyBook, now_ms: int) -> list[Effect]:

@@ -10,6 +10,7 @@ the decision from ``policy/decide.py``; the person state (``person.py``) strings
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -208,15 +209,19 @@ def revision_of_paid(rec: YearRecord, view: YearView, timeline: Timeline, book: 
                     f"{yuan(difference)} is {'owed to the person' if owed else 'not paid'}: {said}")
 
 
-def suspected(rec: YearRecord, year: int, as_of: dt.date, grace_days: int, death: dt.date | None,
+def suspected(rec: YearRecord, year: int, as_of: dt.date, grace_days: int, death_of: Callable[[], dt.date | None],
               who: tuple[str, str]) -> SuspectedFound | None:
     """A live standard with no payment after its due date + ``grace_days``, judged on ``as_of``
-    (疑似未参保); never for a withdrawn or frozen year, nor for a person dead by then."""
+    (疑似未参保); never for a withdrawn or frozen year, nor for a person dead by then
+    (``death_of``: asked only for a year past due, it folds the timeline)."""
     if rec.frozen or rec.mode == PaymentMode.WITHDRAWN or not rec.due:
         return None
     since = dt.date.fromisoformat(rec.due) + dt.timedelta(days=grace_days + 1)
-    if as_of < since or (death is not None and death <= as_of):
-        return None  # not yet; a dead person is not chased to enrol
+    if as_of < since:
+        return None
+    death = death_of()
+    if death is not None and death <= as_of:
+        return None  # a dead person is not chased to enrol
     if rec.last_ack == PaymentState.REJECTED:
         reason = f"税务回执 REJECTED (版本 v{rec.version}), 应缴 {yuan(rec.payable_fen)}"
     else:
