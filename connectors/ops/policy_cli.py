@@ -108,7 +108,7 @@ def policy_status(settings: Settings, as_json: bool) -> int:
 
     workers = worker_policies(settings)
     try:
-        one_book(settings)
+        one_book(settings, workers)
         agreed, why = True, ""
     except RevisionError as exc:
         agreed, why = False, str(exc)

@@ -24,6 +24,7 @@ from connectors.kafka_io import iter_topic, make_producer, read_to_end
 from schemas.codec import Codec
 from schemas.exceptions import DecodeError
 from streams.domain.commands import PreviewRevision
+from streams.domain.policy.spec import PolicyBook
 from streams.domain.regions import chain, contains
 from streams.policies import load_book, read_texts
 from streams.runtime import wire
@@ -61,10 +62,10 @@ def worker_policies(settings: Settings, now_ms: int | None = None) -> list[Worke
     return sorted(out, key=lambda w: w.worker)
 
 
-def one_book(settings: Settings) -> list[str]:
-    """The policy ids every running worker holds; RevisionError when none runs or they disagree,
-    naming the ids that differ."""
-    workers = worker_policies(settings)
+def one_book(settings: Settings, workers: list[WorkerPolicies] | None = None) -> list[str]:
+    """The policy ids every running worker holds (``workers``: as read already); RevisionError
+    when none runs or they disagree, naming the ids that differ."""
+    workers = worker_policies(settings) if workers is None else workers
     if not workers:
         raise RevisionError("no worker of this deployment is running (zhucan.worker-policies): start one first")
     books = {tuple(w.policy_ids) for w in workers}
@@ -118,12 +119,13 @@ def _budget(rows: dict[tuple[str, str], list[int]]) -> list[dict[str, Any]]:
             for (c, f), v in sorted(rows.items())]
 
 
-def targets_of(directory: Path, region: str | None, year: int | None) -> list[tuple[str, int]]:
-    """The region-years a preview of ``directory`` covers: each file's, narrowed by ``region`` and
-    ``year``; or exactly (``region``, ``year``) when both are given."""
+def targets_of(directory: Path | PolicyBook, region: str | None, year: int | None) -> list[tuple[str, int]]:
+    """The region-years a preview of ``directory`` (or its book, loaded) covers: each file's,
+    narrowed by ``region`` and ``year``; or exactly (``region``, ``year``) when both are given."""
     if region and year:
         return [(region, year)]
-    keys = sorted({(p.region_code, p.year) for p in load_book(directory)})
+    book = directory if isinstance(directory, PolicyBook) else load_book(directory)
+    keys = sorted({(p.region_code, p.year) for p in book})
     found = [(r, y) for r, y in keys if (not year or y == year) and (not region or contains(region, r)
                                                                       or contains(r, region))]
     targets = sorted({((region if region and contains(r, region) else r), y) for r, y in found})
@@ -136,14 +138,14 @@ def request_preview(settings: Settings, directory: Path, region: str | None, yea
     """Validate ``directory``, check the workers hold one book, send the candidate files to the
     workers and gather every partition's answer."""
     try:
-        load_book(directory, settings.registry)  # a file that fails validation is refused here
+        candidates = load_book(directory, settings.registry)  # a file that fails validation is refused here
     except Exception as exc:
         raise RevisionError(f"the candidate policies in {directory} are not valid:\n{exc}") from exc
     live = one_book(settings)
-    targets = targets_of(directory, region, year)
+    targets = targets_of(candidates, region, year)
     if not targets:
         raise RevisionError(f"{directory} has no policy for region {region or 'any'} year {year or 'any'}")
-    candidate_ids = [p.policy_id for p in load_book(directory, settings.registry)]
+    candidate_ids = [p.policy_id for p in candidates]
     for r, y in targets:
         if not covered(live, r, y) and not covered(candidate_ids, r, y):
             raise RevisionError(f"no policy covers region {r} in {y}, live or in {directory}")
