@@ -167,7 +167,7 @@ def assert_whole(stack: Stack, expected_ids: set[str], timeout_s: float = 240.0)
     recs = stack.read(stack.topics.fee_standard, "FeeStandard", timeout_s=timeout_s,
                       until=lambda rs: expected <= {k for k, _, _ in rs})
     missing = expected - {k for k, _, _ in recs}
-    assert not missing, f"{len(missing)} people without a standard"
+    assert not missing, f"{len(missing)} people without a standard\n{stall_report(stack, missing)}"
     versions: dict[tuple[str, int, int], tuple] = {}
     for key, fee, _ in recs:
         what = (fee["message_id"], fee["category"], fee["subsidy_fen"], fee["payable_fen"])
@@ -175,6 +175,35 @@ def assert_whole(stack: Stack, expected_ids: set[str], timeout_s: float = 240.0)
     for key, year in {(k, y) for k, y, _ in versions}:
         numbers = sorted(v for k, y, v in versions if (k, y) == (key, year))
         assert numbers == list(range(1, len(numbers) + 1))
+
+
+def stall_report(stack: Stack, missing: set[str]) -> str:
+    """What a failure of ``assert_whole`` needs to say where things stopped: the partitions of
+    zhucan.person-commands the missing people belong to, each worker group's offsets behind the
+    end per partition, and the tail of each worker log (masked IDs only)."""
+    from collections import Counter
+
+    from streams.kafka.lag import LagMonitor
+    from streams.runtime.partitioning import partition_for
+
+    lines = ["missing people per person-commands partition: " + ", ".join(
+        f"{p}: {n}" for p, n in sorted(Counter(partition_for(k.encode(), stack.settings.partitions)
+                                               for k in missing).items()))]
+    monitor = LagMonitor(stack.settings.kafka_bootstrap_servers)
+    try:
+        monitor.sample(stack.settings.worker_groups)
+        for group in monitor.report(stack.settings.worker_groups):
+            behind = [f"{p.topic}[{p.partition}] {p.committed}/{p.end}" for p in group.partitions if p.lag]
+            lines.append(f"{group.group} ({group.state}, {group.members} member(s)): "
+                         + (", ".join(behind) or "nothing behind"))
+    except Exception as exc:  # the report must not hide the failure it explains
+        lines.append(f"lag unknown ({exc})")
+    finally:
+        monitor.close()
+    for log in sorted(stack.workdir.glob("*.log")):
+        tail = "\n".join(log.read_text(errors="replace").splitlines()[-25:])
+        lines.append(f"--- last lines of {log.name} ---\n{tail}")
+    return "\n".join(lines)
 
 
 def wait_for_group(stack, timeout_s: float = 90.0) -> None:
