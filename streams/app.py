@@ -6,6 +6,7 @@ Topology (names without the deployment prefix):
         │  └─ bad records ──> identity.rejected.v1                              └──> review.v1
         └─ undecodable ──> zhucan.dead-letter (headers: origin topic/partition/offset, error)
   payment-status.v1 ──payments──> zhucan.person-commands
+  subsidy-claim.v1, subsidy.other-channel.v1 ──money──> zhucan.person-commands
   control.v1 ──control──> every partition of zhucan.person-commands (OPEN_YEAR, CHECK_COVERAGE)
 
 The intake, payments and control stages run in one plain aiokafka loop over whole fetches
@@ -52,6 +53,7 @@ from streams.settings import Settings
 from streams.stages import Inputs
 from streams.stages.control import ControlStage
 from streams.stages.intake import IntakeStage
+from streams.stages.money import MoneyStage
 from streams.stages.payments import PaymentStage
 from streams.stages.person import PersonStage
 
@@ -170,7 +172,7 @@ def create_app(settings: Settings, book: PolicyBook | None = None, cluster: str 
         producer_max_batch_size=tuning.producer_max_batch_size,
     )
     ctx = _context(app, settings, book, codec)
-    inputs = Inputs(ctx, IntakeStage(ctx), PaymentStage(ctx), ControlStage(ctx))
+    inputs = Inputs(ctx, IntakeStage(ctx), PaymentStage(ctx), ControlStage(ctx), MoneyStage(ctx))
     built = StreamsApp(app, ctx, inputs, PersonStage(ctx))
     commands = app.topic(settings.topics.person_commands, partitions=settings.partitions, **RAW)
 
@@ -179,6 +181,8 @@ def create_app(settings: Settings, book: PolicyBook | None = None, cluster: str 
     faults = Faults.parse(settings.faults)
     if faults.die_scan:
         ctx.scan_committed = faults.scan_committed
+    if faults.die_sent:
+        ctx.after_send = faults.sent({attr: getattr(settings.topics, attr) for attr in faults.die_sent})
 
     @app.agent(commands, concurrency=1, name="zhucan.person")
     async def person(stream: Any) -> None:  # a faust Stream (take_events is not on StreamT)

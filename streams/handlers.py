@@ -1,7 +1,7 @@
 """What the person stage does with each command: ``HANDLERS``, the one map from a command's type
 (``streams/domain/commands.py``) to its handler. Nothing else dispatches on a command's type.
 
-- ``ApplyIdentity``, ``RecordPayment``: one person's state, as it stands in the unit of work
+- ``ApplyIdentity``, ``RecordPayment``, ``DecideClaim``, ``RecordOtherChannel``: one person's state, as it stands in the unit of work
   (or the store), changed by the domain; its effects and new state go to the unit. A payment
   for a person who has no state is the unknown-person rule: a review case, no state.
 - ``OpenYear``, ``CheckCoverage``, ``Redecide``: the partition scan. The unit is committed first
@@ -26,8 +26,10 @@ from typing import Any
 from streams.domain.commands import (
     ApplyIdentity,
     CheckCoverage,
+    DecideClaim,
     OpenYear,
     PreviewRevision,
+    RecordOtherChannel,
     RecordPayment,
     Redecide,
 )
@@ -78,7 +80,20 @@ def record_payment(ctx: StageContext, work: Work, key: bytes, cmd: RecordPayment
         review = unknown_payment(cmd.ack, ctx.clock(), "no fee standard was ever issued to this person")
         ctx.publisher.publish(work.unit, [review], key)
         return
-    _done(ctx, work, key, state, state.apply_payment(cmd.ack, ctx.book, ctx.clock()))
+    _done(ctx, work, key, state, state.apply_payment(cmd.ack, ctx.book, ctx.clock(), key.decode()))
+
+
+def decide_claim(ctx: StageContext, work: Work, key: bytes, cmd: DecideClaim) -> None:
+    """A claim decided on the person's state; a person with no state yet gets one, holding the
+    claim id (the decision is made once, whatever comes later)."""
+    state = _state(ctx, work, key) or PersonState(id_number=cmd.claim.id_number)
+    _done(ctx, work, key, state, state.apply_claim(cmd.claim, ctx.book, ctx.clock(), ctx.opened.of(work.partition)))
+
+
+def record_other_channel(ctx: StageContext, work: Work, key: bytes, cmd: RecordOtherChannel) -> None:
+    state = _state(ctx, work, key) or PersonState(id_number=cmd.subsidy.id_number)
+    _done(ctx, work, key, state, state.apply_other_channel(cmd.subsidy, ctx.book, key.decode(), ctx.clock(),
+                                                           ctx.opened.of(work.partition)))
 
 
 Step = Callable[[PersonState, str], list[Effect]]
@@ -194,6 +209,8 @@ Handler = Callable[[StageContext, Work, bytes, Any], Awaitable[None] | None]
 HANDLERS: dict[type, Handler] = {
     ApplyIdentity: apply_identity,
     RecordPayment: record_payment,
+    DecideClaim: decide_claim,
+    RecordOtherChannel: record_other_channel,
     OpenYear: open_year,
     CheckCoverage: check_coverage,
     Redecide: redecide,

@@ -40,10 +40,13 @@ class DashboardState:
         self.codec = Codec()
         self.lock = threading.Lock()
         self.state: dict[str, Any] = {"updated": None, "lag": [], "throughput": {}, "rejections": {},
-                                      "repairs": [], "repairs_total": 0, "coverage": []}
+                                      "repairs": [], "repairs_total": 0, "coverage": [], "claims": {}}
         self._repairs: list[dict[str, Any]] = []
         self._repairs_total = 0
         self._repairs_consumer: KafkaConsumer | None = None
+        self._claims_consumer: KafkaConsumer | None = None
+        self._claims: dict[str, int] = {}
+        self._claim_ids: set[str] = set()
         self._ends: dict[str, tuple[float, int]] = {}
         self._rejections: dict[str, int] = {}
         self._rejected_consumer: KafkaConsumer | None = None
@@ -103,6 +106,22 @@ class DashboardState:
                 self._rejections[reason] = self._rejections.get(reason, 0) + 1
         return dict(self._rejections)
 
+    def _count_claims(self) -> dict[str, int]:
+        """Claims decided, per outcome (each claim id once: it has one decision)."""
+        if self._claims_consumer is None:
+            self._claims_consumer = KafkaConsumer(**kafka_python_config(self.settings.kafka_bootstrap_servers),
+                                                  group_id=None, enable_auto_commit=False,
+                                                  client_id="zhucan-dashboard-claims")
+        for rec in self._follow(self._claims_consumer, self.settings.topics.claim_decisions):
+            try:
+                _, value = self.codec.decode(rec.value, expect="ClaimDecision")
+            except DecodeError:
+                continue
+            if value["claim_id"] not in self._claim_ids:
+                self._claim_ids.add(value["claim_id"])
+                self._claims[value["outcome"]] = self._claims.get(value["outcome"], 0) + 1
+        return dict(self._claims)
+
     def _read_repairs(self, keep: int = 20) -> tuple[list[dict[str, Any]], int]:
         """The latest offset repairs (newest first) and how many there were in all."""
         if self._repairs_consumer is None:
@@ -131,7 +150,7 @@ class DashboardState:
         repairs, repairs_total = self._read_repairs()
         update: dict[str, Any] = {"updated": time.strftime("%Y-%m-%d %H:%M:%S"), "lag": lag,
                                   "throughput": throughput, "rejections": rejections, "repairs": repairs,
-                                  "repairs_total": repairs_total}
+                                  "repairs_total": repairs_total, "claims": self._count_claims()}
         if time.monotonic() - self._coverage_at > self.coverage_every_s:
             self._coverage_at = time.monotonic()
             update["coverage"] = [r.as_dict() for r in coverage(self.settings, by="county")]
@@ -169,6 +188,7 @@ th{background:#f3f3f3}td.l,th.l{text-align:left}.OK{color:#176b24;font-weight:bo
 <h2>Consumer lag</h2><table id="lag"><tr><th class="l">group</th><th>status</th><th class="l">state</th><th>members</th><th>total lag</th><th class="l">partitions not OK</th></tr></table>
 <h2>Throughput (records/s)</h2><table id="throughput"><tr><th class="l">stream</th><th>per second</th><th>total</th></tr></table>
 <h2>Rejections by reason</h2><table id="rejections"><tr><th class="l">reason</th><th>count</th></tr></table>
+<h2>Claims for money to people, by outcome</h2><table id="claims"><tr><th class="l">outcome</th><th>claims</th></tr></table>
 <h2>Offset repairs (<span id="repairs_total">0</span> in all; the latest)</h2>
 <p class="note">A record of zhucan.person-commands came before the one due and the missing ones were read and applied (GAP_FILLED), or could not be read and the partition was sought back (GAP_REWIND); commits had stopped and were healed (COMMIT_STALL); records were deleted before they were applied (GAP_ACCEPTED, an error).</p>
 <table id="repairs"><tr><th class="l">when</th><th class="l">kind</th><th class="l">partition</th><th>due offset</th><th>seen</th></tr></table>
@@ -185,6 +205,7 @@ async function load(){
   const tp=Object.keys(s.throughput).filter(k=>!k.endsWith('(total)'));
   fill('throughput',tp.map(k=>[[k,'l'],[s.throughput[k]],[s.throughput[k+' (total)']]]));
   fill('rejections',Object.entries(s.rejections).map(([k,v])=>[[k,'l'],[v]]));
+  fill('claims',Object.entries(s.claims||{}).map(([k,v])=>[[k,'l'],[v]]));
   document.getElementById('repairs_total').textContent=s.repairs_total;
   fill('repairs',s.repairs.map(r=>[[r.at,'l'],[r.kind,r.kind=='GAP_ACCEPTED'?'STALL':'WARN'],[r.topic+'['+r.partition+']','l'],[r.expected],[r.seen]]));
   fill('coverage',s.coverage.map(r=>[[r.region_code,'l'],[r.insurance_year],[r.live],[r.enrolled],

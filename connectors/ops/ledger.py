@@ -24,11 +24,11 @@ from schemas.codec import Codec
 from schemas.exceptions import DecodeError
 from streams.domain.messages import FeeStandardIssued
 from streams.domain.policy.spec import PolicyBook
-from streams.domain.regions import Level
+from streams.domain.regions import Level, contains
 from streams.policies import load_book
 from streams.settings import Settings
 
-__all__ = ["ENROLLED", "BudgetRow", "CoverageRow", "budget", "coverage", "ledger",
+__all__ = ["ENROLLED", "BudgetRow", "CoverageRow", "budget", "coverage", "instructions", "ledger",
            "publish_settlement", "settlement", "suspected"]
 
 
@@ -59,9 +59,21 @@ def coverage(settings: Settings, region: str | None = None, year: int | None = N
     return coverage_rows(ledger(settings, region, year, book=book), book, by)
 
 
+def instructions(settings: Settings, region: str | None = None, year: int | None = None) -> list[dict[str, Any]]:
+    """The payment instructions (payment-instruction.v1) of a region and year, each once (by id)."""
+    out: dict[str, dict[str, Any]] = {}
+    for _, rec in _read(settings, settings.topics.instructions, "PaymentInstruction", Codec()):
+        if (region and not contains(region, rec["region_code"])) or (year and rec["insurance_year"] != year):
+            continue
+        out.setdefault(rec["instruction_id"], rec)
+    return list(out.values())
+
+
 def settlement(settings: Settings, region: str | None, year: int | None,
                as_of: dt.datetime) -> list[dict[str, Any]]:
-    return settlement_lines(ledger(settings, region, year), as_of)
+    """Enrolment subsidies and the instructions' money, per class, fund, kind (and department)."""
+    book = load_book(settings.policy_dir)
+    return settlement_lines(ledger(settings, region, year, book=book), as_of, instructions(settings, region, year), book)
 
 
 def publish_settlement(settings: Settings, lines: list[dict[str, Any]]) -> None:
@@ -71,7 +83,7 @@ def publish_settlement(settings: Settings, lines: list[dict[str, Any]]) -> None:
     try:
         for line in lines:
             key = "|".join(str(line[k]) for k in ("region_code", "insurance_year", "category", "funding_source",
-                                                  "on_the_spot"))
+                                                  "on_the_spot", "kind", "department"))
             producer.send(settings.topics.settlement, key=key.encode(),
                           value=codec.encode("SettlementLine", line, topic=settings.topics.settlement))
         producer.flush()

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from streams.domain.enums import FREEZING_STATES, PaymentState
+from streams.domain.enums import FREEZING_STATES, Category, PaymentState
 from streams.domain.exceptions import NoPolicy
 from streams.domain.ids import normalize_id, person_key
 from streams.domain.messages import FeeStandardIssued
@@ -132,21 +132,55 @@ def coverage_rows(rows: Iterable[tuple[FeeStandardIssued, str]], book: PolicyBoo
     return [out[k] for k in sorted(out)]
 
 
-def settlement_lines(rows: Iterable[tuple[FeeStandardIssued, str]], as_of: dt.datetime) -> list[dict[str, Any]]:
+def settlement_lines(rows: Iterable[tuple[FeeStandardIssued, str]], as_of: dt.datetime,
+                     instructions: Iterable[dict[str, Any]] = (),
+                     book: PolicyBook | None = None) -> list[dict[str, Any]]:
     """资助汇总表: enrolled people and subsidy per county, year, class, funding source and
-    on-the-spot flag (豫医保办〔2024〕65号 六; 渝医保发〔2019〕78号 二(二)2), as SettlementLine records."""
-    lines: dict[tuple[str, int, str, str, bool], dict[str, Any]] = {}
+    on-the-spot flag (豫医保办〔2024〕65号 六; 渝医保发〔2019〕78号 二(二)2), as SettlementLine records,
+    with the money paid to people by instructions (PaymentInstruction records) on lines of their
+    own ``kind``. A person-year paid by an instruction is settled under that instruction's kind,
+    never also as an enrolment subsidy. Where the region's policy settles by department
+    (``money.settle_by_department``), each line names the funding department (the one that
+    certifies its class)."""
+    lines: dict[tuple[Any, ...], dict[str, Any]] = {}
+    paid_by_instruction = set()
+    instructions = list(instructions)
+    for ins in instructions:
+        id18, _ = normalize_id(ins["id_number"])
+        paid_by_instruction.add((id18 or ins["id_number"], ins["insurance_year"]))
+
+    def department(region: str, year: int, category: str) -> str | None:
+        if book is None:
+            return None
+        try:
+            policy = book.lookup(region, year)
+        except NoPolicy:
+            return None
+        if not policy.spec.money.settle_by_department.value:
+            return None
+        reporters = book.departments.reporters.get(Category(category), ())
+        return reporters[0] if reporters else None
+
+    def add(region: str, year: int, category: str, funding: str, spot: bool, kind: str, amount: int) -> None:
+        key = (region, year, category, funding, spot, kind, department(region, year, category) or "")
+        line = lines.setdefault(key, {"region_code": region, "insurance_year": year, "category": category,
+                                      "funding_source": funding, "on_the_spot": spot, "persons": 0,
+                                      "subsidy_fen": 0, "as_of": as_of, "kind": kind, "department": key[6] or None})
+        line["persons"] += 1
+        line["subsidy_fen"] += amount
+
     for fee, status in rows:
         if status not in ENROLLED:
             continue  # only people who enrolled are settled (攀医保〔2021〕58号 六(二))
         if fee.subsidy_fen == 0:
             continue  # enrolled with no subsidy given (withdrawn, or paid in full and subsidised from next year)
-        key = (fee.region_code, fee.insurance_year, fee.category, fee.funding_source, fee.on_the_spot)
-        line = lines.setdefault(key, {"region_code": key[0], "insurance_year": key[1], "category": key[2],
-                                      "funding_source": key[3], "on_the_spot": key[4], "persons": 0,
-                                      "subsidy_fen": 0, "as_of": as_of})
-        line["persons"] += 1
-        line["subsidy_fen"] += fee.subsidy_fen
+        if (fee.id_number, fee.insurance_year) in paid_by_instruction:
+            continue  # settled under the instruction's kind below
+        add(fee.region_code, fee.insurance_year, fee.category, fee.funding_source, fee.on_the_spot,
+            "ENROLMENT_SUBSIDY", fee.subsidy_fen)
+    for ins in instructions:
+        add(ins["region_code"], ins["insurance_year"], ins["category"], ins["funding_source"], False, ins["kind"],
+            ins["amount_fen"])
     return [lines[k] for k in sorted(lines)]
 
 

@@ -5,6 +5,8 @@ of these, and ``streams/handlers.py`` maps each type to its handler:
 
 - ``ApplyIdentity``: a department's identity change, validated at the intake, for one person;
 - ``RecordPayment``: a tax acknowledgement, re-keyed by the person at the payments stage;
+- ``DecideClaim``, ``RecordOtherChannel``: a county's claim, another funder's subsidy, re-keyed
+  by the person at the money stage;
 - ``OpenYear``, ``CheckCoverage``, ``Redecide``: an operator's command (control.v1), run by
   each partition over its own people.
 
@@ -19,7 +21,7 @@ from typing import NamedTuple
 
 from streams.domain.enums import ControlKind
 from streams.domain.identity import Identity
-from streams.domain.messages import Control, PaymentAck
+from streams.domain.messages import Claim, Control, OtherChannel, PaymentAck
 
 
 class ApplyIdentity(NamedTuple):
@@ -28,6 +30,18 @@ class ApplyIdentity(NamedTuple):
 
 class RecordPayment(NamedTuple):
     ack: PaymentAck
+
+
+class DecideClaim(NamedTuple):
+    """A SubsidyClaim for one person (re-keyed at the intake loop's money stage)."""
+
+    claim: Claim
+
+
+class RecordOtherChannel(NamedTuple):
+    """Another channel's subsidy of one person-year."""
+
+    subsidy: OtherChannel
 
 
 class OpenYear(NamedTuple):
@@ -53,7 +67,8 @@ class PreviewRevision(NamedTuple):
     people: bool  # each person's row too (masked ID), not only the totals
 
 
-Command = ApplyIdentity | RecordPayment | OpenYear | CheckCoverage | Redecide | PreviewRevision
+Command = (ApplyIdentity | RecordPayment | DecideClaim | RecordOtherChannel | OpenYear | CheckCoverage | Redecide
+           | PreviewRevision)
 
 # An operator's command kind -> its order (what control.v1 can ask of every partition).
 ORDERS: dict[ControlKind, type[OpenYear] | type[CheckCoverage] | type[Redecide]] = {

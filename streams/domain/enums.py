@@ -86,6 +86,67 @@ class ControlKind(StrEnum):
     REDECIDE = "REDECIDE"  # CONTRACT additions 2026-12-05
 
 
+
+# -- money to people (CONTRACT additions 2026-12: claims, decisions, payment instructions) --------
+
+class ClaimKind(StrEnum):
+    CROSS_REGION_ENROLMENT = "CROSS_REGION_ENROLMENT"  # 异地参保: paid in full elsewhere, claims at the certifying county
+    EMPLOYEE_INSURANCE = "EMPLOYEE_INSURANCE"  # enrolled individually in employee insurance (渝 三)
+    PAID_IN_FULL = "PAID_IN_FULL"  # paid the full premium before being certified (事后补助)
+
+
+class Scheme(StrEnum):
+    RESIDENT = "RESIDENT"
+    EMPLOYEE = "EMPLOYEE"
+
+
+class ClaimOutcome(StrEnum):
+    APPROVED = "APPROVED"
+    REFUSED = "REFUSED"
+    REVIEW = "REVIEW"
+
+
+class ClaimReason(StrEnum):
+    NOT_ASSISTED_IN_YEAR = "NOT_ASSISTED_IN_YEAR"
+    ALREADY_SUBSIDISED = "ALREADY_SUBSIDISED"
+    NOT_ENROLLED = "NOT_ENROLLED"
+    NOT_ALLOWED_BY_POLICY = "NOT_ALLOWED_BY_POLICY"
+    AMOUNT_ABOVE_PAID = "AMOUNT_ABOVE_PAID"
+    DUPLICATE_CLAIM = "DUPLICATE_CLAIM"
+    AFTER_DEADLINE = "AFTER_DEADLINE"
+    ENROLLED_IN_HOME_REGION = "ENROLLED_IN_HOME_REGION"
+
+
+class InstructionKind(StrEnum):
+    CROSS_REGION_SUBSIDY = "CROSS_REGION_SUBSIDY"
+    EMPLOYEE_INSURANCE_REFUND = "EMPLOYEE_INSURANCE_REFUND"
+    POST_HOC_SUBSIDY = "POST_HOC_SUBSIDY"
+    LATE_DATA_REFUND = "LATE_DATA_REFUND"
+
+
+class Channel(StrEnum):
+    SOCIAL_SECURITY_CARD = "SOCIAL_SECURITY_CARD"  # 一卡通, to the social-security card's bank account
+    TAX_REFUND = "TAX_REFUND"
+    PAYROLL_BANK_CARD = "PAYROLL_BANK_CARD"  # the bank card that pays the person's contribution
+
+
+class SettlementKind(StrEnum):
+    """A settlement line's money: an enrolment subsidy (through the fee standard) or an instruction's kind."""
+
+    ENROLMENT_SUBSIDY = "ENROLMENT_SUBSIDY"
+    CROSS_REGION_SUBSIDY = "CROSS_REGION_SUBSIDY"
+    EMPLOYEE_INSURANCE_REFUND = "EMPLOYEE_INSURANCE_REFUND"
+    POST_HOC_SUBSIDY = "POST_HOC_SUBSIDY"
+    LATE_DATA_REFUND = "LATE_DATA_REFUND"
+
+
+# What an approved claim of each kind pays as.
+PAYS_AS: dict[ClaimKind, InstructionKind] = {
+    ClaimKind.CROSS_REGION_ENROLMENT: InstructionKind.CROSS_REGION_SUBSIDY,
+    ClaimKind.EMPLOYEE_INSURANCE: InstructionKind.EMPLOYEE_INSURANCE_REFUND,
+    ClaimKind.PAID_IN_FULL: InstructionKind.POST_HOC_SUBSIDY,
+}
+
 CATEGORY_ZH: dict[Category, str] = {
     Category.EXTREME_POVERTY: "特困",
     Category.MINIMUM_LIVING: "低保",

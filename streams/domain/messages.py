@@ -16,7 +16,17 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from streams.domain.enums import ControlKind, PaymentState, ReviewKind
+from streams.domain.enums import (
+    Channel,
+    ClaimKind,
+    ClaimOutcome,
+    ClaimReason,
+    ControlKind,
+    InstructionKind,
+    PaymentState,
+    ReviewKind,
+    Scheme,
+)
 from streams.domain.ids import mask_id
 
 
@@ -60,6 +70,106 @@ class Control(NamedTuple):
 
     def to_record(self) -> dict[str, Any]:
         return {**self._asdict(), "command": self.command.value}
+
+
+class Claim(NamedTuple):
+    """A SubsidyClaim (money asked for a person), its ID number normalised to 18 characters."""
+
+    claim_id: str
+    kind: ClaimKind
+    id_number: str
+    name: str
+    insurance_year: int
+    enrolled_region_code: str
+    scheme: Scheme
+    amount_paid_fen: int
+    paid_at: dt.datetime
+    evidence: str
+    submitted_at: dt.datetime
+
+    @classmethod
+    def from_record(cls, value: dict[str, Any]) -> Claim:
+        return cls(str(value["claim_id"]), ClaimKind(value["kind"]), str(value["id_number"]), str(value["name"]),
+                   int(value["insurance_year"]), str(value["enrolled_region_code"]), Scheme(value["scheme"]),
+                   int(value["amount_paid_fen"]), value["paid_at"], str(value["evidence"]), value["submitted_at"])
+
+    def to_record(self) -> dict[str, Any]:
+        return {**self._asdict(), "kind": self.kind.value, "scheme": self.scheme.value}
+
+
+class OtherChannel(NamedTuple):
+    """An OtherChannelSubsidy: another funder's subsidy of the same premium (其他渠道资助)."""
+
+    record_id: str
+    funder: str
+    id_number: str
+    insurance_year: int
+    amount_fen: int
+    reported_at: dt.datetime
+
+    @classmethod
+    def from_record(cls, value: dict[str, Any]) -> OtherChannel:
+        return cls(str(value["record_id"]), str(value["funder"]), str(value["id_number"]),
+                   int(value["insurance_year"]), int(value["amount_fen"]), value["reported_at"])
+
+    def to_record(self) -> dict[str, Any]:
+        return self._asdict()
+
+
+@dataclass
+class ClaimDecided:
+    """A ClaimDecision: exactly one per claim id (CONTRACT rule 7)."""
+
+    claim_id: str
+    id_number: str
+    insurance_year: int
+    outcome: ClaimOutcome
+    reasons: list[ClaimReason]
+    amount_fen: int
+    policy_id: str
+    basis: str
+    decided_at: int  # epoch ms
+    code: str = ""  # a finer reason where none of the list fits (INVALID_ID, BAD_AMOUNT, NO_POLICY...)
+
+    def describe(self) -> str:
+        why = ",".join(self.reasons) or self.code or "-"
+        return f"claim {self.claim_id} year {self.insurance_year} {self.outcome} ({why}) (id {mask_id(self.id_number)})"
+
+    def to_record(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class InstructionIssued:
+    """A PaymentInstruction: money to move to one person, once per cause (its id is the cause's)."""
+
+    instruction_id: str
+    kind: InstructionKind
+    cause_id: str
+    id_number: str
+    name: str
+    region_code: str
+    insurance_year: int
+    amount_fen: int
+    category: str
+    funding_source: str
+    channel: Channel
+    notify_sms: bool
+    policy_id: str
+    basis: str
+    issued_at: int  # epoch ms
+
+    def describe(self) -> str:
+        return (f"instruction {self.instruction_id} {self.kind} {self.amount_fen} fen year {self.insurance_year} "
+                f"via {self.channel} (id {mask_id(self.id_number)})")
+
+    def to_record(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def instruction_id(kind: InstructionKind, cause_id: str) -> str:
+    """The same cause always gives the same id (a redelivery, a replay or a restart finds it again)."""
+    return hashlib.sha256(f"{kind}|{cause_id}".encode()).hexdigest()[:24]
 
 
 @dataclass
@@ -134,7 +244,7 @@ class SuspectedFound:
         return dict(self.__dict__)
 
 
-Effect = FeeStandardIssued | ReviewRaised | SuspectedFound
+Effect = FeeStandardIssued | ReviewRaised | SuspectedFound | ClaimDecided | InstructionIssued
 
 
 def case_id(trigger: str, kind: ReviewKind, year: int | None) -> str:

@@ -18,11 +18,33 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from streams.domain import state_codec
-from streams.domain.enums import FREEZING_STATES, PaymentMode, PaymentState, ReviewKind
+from streams.domain.enums import (
+    FREEZING_STATES,
+    InstructionKind,
+    PaymentMode,
+    PaymentState,
+    ReviewKind,
+)
 from streams.domain.exceptions import NoPolicy
 from streams.domain.identity import Identity
 from streams.domain.ids import mask_id, scrub
-from streams.domain.messages import Effect, PaymentAck, ReviewRaised, case_id, unknown_payment
+from streams.domain.messages import (
+    Claim,
+    Effect,
+    OtherChannel,
+    PaymentAck,
+    ReviewRaised,
+    case_id,
+    unknown_payment,
+)
+from streams.domain.money import (
+    OtherSubsidy,
+    PaidOut,
+    decide_claim,
+    owed_instruction,
+    subsidised_by,
+    top_up,
+)
 from streams.domain.payments import OWED_CODES, Figures, in_paid_in_full_group, settle
 from streams.domain.policy.decide import yuan
 from streams.domain.policy.spec import Policy, PolicyBook
@@ -32,6 +54,9 @@ from streams.domain.year import YearRecord, decide_year, issue, revision_of_paid
 from streams.domain.years import Counts, YearView, lies_in, target_years, view_year
 
 SEEN_LIMIT = 256  # ack ids (and a v1 state's event ids) remembered per person for redelivery
+# What money a payment's finding leaves owed is paid as (where the region names a channel).
+OWED_AS = {"POST_HOC_SUBSIDY": InstructionKind.POST_HOC_SUBSIDY, "TAX_REFUND": InstructionKind.LATE_DATA_REFUND,
+           "OWED_TO_PERSON": InstructionKind.LATE_DATA_REFUND}
 
 
 def _ms(value: dt.datetime) -> int:
@@ -47,6 +72,9 @@ class PersonState:
     seen: list[str] = field(default_factory=list)
     waiting: list[int] = field(default_factory=list)  # years an identity counts for that have no policy yet
     raised: list[str] = field(default_factory=list)  # review cases raised once per person-year (code|year|what)
+    claims: dict[str, list[object]] = field(default_factory=dict)  # claim id -> [kind, year, outcome] (rule 7)
+    paid_out: list[PaidOut] = field(default_factory=list)  # instructions issued: each cause once
+    others: list[OtherSubsidy] = field(default_factory=list)  # other channels' subsidies (rule 10)
 
     def dumps(self) -> bytes:
         return state_codec.encode(self)
@@ -118,6 +146,9 @@ class PersonState:
                     f"id {mask_id(self.id_number)} holds {category}, which policy {pid} does not list for {year}: "
                     f"no subsidy from it", now_ms))
         decision, on_the_spot, due = decide_year(self.id_number, view, timeline, book.departments)
+        others = [o for o in self.others if o.year == year]
+        if decision is not None and others and view.policy is not None:
+            decision = top_up(decision, others, view.policy)
         rec.held = sorted({s.category for s, _, _ in view.counted}) if decision is not None else []
         issued = issue(rec, year, decision, view, on_the_spot, (self.id_number, self.name), person_key, now_ms,
                        timeline, book)
@@ -129,7 +160,25 @@ class PersonState:
                 self.waiting.remove(year)
         if issued is not None:
             effects.append(issued)
-        return effects
+        return effects + self._double_subsidy(year, person_key, now_ms)
+
+    def _double_subsidy(self, year: int, person_key: str, now_ms: int) -> list[Effect]:
+        """One DOUBLE_SUBSIDY case per other channel's record of ``year`` while a standard (live
+        or paid) or an instruction subsidises the same premium too (CONTRACT rule 10)."""
+        rec = self.years.get(year)
+        ours = subsidised_by(year, rec, self.paid_out, [])
+        if not ours and rec is not None and not rec.frozen and rec.mode != PaymentMode.WITHDRAWN and rec.subsidy_fen > 0:
+            ours = [f"缴费标准 v{rec.version} 资助 {yuan(rec.subsidy_fen)}"]
+        out: list[Effect] = []
+        for other in (o for o in self.others if o.year == year and ours):
+            if self._once(f"DOUBLE_SUBSIDY|{year}|{other.record_id}"):
+                rule = _money_rule(rec)
+                out.append(self._review(
+                    f"{person_key}|double|{other.record_id}", ReviewKind.DOUBLE_SUBSIDY, year, "DOUBLE_SUBSIDY",
+                    f"id {mask_id(self.id_number)} {year}: {other.funder} ({other.record_id}) subsidises "
+                    f"{yuan(other.amount_fen)} of the same premium as {'; '.join(ours)}{rule}", now_ms,
+                    other.amount_fen))
+        return out
 
     # -- facts ---------------------------------------------------------------
     def _record(self, fact: Fact) -> bool:
@@ -220,10 +269,62 @@ class PersonState:
         found = revision_of_paid(rec, view, timeline, book, self.id_number)
         if found is None or not self._once(f"POLICY_REVISION|{year}|{found.policy_id}"):
             return []
+        trigger = f"{person_key}|revision|{found.policy_id}"
+        effects: list[Effect] = [self._review(trigger, ReviewKind.OTHER, year, "POLICY_REVISION",
+                                              f"id {mask_id(self.id_number)} {year}: {found.detail}", now_ms,
+                                              found.difference)]
         if found.owed:
             rec.owed_fen, rec.owed_kind = rec.owed_fen + found.difference, "POLICY_REVISION"
-        return [self._review(f"{person_key}|revision|{found.policy_id}", ReviewKind.OTHER, year, "POLICY_REVISION",
-                             f"id {mask_id(self.id_number)} {year}: {found.detail}", now_ms, found.difference)]
+            paid = rec.frozen_figures() or rec.figures()
+            effects += self._owe(InstructionKind.POST_HOC_SUBSIDY, case_id(trigger, ReviewKind.OTHER, year), year,
+                                 paid, found.difference, view.policy, found.detail, person_key, now_ms)
+        return effects
+
+    def apply_claim(self, claim: Claim, book: PolicyBook, now_ms: int,
+                    opened: Mapping[str, int] | None = None) -> list[Effect]:
+        """A SubsidyClaim, decided once (rule 7: the same claim id again gives nothing); an
+        approved one gives its instruction (``money.decide_claim``, rules 8-9)."""
+        if claim.claim_id in self.claims:
+            return []
+        self.name = self.name or claim.name
+        year = claim.insurance_year
+        decided, instruction = decide_claim(claim, fold(self.facts), self.years.get(year), self.claims,
+                                            self.paid_out, self.others, book, opened or {}, now_ms)
+        self.claims[claim.claim_id] = [claim.kind.value, year, decided.outcome.value]
+        if instruction is None:
+            return [decided]
+        self.paid_out.append(PaidOut(year, instruction.kind.value, claim.claim_id, instruction.amount_fen,
+                                     instruction.instruction_id))
+        return [decided, instruction]
+
+    def apply_other_channel(self, sub: OtherChannel, book: PolicyBook, person_key: str, now_ms: int,
+                            opened: Mapping[str, int] | None = None) -> list[Effect]:
+        """Another channel's subsidy of a person-year (rule 10): recorded once per record id; a
+        DOUBLE_SUBSIDY case where a standard or an instruction subsidises the same premium; under
+        the region's top-up rule an unfrozen year's standard is re-decided to cover only the rest."""
+        if any(o.record_id == sub.record_id for o in self.others):
+            return []
+        year = sub.insurance_year
+        self.others.append(OtherSubsidy(sub.record_id, sub.funder, year, sub.amount_fen))
+        if year in self.years and not self.years[year].frozen:
+            return self._redecide(year, fold(self.facts), book, person_key, now_ms,
+                                  target_years(fold(self.facts), book, opened or {})[1])
+        return self._double_subsidy(year, person_key, now_ms)
+
+    def _owe(self, kind: InstructionKind, cause_id: str, year: int, fig: Figures, amount: int, policy: Policy | None,
+             why: str, person_key: str, now_ms: int) -> list[Effect]:
+        """Money a payment or a revision left owed to the person, as an instruction where the
+        region names its channel, unless another instruction or channel already subsidised the
+        year (then a DOUBLE_SUBSIDY case says so instead)."""
+        if policy is None or any(p.cause_id == cause_id for p in self.paid_out):
+            return []
+        if subsidised_by(year, None, self.paid_out, self.others):
+            return self._double_subsidy(year, person_key, now_ms)
+        found = owed_instruction(kind, cause_id, fig, amount, policy, (self.id_number, self.name), why, now_ms)
+        if found is None:
+            return []
+        self.paid_out.append(PaidOut(year, found.kind.value, cause_id, found.amount_fen, found.instruction_id))
+        return [found]
 
     def check_coverage(self, year: int, region: str, as_of: dt.date, grace_days: int) -> list[Effect]:
         """CHECK_COVERAGE: suspected un-enrolled when a live standard has no payment after its due date + grace."""
@@ -233,8 +334,9 @@ class PersonState:
         found = suspected(rec, year, as_of, grace_days, lambda: fold(self.facts).death, (self.id_number, self.name))
         return [found] if found is not None else []
 
-    def apply_payment(self, ack: PaymentAck, book: PolicyBook, now_ms: int) -> list[Effect]:
-        """Apply a tax acknowledgement."""
+    def apply_payment(self, ack: PaymentAck, book: PolicyBook, now_ms: int, person_key: str = "") -> list[Effect]:
+        """Apply a tax acknowledgement (``person_key``: the cases' trigger, as elsewhere)."""
+        person_key = person_key or self.id_number
         ack_id, year, status, version, amount = ack.ack_id, ack.insurance_year, ack.status, ack.fee_version, ack.amount_fen
         level = ack.contribution_level
         digest = hashlib.sha256(f"{year}|{version}|{status}|{amount}|{level}".encode()).hexdigest()[:8]
@@ -275,15 +377,22 @@ class PersonState:
             policy = _policy_of(book, acted_on, year)
             in_group = in_paid_in_full_group(fold(self.facts), acted_on, policy)
             settled, findings = settle(acted_on, status, amount, level, policy, in_group)
-            for finding in findings:
-                review(finding.kind, finding.detail, finding.code, finding.amount_fen)
-                if finding.code in OWED_CODES and finding.amount_fen:
-                    rec.owed_fen, rec.owed_kind = finding.amount_fen, finding.code
             rec.payment = status.value
             rec.paid_version = version
             rec.paid_fen = amount
             rec.paid = settled.to_doc()
+            for finding in findings:
+                review(finding.kind, finding.detail, finding.code, finding.amount_fen)
+                if finding.code in OWED_CODES and finding.amount_fen:
+                    rec.owed_fen, rec.owed_kind = finding.amount_fen, finding.code
+                    effects += self._owe(OWED_AS[finding.code], ack_id, year, acted_on, finding.amount_fen, policy,
+                                         f"ack {ack_id}: {finding.detail}", person_key, now_ms)
+            effects += self._double_subsidy(year, person_key, now_ms)
         return effects
+
+
+def _money_rule(rec: YearRecord | None) -> str:
+    return "" if rec is None or not rec.policy_id else f" (policy {rec.policy_id}: other_channel)"
 
 
 def _policy_of(book: PolicyBook, fig: Figures, year: int) -> Policy | None:

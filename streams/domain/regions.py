@@ -45,6 +45,16 @@ def contains(region: str, code: str) -> bool:
     return at_level(code, level_of(region)) == region
 
 
+MUNICIPALITIES = frozenset({"11", "12", "31", "50"})  # 北京, 天津, 上海, 重庆: one pooling region each
+
+
+def pooling_region(county: str) -> str:
+    """The pooling region (统筹地区) a county enrols in: its city, or the whole municipality for
+    the four directly governed ones. A person enrolled outside the pooling region of the county
+    that certified them enrolled elsewhere (异地参保)."""
+    return province_of(county) if county[:2] in MUNICIPALITIES else city_of(county)
+
+
 def is_county_code(code: str) -> bool:
     """Six digits of a known province, and not a province's own code (a department reports a
     county; a city-level code is accepted, as some cities report without districts)."""

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 import orjson  # the state's JSON, written and read once per command: ~5x faster than json
 
 from streams.domain.enums import Change
+from streams.domain.money import OtherSubsidy, PaidOut
 from streams.domain.payments import Figures
 from streams.domain.timeline import Fact, record_fact, recorded_key
 from streams.domain.year import YearRecord
@@ -33,6 +34,9 @@ class State(Protocol):
     seen: list[str]
     waiting: list[int]
     raised: list[str]
+    claims: dict[str, list[object]]
+    paid_out: list[PaidOut]
+    others: list[OtherSubsidy]
 
 
 def encode(state: State) -> bytes:
@@ -49,6 +53,12 @@ def encode(state: State) -> bytes:
         doc["w"] = state.waiting
     if state.raised:
         doc["k"] = state.raised
+    if state.claims:
+        doc["c"] = state.claims
+    if state.paid_out:
+        doc["o"] = [list(p) for p in state.paid_out]
+    if state.others:
+        doc["x"] = [list(o) for o in state.others]
     return orjson.dumps(doc)  # compact UTF-8 JSON
 
 
@@ -62,7 +72,8 @@ def decode(data: bytes) -> dict[str, Any]:
         return _from_v2(doc)
     return {"id_number": doc["i"], "name": doc["n"], "facts": [Fact.from_doc(f) for f in doc["f"]],
             "years": {int(y): YearRecord(**r) for y, r in doc["y"].items()}, "seen": doc["s"],
-            "waiting": doc.get("w", []), "raised": doc.get("k", [])}
+            "waiting": doc.get("w", []), "raised": doc.get("k", []), "claims": doc.get("c", {}),
+            "paid_out": [PaidOut(*p) for p in doc.get("o", [])], "others": [OtherSubsidy(*o) for o in doc.get("x", [])]}
 
 
 def _from_v1(doc: dict[str, Any]) -> dict[str, Any]:

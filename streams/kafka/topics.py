@@ -16,7 +16,13 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from streams.domain.departments import DEPARTMENTS, Department
-from streams.domain.messages import FeeStandardIssued, ReviewRaised, SuspectedFound
+from streams.domain.messages import (
+    ClaimDecided,
+    FeeStandardIssued,
+    InstructionIssued,
+    ReviewRaised,
+    SuspectedFound,
+)
 
 DAY_MS = 24 * 3600 * 1000
 WORKER = "zhucan-worker"  # zhucan's own principal (deploy/acl.yaml)
@@ -87,6 +93,19 @@ TOPICS: tuple[TopicSpec, ...] = (
               counted=Counted("zhucan_suspected_unenrolled_total", "Suspected un-enrolled people published")),
     TopicSpec("settlement", "settlement.v1", "SettlementLine", "region|year", "operator", 30 * DAY_MS, True),
     TopicSpec("control", "control.v1", "ControlCommand", "command id", "operator", 30 * DAY_MS, True, keyed=False),
+    # money to people (CONTRACT additions 2026-12): claims in, one decision per claim and the
+    # instructions out (kept like the standards: they are the money's record), other channels in
+    TopicSpec("claims", "subsidy-claim.v1", "SubsidyClaim", "the bureau's choice", "county-bureau", 400 * DAY_MS, True,
+              keyed=False),  # zhucan re-keys by person
+    TopicSpec("claim_decisions", "subsidy-claim.decided.v1", "ClaimDecision", "person token", WORKER, 400 * DAY_MS,
+              True, effect=ClaimDecided, counted=Counted("zhucan_claims_decided_total", "Claims decided, per outcome",
+                                                         ("outcome",)), logged=True),
+    TopicSpec("instructions", "payment-instruction.v1", "PaymentInstruction", "person token", WORKER, 400 * DAY_MS,
+              True, effect=InstructionIssued, counted=Counted("zhucan_payment_instructions_total",
+                                                              "Payment instructions issued, per kind", ("kind",)),
+              logged=True),
+    TopicSpec("other_channel", "subsidy.other-channel.v1", "OtherChannelSubsidy", "the funder's choice",
+              "other-funders", 400 * DAY_MS, True, keyed=False),
     TopicSpec("person_commands", "zhucan.person-commands", None, "person token / batch", WORKER, 7 * DAY_MS, False),
     TopicSpec("dead_letter", "zhucan.dead-letter", None, "origin key", WORKER, 90 * DAY_MS, False, keyed=False),
     # The person table's changelog (compacted only, never deleted by time): created here with the
@@ -107,6 +126,8 @@ TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec("policy_previews", "zhucan.policy-previews", None, "preview id", WORKER, 7 * DAY_MS, False,
               keyed=False),
     TopicSpec("worker_policies", "zhucan.worker-policies", None, "worker id", WORKER, None, False, keyed=False),
+    # the county bureaus' claim files (`zhucan import --claims`): digests and counts, like a department's
+    TopicSpec("claim_imports", "zhucan.imports.county-bureau", None, "file digest", "county-bureau", None, False),
 )
 
 
@@ -143,6 +164,10 @@ class Topics:
     unenrolled: str
     settlement: str
     control: str
+    claims: str
+    claim_decisions: str
+    instructions: str
+    other_channel: str
     person_commands: str
     dead_letter: str
     person_changelog: str
@@ -152,6 +177,7 @@ class Topics:
     policy_candidates: str
     policy_previews: str
     worker_policies: str
+    claim_imports: str
 
     def source_of(self, topic: str) -> str | None:
         """The department whose topic this is, or None."""

@@ -134,6 +134,8 @@ class StageContext:
     in_flight: int = field(default=0)  # batches and fetches being handled (the drain on shutdown waits)
     # tests on real Kafka only (ZHUCAN_FAULTS die_scan): called after each commit of a partition scan
     scan_committed: Callable[[int, int], None] = field(default=lambda partition, people: None)
+    # tests on real Kafka only (ZHUCAN_FAULTS die_sent): called with a unit's records once acknowledged
+    after_send: Callable[[list[Out]], None] | None = None
 
     def dead_letter(self, msg: Any, error_class: str, message: str, inner: tuple[bytes, bytes] | None = None) -> Out:
         """The dead-letter record of ``msg`` (or of one command inside it), counted."""
@@ -145,4 +147,4 @@ class StageContext:
 
     def unit(self, write: Write[K, V]) -> UnitOfWork[K, V]:
         """A unit of work whose changes ``write`` writes once its records are acknowledged."""
-        return UnitOfWork(lambda outs, wait=False: self.send(outs, wait=wait), write, self.metrics)
+        return UnitOfWork(lambda outs, wait=False: self.send(outs, wait=wait), write, self.metrics, self.after_send)

@@ -10,6 +10,10 @@ broker whatever the recovery's timing:
   notice the gap at the next record, read the missing records and apply them first;
 - ``unack:P:O``: the record is applied but its acknowledgement is lost once, so Faust's commit
   stops at it for good: the commit watch must notice and seek back;
+- ``die_sent:TOPIC:N``: the worker process dies (exit 137) once, right after the broker
+  acknowledged the Nth unit of work whose records include one for the topic named ``TOPIC``
+  (an attribute of ``Topics``, such as ``instructions``) and before that unit's state is
+  written: a restart must apply the command again and publish nothing new (the same ids);
 - ``die_scan:P:N``: the worker process dies (exit 137, as a SIGKILL leaves it) once partition P's
   scan of an operator's order has committed N people (N a multiple of the scan's 1,000): the
   order must complete after a restart, with no version twice.
@@ -37,6 +41,8 @@ class Faults:
     lose: set[tuple[int, int]] = field(default_factory=set)
     unack: set[tuple[int, int]] = field(default_factory=set)
     die_scan: set[tuple[int, int]] = field(default_factory=set)
+    die_sent: dict[str, int] = field(default_factory=dict)  # topic attribute -> the unit to die after
+    _sent_units: dict[str, int] = field(default_factory=dict)
 
     @classmethod
     def parse(cls, text: str) -> Faults:
@@ -44,16 +50,20 @@ class Faults:
         for item in filter(None, (part.strip() for part in text.split(","))):
             try:
                 kind, partition, offset = item.split(":")
+                if kind == "die_sent":
+                    faults.die_sent[partition] = int(offset)
+                    continue
                 where = (int(partition), int(offset))
             except ValueError:
-                raise FaultSpecError(f"ZHUCAN_FAULTS item {item!r}: expected KIND:PARTITION:OFFSET") from None
+                raise FaultSpecError(f"ZHUCAN_FAULTS item {item!r}: expected KIND:PARTITION:OFFSET "
+                                     f"(die_sent:TOPIC:N)") from None
             if kind not in ("lose", "unack", "die_scan"):
-                raise FaultSpecError(f"ZHUCAN_FAULTS item {item!r}: the kinds are lose, unack and die_scan")
+                raise FaultSpecError(f"ZHUCAN_FAULTS item {item!r}: the kinds are lose, unack, die_scan and die_sent")
             getattr(faults, kind).add(where)
         return faults
 
     def __bool__(self) -> bool:
-        return bool(self.lose or self.unack or self.die_scan)
+        return bool(self.lose or self.unack or self.die_scan or self.die_sent)
 
     def scan_committed(self, partition: int, people: int) -> None:
         """Die here if ``die_scan`` names this partition and count (the scan's commit is done)."""
@@ -61,6 +71,19 @@ class Faults:
             log.warning("FAULT: the worker dies after partition %d's scan committed %d people", partition, people)
             logging.shutdown()
             os._exit(137)
+
+    def sent(self, topics: dict[str, str]) -> Callable[[list[Any]], None]:
+        """The unit hook of ``die_sent`` (``topics``: attribute -> the topic's name)."""
+        def after_send(outs: list[Any]) -> None:
+            for attr, n in list(self.die_sent.items()):
+                if any(out.topic == topics[attr] for out in outs):
+                    self._sent_units[attr] = self._sent_units.get(attr, 0) + 1
+                    if self._sent_units[attr] == n:
+                        log.warning("FAULT: the worker dies after a unit's records for %s were acknowledged, "
+                                    "before its state is written", attr)
+                        logging.shutdown()
+                        os._exit(137)
+        return after_send
 
     def lost(self, partition: int, offset: int) -> bool:
         """True once for the record to lose: it is not handed over, and its ack is dropped."""

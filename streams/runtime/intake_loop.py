@@ -83,7 +83,8 @@ class IntakeService(mode.Service):
             enable_auto_commit=False, auto_offset_reset="earliest",
             max_partition_fetch_bytes=t.intake_partition_fetch_bytes, fetch_max_bytes=t.intake_fetch_bytes,
         )
-        topics = [*s.topics.identity.values(), s.topics.payment_status, s.topics.control, s.topics.policy_candidates]
+        topics = [*s.topics.identity.values(), s.topics.payment_status, s.topics.control, s.topics.policy_candidates,
+                  s.topics.claims, s.topics.other_channel]
         self.consumer.subscribe(topics, listener=_WaitForBatch(self))
         await self.consumer.start()
         self._task = asyncio.ensure_future(self._run())

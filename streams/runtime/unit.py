@@ -29,8 +29,10 @@ Write = Callable[[dict[K, V]], Awaitable[None]]
 
 
 class UnitOfWork(Generic[K, V]):
-    def __init__(self, send: Send, write: Write[K, V], metrics: Metrics | None = None) -> None:
+    def __init__(self, send: Send, write: Write[K, V], metrics: Metrics | None = None,
+                 after_send: Callable[[list[Out]], None] | None = None) -> None:
         self._send = send
+        self._after_send = after_send  # tests on real Kafka only (ZHUCAN_FAULTS die_sent)
         self._write = write
         self._metrics = metrics
         self.outs: list[Out] = []
@@ -48,6 +50,8 @@ class UnitOfWork(Generic[K, V]):
         """Send, wait for the broker's acknowledgements, then write the changes and count."""
         sent, self.outs = self.outs, []
         await self._send(sent, wait=True)
+        if self._after_send is not None:
+            self._after_send(sent)
         changes, self.changes = self.changes, {}
         if changes:
             await self._write(changes)

@@ -31,11 +31,19 @@ import orjson
 
 from schemas.codec import Codec
 from schemas.exceptions import DecodeError
-from streams.domain.commands import ORDERS, ApplyIdentity, Command, PreviewRevision, RecordPayment
+from streams.domain.commands import (
+    ORDERS,
+    ApplyIdentity,
+    Command,
+    DecideClaim,
+    PreviewRevision,
+    RecordOtherChannel,
+    RecordPayment,
+)
 from streams.domain.departments import SHIPPED, Departments
-from streams.domain.enums import ControlKind, LivingStatus, PaymentState
+from streams.domain.enums import ClaimKind, ControlKind, LivingStatus, PaymentState, Scheme
 from streams.domain.identity import CATEGORIES, CHANGES, Identity, identity_from_command
-from streams.domain.messages import Control, PaymentAck
+from streams.domain.messages import Claim, Control, OtherChannel, PaymentAck
 
 MAGIC = b"ZB\x01"
 _LIVING = {m.value: m for m in LivingStatus}
@@ -43,6 +51,8 @@ _PAID = {m.value: m for m in PaymentState}
 IDENTITY = b"ZI\x01"
 PAYMENT = b"ZP\x01"
 PREVIEW = b"ZV\x01"
+CLAIM = b"ZC\x01"
+OTHER = b"ZO\x01"
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _MS = dt.timedelta(milliseconds=1)
 _HEAD = struct.Struct(">H")
@@ -150,6 +160,41 @@ def unpack_payment(data: bytes) -> PaymentAck:
         raise DecodeError("COMMAND_FORMAT", f"internal payment command: {type(exc).__name__}: {exc}") from exc
 
 
+def _ms(at: dt.datetime) -> int:
+    return (at - _EPOCH) // _MS
+
+
+def pack_claim(claim: Claim) -> bytes:
+    """A decoded claim (its ID number normalised) in the internal form."""
+    c = claim
+    return CLAIM + orjson.dumps([c.claim_id, c.kind, c.id_number, c.name, c.insurance_year, c.enrolled_region_code,
+                                 c.scheme, c.amount_paid_fen, _ms(c.paid_at), c.evidence, _ms(c.submitted_at)])
+
+
+def unpack_claim(data: bytes) -> Claim:
+    try:
+        (claim_id, kind, id_number, name, year, enrolled, scheme, paid, paid_ms, evidence, submitted_ms) = orjson.loads(
+            data[len(CLAIM):])
+        return Claim(str(claim_id), ClaimKind(kind), str(id_number), str(name), int(year), str(enrolled), Scheme(scheme),
+                     int(paid), _EPOCH + paid_ms * _MS, str(evidence), _EPOCH + submitted_ms * _MS)
+    except (orjson.JSONDecodeError, ValueError, TypeError, KeyError, OverflowError) as exc:
+        raise DecodeError("COMMAND_FORMAT", f"internal claim command: {type(exc).__name__}: {exc}") from exc
+
+
+def pack_other(sub: OtherChannel) -> bytes:
+    return OTHER + orjson.dumps([sub.record_id, sub.funder, sub.id_number, sub.insurance_year, sub.amount_fen,
+                                 _ms(sub.reported_at)])
+
+
+def unpack_other(data: bytes) -> OtherChannel:
+    try:
+        (record_id, funder, id_number, year, amount, reported_ms) = orjson.loads(data[len(OTHER):])
+        return OtherChannel(str(record_id), str(funder), str(id_number), int(year), int(amount),
+                            _EPOCH + reported_ms * _MS)
+    except (orjson.JSONDecodeError, ValueError, TypeError, KeyError, OverflowError) as exc:
+        raise DecodeError("COMMAND_FORMAT", f"internal other-channel command: {type(exc).__name__}: {exc}") from exc
+
+
 def pack_preview(preview: PreviewRevision) -> bytes:
     return PREVIEW + orjson.dumps({"preview_id": preview.preview_id, "targets": preview.targets,
                                    "documents": preview.documents, "people": preview.people})
@@ -182,11 +227,15 @@ INTERNAL: dict[bytes, Callable[[bytes, Departments], Command]] = {
     IDENTITY: lambda data, departments: ApplyIdentity(unpack_identity(data, departments)),
     PAYMENT: lambda data, departments: RecordPayment(unpack_payment(data)),
     PREVIEW: lambda data, departments: unpack_preview(data),
+    CLAIM: lambda data, departments: DecideClaim(unpack_claim(data)),
+    OTHER: lambda data, departments: RecordOtherChannel(unpack_other(data)),
 }
 AVRO: dict[str, Callable[[dict[str, Any]], Command]] = {
     "IdentityEvent": lambda value: ApplyIdentity(identity_from_command(value)),  # validated at the intake
     "PaymentStatus": lambda value: RecordPayment(PaymentAck.from_record(value)),
     "ControlCommand": control_order,
+    "SubsidyClaim": lambda value: DecideClaim(Claim.from_record(value)),  # a replayed dead letter
+    "OtherChannelSubsidy": lambda value: RecordOtherChannel(OtherChannel.from_record(value)),
 }
 _AVRO_NAMES = tuple(AVRO)
 

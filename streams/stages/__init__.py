@@ -1,8 +1,9 @@
-"""The worker's stages, each a page: intake, payments, control (the intake loop's inputs) and
+"""The worker's stages, each a page: intake, payments, money, control (the intake loop's inputs) and
 person (the Faust agent). Each is built on the ``StageContext`` below it
 (``streams/runtime/context.py``) and calls nothing above it.
 
-``Inputs`` routes a fetch of the intake loop: tax's acknowledgements to the payments stage,
+``Inputs`` routes a fetch of the intake loop: tax's acknowledgements to the payments stage, the
+counties' claims and other funders' subsidies to the money stage,
 the operators' commands and policy previews to the control stage, the departments' records (every other topic
 the loop reads) to the intake stage, all into the fetch's one unit of work."""
 
@@ -17,18 +18,21 @@ from streams.runtime.context import StageContext
 from streams.runtime.unit import UnitOfWork
 from streams.stages.control import ControlStage
 from streams.stages.intake import IntakeStage
+from streams.stages.money import MoneyStage
 from streams.stages.payments import PaymentStage
 
 log = logging.getLogger("zhucan.worker")
 
 
 class Inputs:
-    def __init__(self, ctx: StageContext, intake: IntakeStage, payments: PaymentStage, control: ControlStage) -> None:
+    def __init__(self, ctx: StageContext, intake: IntakeStage, payments: PaymentStage, control: ControlStage,
+                 money: MoneyStage) -> None:
         self.ctx = ctx
         self.intake = intake
         self.routes: dict[str, Callable[[Any, UnitOfWork[Any, Any]], None]] = {
             ctx.topics.payment_status: payments.forward, ctx.topics.control: control.fan_out,
-            ctx.topics.policy_candidates: control.fan_out_preview}
+            ctx.topics.policy_candidates: control.fan_out_preview, ctx.topics.claims: money.claim,
+            ctx.topics.other_channel: money.other_channel}
 
     def handle(self, records: Sequence[Any], unit: UnitOfWork[Any, Any]) -> None:
         """A fetch's records, whatever their topics, into ``unit``; nothing raises (a record

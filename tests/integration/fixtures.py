@@ -99,6 +99,16 @@ class Stack:
                            value=self.codec.encode("PaymentStatus", ack))
         self.producer.flush()
 
+    def send_claim(self, claim: dict[str, Any]) -> None:
+        self.producer.send(self.topics.claims, key=claim["claim_id"].encode(),
+                           value=self.codec.encode("SubsidyClaim", claim))
+        self.producer.flush()
+
+    def send_other_channel(self, record: dict[str, Any]) -> None:
+        self.producer.send(self.topics.other_channel, key=record["record_id"].encode(),
+                           value=self.codec.encode("OtherChannelSubsidy", record))
+        self.producer.flush()
+
     # -- reading --------------------------------------------------------------
     def key(self, id_number: str) -> str:
         return person_key(id_number, TEST_SECRET.encode())

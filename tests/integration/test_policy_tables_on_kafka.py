@@ -7,7 +7,8 @@ everything (each input partition's committed offset at its end, twice in a row).
 the worker restarted (its state comes back from RocksDB and the changelog), as a bureau
 would do, once per stage (a case that adds a file and later another plays its later steps
 after a second restart). Then each case's fee standards (every version, from fee-standard.v1), frozen years
-(the ledger, read as `zhucan settle` reads it) and review codes (review.v1) are checked
+(the ledger, read as `zhucan settle` reads it), review codes (review.v1), claim decisions
+(subsidy-claim.decided.v1) and payment instructions (payment-instruction.v1) are checked
 against the same expectations the pure-domain runner checks.
 
 One difference from the unit runner: OPEN_YEAR is an order for a whole region, so here it
@@ -34,9 +35,12 @@ from tests.unit.streams.domain.test_policy_tables import (
     FIELDS,
     RECORD_FIELDS,
     case_id_number,
+    check_money,
     check_standards,
     load_cases,
+    raw_claim,
     raw_identity,
+    raw_other,
     raw_payment,
     shifted_policy,
 )
@@ -52,7 +56,7 @@ class Barrier:
         t = stack.topics
         # the intake loop reads the departments', tax's and the operators' topics; the Faust app
         # the person commands (issue #26)
-        self.inputs = {s.app_id: [*t.identity.values(), t.payment_status, t.control],
+        self.inputs = {s.app_id: [*t.identity.values(), t.payment_status, t.control, t.claims, t.other_channel],
                        s.streams_app_id: [t.person_commands]}
         self.admin = KafkaAdminClient(bootstrap_servers=s.kafka_bootstrap_servers, client_id="zhucan-test-barrier")
         self.consumer = KafkaConsumer(bootstrap_servers=s.kafka_bootstrap_servers, group_id=None)
@@ -141,6 +145,12 @@ def test_every_policy_table_case_on_real_kafka(stack, tmp_path: Path) -> None:
                         stack.send_identity(raw_identity(case, idn, body, n))
                     elif kind == "payment":
                         stack.send_payment(raw_payment(idn, body))
+                    elif kind == "claim":
+                        claim = raw_claim(case, idn, body, n)
+                        claim["claim_id"] = f"{idn[-6:]}-{claim['claim_id']}"  # the cases reuse short claim ids
+                        stack.send_claim(claim)
+                    elif kind == "other_channel":
+                        stack.send_other_channel(raw_other(idn, body, n))
                     elif kind in ("open_year", "redecide"):
                         controls.add((kind.upper(), str(body["region"]), int(body["year"])))
                 barrier.wait()
@@ -153,6 +163,12 @@ def test_every_policy_table_case_on_real_kafka(stack, tmp_path: Path) -> None:
         codes: dict[str, set[str]] = defaultdict(set)
         for _, case_rec, _ in stack.read(stack.topics.review, "ReviewCase", timeout_s=30, idle_s=2.0):
             codes[case_rec["id_number"]].add(case_rec["code"])
+        decisions: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for _, decided, _ in stack.read(stack.topics.claim_decisions, "ClaimDecision", timeout_s=30, idle_s=2.0):
+            decisions[decided["id_number"]].append(decided)
+        instructions: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for _, instruction, _ in stack.read(stack.topics.instructions, "PaymentInstruction", timeout_s=30, idle_s=2.0):
+            instructions[instruction["id_number"]].append(instruction)
         frozen = {(fee.id_number, fee.insurance_year): fee.to_record()
                   for fee, status in ledger(stack.settings, book=load_book(policies)) if status != "NO_ANSWER"}
     finally:
@@ -168,6 +184,7 @@ def test_every_policy_table_case_on_real_kafka(stack, tmp_path: Path) -> None:
                 got = {k: fee[RECORD_FIELDS[k]] for k in want if k in FIELDS}
                 assert got == want, f"{year}: the ledger has {fee}"
             assert codes.get(idn, set()) == set(case.get("reviews") or []), f"review codes {codes.get(idn)}"
+            check_money(case, decisions.get(idn, []), instructions.get(idn, []))
         except AssertionError as exc:
             failures.append(f"{name}: {exc}")
     assert not failures, "\n".join(failures)

@@ -10,7 +10,7 @@ import sys
 from kafka.errors import AuthorizationError, SaslAuthenticationFailedError
 
 from connectors.ops.cli.local import cmd_acl, cmd_bench, cmd_demo, cmd_kafka, cmd_topics, cmd_worker
-from connectors.ops.cli.money import cmd_budget, cmd_coverage, cmd_settle
+from connectors.ops.cli.money import cmd_budget, cmd_claims, cmd_coverage, cmd_settle
 from connectors.ops.cli.operate import (
     cmd_control,
     cmd_dashboard,
@@ -116,8 +116,10 @@ def build_parser() -> argparse.ArgumentParser:
     dq.add_argument("--dry-run", action="store_true")
     dq.add_argument("--json", action="store_true")
     dq.set_defaults(func=cmd_dlq)
-    im = sub.add_parser("import", help="a department's CSV/XLSX file (the template) to its identity topic")
+    im = sub.add_parser("import", help="a department's CSV/XLSX file (the template) to its identity topic, or a "
+                                       "county's claims (--claims) to subsidy-claim.v1")
     im.add_argument("file", nargs="?")
+    im.add_argument("--claims", action="store_true", help="FILE is a county bureau's claims (template: --claims --template)")
     im.add_argument("--source", choices=[d.slug for d in DEPARTMENTS])
     im.add_argument("--report", help="where the row-level error report goes (default FILE.errors.csv)")
     im.add_argument("--force", action="store_true", help="publish even if this file was imported before")
@@ -154,6 +156,15 @@ def build_parser() -> argparse.ArgumentParser:
     bu.add_argument("--timeout", type=float, default=600.0, help="with --what-if: how long to wait for the workers")
     bu.add_argument("--json", action="store_true")
     bu.set_defaults(func=cmd_budget)
+
+    cl = sub.add_parser("claims", help="claims for money to people: each one's decision and instruction (masked IDs)")
+    cl.add_argument("action", choices=["list", "show"])
+    cl.add_argument("claim_ids", nargs="*", help="with show: the claim ids")
+    cl.add_argument("--year", type=int)
+    cl.add_argument("--outcome", choices=["APPROVED", "REFUSED", "REVIEW"])
+    cl.add_argument("--limit", type=int, default=50, help="with list: the newest N (0: all)")
+    cl.add_argument("--json", action="store_true")
+    cl.set_defaults(func=cmd_claims)
     return parser
 
 

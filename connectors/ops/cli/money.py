@@ -70,16 +70,24 @@ def cmd_settle(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(lines, ensure_ascii=False, default=str))
     else:
-        print(f"{'region':<8} {'year':<5} {'class':<28} {'funding':<24} {'spot':<5} {'persons':>8} {'subsidy':>14}")
+        print(f"{'region':<8} {'year':<5} {'class':<28} {'funding':<24} {'spot':<5} {'kind':<26} "
+              f"{'department':<21} {'persons':>8} {'subsidy':>14}")
         for line in lines:
             print(f"{line['region_code']:<8} {line['insurance_year']:<5} {line['category']:<28} "
-                  f"{line['funding_source']:<24} {'yes' if line['on_the_spot'] else 'no':<5} {line['persons']:>8} "
-                  f"{yuan(line['subsidy_fen']):>14}")
-        by_fund: dict[str, int] = {}
+                  f"{line['funding_source']:<24} {'yes' if line['on_the_spot'] else 'no':<5} {line['kind']:<26} "
+                  f"{line['department'] or '-':<21} {line['persons']:>8} {yuan(line['subsidy_fen']):>14}")
+        totals: dict[tuple[str, str], int] = {}
+        for line in lines:  # per fund, enrolment subsidies apart from money paid to people
+            slot = (line["funding_source"], line["kind"])
+            totals[slot] = totals.get(slot, 0) + line["subsidy_fen"]
+        for (fund, kind), total in sorted(totals.items()):
+            print(f"total {fund} {kind}: {yuan(total)}")
+        by_department: dict[str, int] = {}
         for line in lines:
-            by_fund[line["funding_source"]] = by_fund.get(line["funding_source"], 0) + line["subsidy_fen"]
-        for fund, total in sorted(by_fund.items()):
-            print(f"total {fund}: {yuan(total)}")
+            if line["department"]:
+                by_department[line["department"]] = by_department.get(line["department"], 0) + line["subsidy_fen"]
+        for dept, total in sorted(by_department.items()):  # 资助汇总表 per funding department (渝 二(二)2)
+            print(f"total department {dept}: {yuan(total)}")
     if args.publish:
         publish_settlement(settings, lines)
         print(f"published {len(lines)} lines to {settings.topics.settlement}", file=sys.stderr)
@@ -110,4 +118,39 @@ def cmd_budget(args: argparse.Namespace) -> int:
     for r in rows:
         print(f"  {r.category:<28} {r.funding_source:<24} {r.persons:>8} persons {yuan(r.subsidy_fen):>14}")
     print(f"  total {yuan(sum(r.subsidy_fen for r in rows))}")
+    return 0
+
+
+def cmd_claims(args: argparse.Namespace) -> int:
+    """zhucan claims list|show: the claims' decisions and the instructions that paid them (masked IDs)."""
+    from connectors.ops.claims import claim_rows, describe, outcomes
+    from streams.domain.ids import mask_id
+    from streams.domain.policy.decide import yuan
+
+    settings = _settings()
+    rows = claim_rows(settings, args.year, args.outcome)
+    if args.action == "show":
+        wanted = set(args.claim_ids)
+        chosen = [r for r in rows if r.claim_id in wanted]
+        missing = wanted - {r.claim_id for r in chosen}
+        if missing:
+            print(f"no decision for claim {', '.join(sorted(missing))} (yet): see `zhucan claims list`", file=sys.stderr)
+        if args.json:
+            print(json.dumps([r.as_dict() for r in chosen], ensure_ascii=False, default=str))
+        else:
+            for r in chosen:
+                print(describe(r))
+        return 1 if missing else 0
+    shown = rows[-args.limit:] if args.limit else rows
+    if args.json:
+        print(json.dumps([r.as_dict() for r in shown], ensure_ascii=False, default=str))
+        return 0
+    counts = outcomes(rows)
+    print(f"{len(rows)} claims decided: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+    for r in shown:
+        d, i = r.decision, r.instruction
+        why = ",".join(d["reasons"]) or d.get("code") or ""
+        paid = f"{i['kind']} via {i['channel']}" if i else ""
+        print(f"  {d['claim_id']:<24} {mask_id(d['id_number']):<20} {d['insurance_year']} {d['outcome']:<8} "
+              f"{yuan(d['amount_fen']):>12} {why:<40} {paid}")
     return 0

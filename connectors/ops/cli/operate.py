@@ -110,26 +110,32 @@ def cmd_dlq(args: argparse.Namespace) -> int:
 def cmd_import(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from connectors.claims_import import TEMPLATE as CLAIMS_TEMPLATE
+    from connectors.claims_import import run_claims_import
     from connectors.importer import TEMPLATE, run_import
 
     if args.template:
-        print(TEMPLATE, end="")
+        print(CLAIMS_TEMPLATE if args.claims else TEMPLATE, end="")
         return 0
-    if not args.source or not args.file:
-        print("import needs --source and FILE (or --template)", file=sys.stderr)
+    if not args.file or not (args.source or args.claims):
+        print("import needs --source and FILE, or --claims FILE (or --template)", file=sys.stderr)
         return 2
     path = Path(args.file)
     if not path.is_file():
         print(f"import: {path} does not exist", file=sys.stderr)
         return 2
+    report = Path(args.report) if args.report else None
     try:
-        result = run_import(_settings(), args.source, path, report=Path(args.report) if args.report else None,
-                            force=args.force)
+        if args.claims:  # a county bureau's claims (subsidy-claim.v1)
+            result = run_claims_import(_settings(), path, report=report, force=args.force)
+        else:
+            result = run_import(_settings(), args.source, path, report=report, force=args.force)
     except ValueError as exc:
         print(f"import: {path}: {exc}", file=sys.stderr)
         return 1
     if result.already_imported:
-        print(f"{path} was already imported for {args.source}: nothing published (use --force to send it again)")
+        print(f"{path} was already imported for {'the county bureau' if args.claims else args.source}: nothing "
+              f"published (use --force to send it again)")
         return 0
     print(f"{result.rows} rows: {result.published} published, {result.bad_rows} bad "
           f"({', '.join(f'{k}={v}' for k, v in sorted(result.by_reason.items())) or 'none'}) in {result.seconds:.1f}s")

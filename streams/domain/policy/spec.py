@@ -18,7 +18,14 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from streams.domain.departments import SHIPPED, Departments
-from streams.domain.enums import Category, FundingSource
+from streams.domain.enums import (
+    PAYS_AS,
+    Category,
+    Channel,
+    ClaimKind,
+    FundingSource,
+    InstructionKind,
+)
 from streams.domain.exceptions import NoPolicy, PolicyError
 from streams.domain.regions import chain
 
@@ -141,6 +148,42 @@ PaidInFullGroup = Literal["on_the_spot", "certified_in_window", "in_time"]
 SeveralRegions = Literal["highest_subsidy", "latest_certification"]
 
 
+MONTH_DAY = r"^(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"
+
+
+class ClaimRule(_Strict):
+    """A kind of claim (SubsidyClaim.kind) in a region: whether it is paid, and the last day of
+    the insurance year it may be submitted (``MM-DD``; Chongqing's 30 June for employee insurance)."""
+
+    allowed: Param[bool]
+    deadline: Param[Annotated[str, Field(pattern=MONTH_DAY)]] | None = None
+
+
+class Payout(_Strict):
+    """How money of one instruction kind reaches the person: the channel, and whether an SMS is due."""
+
+    channel: Param[Channel]
+    notify_sms: Param[bool]
+
+
+class MoneyRules(_Strict):
+    """Money to people rather than through a fee standard (CONTRACT additions 2026-12, rules 7-10)."""
+
+    claims: dict[ClaimKind, ClaimRule]
+    payouts: dict[InstructionKind, Payout] = {}
+    # 003 六(二): 不得将资助参保资金发放给异地参保的个人 (false); where the notices let a person
+    # enrolled elsewhere claim at the certifying county (000 三), true
+    pay_enrolled_elsewhere: Param[bool]
+    # another channel subsidises the same premium: the standard stays and a case is raised
+    # (review_only), or the standard's subsidy covers only the rest (top_up); a case either way
+    other_channel: Param[Literal["review_only", "top_up"]]
+    # settlement per funding department (渝 二(二)2: 资助参保部门分别形成资助汇总表)
+    settle_by_department: Param[bool]
+
+    def payout(self, kind: InstructionKind) -> Payout | None:
+        return self.payouts.get(kind)
+
+
 class PolicyFile(_Strict):
     region_code: str = Field(pattern=r"^\d{6}$")
     region_name: str
@@ -178,6 +221,7 @@ class PolicyFile(_Strict):
     child_age_below: Param[int] | None = None
     resolution: Resolution
     subsidies: dict[Category, CategoryRule]
+    money: MoneyRules
 
     @model_validator(mode="after")
     def _consistent(self) -> PolicyFile:
@@ -199,12 +243,30 @@ class PolicyFile(_Strict):
             raise ValueError("coverage_target: a share between 0 and 1 (0.99 for 99%)")
         if self.allow_higher_level.value and 2 not in self.premiums:
             raise ValueError("allow_higher_level: true needs a level-2 premium")
+        missing = sorted(set(ClaimKind) - set(self.money.claims))
+        if missing:
+            raise ValueError(f"money.claims: no rule for {', '.join(missing)} (allowed: false where it is not paid)")
+        for kind in self.payouts_needed():
+            if kind not in self.money.payouts:
+                raise ValueError(f"money.payouts: {kind} is paid in this region and needs its channel and notify_sms")
         last = self.window.start
         for i, phase in enumerate(self.window.phases):
             if phase.start < last or phase.end < phase.start or phase.end > self.window.end:
                 raise ValueError(f"window.phases.{i}: {phase.name} must follow the previous phase inside the window")
             last = phase.end
         return self
+
+    def payouts_needed(self) -> set[InstructionKind]:
+        """The instruction kinds this policy can issue: its allowed claims, the paid-in-full rule
+        (a post-hoc subsidy, or tax's refund of late data), the subsidy owed to someone charged in
+        full, and a revision's owed difference."""
+        kinds = {PAYS_AS[k] for k, rule in self.money.claims.items() if rule.allowed.value}
+        kinds.add(InstructionKind.LATE_DATA_REFUND)  # charged_in_full: owed_to_person
+        if self.paid_in_full.value == "post_hoc_subsidy" or self.paid_year_revision.value == "owed_to_person":
+            kinds.add(InstructionKind.POST_HOC_SUBSIDY)
+        if self.paid_in_full.value == "tax_refund":
+            kinds.add(InstructionKind.LATE_DATA_REFUND)
+        return kinds
 
     def examples(self) -> list[str]:
         """Every value the notices do not give (marked ``example: true``), by its path in the file."""

@@ -82,7 +82,8 @@ def test_single_object_header_is_the_spec_fingerprint_little_endian():
 def test_every_contract_record_has_its_file_and_namespace():
     schemas = load_schemas()
     expected = {"IdentityEvent", "FeeStandard", "PaymentStatus", "Rejection", "ReviewCase",
-                "SuspectedUnenrolled", "SettlementLine", "ControlCommand"}
+                "SuspectedUnenrolled", "SettlementLine", "ControlCommand", "SubsidyClaim", "ClaimDecision",
+                "PaymentInstruction", "OtherChannelSubsidy"}
     assert expected <= set(schemas)
     for name, schema in schemas.items():
         assert schema.raw["namespace"] == "zhucan.v1"
@@ -115,7 +116,22 @@ SAMPLES = {
     "SuspectedUnenrolled": dict(id_number="x", name="n", region_code="410102", insurance_year=2025, fee_version=2,
                                 since=dt.date(2025, 1, 1), reason="r"),
     "SettlementLine": dict(region_code="410102", insurance_year=2025, category="ORPHAN", funding_source="OTHER",
-                           on_the_spot=True, persons=3, subsidy_fen=120000, as_of=dt.datetime(2025, 1, 1, tzinfo=dt.UTC)),
+                           on_the_spot=True, persons=3, subsidy_fen=120000, as_of=dt.datetime(2025, 1, 1, tzinfo=dt.UTC),
+                           kind="POST_HOC_SUBSIDY", department="VETERANS"),
+    "SubsidyClaim": dict(claim_id="c1", kind="CROSS_REGION_ENROLMENT", id_number="11010519491231002X", name="张三",
+                         insurance_year=2025, enrolled_region_code="440106", scheme="RESIDENT", amount_paid_fen=40000,
+                         paid_at=dt.datetime(2024, 10, 1, tzinfo=dt.UTC), evidence="T-9",
+                         submitted_at=dt.datetime(2024, 11, 1, tzinfo=dt.UTC)),
+    "ClaimDecision": dict(claim_id="c1", id_number="x", insurance_year=2025, outcome="REFUSED",
+                          reasons=["ALREADY_SUBSIDISED", "AFTER_DEADLINE"], amount_fen=0, policy_id="p", basis="b",
+                          decided_at=dt.datetime(2024, 11, 2, tzinfo=dt.UTC), code=""),
+    "PaymentInstruction": dict(instruction_id="i1", kind="LATE_DATA_REFUND", cause_id="a1", id_number="x", name="n",
+                               region_code="510402", insurance_year=2022, amount_fen=18000,
+                               category="MINIMUM_LIVING", funding_source="MEDICAL_ASSISTANCE_FUND",
+                               channel="TAX_REFUND", notify_sms=False, policy_id="p", basis="b",
+                               issued_at=dt.datetime(2021, 10, 2, tzinfo=dt.UTC)),
+    "OtherChannelSubsidy": dict(record_id="r1", funder="慈善总会", id_number="x", insurance_year=2025,
+                                amount_fen=10000, reported_at=dt.datetime(2024, 10, 3, tzinfo=dt.UTC)),
     "ControlCommand": dict(command_id="c", command="OPEN_YEAR", region_code="410000", insurance_year=2026,
                            issued_at=dt.datetime(2025, 8, 1, tzinfo=dt.UTC)),
 }

@@ -36,7 +36,8 @@ def test_every_enum_of_the_contract_is_the_domains():
     python = {name: [m.value for m in getattr(enums, name)] for name in found if name != "Source"}
     python["Source"] = [d.source for d in DEPARTMENTS]
     assert set(found) == {"Source", "Change", "Category", "LivingStatus", "PaymentMode", "FundingSource",
-                          "PaymentState", "RejectionReason", "ReviewKind", "ControlKind"}
+                          "PaymentState", "RejectionReason", "ReviewKind", "ControlKind", "ClaimKind", "Scheme",
+                          "ClaimOutcome", "ClaimReason", "InstructionKind", "Channel", "SettlementKind"}
     for name, uses in found.items():
         for symbols in uses:
             assert symbols == python[name], name

@@ -66,3 +66,39 @@ def test_the_suspected_list_keeps_the_latest_entry_per_person_and_year_in_the_re
                ("k2", {"region_code": "370102", "insurance_year": 2025, "reason": "elsewhere"})]
     assert [r["reason"] for r in latest_suspected(records, "410000", 2025)] == ["new"]
     assert len(latest_suspected(records)) == 2
+
+
+def instruction(idn: str, kind: str, amount: int, *, region: str = "410102", year: int = 2025,
+                category: str = "MINIMUM_LIVING") -> dict:
+    return {"instruction_id": f"i-{idn}-{kind}", "kind": kind, "cause_id": "c", "id_number": idn, "name": "张三",
+            "region_code": region, "insurance_year": year, "amount_fen": amount, "category": category,
+            "funding_source": "MEDICAL_ASSISTANCE_FUND", "channel": "SOCIAL_SECURITY_CARD", "notify_sms": False,
+            "policy_id": "p", "basis": "", "issued_at": 0}
+
+
+def test_settlement_shows_instructions_apart_and_never_also_as_an_enrolment_subsidy():
+    """Issue #23, 5: a late-data refund keeps the frozen figures' subsidy (given through tax's
+    refund); the person-year is settled once, under the instruction's kind."""
+    enrolled, refunded, away = new_id("510402"), new_id("510402"), new_id("410102")
+    fees = [fee(enrolled, 1, region="510402", subsidy=24000, year=2022),
+            fee(refunded, 1, region="510402", subsidy=24000, year=2022)]
+    acks = [ack(enrolled, 1, "PAID", 8000, year=2022), ack(refunded, 1, "ALREADY_PAID", 32000, year=2022)]
+    moves = [instruction(refunded, "LATE_DATA_REFUND", 24000, region="510402", year=2022),
+             instruction(away, "CROSS_REGION_SUBSIDY", 28000)]
+    lines = settlement_lines(ledger_rows(fees, acks, shipped_book(), SECRET), AS_OF, moves, shipped_book())
+    assert [(x["region_code"], x["kind"], x["persons"], x["subsidy_fen"], x["department"]) for x in lines] == [
+        ("410102", "CROSS_REGION_SUBSIDY", 1, 28000, None),
+        ("510402", "ENROLMENT_SUBSIDY", 1, 24000, None),
+        ("510402", "LATE_DATA_REFUND", 1, 24000, None)]
+
+
+def test_chongqing_settles_per_funding_department():
+    """渝医保发〔2019〕78号 二(二)2 (资助参保部门分别形成资助汇总表): each line names the department."""
+    low, veteran = new_id("500101"), new_id("500101")
+    fees = [fee(low, 1, region="500101", subsidy=14000, year=2020),
+            fee(veteran, 1, region="500101", category="ENTITLED_VETERAN", subsidy=28000, mode="ZERO_DECLARATION",
+                year=2020)]
+    acks = [ack(low, 1, "PAID", 14000, year=2020), ack(veteran, 1, "ZERO_DECLARED", 0, year=2020)]
+    lines = settlement_lines(ledger_rows(fees, acks, shipped_book(), SECRET), AS_OF, (), shipped_book())
+    assert {(x["category"], x["department"]) for x in lines} == {("MINIMUM_LIVING", "CIVIL_AFFAIRS"),
+                                                                ("ENTITLED_VETERAN", "VETERANS")}

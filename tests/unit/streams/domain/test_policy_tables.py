@@ -16,12 +16,19 @@ A case::
         - payment: {year: 2025, version: 1, status: PAID, amount: 12000, level: 2}
         - policy: {add: 410000-2026}   # next year's file (a copy of this year's one year on)
         - open_year: {year: 2026, region: "410000"}
+        - claim: {kind: CROSS_REGION_ENROLMENT, year: 2025, enrolled: "440106", paid: 40000}
+                                       # claim_id, scheme, evidence, submitted (a date)
+        - other_channel: {year: 2025, amount: 10000, funder: 慈善总会}   # record_id
       expect:
         2025: {version: 1, category: MINIMUM_LIVING, subsidy: 28000, payable: 12000, mode: DIFFERENCE}
         2026: none                     # no standard was ever issued for the year
       paid: {2025: {level: 2, subsidy: 32000, payable: 20000}}   # what the year froze at
       owed: {2025: 28000}              # money the payment left owed to the person
       reviews: [WAITING_FOR_POLICY]    # the review codes raised, in any order (exactly these)
+      decisions:                       # every ClaimDecision, in order (exactly these)
+        - {claim: c1, outcome: APPROVED, reasons: [], amount: 28000}   # code
+      instructions:                    # every PaymentInstruction, in order (exactly these)
+        - {kind: CROSS_REGION_SUBSIDY, amount: 28000, channel: SOCIAL_SECURITY_CARD, sms: false}
 """
 
 from __future__ import annotations
@@ -37,7 +44,15 @@ import yaml
 
 from connectors.dev.sample import identity_event, make_id
 from streams.domain.identity import Identity, validate_identity
-from streams.domain.messages import FeeStandardIssued, PaymentAck, ReviewRaised
+from streams.domain.messages import (
+    Claim,
+    ClaimDecided,
+    FeeStandardIssued,
+    InstructionIssued,
+    OtherChannel,
+    PaymentAck,
+    ReviewRaised,
+)
 from streams.domain.person import PersonState
 from streams.policies import SHIPPED_POLICY_DIR, load_book
 from tests.fixtures import SOURCE_OF
@@ -120,6 +135,42 @@ def raw_payment(id_number: str, body: dict[str, Any]) -> dict[str, Any]:
             "acted_at": dt.datetime(2025, 1, 1, tzinfo=dt.UTC)}
 
 
+def raw_claim(case: dict[str, Any], id_number: str, body: dict[str, Any], n: int) -> dict[str, Any]:
+    """The SubsidyClaim a county would send for a ``claim`` step."""
+    submitted = body.get("submitted") or dt.date(body["year"], 3, 1)
+    return {"claim_id": str(body.get("claim_id") or f"claim-{n}"), "kind": body["kind"], "id_number": id_number,
+            "name": "测试", "insurance_year": body["year"],
+            "enrolled_region_code": str(body.get("enrolled") or case["region"]),
+            "scheme": body.get("scheme") or ("EMPLOYEE" if body["kind"] == "EMPLOYEE_INSURANCE" else "RESIDENT"),
+            "amount_paid_fen": body["paid"], "paid_at": dt.datetime(body["year"] - 1, 12, 1, tzinfo=dt.UTC),
+            "evidence": body.get("evidence", "T-1"),
+            "submitted_at": dt.datetime.combine(submitted, dt.time(9), tzinfo=dt.UTC)}
+
+
+def raw_other(id_number: str, body: dict[str, Any], n: int) -> dict[str, Any]:
+    """The OtherChannelSubsidy another funder would send for an ``other_channel`` step."""
+    return {"record_id": str(body.get("record_id") or f"other-{n}"), "funder": body.get("funder", "慈善总会"),
+            "id_number": id_number, "insurance_year": body["year"], "amount_fen": body["amount"],
+            "reported_at": dt.datetime(body["year"] - 1, 11, 1, tzinfo=dt.UTC)}
+
+
+def check_money(case: dict[str, Any], decisions: list[dict[str, Any]], instructions: list[dict[str, Any]]) -> None:
+    """The case's ``decisions`` and ``instructions`` (when it lists them) against the records
+    (a case that lists neither expects none of either)."""
+    want = case.get("decisions") or []
+    assert len(decisions) == len(want), f"decisions: {[(d['claim_id'], d['outcome'], d['basis']) for d in decisions]}"
+    for got, w in zip(decisions, want, strict=True):
+        assert got["claim_id"].endswith(str(w["claim"])), (got["claim_id"], w)
+        assert (got["outcome"], sorted(got["reasons"]), got["amount_fen"]) == (
+            w["outcome"], sorted(w.get("reasons") or []), w.get("amount", 0)), got["basis"]
+        assert got.get("code", "") == w.get("code", ""), got["basis"]
+    want_i = case.get("instructions") or []
+    assert len(instructions) == len(want_i), f"instructions: {[(i['kind'], i['amount_fen']) for i in instructions]}"
+    for got, w in zip(instructions, want_i, strict=True):
+        assert (got["kind"], got["amount_fen"], got["channel"], got["notify_sms"]) == (
+            w["kind"], w["amount"], w["channel"], w.get("sms", False)), got["basis"]
+
+
 def check_standards(case: dict[str, Any], standards: list[dict[str, Any]]) -> None:
     """The case's ``expect`` against the FeeStandard records issued to its person (every version)."""
     for year, want in (case.get("expect") or {}).items():
@@ -169,11 +220,18 @@ def test_policy_table(case: dict[str, Any], tmp_path: Path) -> None:
             opened[region] = max(body["year"], opened.get(region, body["year"]))
         elif kind == "redecide":
             effects += state.redecide(body["year"], str(body["region"]), book, KEY, NOW, opened)
+        elif kind == "claim":
+            effects += state.apply_claim(Claim.from_record(raw_claim(case, id_number, body, n)), book, NOW, opened)
+        elif kind == "other_channel":
+            effects += state.apply_other_channel(OtherChannel.from_record(raw_other(id_number, body, n)), book, KEY,
+                                                 NOW, opened)
         else:
             raise AssertionError(f"step {n}: unknown step {kind}")
         state = PersonState.loads(state.dumps())  # every step through the stored form, as the worker does
 
     check_standards(case, [e.to_record() for e in effects if isinstance(e, FeeStandardIssued)])
+    check_money(case, [e.to_record() for e in effects if isinstance(e, ClaimDecided)],
+                [e.to_record() for e in effects if isinstance(e, InstructionIssued)])
     for year in case.get("expect") or {}:  # the state agrees with what was published
         if case["expect"][year] != "none":
             assert state.years[year].version == max(e.version for e in effects

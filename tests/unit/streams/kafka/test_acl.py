@@ -30,12 +30,14 @@ def test_each_department_writes_only_its_own_topic_and_reads_only_its_own_reject
 
 def test_the_parties_of_the_issue():
     b = shipped()
-    assert allowed(b, "tax", "READ") == {"fee-standard.v1", "unenrolled.suspected.v1"}
+    # tax also reads the instructions it pays (TAX_REFUND: late-data refunds, CONTRACT additions 2026-12)
+    assert allowed(b, "tax", "READ") == {"fee-standard.v1", "unenrolled.suspected.v1", "payment-instruction.v1"}
     assert allowed(b, "tax", "WRITE") == {"payment-status.v1"}
     assert allowed(b, "finance", "READ") == {"settlement.v1", "payment-instruction.v1"}
     assert allowed(b, "finance", "WRITE") == set()
-    assert allowed(b, "county-bureau", "WRITE") == {"subsidy-claim.v1"}
-    assert allowed(b, "county-bureau", "READ") == {"subsidy-claim.decided.v1"}
+    # with its claim files' import ledger (`zhucan import --claims`: file digests and counts)
+    assert allowed(b, "county-bureau", "WRITE") == {"subsidy-claim.v1", "zhucan.imports.county-bureau"}
+    assert allowed(b, "county-bureau", "READ") == {"subsidy-claim.decided.v1", "zhucan.imports.county-bureau"}
     assert allowed(b, "other-funders", "WRITE") == {"subsidy.other-channel.v1"}
     assert "control.v1" in allowed(b, "operator", "WRITE")
     assert not {d.topic for d in DEPARTMENTS} & (allowed(b, "operator", "WRITE") | allowed(b, "operator", "READ"))
@@ -44,6 +46,9 @@ def test_the_parties_of_the_issue():
     assert "control.v1" not in worker_writes and "payment-status.v1" not in worker_writes
     assert not {d.topic for d in DEPARTMENTS} & worker_writes
     assert allowed(b, "zhucan-worker", "READ") >= {d.topic for d in DEPARTMENTS}
+    assert allowed(b, "zhucan-worker", "READ") >= {"subsidy-claim.v1", "subsidy.other-channel.v1"}
+    assert worker_writes >= {"subsidy-claim.decided.v1", "payment-instruction.v1"}
+    assert "subsidy-claim.v1" not in worker_writes and "subsidy.other-channel.v1" not in worker_writes
 
 
 def test_no_one_but_zhucan_and_operators_reads_every_departments_rejections():

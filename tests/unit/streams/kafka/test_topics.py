@@ -11,11 +11,12 @@ def test_the_contracts_topic_names():
         "identity.veterans.v1", "identity.rejected.v1", "identity.rejected.civil-affairs.v1",
         "identity.rejected.rural-revitalization.v1", "identity.rejected.disability.v1", "identity.rejected.veterans.v1",
         "fee-standard.v1", "payment-status.v1", "review.v1",
-        "unenrolled.suspected.v1", "settlement.v1", "control.v1"]
+        "unenrolled.suspected.v1", "settlement.v1", "control.v1", "subsidy-claim.v1", "subsidy-claim.decided.v1",
+        "payment-instruction.v1", "subsidy.other-channel.v1"]
     assert t.internal() == ["zhucan.person-commands", "zhucan.dead-letter", "zhucan.person-changelog",
                             "zhucan.control-progress", "zhucan.offset-repairs", "zhucan.dead-letter-replays",
                             "zhucan.policy-candidates", "zhucan.policy-previews", "zhucan.worker-policies",
-                            "zhucan.imports.civil-affairs", "zhucan.imports.rural-revitalization",
+                            "zhucan.imports.county-bureau", "zhucan.imports.civil-affairs", "zhucan.imports.rural-revitalization",
                             "zhucan.imports.disability", "zhucan.imports.veterans"]
 
 
@@ -34,7 +35,7 @@ def test_keyed_topics_are_those_whose_partition_a_key_decides():
     assert unkeyed == {"identity.civil-affairs.v1", "identity.rural-revitalization.v1", "identity.disability.v1",
                        "identity.veterans.v1", "control.v1", "zhucan.dead-letter", "zhucan.control-progress",
                        "zhucan.offset-repairs", "zhucan.policy-candidates", "zhucan.policy-previews",
-                       "zhucan.worker-policies"}
+                       "zhucan.worker-policies", "subsidy-claim.v1", "subsidy.other-channel.v1"}
 
 
 def test_replication_defaults_to_three_or_the_brokers_with_one_less_in_sync():
