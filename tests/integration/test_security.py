@@ -27,6 +27,7 @@ from kafka.structs import TopicPartition
 from connectors.dev.localkafka import LocalKafka, free_port
 from connectors.kafka_io import read_to_end
 from connectors.ops import ledger
+from connectors.ops.cli import main
 from streams.kafka.acl import apply_acls, grants, load_acl_file
 from streams.kafka.security import kafka_python_config
 from tests.fixtures import event, new_id, payment
@@ -526,3 +527,62 @@ def test_a_secured_cluster_of_three_nodes(tmp_path):
                 plain.close()
     finally:
         cluster.stop(wipe=True)
+
+
+def test_money_to_people_with_each_party_as_its_own_principal(broker, sstack, tmp_path, monkeypatch):
+    """Issue #23: the county bureau sends a claim (on the topic, and in its claim file, with its
+    own import ledger) and reads the decision; another funder reports its subsidy; finance and
+    tax read the instructions; each only its own part."""
+    from tests.integration.test_money_on_kafka import claim
+
+    sstack.start_worker(**principal_env(broker, "zhucan-worker"))
+    with as_user(principal_env(broker, "operator")):
+        wait_for_group(sstack)
+    t = sstack.topics
+    away, funded = new_id(), new_id()
+    with as_user(principal_env(broker, "civil-affairs")):
+        p = KafkaProducer(**kafka_python_config(broker.bootstrap), acks="all", enable_idempotence=True)
+        for idn in (away, funded):
+            ev = event(idn, "MINIMUM_LIVING")
+            p.send(t.identity["CIVIL_AFFAIRS"], value=sstack.codec.encode("IdentityEvent", ev)).get(timeout=30)
+        p.close()
+    with as_user(principal_env(broker, "other-funders")):
+        p = KafkaProducer(**kafka_python_config(broker.bootstrap), acks="all", enable_idempotence=True)
+        p.send(t.other_channel, value=sstack.codec.encode("OtherChannelSubsidy", {
+            "record_id": "charity-9", "funder": "慈善总会", "id_number": funded, "insurance_year": 2025,
+            "amount_fen": 10000, "reported_at": dt.datetime(2024, 11, 1, tzinfo=dt.UTC)})).get(timeout=30)
+        p.close()
+    with as_user(principal_env(broker, "county-bureau")):
+        p = KafkaProducer(**kafka_python_config(broker.bootstrap), acks="all", enable_idempotence=True)
+        p.send(t.claims, value=sstack.codec.encode("SubsidyClaim", claim("sec-1", away, "CROSS_REGION_ENROLMENT",
+                                                                         2025, 40000))).get(timeout=30)
+        p.close()
+        sheet = tmp_path / "claims.csv"
+        sheet.write_text("申请类型,姓名,身份证号,参保年度,参保地区划代码,已缴金额(元),缴费日期,缴费凭证\n"
+                         f"异地参保,测试,{funded},2025,440106,400,2024-12-01,粤税-2\n", encoding="utf-8")
+        sstack.cli_env(monkeypatch)
+        assert main(["import", "--claims", str(sheet)]) == 0
+        decided = sstack.read(t.claim_decisions, "ClaimDecision", timeout_s=120, until=lambda rs: len(rs) >= 2)
+    outcomes = sorted((d["outcome"], d["reasons"]) for _, d, _ in decided)
+    assert outcomes == [("APPROVED", []), ("REFUSED", ["ALREADY_SUBSIDISED"])]
+    for party in ("finance", "tax"):
+        with as_user(principal_env(broker, party)):
+            (ins,) = [v for _, v, _ in sstack.read(t.instructions, "PaymentInstruction", timeout_s=60,
+                                                   until=lambda rs: len(rs) >= 1)]
+            assert (ins["cause_id"], ins["amount_fen"]) == ("sec-1", 28000)
+    refused = [
+        ("a county bureau writing an instruction", lambda: write(broker, "county-bureau", t.instructions)),
+        ("a county bureau reading the instructions", lambda: read(broker, "county-bureau", t.instructions)),
+        ("a county bureau writing a decision", lambda: write(broker, "county-bureau", t.claim_decisions)),
+        ("other funders reading the decisions", lambda: read(broker, "other-funders", t.claim_decisions)),
+        ("other funders writing a claim", lambda: write(broker, "other-funders", t.claims)),
+        ("finance writing an instruction", lambda: write(broker, "finance", t.instructions)),
+        ("tax writing a claim", lambda: write(broker, "tax", t.claims)),
+        ("a department reading the claims", lambda: read(broker, "civil-affairs", t.claims)),
+        ("the worker writing a claim", lambda: write(broker, "zhucan-worker", t.claims)),
+    ]
+    for what, attempt in refused:
+        with pytest.raises(TopicAuthorizationFailedError):
+            attempt()
+            pytest.fail(f"allowed: {what}")
+    assert "AuthorizationFailed" not in sstack.worker_log(), sstack.worker_log()[-3000:]
