@@ -69,6 +69,7 @@ def run_demo(settings: Settings, timeout_s: float = 180.0) -> int:
         complete_standards = len(latest) == len(wanted)
         if complete_standards:
             cycle = _tax_cycle(settings, {(f.region_code, f.insurance_year) for f in latest.values()})
+            money = _money_cycle(settings, latest, codec)
     finally:
         stop_worker(worker)
     _print_summary(sample, wanted, latest, rejections)
@@ -76,6 +77,7 @@ def run_demo(settings: Settings, timeout_s: float = 180.0) -> int:
         _say(f"!! only {len(latest)} of {len(wanted)} people got a fee standard in {timeout_s:.0f}s; see {log_path}")
         return 1
     _print_cycle(*cycle)
+    _print_money(*money)
     _say(f"\nThe local broker keeps running: `zhucan kafka down` stops it. Worker log: {log_path}")
     return 0
 
@@ -106,6 +108,108 @@ def _tax_cycle(settings: Settings, region_years: set[tuple[str, int]]):  # type:
     return coverage(settings), suspected(settings), reviews, lines
 
 
+# The money flows' own people (CONTRACT additions 2026-12), certified after tax's answers above so
+# that tax has answered none of them: (region, certified on, name, the claim of its flow or None).
+MONEY_PEOPLE: tuple[tuple[str, dt.date, str, tuple[str, str, str, int] | str | None], ...] = (
+    ("410102", dt.date(2024, 6, 1), "孙异", ("CROSS_REGION_ENROLMENT", "440106", "RESIDENT", 40000)),  # 豫 三、六
+    ("500101", dt.date(2019, 7, 1), "周职", ("EMPLOYEE_INSURANCE", "500103", "EMPLOYEE", 180000)),  # 渝 三
+    ("510402", dt.date(2021, 5, 1), "吴外", ("CROSS_REGION_ENROLMENT", "410102", "RESIDENT", 32000)),  # 攀 六(二)
+    ("410102", dt.date(2024, 10, 1), "陈后", "paid in full"),  # tax: paid in full in the window, 豫 六
+    ("371002", dt.date(2024, 6, 1), "郑渠", None),  # another funder's subsidy: DOUBLE_SUBSIDY
+)
+
+
+def _money_cycle(settings: Settings, latest: dict[str, FeeStandardIssued], codec: Codec):  # type: ignore[no-untyped-def]
+    """Money to people: a county's cross-region claim (Henan, paid to the social-security card),
+    an employee-insurance claim (Chongqing, payroll card and SMS), a cross-region claim Panzhihua
+    refuses (攀医保〔2021〕58号 六(二)), and another funder's subsidy of a premium a standard
+    subsidises too. Then every decision and instruction (tax's paid-in-full answers above give
+    the post-hoc subsidies and refunds)."""
+    from connectors.dev.sample import identity_event, make_id
+
+    at = dt.datetime.now(tz=dt.UTC).replace(microsecond=0)
+    producer = make_producer(settings.kafka_bootstrap_servers)
+    people = []
+    for n, (region, day, name, ask) in enumerate(MONEY_PEOPLE):
+        idn = make_id(region, dt.date(1975, 3, 1), 900 + n)
+        ev = identity_event(event_id=f"demo-money-{n}", source="CIVIL_AFFAIRS", id_number=idn, name=name,
+                            category="MINIMUM_LIVING", region=region, effective=day,
+                            occurred=dt.datetime.combine(day, dt.time(9), tzinfo=dt.UTC))
+        producer.send(settings.topics.identity["CIVIL_AFFAIRS"], key=ev["event_id"].encode(),
+                      value=codec.encode("IdentityEvent", ev))
+        people.append((idn, name, ask))
+    producer.flush()
+    keys = {person_key(idn, settings.secret_bytes) for idn, _, _ in people}
+    fees: dict[str, FeeStandardIssued] = {}
+
+    def standards(records: list) -> bool:  # type: ignore[type-arg]
+        for r in records:
+            if r.key and r.key.decode() in keys:
+                fee = FeeStandardIssued.from_record(codec.decode(r.value, expect="FeeStandard")[1])
+                fees[fee.id_number] = fee
+        return len(fees) == len(keys)
+
+    read_topic(settings.kafka_bootstrap_servers, settings.topics.fee_standard, timeout_s=60, until=standards)
+    asks = []
+    for idn, name, ask in people:
+        fee = fees.get(idn)
+        if fee is not None and ask == "paid in full":  # tax's answer: the full premium was paid (post-hoc subsidy)
+            producer.send(settings.topics.payment_status, key=f"demo-full-{idn[-4:]}".encode(), value=codec.encode(
+                "PaymentStatus", {"ack_id": f"demo-full-{fee.message_id}", "id_number": idn,
+                                  "insurance_year": fee.insurance_year, "fee_version": fee.version,
+                                  "status": "ALREADY_PAID", "amount_fen": fee.premium_fen, "tax_reference": "demo",
+                                  "acted_at": at, "contribution_level": None}))
+        if fee is None or not isinstance(ask, tuple):
+            continue
+        kind, enrolled, scheme, paid = ask
+        asks.append({"claim_id": f"demo-{kind.lower()}-{fee.region_code}-{fee.insurance_year}", "kind": kind,
+                     "id_number": idn, "name": name, "insurance_year": fee.insurance_year,
+                     "enrolled_region_code": enrolled, "scheme": scheme, "amount_paid_fen": paid, "paid_at": at,
+                     "evidence": "demo-receipt",
+                     # before Chongqing's 30 June of the year (渝医保发〔2019〕78号 三)
+                     "submitted_at": dt.datetime(fee.insurance_year, 5, 20, tzinfo=dt.UTC)})
+    for ask in asks:
+        producer.send(settings.topics.claims, key=ask["claim_id"].encode(), value=codec.encode("SubsidyClaim", ask))
+    funded = fees.get(people[-1][0])
+    if funded is not None:
+        producer.send(settings.topics.other_channel, key=b"demo-charity", value=codec.encode("OtherChannelSubsidy", {
+            "record_id": f"demo-charity-{funded.insurance_year}", "funder": "慈善总会", "id_number": funded.id_number,
+            "insurance_year": funded.insurance_year, "amount_fen": 10000, "reported_at": at}))
+    producer.flush()
+    producer.close()
+    _say(f"== sent {len(asks)} claims to {settings.topics.claims} and 1 other-channel subsidy to "
+         f"{settings.topics.other_channel}")
+    wanted = {a["claim_id"] for a in asks}
+
+    def decoded(records: list) -> dict[str, dict]:  # type: ignore[type-arg]
+        return {d["claim_id"]: d for d in (codec.decode(r.value, expect="ClaimDecision")[1] for r in records)}
+
+    decisions = decoded(read_topic(settings.kafka_bootstrap_servers, settings.topics.claim_decisions, timeout_s=60,
+                                   until=lambda rs: wanted <= set(decoded(rs))))
+    time.sleep(2.0)
+    instructions = {i["instruction_id"]: i for i in (codec.decode(r.value, expect="PaymentInstruction")[1] for r in
+                                                     read_to_end(settings.kafka_bootstrap_servers,
+                                                                 settings.topics.instructions))}
+    doubles = [c for c in (codec.decode(r.value, expect="ReviewCase")[1] for r in read_to_end(
+        settings.kafka_bootstrap_servers, settings.topics.review)) if c.get("code") == "DOUBLE_SUBSIDY"]
+    return list(decisions.values()), list(instructions.values()), doubles
+
+
+def _print_money(decisions, instructions, doubles) -> None:  # type: ignore[no-untyped-def]
+    _say(f"\n== claims decided ({len(decisions)}), one decision each (subsidy-claim.decided.v1)")
+    for d in decisions:
+        why = ",".join(d["reasons"]) or d.get("code") or ""
+        _say(f"  {d['claim_id']:<44} {mask_id(d['id_number']):<20} {d['outcome']:<8} {yuan(d['amount_fen']):>10} {why}")
+    _say(f"\n== payment instructions ({len(instructions)}): money to people, each cause once (payment-instruction.v1)")
+    for i in instructions:
+        sms = " + SMS" if i["notify_sms"] else ""
+        _say(f"  {i['kind']:<26} {mask_id(i['id_number']):<20} {i['region_code']} {i['insurance_year']} "
+             f"{yuan(i['amount_fen']):>10} via {i['channel']}{sms}")
+    _say(f"\n== the same premium subsidised twice (DOUBLE_SUBSIDY review cases: {len(doubles)})")
+    for case in doubles:
+        _say(f"  {mask_id(case['id_number']):<20} {case['insurance_year']}  {case['detail'][:110]}")
+
+
 def _print_cycle(rows, people, reviews, lines) -> None:  # type: ignore[no-untyped-def]
     from connectors.ops.cli.money import print_coverage, print_suspected
 
@@ -115,8 +219,10 @@ def _print_cycle(rows, people, reviews, lines) -> None:  # type: ignore[no-untyp
     _say("\n== settlement (资助汇总表) of the enrolled, per class and funding source, on settlement.v1")
     for line in lines:
         spot = " 随参随缴" if line["on_the_spot"] else ""
+        kind = "" if line["kind"] == "ENROLMENT_SUBSIDY" else f" {line['kind']}"
+        dept = f" ({line['department']})" if line["department"] else ""
         _say(f"  {line['region_code']} {line['insurance_year']} {line['category']:<26} {line['funding_source']:<24} "
-             f"{line['persons']:>3} persons {yuan(line['subsidy_fen']):>10}{spot}")
+             f"{line['persons']:>3} persons {yuan(line['subsidy_fen']):>10}{spot}{kind}{dept}")
     _say(f"\n== review cases for operators ({len(reviews)})")
     for case in reviews:
         amount = f" amount {yuan(case['amount_fen'])}" if case.get("amount_fen") is not None else ""

@@ -91,9 +91,10 @@ def publish_settlement(settings: Settings, lines: list[dict[str, Any]]) -> None:
         producer.close()
 
 
-def budget(settings: Settings, region: str, year: int) -> list[BudgetRow]:
-    """The live standards' budget (``reports.budget_rows``); a what-if is ``revision.request_preview``."""
-    return budget_rows(ledger(settings, region, year))
+def budget(settings: Settings, region: str, year: int, with_claims: bool = False) -> list[BudgetRow]:
+    """The live standards' budget (``reports.budget_rows``), with the instructions paid to people
+    when ``with_claims``; a what-if is ``revision.request_preview``."""
+    return budget_rows(ledger(settings, region, year), instructions(settings, region, year) if with_claims else ())
 
 
 def suspected(settings: Settings, region: str | None = None, year: int | None = None) -> list[dict[str, Any]]:

@@ -56,6 +56,7 @@ class BudgetRow:
     funding_source: str
     persons: int = 0
     subsidy_fen: int = 0
+    kind: str = "ENROLMENT_SUBSIDY"  # or the kind of the payment instructions the row counts
 
 
 def ledger_rows(fees: Iterable[tuple[str, FeeStandardIssued]], acks: Iterable[Keyed], book: PolicyBook, secret: bytes,
@@ -184,14 +185,27 @@ def settlement_lines(rows: Iterable[tuple[FeeStandardIssued, str]], as_of: dt.da
     return [lines[k] for k in sorted(lines)]
 
 
-def budget_rows(rows: Iterable[tuple[FeeStandardIssued, str]]) -> list[BudgetRow]:
-    """资金支出测算: the subsidy the live standards cost, per class and funding source (a what-if
-    is the workers' preview of a revision, ``connectors/ops/revision.py``)."""
-    out: dict[tuple[str, str], BudgetRow] = {}
+def budget_rows(rows: Iterable[tuple[FeeStandardIssued, str]],
+                instructions: Iterable[dict[str, Any]] = ()) -> list[BudgetRow]:
+    """资金支出测算: the subsidy the live standards cost, per class and funding source, and with
+    ``instructions`` the money paid or to be paid to people by instruction, per kind (a person-year
+    paid by an instruction is counted there, not also through its standard). A what-if is the
+    workers' preview of a revision, ``connectors/ops/revision.py``."""
+    instructions = list(instructions)
+    by_instruction = {(normalize_id(i["id_number"])[0] or i["id_number"], i["insurance_year"]) for i in instructions}
+    out: dict[tuple[str, str, str], BudgetRow] = {}
     for fee, _ in rows:
-        row = out.setdefault((fee.category, fee.funding_source), BudgetRow(fee.category, fee.funding_source))
+        if (fee.id_number, fee.insurance_year) in by_instruction:
+            continue
+        row = out.setdefault((fee.category, fee.funding_source, "ENROLMENT_SUBSIDY"),
+                             BudgetRow(fee.category, fee.funding_source))
         row.persons += 1
         row.subsidy_fen += fee.subsidy_fen
+    for ins in instructions:
+        row = out.setdefault((ins["category"], ins["funding_source"], ins["kind"]),
+                             BudgetRow(ins["category"], ins["funding_source"], kind=ins["kind"]))
+        row.persons += 1
+        row.subsidy_fen += ins["amount_fen"]
     return [out[k] for k in sorted(out)]
 
 

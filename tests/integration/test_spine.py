@@ -157,4 +157,11 @@ def test_demo_command_shows_fee_standards(kafka_bootstrap, tmp_path):
     assert "ID_CHECKSUM" in out and "CATEGORY_NOT_OF_SOURCE" in out
     assert "coverage (参保率)" in out and "suspected un-enrolled (疑似未参保)" in out
     assert "settlement (资助汇总表)" in out and "COUNTY_BUDGET" in out
+    # money to people (issue #23): one of each flow
+    money = out[out.index("== claims decided"):]
+    assert "CROSS_REGION_SUBSIDY" in money and "via SOCIAL_SECURITY_CARD" in money  # 豫 三、六
+    assert "EMPLOYEE_INSURANCE_REFUND" in money and "PAYROLL_BANK_CARD + SMS" in money  # 渝 三
+    assert "POST_HOC_SUBSIDY" in money  # 豫 六: paid in full in the window
+    assert "NOT_ALLOWED_BY_POLICY" in money  # 攀 六(二): nobody enrolled elsewhere is paid
+    assert "DOUBLE_SUBSIDY review cases: 1" in money and "慈善总会" in money
     assert full_ids(out) == []

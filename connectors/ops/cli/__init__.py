@@ -76,7 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
     ts = sub.add_parser("tax-sim", help="simulate the tax bureau: answer fee standards with payment status")
     ts.add_argument("--pay-share", type=float, default=0.9)
     ts.add_argument("--reject-share", type=float, default=0.0)
-    ts.add_argument("--already-paid-share", type=float, default=0.0)
+    ts.add_argument("--already-paid-share", type=float, default=0.0,
+                    help="answer ALREADY_PAID with the full premium (paid in full: a post-hoc subsidy, a refund or "
+                         "money owed, by the region's rule, then a payment instruction)")
     ts.add_argument("--delay", type=float, default=0.0, help="seconds to wait after a person-year's last version")
     ts.add_argument("--seed", default="zhucan")
     ts.add_argument("--group", default="tax-sim", help="its consumer group (the tax principal may use tax*)")
@@ -154,6 +156,9 @@ def build_parser() -> argparse.ArgumentParser:
     bu.add_argument("--what-if", help="a directory of policy files: what the same people would cost if the workers "
                                       "re-decided them with it (computed by the workers; the live policies untouched)")
     bu.add_argument("--timeout", type=float, default=600.0, help="with --what-if: how long to wait for the workers")
+    bu.add_argument("--claims", action="store_true",
+                    help="include the money paid to people by instruction (claims, post-hoc subsidies, refunds), "
+                         "per kind, instead of counting those person-years through their standards")
     bu.add_argument("--json", action="store_true")
     bu.set_defaults(func=cmd_budget)
 

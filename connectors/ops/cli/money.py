@@ -109,14 +109,15 @@ def cmd_budget(args: argparse.Namespace) -> int:
             return 1
         rows = [BudgetRow(c, f, n, fen) for (c, f), (n, fen) in sorted(preview.budget_new.items())]
     else:
-        rows = budget(settings, args.region, args.year)
+        rows = budget(settings, args.region, args.year, with_claims=args.claims)
     if args.json:
         print(json.dumps([r.__dict__ for r in rows], ensure_ascii=False))
         return 0
     what = f"if re-decided with {args.what_if} (preview by the workers)" if args.what_if else "as issued"
     print(f"budget estimate (资金支出测算) for region {args.region}, people of {args.year}, {what}")
     for r in rows:
-        print(f"  {r.category:<28} {r.funding_source:<24} {r.persons:>8} persons {yuan(r.subsidy_fen):>14}")
+        kind = "" if r.kind == "ENROLMENT_SUBSIDY" else f" ({r.kind})"
+        print(f"  {r.category:<28} {r.funding_source:<24} {r.persons:>8} persons {yuan(r.subsidy_fen):>14}{kind}")
     print(f"  total {yuan(sum(r.subsidy_fen for r in rows))}")
     return 0
 

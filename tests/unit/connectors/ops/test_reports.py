@@ -102,3 +102,15 @@ def test_chongqing_settles_per_funding_department():
     lines = settlement_lines(ledger_rows(fees, acks, shipped_book(), SECRET), AS_OF, (), shipped_book())
     assert {(x["category"], x["department"]) for x in lines} == {("MINIMUM_LIVING", "CIVIL_AFFAIRS"),
                                                                 ("ENTITLED_VETERAN", "VETERANS")}
+
+
+def test_the_budget_can_include_claims_paid_to_people_and_counts_each_person_year_once():
+    from connectors.ops.reports import budget_rows
+
+    home, away = new_id(), new_id()
+    rows = list(ledger_rows([fee(home, 1), fee(away, 1)], [], shipped_book(), SECRET))
+    plain = budget_rows(rows)
+    assert [(r.kind, r.persons, r.subsidy_fen) for r in plain] == [("ENROLMENT_SUBSIDY", 2, 56000)]
+    with_claims = budget_rows(rows, [instruction(away, "CROSS_REGION_SUBSIDY", 28000)])
+    assert [(r.kind, r.persons, r.subsidy_fen) for r in with_claims] == [
+        ("CROSS_REGION_SUBSIDY", 1, 28000), ("ENROLMENT_SUBSIDY", 1, 28000)]
