@@ -43,7 +43,7 @@ from streams.policies import load_book
 from streams.runtime.context import CommandLog, OpenedYears, StageContext, now_ms
 from streams.runtime.emit import Emitter, Out
 from streams.runtime.faults import Faults
-from streams.runtime.faust_compat import App, held_partitions, seek_partition
+from streams.runtime.faust_compat import App, held_partitions, rebalancing, seek_partition
 from streams.runtime.intake_loop import IntakeService
 from streams.runtime.metrics import Metrics
 from streams.runtime.publish import Publisher
@@ -58,6 +58,7 @@ from streams.stages.payments import PaymentStage
 from streams.stages.person import PersonStage
 
 log = logging.getLogger("zhucan.worker")
+EXIT_RESTART = 75  # EX_TEMPFAIL: a consumer stuck for good; the supervisor starts the worker again
 
 
 def _safe_name(text: str) -> str:
@@ -236,6 +237,28 @@ def create_app(settings: Settings, book: PolicyBook | None = None, cluster: str 
             await built.person.watch_commits(committed, held_partitions(app, settings.topics.person_commands))
         except Exception as exc:  # the watch must never stop the worker; it looks again next time
             log.warning("commit watch failed: %s", exc)
+        # and the progress watch: a held partition whose records wait while nothing moves
+        # (streams/runtime/applied.py ProgressWatch), for both groups
+        held = held_partitions(app, settings.topics.person_commands)
+        offsets = {p.partition: (p.committed, p.end) for g in ours for p in g.partitions
+                   if p.committed >= 0 and p.topic == settings.topics.person_commands and p.partition in held}
+        intake = {(p.topic, p.partition): (p.committed, p.end) for g in groups if g.group == settings.app_id
+                  for p in g.partitions if p.committed >= 0}
+        if rebalancing(app):  # partitions paused meanwhile: not stuck
+            built.person.progress_watch.idle()
+            offsets = {}
+        try:
+            stuck = await built.person.watch_progress(offsets)
+            if built.intake is not None:
+                stuck = await built.intake.watch_progress(intake) or stuck
+        except Exception as exc:  # looked at again next time
+            log.warning("progress watch failed: %s", exc)
+            return
+        if stuck:  # crash-only: what was not committed comes again to the new consumer
+            log.error("a consumer fetches nothing although records wait, even after a seek: exiting with code %d "
+                      "for the supervisor to start the worker again", EXIT_RESTART)
+            logging.shutdown()
+            os._exit(EXIT_RESTART)
 
     @app.timer(tuning.gap_retry_s)
     async def retry_rewinds() -> None:

@@ -62,6 +62,12 @@ class Tuning(BaseModel):
     # for commit_stall_s while records past them were applied is sought back to its commit.
     gap_retry_s: float = Field(2.0, gt=0)
     commit_stall_s: float = Field(45.0, gt=0)
+    # A partition this worker holds with records waiting whose commit has not moved for
+    # progress_stuck_s while its stage was idle is sought back to its commit; still stuck that long
+    # after, the worker exits with code 75 for its supervisor to start it again (a consumer that
+    # stays alive and fetches nothing: aio-libs/aiokafka#1154). Three minutes: far above any
+    # partition's wait behind the others in a province's batch, measured under 30 s.
+    progress_stuck_s: float = Field(180.0, gt=0)
     commit_watch_s: float = Field(15.0, gt=0)  # how often the commits are looked at
     # Faust's RocksDB defaults (3 x 64 MiB memtables and a 2 GiB block cache per partition) let a
     # worker's memory grow to gigabytes on a province; a person's state is ~0.6 KiB, reads are

@@ -178,3 +178,50 @@ class CommitWatch:
         for partition in set(self.since) - set(committed):  # no longer held
             del self.since[partition]
         return stalled
+
+
+class Stuck(Enum):
+    SEEK = "seek"  # the first remedy: fetch again from the committed offset
+    EXIT = "exit"  # the seek did not help: the consumer is stuck for good; a restart clears it
+
+
+@dataclass
+class ProgressWatch:
+    """Notices a partition this worker holds whose records wait and nothing moves: records
+    behind the end, the committed offset unchanged for ``stuck_s`` while the stage is idle.
+    The consumer stopped fetching it (aiokafka can stay alive and consume nothing after a
+    broker restart or a rebalance, with no public signal: aio-libs/aiokafka#1154).
+
+    ``observe`` is fed, every few seconds, each held partition's committed and end offsets; it
+    returns the partitions to seek back to their committed offset (``Stuck.SEEK``), and those
+    still stuck ``stuck_s`` after that seek (``Stuck.EXIT``: the worker exits with code 75, its
+    supervisor starts it again, and the new consumer joins afresh; nothing is lost, the records
+    come again and are skipped or applied by the applied-offset markers)."""
+
+    stuck_s: float = 180.0
+    clock: Callable[[], float] = time.monotonic
+    since: dict[Any, tuple[int, float, bool]] = field(default_factory=dict)  # partition -> (committed, since, sought)
+
+    def observe(self, offsets: dict[Any, tuple[int, int]]) -> list[tuple[Any, Stuck, int]]:
+        """(partition, remedy, committed offset) of each stuck partition; ``offsets``: each held
+        partition -> (committed, end). Partitions not held any more are forgotten."""
+        now = self.clock()
+        out = []
+        for partition, (committed, end) in offsets.items():
+            seen = self.since.get(partition)
+            if seen is None or seen[0] != committed or end <= committed:
+                self.since[partition] = (committed, now, False)
+                continue
+            _, since, sought = seen
+            if now - since < self.stuck_s:
+                continue
+            out.append((partition, Stuck.EXIT if sought else Stuck.SEEK, committed))
+            self.since[partition] = (committed, now, True)
+        for partition in set(self.since) - set(offsets):
+            del self.since[partition]
+        return out
+
+    def idle(self) -> None:
+        """The stage was busy (a long batch): nothing counts as stuck meanwhile; start again."""
+        now = self.clock()
+        self.since = {p: (c, now, sought) for p, (c, _, sought) in self.since.items()}

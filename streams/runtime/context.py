@@ -104,14 +104,16 @@ class CommandLog:
     async def rewind(self, partition: int, offset: int) -> None:
         await self._seek(self.topic, partition, offset)
 
-    def repair(self, kind: str, partition: int, expected: int, seen: int) -> Out:
+    def repair(self, kind: str, partition: int, expected: int, seen: int, topic: str | None = None,
+               group: str | None = None) -> Out:
         """Count what an offset guard did, and the note that says so (``zhucan.offset-repairs``;
         the dashboard lists them): ``expected`` is where the partition should go on from,
-        ``seen`` the offset that showed the gap or the stall."""
-        topic = self.topic
+        ``seen`` the offset that showed the gap or the stall (``topic`` and ``group``: another
+        input's, such as the intake's, instead of the person commands')."""
+        topic = topic or self.topic
         self.metrics.inc("zhucan_offset_repairs_total", kind=kind, topic=topic, partition=str(partition))
         note = {"kind": kind, "topic": topic, "partition": partition, "expected": expected, "seen": seen,
-                "at_ms": now_ms(), "group": self.settings.streams_app_id}
+                "at_ms": now_ms(), "group": group or self.settings.streams_app_id}
         return Out(self.settings.topics.offset_repairs, f"{topic}[{partition}]".encode(), json.dumps(note).encode())
 
 

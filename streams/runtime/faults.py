@@ -10,6 +10,9 @@ broker whatever the recovery's timing:
   notice the gap at the next record, read the missing records and apply them first;
 - ``unack:P:O``: the record is applied but its acknowledgement is lost once, so Faust's commit
   stops at it for good: the commit watch must notice and seek back;
+- ``mute:P:O``: from offset O on, no record of partition P is handed to the person stage or
+  acknowledged, for the life of the process (a consumer alive that fetches nothing: the progress
+  watch must seek back, then exit with code 75 for a restart);
 - ``die_sent:TOPIC:N``: the worker process dies (exit 137) once, right after the broker
   acknowledged the Nth unit of work whose records include one for the topic named ``TOPIC``
   (an attribute of ``Topics``, such as ``instructions``) and before that unit's state is
@@ -42,6 +45,7 @@ class Faults:
     unack: set[tuple[int, int]] = field(default_factory=set)
     die_scan: set[tuple[int, int]] = field(default_factory=set)
     die_sent: dict[str, int] = field(default_factory=dict)  # topic attribute -> the unit to die after
+    mute: dict[int, int] = field(default_factory=dict)  # partition -> the first offset never handed over
     _sent_units: dict[str, int] = field(default_factory=dict)
 
     @classmethod
@@ -57,13 +61,17 @@ class Faults:
             except ValueError:
                 raise FaultSpecError(f"ZHUCAN_FAULTS item {item!r}: expected KIND:PARTITION:OFFSET "
                                      f"(die_sent:TOPIC:N)") from None
+            if kind == "mute":
+                faults.mute[where[0]] = where[1]
+                continue
             if kind not in ("lose", "unack", "die_scan"):
-                raise FaultSpecError(f"ZHUCAN_FAULTS item {item!r}: the kinds are lose, unack, die_scan and die_sent")
+                raise FaultSpecError(f"ZHUCAN_FAULTS item {item!r}: the kinds are lose, unack, mute, die_scan and "
+                                     f"die_sent")
             getattr(faults, kind).add(where)
         return faults
 
     def __bool__(self) -> bool:
-        return bool(self.lose or self.unack or self.die_scan or self.die_sent)
+        return bool(self.lose or self.unack or self.die_scan or self.die_sent or self.mute)
 
     def scan_committed(self, partition: int, people: int) -> None:
         """Die here if ``die_scan`` names this partition and count (the scan's commit is done)."""
@@ -87,6 +95,9 @@ class Faults:
 
     def lost(self, partition: int, offset: int) -> bool:
         """True once for the record to lose: it is not handed over, and its ack is dropped."""
+        if partition in self.mute and offset >= self.mute[partition]:
+            self.unack.add((partition, offset))
+            return True
         if (partition, offset) not in self.lose:
             return False
         self.lose.discard((partition, offset))

@@ -26,6 +26,8 @@ each with a test as well, since an upgrade could keep the name and change what i
     records from there on are handed to the agent again (Faust drops a fetched record below
     its read offset).
 11. ``Consumer.assignment``: the partitions this worker holds (the commit watch looks at those).
+13. ``App.rebalancing`` and ``App.in_recovery``: set while a rebalance or the tables' recovery is
+    under way (the progress watch does not count that time as a partition stuck).
 12. ``Stream.take_events`` acks every event of a batch once the body returns, including those
     the stage skipped; Faust's ``Consumer.ack`` counts an offset once, so a record handed over
     twice (before and after a seek) neither blocks nor doubles the commit.
@@ -133,3 +135,8 @@ def held_partitions(app: faust.App, topic: str) -> set[int]:
 def leader_topic_name(app_id: str) -> str:
     """(9) The leader assignor's topic of the Faust app ``app_id``, as Faust names it."""
     return f"{app_id}-__assignor-__leader"
+
+
+def rebalancing(app: faust.App) -> bool:
+    """(13) Whether a rebalance or the tables' recovery is under way (partitions paused)."""
+    return bool(getattr(app, "rebalancing", False) or getattr(app, "in_recovery", False))

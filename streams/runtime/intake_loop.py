@@ -34,6 +34,7 @@ from aiokafka.structs import OffsetAndMetadata
 
 from streams.kafka.admin import group_offsets
 from streams.kafka.security import aiokafka_config
+from streams.runtime.applied import ProgressWatch, Stuck
 from streams.runtime.context import StageContext
 from streams.runtime.unit import UnitOfWork
 from streams.settings import Settings
@@ -75,6 +76,7 @@ class IntakeService(mode.Service):
         self.batches = 0  # fetches handled and committed
         self.start_at: dict[TopicPartition, int] = {}  # adopted partitions: records below were handled before
         self.checked: set[TopicPartition] = set()  # partitions whose start was looked at (adopt_offsets)
+        self.progress_watch = ProgressWatch(stuck_s=self.settings.tuning.progress_stuck_s)
 
     async def on_start(self) -> None:
         s, t = self.settings, self.settings.tuning
@@ -116,6 +118,33 @@ class IntakeService(mode.Service):
             tp = TopicPartition(topic, partition)
             self.start_at[tp] = offset  # what is fetched below it is passed over (and committed past)
             log.info("intake starts %s[%d] at %d, where %s left it", tp.topic, tp.partition, offset, s.streams_app_id)
+
+    async def watch_progress(self, offsets: dict[tuple[str, int], tuple[int, int]]) -> bool:
+        """The progress watch over the partitions this loop holds (``offsets``: (topic, partition)
+        -> (committed, end) of the group, from the lag sample): a stuck one is sought back to its
+        commit; True when one is stuck even after that (the worker must restart)."""
+        consumer = self.consumer
+        if consumer is None:
+            return False
+        held = {(tp.topic, tp.partition) for tp in consumer.assignment()}
+        give_up = False
+        for (topic, partition), remedy, at in self.progress_watch.observe(
+                {tp: o for tp, o in offsets.items() if tp in held}):
+            end = offsets[(topic, partition)][1]
+            if remedy is Stuck.SEEK:
+                log.warning("%s[%d]: %d record(s) wait and the commit has stayed at %d for %.0f s; seeking back "
+                            "to %d", topic, partition, end - at, at, self.progress_watch.stuck_s, at)
+                consumer.seek(TopicPartition(topic, partition), at)
+            else:
+                log.error("%s[%d]: still stuck at %d after the seek back; the worker restarts", topic, partition, at)
+                give_up = True
+            kind = "STUCK_SEEK" if remedy is Stuck.SEEK else "STUCK_RESTART"
+            try:
+                await self.ctx.send([self.ctx.commands.repair(kind, partition, at, end, topic=topic,
+                                                              group=self.settings.app_id)], wait=True)
+            except Exception as exc:
+                log.warning("could not publish the offset repair note: %s", exc)
+        return give_up
 
     async def on_stop(self) -> None:
         """Finish and commit the fetch in hand, then stop fetching (what was fetched and not

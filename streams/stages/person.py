@@ -23,7 +23,14 @@ from schemas.exceptions import DecodeError
 from streams.domain.ids import scrub
 from streams.handlers import HANDLERS, Work
 from streams.runtime import wire
-from streams.runtime.applied import AppliedOffsets, CommitWatch, Verdict, marker_key
+from streams.runtime.applied import (
+    AppliedOffsets,
+    CommitWatch,
+    ProgressWatch,
+    Stuck,
+    Verdict,
+    marker_key,
+)
 from streams.runtime.context import StageContext
 from streams.runtime.emit import Out
 from streams.runtime.faust_compat import as_current
@@ -41,15 +48,17 @@ class PersonStage:
         self.nexts: dict[int, int] = {}  # partition -> next offset to apply, as last saved (the commit watch reads it)
         self.batch_started: float | None = None
         self.commit_watch = CommitWatch(stall_s=ctx.settings.tuning.commit_stall_s)
+        self.progress_watch = ProgressWatch(stuck_s=ctx.settings.tuning.progress_stuck_s)
 
     def busy_for(self) -> float:
         """Seconds the batch in hand has been running (0 when none is)."""
         return time.monotonic() - self.batch_started if self.batch_started is not None else 0.0
 
     async def note(self, out: Out) -> None:
-        """Publish an offset guard's note (for people: the repair itself is done either way)."""
+        """Publish an offset guard's note, acknowledged by the broker (for people: the repair
+        itself is done either way; a worker about to exit must not lose it)."""
         try:
-            await self.ctx.send([out])
+            await self.ctx.send([out], wait=True)
         except Exception as exc:
             log.warning("could not publish the offset repair note: %s", exc)
 
@@ -118,6 +127,28 @@ class PersonStage:
                         "seeking back to %d", topic, partition, at, self.commit_watch.stall_s, progress - 1, at)
             await self.ctx.commands.rewind(partition, at)
             await self.note(self.ctx.commands.repair("COMMIT_STALL", partition, at, progress))
+
+    async def watch_progress(self, offsets: dict[int, tuple[int, int]]) -> bool:
+        """Seek back the held partitions whose records wait while nothing moves (``ProgressWatch``;
+        ``offsets``: partition -> (committed, end)); True when one is stuck even after that (the
+        worker must restart: the caller exits)."""
+        if self.busy_for() > 1.0:
+            self.progress_watch.idle()
+            return False
+        topic = self.ctx.commands.topic
+        give_up = False
+        for partition, remedy, at in self.progress_watch.observe(offsets):
+            end = offsets[partition][1]
+            if remedy is Stuck.SEEK:
+                log.warning("%s[%d]: %d record(s) wait and the commit has stayed at %d for %.0f s; seeking back "
+                            "to %d", topic, partition, end - at, at, self.progress_watch.stuck_s, at)
+                await self.ctx.commands.rewind(partition, at)
+                await self.note(self.ctx.commands.repair("STUCK_SEEK", partition, at, end))
+            else:
+                log.error("%s[%d]: still stuck at %d after the seek back; the worker restarts", topic, partition, at)
+                await self.note(self.ctx.commands.repair("STUCK_RESTART", partition, at, end))
+                give_up = True
+        return give_up
 
     async def on_records(self, events: Sequence[faust.EventT]) -> None:
         ctx = self.ctx

@@ -50,6 +50,7 @@ class SoakResult:
     final: Final
     uncommitted: dict[str, int] = field(default_factory=dict)  # "group topic[partition]" -> records behind
     logs: list[Path] = field(default_factory=list)
+    restarted: int = 0  # workers that exited with code 75 (a stuck consumer) and were started again
 
 
 def final_standards(stack: Stack, expected_ids: set[str], timeout_s: float = 300.0) -> Final:
@@ -103,7 +104,8 @@ def wait_committed(settings: Settings, timeout_s: float) -> dict[str, int]:
 # seek is more likely to meet one being handed over (the race of issue #26); and a commit watch
 # that heals a stuck commit in seconds rather than a minute, for the suite's time.
 DENSE = {"ZHUCAN_TUNING__INTAKE_MAX_RECORDS": "25", "ZHUCAN_TUNING__COMMIT_STALL_S": "10",
-         "ZHUCAN_TUNING__COMMIT_WATCH_S": "3"}
+         "ZHUCAN_TUNING__COMMIT_WATCH_S": "3", "ZHUCAN_TUNING__PROGRESS_STUCK_S": "40"}
+RESTART = 75  # a worker that exits with this code asks its supervisor to start it again (streams/app.py)
 
 
 def soak(stack: Stack, n_events: int, kills: int, workers: int = 2, seed: int = 26,
@@ -135,20 +137,40 @@ def soak(stack: Stack, n_events: int, kills: int, workers: int = 2, seed: int = 
 
     feeder = threading.Thread(target=feed, name="soak-feed", daemon=True)
     feeder.start()
+    lock = threading.Lock()
+    restarted = [0]
+    stop = threading.Event()
+
+    def supervise() -> None:
+        """What systemd's Restart=on-failure does for a worker that exits with code 75 (it found
+        a consumer stuck for good, streams/runtime/applied.py ProgressWatch): start it again.
+        Any other exit is left alone (the checks then fail on it)."""
+        while not stop.wait(1.0):
+            with lock:
+                for i, proc in enumerate(procs):
+                    if proc.poll() == RESTART:
+                        restarted[0] += 1
+                        procs[i] = start_worker(settings[i], logs[i], env)
+
+    supervisor = threading.Thread(target=supervise, name="soak-supervisor", daemon=True)
+    supervisor.start()
     try:
         for pause in pauses:
             time.sleep(pause)
             victim = rng.randrange(workers)
-            os.killpg(procs[victim].pid, signal.SIGKILL)
-            procs[victim].wait(10)
-            procs[victim] = start_worker(settings[victim], logs[victim], env)
+            with lock:
+                if procs[victim].poll() is None:
+                    os.killpg(procs[victim].pid, signal.SIGKILL)
+                procs[victim].wait(10)
+                procs[victim] = start_worker(settings[victim], logs[victim], env)
         feeder.join()
         assert sent.is_set(), "the feed did not finish"
-        stack.worker = procs[0]  # the fixture's read() notices a worker that died
         final = final_standards(stack, valid)
         behind = wait_committed(stack.settings, commit_timeout_s)
-        return SoakResult(kills, final, behind, logs), valid
+        return SoakResult(kills, final, behind, logs, restarted[0]), valid
     finally:
+        stop.set()
+        supervisor.join(5)
         stack.worker = None
         for proc in procs:
             if proc.poll() is None:

@@ -40,6 +40,8 @@ def check_soak(bootstrap: str, tmp_path: Path, kills: int = KILLS, events: int =
     for log in result.logs:
         text = log.read_text(errors="replace")
         assert not full_ids(text), f"full ID numbers in {log}"
+    print(f"\n[soak] {result.kills} kills; {result.restarted} worker(s) exited with code 75 (a stuck consumer) "
+          f"and were started again")
     diff = differences(result.final, want)
     assert not diff, f"{len(diff)} person-years differ from the clean run: {diff[:10]}"
     assert not result.uncommitted, f"commits stuck behind the end: {result.uncommitted}"
@@ -193,3 +195,25 @@ def test_acknowledgements_start_where_the_faust_group_left_them(stack):
     assert len(stack.reviews(at_least=1)) == 1 and case["code"] == "UNKNOWN_PAYMENT"
     assert re.search(rf"intake starts {re.escape(topic)}\[0\] at 2, where {stack.settings.streams_app_id} left it",
                      stack.worker_log())
+
+
+def test_a_partition_whose_records_wait_while_nothing_moves_is_sought_then_the_worker_restarts(stack):
+    """A consumer alive that fetches nothing for a partition (aio-libs/aiokafka#1154; here the
+    fault ``mute``: from offset 2 on, nothing of partition 0 is handed over or acknowledged).
+    The progress watch seeks back to the commit, and when that brings nothing either the worker
+    exits with code 75; started again (as its supervisor would), it applies every record."""
+    ids = people_of_partition(stack, 0, 5)
+    stack.start_worker(ZHUCAN_FAULTS="mute:0:2", ZHUCAN_TUNING__PROGRESS_STUCK_S="6",
+                       ZHUCAN_TUNING__COMMIT_WATCH_S="2")
+    wait_for_group(stack)
+    send_one_record_each(stack, ids)
+    assert stack.worker is not None and stack.worker.wait(120) == 75
+    log = stack.worker_log()
+    assert re.search(r"person-commands\[0\]: 3 record\(s\) wait and the commit has stayed at 2 for 6 s; seeking "
+                     r"back to 2", log), log[-3000:]
+    assert "still stuck at 2 after the seek back; the worker restarts" in log
+    kinds = [n["kind"] for n in repairs(stack, 2)]
+    assert kinds[:2] == ["STUCK_SEEK", "STUCK_RESTART"]
+    stack.start_worker()
+    assert_whole(stack, set(ids), timeout_s=90)
+    assert not wait_committed(stack.settings, 60), "commits stuck behind the end"

@@ -218,6 +218,20 @@ def test_12_faust_stops_committing_at_a_missing_offset_at_the_head(app):
     assert consumer._new_offset(tp) == 2671
 
 
+def test_13_the_app_says_when_it_rebalances_or_recovers(app, monkeypatch):
+    """The flags Faust sets around a rebalance (App.on_rebalance_start/end) and the recovery
+    (Recovery sets app.in_recovery): both exist on a fresh app, False, and each alone counts."""
+    import faust.tables.recovery as recovery
+
+    assert app.rebalancing is False and app.in_recovery is False
+    assert faust_compat.rebalancing(app) is False
+    assert "self.app.in_recovery = True" in inspect.getsource(recovery.Recovery)
+    assert "self.rebalancing = True" in inspect.getsource(faust.App.on_rebalance_start)
+    assert "self.rebalancing = False" in inspect.getsource(faust.App.on_rebalance_end)
+    monkeypatch.setattr(app, "in_recovery", True)
+    assert faust_compat.rebalancing(app) is True
+
+
 def test_no_other_module_touches_these_private_apis():
     import ast
     from pathlib import Path
