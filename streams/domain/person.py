@@ -165,6 +165,8 @@ class PersonState:
     def _double_subsidy(self, year: int, person_key: str, now_ms: int) -> list[Effect]:
         """One DOUBLE_SUBSIDY case per other channel's record of ``year`` while a standard (live
         or paid) or an instruction subsidises the same premium too (CONTRACT rule 10)."""
+        if not self.others:  # the hot path: nobody else subsidises this person
+            return []
         rec = self.years.get(year)
         ours = subsidised_by(year, rec, self.paid_out, [])
         if not ours and rec is not None and not rec.frozen and rec.mode != PaymentMode.WITHDRAWN and rec.subsidy_fen > 0:
