@@ -12,12 +12,10 @@ Bad rows go to the error report (row, field, reason, ID masked); good rows are p
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import hashlib
 import hmac
 import json
-import time
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
@@ -25,16 +23,15 @@ from typing import Any
 from connectors.importer import (
     ImportResult,
     RowError,
+    RowReport,
     _parse_date,
-    _progress_line,
     file_digest,
     import_key,
-    iter_rows,
 )
 from connectors.kafka_io import make_producer, read_to_end
 from schemas.codec import Codec
 from streams.domain.enums import ClaimKind, Scheme
-from streams.domain.ids import mask_id, normalize_id, scrub
+from streams.domain.ids import normalize_id
 from streams.domain.regions import is_county_code
 from streams.settings import Settings
 
@@ -135,7 +132,6 @@ def row_to_claim(cells: list[Any], index: dict[str, int], key: bytes, today: dt.
 
 def run_claims_import(settings: Settings, path: Path, *, report: Path | None = None, force: bool = False,
                       quiet: bool = False) -> ImportResult:
-    started = time.monotonic()
     result = ImportResult()
     ledger_topic = settings.topics.claim_imports
     ledger_key = f"claims:{file_digest(path)}"
@@ -146,40 +142,16 @@ def run_claims_import(settings: Settings, path: Path, *, report: Path | None = N
     producer = make_producer(settings.kafka_bootstrap_servers, linger_ms=20)
     codec, topic, key = Codec(), settings.topics.claims, import_key(settings)
     today = dt.datetime.now(dt.UTC).replace(microsecond=0)
-    report = report or path.with_name(path.name + ".errors.csv")
-    report.touch(mode=0o600)
-    report.chmod(0o600)  # it names rows of people: its owner's alone
-    progress = {"done": 0.0, "total": 0.0}
-    last_print = 0.0
+    rows = RowReport(path, report or path.with_name(path.name + ".errors.csv"), _header, result, quiet)
     try:
-        with open(report, "w", encoding="utf-8-sig", newline="") as rf:
-            writer = csv.writer(rf)
-            writer.writerow(["row", "field", "reason", "detail", "id_number (masked)"])
-            index: dict[str, int] | None = None
-            for n, cells in iter_rows(path, progress):
-                if index is None:
-                    index = _header(cells)
-                    continue
-                if not any(c not in (None, "") for c in cells):
-                    continue
-                result.rows += 1
-                raw_id = str(cells[index["id_number"]] if index["id_number"] < len(cells) else "")
-                try:
-                    claim = row_to_claim(cells, index, key, today)
-                except RowError as exc:
-                    result.bad_rows += 1
-                    result.errors += 1
-                    result.by_reason[exc.reason] = result.by_reason.get(exc.reason, 0) + 1
-                    writer.writerow([n, exc.field, exc.reason, scrub(exc.detail), mask_id(raw_id)])
-                else:
-                    producer.send(topic, key=claim["claim_id"].encode(),
-                                  value=codec.encode("SubsidyClaim", claim, topic=topic))
-                    result.published += 1
-                if not quiet and time.monotonic() - last_print > 1.0:
-                    last_print = time.monotonic()
-                    _progress_line(progress, result, last_print - started)
-            if index is None:
-                raise ValueError(f"{path} is empty: no header row")
+        for n, cells, index, raw_id in rows.rows():
+            try:
+                claim = row_to_claim(cells, index, key, today)
+            except RowError as exc:
+                rows.bad(n, [(exc.field, exc.reason, exc.detail)], raw_id)
+                continue
+            producer.send(topic, key=claim["claim_id"].encode(), value=codec.encode("SubsidyClaim", claim, topic=topic))
+            result.published += 1
         producer.flush()
         producer.send(ledger_topic, key=ledger_key.encode(), value=json.dumps({
             "file": path.name, "rows": result.rows, "published": result.published, "bad_rows": result.bad_rows,
@@ -187,8 +159,5 @@ def run_claims_import(settings: Settings, path: Path, *, report: Path | None = N
         producer.flush()
     finally:
         producer.close()
-    result.report = report
-    result.seconds = time.monotonic() - started
-    if not quiet:
-        _progress_line(progress, result, result.seconds, final=True)
+    rows.done()
     return result

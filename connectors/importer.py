@@ -21,7 +21,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -215,11 +215,62 @@ def row_to_event(source: str, cells: list[Any], index: dict[str, int], occurred:
     return ev
 
 
+class RowReport:
+    """One import's rows and its error report: the file's data rows after its header (blank
+    lines skipped; ``result.rows`` counted), each bad row's problems written to the report
+    (0600: it names rows of people; the ID masked, issue #20), and a progress line every second."""
+
+    def __init__(self, path: Path, report: Path, header: Callable[[list[Any]], dict[str, int]],
+                 result: ImportResult, quiet: bool) -> None:
+        self.path, self.report, self.header, self.result, self.quiet = path, report, header, result, quiet
+        self.progress = {"done": 0.0, "total": 0.0}
+        self.started = time.monotonic()
+        self._writer: Any = None
+
+    def rows(self) -> Iterator[tuple[int, list[Any], dict[str, int], str]]:
+        """(row number, cells, the header's column index, the raw ID number) of each data row."""
+        self.report.touch(mode=0o600)
+        self.report.chmod(0o600)
+        last_print = 0.0
+        with open(self.report, "w", encoding="utf-8-sig", newline="") as rf:
+            self._writer = csv.writer(rf)
+            self._writer.writerow(["row", "field", "reason", "detail", "id_number (masked)"])
+            index: dict[str, int] | None = None
+            for n, cells in iter_rows(self.path, self.progress):
+                if index is None:
+                    index = self.header(cells)
+                    continue
+                if not any(c not in (None, "") for c in cells):
+                    continue  # blank line
+                self.result.rows += 1
+                yield n, cells, index, str(cells[index["id_number"]] if index["id_number"] < len(cells) else "")
+                now = time.monotonic()
+                if not self.quiet and now - last_print > 1.0:
+                    last_print = now
+                    _progress_line(self.progress, self.result, now - self.started)
+            if index is None:
+                raise ValueError(f"{self.path} is empty: no header row")
+
+    def bad(self, n: int, problems: list[tuple[str, str, str]], raw_id: str) -> None:
+        """Row ``n`` is bad: its problems (field, reason, detail) into the report."""
+        self.result.bad_rows += 1
+        for field_name, reason, detail in problems:
+            self.result.errors += 1
+            self.result.by_reason[reason] = self.result.by_reason.get(reason, 0) + 1
+            # a row whose cells are shifted puts its ID number where a detail echoes it: masked
+            self._writer.writerow([n, field_name, reason, scrub(detail), mask_id(raw_id)])
+
+    def done(self) -> None:
+        self.result.report = self.report
+        self.result.seconds = time.monotonic() - self.started
+        if not self.quiet:
+            _progress_line(self.progress, self.result, self.result.seconds, final=True)
+
+
 def run_import(settings: Settings, source_name: str, path: Path, *, report: Path | None = None, force: bool = False,
                producer: Any = None, quiet: bool = False) -> ImportResult:
     department: Department = settings.registry.by_slug[source_name]
     source = department.source
-    started = time.monotonic()
     result = ImportResult()
     digest = file_digest(path)
     ledger_key = f"{source}:{digest}"
@@ -233,52 +284,23 @@ def run_import(settings: Settings, source_name: str, path: Path, *, report: Path
     producer = producer or make_producer(settings.kafka_bootstrap_servers, linger_ms=20, batch_size=256 * 1024)
     codec = Codec()
     topic = settings.topics.identity[source]
-    report = report or path.with_name(path.name + ".errors.csv")
+    rows = RowReport(path, report or path.with_name(path.name + ".errors.csv"), _header_map, result, quiet)
     occurred = dt.datetime.now(tz=dt.UTC).replace(microsecond=0)
     key = import_key(settings)
-    progress = {"done": 0.0, "total": 0.0}
-    last_print = 0.0
-    report.touch(mode=0o600)  # it names rows of people: its owner's alone (issue #20)
-    report.chmod(0o600)
-    with open(report, "w", encoding="utf-8-sig", newline="") as rf:
-        writer = csv.writer(rf)
-        writer.writerow(["row", "field", "reason", "detail", "id_number (masked)"])
-        index: dict[str, int] | None = None
-        for n, cells in iter_rows(path, progress):
-            if index is None:
-                index = _header_map(cells)
-                continue
-            if not any(c not in (None, "") for c in cells):
-                continue  # blank line
-            result.rows += 1
-            raw_id = str(cells[index["id_number"]] if index["id_number"] < len(cells) else "")
-            try:
-                # each row its own recorded time, in the file's row order: a file that lists an
-                # entry and an exit with one date decides them in the order the file gives
-                ev = row_to_event(source, cells, index, occurred + dt.timedelta(milliseconds=n), key)
-            except RowError as exc:
-                problems = [(exc.field, exc.reason, exc.detail)]
-            else:
-                checked = validate_identity(ev, settings.registry)
-                if isinstance(checked, Invalid):
-                    problems = [(REASON_FIELD.get(r, "(row)"), r.value, checked.detail) for r in checked.reasons]
-                else:
-                    problems = []
-                    producer.send(topic, key=ev["event_id"].encode(), value=codec.encode("IdentityEvent", ev, topic=topic))
-                    result.published += 1
-            if problems:
-                result.bad_rows += 1
-                for field_name, reason, detail in problems:
-                    result.errors += 1
-                    result.by_reason[reason] = result.by_reason.get(reason, 0) + 1
-                    # a row whose cells are shifted puts its ID number where a detail echoes it: masked
-                    writer.writerow([n, field_name, reason, scrub(detail), mask_id(raw_id)])
-            now = time.monotonic()
-            if not quiet and now - last_print > 1.0:
-                last_print = now
-                _progress_line(progress, result, now - started)
-        if index is None:
-            raise ValueError(f"{path} is empty: no header row")
+    for n, cells, index, raw_id in rows.rows():
+        try:
+            # each row its own recorded time, in the file's row order: a file that lists an
+            # entry and an exit with one date decides them in the order the file gives
+            ev = row_to_event(source, cells, index, occurred + dt.timedelta(milliseconds=n), key)
+        except RowError as exc:
+            rows.bad(n, [(exc.field, exc.reason, exc.detail)], raw_id)
+            continue
+        checked = validate_identity(ev, settings.registry)
+        if isinstance(checked, Invalid):
+            rows.bad(n, [(REASON_FIELD.get(r, "(row)"), r.value, checked.detail) for r in checked.reasons], raw_id)
+            continue
+        producer.send(topic, key=ev["event_id"].encode(), value=codec.encode("IdentityEvent", ev, topic=topic))
+        result.published += 1
     producer.flush()
     if own_producer:
         producer.send(settings.topics.imports_of[source], key=ledger_key.encode(), value=json.dumps({
@@ -286,10 +308,7 @@ def run_import(settings: Settings, source_name: str, path: Path, *, report: Path
             "at": dt.datetime.now(dt.UTC).isoformat()}, ensure_ascii=False).encode())
         producer.flush()
         producer.close()
-    result.report = report
-    result.seconds = time.monotonic() - started
-    if not quiet:
-        _progress_line(progress, result, result.seconds, final=True)
+    rows.done()
     return result
 
 
