@@ -76,12 +76,17 @@ def cmd_settle(args: argparse.Namespace) -> int:
             print(f"{line['region_code']:<8} {line['insurance_year']:<5} {line['category']:<28} "
                   f"{line['funding_source']:<24} {'yes' if line['on_the_spot'] else 'no':<5} {line['kind']:<26} "
                   f"{line['department'] or '-':<21} {line['persons']:>8} {yuan(line['subsidy_fen']):>14}")
-        totals: dict[tuple[str, str], int] = {}
-        for line in lines:  # per fund, enrolment subsidies apart from money paid to people
+        by_fund: dict[str, int] = {}
+        by_kind: dict[tuple[str, str], int] = {}
+        for line in lines:
+            by_fund[line["funding_source"]] = by_fund.get(line["funding_source"], 0) + line["subsidy_fen"]
             slot = (line["funding_source"], line["kind"])
-            totals[slot] = totals.get(slot, 0) + line["subsidy_fen"]
-        for (fund, kind), total in sorted(totals.items()):
-            print(f"total {fund} {kind}: {yuan(total)}")
+            by_kind[slot] = by_kind.get(slot, 0) + line["subsidy_fen"]
+        for fund, total in sorted(by_fund.items()):
+            print(f"total {fund}: {yuan(total)}")
+            for (f, kind), part in sorted(by_kind.items()):  # money paid to people apart from enrolment subsidies
+                if f == fund and kind != "ENROLMENT_SUBSIDY":
+                    print(f"  of which {kind}: {yuan(part)}")
         by_department: dict[str, int] = {}
         for line in lines:
             if line["department"]:
