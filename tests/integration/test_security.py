@@ -16,7 +16,7 @@ import re
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -120,6 +120,14 @@ def read(broker: LocalKafka, user: str, topic: str, group: str | None = None) ->
         c.close()
 
 
+def assert_refused(refused: list[tuple[str, Callable[[], None]]]) -> None:
+    """Each attempt is refused by the topic's ACL (named by ``what`` when it is not)."""
+    for what, attempt in refused:
+        with pytest.raises(TopicAuthorizationFailedError):
+            attempt()
+            pytest.fail(f"allowed: {what}")
+
+
 def test_each_principal_may_do_its_own_part_and_nothing_else(broker, sstack):
     t = sstack.topics
     civil, veterans = t.identity["CIVIL_AFFAIRS"], t.identity["VETERANS"]
@@ -146,10 +154,7 @@ def test_each_principal_may_do_its_own_part_and_nothing_else(broker, sstack):
         ("the worker writing control.v1", lambda: write(broker, "zhucan-worker", t.control)),
         ("the worker writing payment-status.v1", lambda: write(broker, "zhucan-worker", t.payment_status)),
     ]
-    for what, attempt in refused:
-        with pytest.raises(TopicAuthorizationFailedError):
-            attempt()
-            pytest.fail(f"allowed: {what}")
+    assert_refused(refused)
     with pytest.raises(GroupAuthorizationFailedError):  # groups are per principal, by prefix
         read(broker, "civil-affairs", t.rejected_of["CIVIL_AFFAIRS"], group="tax-fees")
 
@@ -589,8 +594,5 @@ def test_money_to_people_with_each_party_as_its_own_principal(broker, sstack, tm
         ("a department reading the claims", lambda: read(broker, "civil-affairs", t.claims)),
         ("the worker writing a claim", lambda: write(broker, "zhucan-worker", t.claims)),
     ]
-    for what, attempt in refused:
-        with pytest.raises(TopicAuthorizationFailedError):
-            attempt()
-            pytest.fail(f"allowed: {what}")
+    assert_refused(refused)
     assert "AuthorizationFailed" not in sstack.worker_log(), sstack.worker_log()[-3000:]
