@@ -69,12 +69,29 @@ class Stack:
         self.codec = Codec()
         self.log_path = workdir / "worker.log"
         self.worker: subprocess.Popen[bytes] | None = None
+        self.worker_env: dict[str, str] = {}
+        self.supervised = False  # restart a worker that exits with code 75, as systemd would
+        self.restarts = 0
         self.producer = make_producer(bootstrap)
         ensure_topics(self.settings)
 
     # -- worker ---------------------------------------------------------------
     def start_worker(self, **extra_env: str) -> None:
+        self.worker_env = extra_env
         self.worker = start_worker(self.settings, self.log_path, extra_env)
+
+    def check_alive(self) -> None:
+        """The worker runs; with ``supervised``, one that exited with code 75 (a consumer stuck
+        for good: streams/runtime/applied.py ProgressWatch) is started again, as its supervisor
+        (systemd ``Restart=on-failure``) would; any other exit fails the test."""
+        if self.worker is None or self.worker.poll() is None:
+            return
+        if self.supervised and self.worker.returncode == 75:
+            self.restarts += 1
+            self.worker = start_worker(self.settings, self.log_path, self.worker_env)
+            return
+        tail = "\n".join(self.worker_log().splitlines()[-40:])
+        raise AssertionError(f"the worker exited with code {self.worker.returncode}:\n{tail}")
 
     def stop_worker(self) -> None:
         if self.worker is not None:
@@ -115,15 +132,10 @@ class Stack:
 
     def read(self, topic: str, record: str, *, until=None, timeout_s: float = 60.0, idle_s: float | None = None):
         """Decoded ``(key, value, headers)`` tuples of a topic, from the beginning."""
-        def alive() -> None:
-            if self.worker is not None and self.worker.poll() is not None:
-                tail = "\n".join(self.worker_log().splitlines()[-40:])
-                raise AssertionError(f"the worker exited with code {self.worker.returncode}:\n{tail}")
-
         out: list[tuple[str | None, dict, list]] = []
 
         def decoded(rs):  # only the records not decoded yet: ``until`` is asked after every fetch
-            alive()
+            self.check_alive()
             out.extend((r.key.decode() if r.key else None, self.codec.decode(r.value, expect=record)[1], r.headers)
                        for r in rs[len(out):])
             return out
