@@ -8,8 +8,15 @@ partition's database directly and writes each batch of states as one RocksDB wri
 Any other store (memory, python-rocksdb) goes through Faust's own mapping, unchanged.
 
 The changelog (``zhucan.person-changelog``, compacted only) is written here too, batched,
-after the effects decided from the states were acknowledged (``save``); each acknowledged
-changelog batch records its offset as the table's persisted offset (where RocksDB resumes).
+after the effects decided from the states were acknowledged (``save``), and **before the local
+store**: the changelog batch is acknowledged by the broker first, then the states are written
+to RocksDB, then the acknowledged offset becomes the table's persisted offset (where RocksDB
+resumes). A worker killed in between leaves the local store behind the changelog, never ahead:
+its restart reads the changelog from the persisted offset and catches up. The other order lost
+people in the soak: the local store had a state the changelog never got, the worker restarted
+on its own data found itself up to date and skipped the command as applied, and the worker that
+took the partition next restored from the changelog without that state (a version 1 issued
+twice with two contents).
 """
 
 from __future__ import annotations
@@ -35,11 +42,19 @@ class PersonStore:
         self.table = table
         self.emitter = emitter
         self.changelog = changelog
+        self._acked: dict[Any, int] = {}  # changelog partition -> the last offset acknowledged, not yet marked
         if emitter is not None:
             emitter.on_sent[changelog] = self._persisted
 
     def _persisted(self, meta: Any, count: int) -> None:
-        mark_persisted(self.table.data, meta.topic_partition, meta.offset + count - 1)
+        last = meta.offset + count - 1
+        self._acked[meta.topic_partition] = max(last, self._acked.get(meta.topic_partition, last))
+
+    def _mark_persisted(self) -> None:
+        """The acknowledged changelog offsets become where RocksDB resumes (after the local write)."""
+        acked, self._acked = self._acked, {}
+        for tp, offset in acked.items():
+            mark_persisted(self.table.data, tp, offset)
 
     def get(self, partition: int, key: bytes) -> bytes | None:
         db = rocksdict_db(self.table.data, partition)
@@ -69,10 +84,11 @@ class PersonStore:
         db.write(batch)
 
     async def save(self, partition: int, states: Mapping[bytes, bytes], emit: Send) -> None:
-        """Write changed states to the local store and, batched, to the changelog (its partition
-        is the person's partition of ``zhucan.person-commands``). Call only after the effects
-        decided from these states were acknowledged."""
+        """Write changed states to the changelog (its partition is the person's partition of
+        ``zhucan.person-commands``), acknowledged, then to the local store. Call only after the
+        effects decided from these states were acknowledged."""
         if not states:
             return
+        await emit([Out(self.changelog, key, value, partition=partition) for key, value in states.items()], wait=True)
         self.put_many(partition, states)
-        await emit([Out(self.changelog, key, value, partition=partition) for key, value in states.items()])
+        self._mark_persisted()
