@@ -233,13 +233,13 @@ def create_app(settings: Settings, book: PolicyBook | None = None, cluster: str 
         # (streams/runtime/applied.py CommitWatch), not only reported
         ours = [g for g in groups if g.group == settings.streams_app_id]
         committed = {(p.topic, p.partition): p.committed for g in ours for p in g.partitions if p.committed >= 0}
+        held = held_partitions(app, settings.topics.person_commands)
         try:
-            await built.person.watch_commits(committed, held_partitions(app, settings.topics.person_commands))
+            await built.person.watch_commits(committed, held)
         except Exception as exc:  # the watch must never stop the worker; it looks again next time
             log.warning("commit watch failed: %s", exc)
         # and the progress watch: a held partition whose records wait while nothing moves
         # (streams/runtime/applied.py ProgressWatch), for both groups
-        held = held_partitions(app, settings.topics.person_commands)
         offsets = {p.partition: (p.committed, p.end) for g in ours for p in g.partitions
                    if p.committed >= 0 and p.topic == settings.topics.person_commands and p.partition in held}
         intake = {(p.topic, p.partition): (p.committed, p.end) for g in groups if g.group == settings.app_id

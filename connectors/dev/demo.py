@@ -69,7 +69,7 @@ def run_demo(settings: Settings, timeout_s: float = 180.0) -> int:
         complete_standards = len(latest) == len(wanted)
         if complete_standards:
             cycle = _tax_cycle(settings, {(f.region_code, f.insurance_year) for f in latest.values()})
-            money = _money_cycle(settings, latest, codec)
+            money = _money_cycle(settings, codec)
     finally:
         stop_worker(worker)
     _print_summary(sample, wanted, latest, rejections)
@@ -119,7 +119,7 @@ MONEY_PEOPLE: tuple[tuple[str, dt.date, str, tuple[str, str, str, int] | str | N
 )
 
 
-def _money_cycle(settings: Settings, latest: dict[str, FeeStandardIssued], codec: Codec):  # type: ignore[no-untyped-def]
+def _money_cycle(settings: Settings, codec: Codec):  # type: ignore[no-untyped-def]
     """Money to people: a county's cross-region claim (Henan, paid to the social-security card),
     an employee-insurance claim (Chongqing, payroll card and SMS), a cross-region claim Panzhihua
     refuses (攀医保〔2021〕58号 六(二)), and another funder's subsidy of a premium a standard

@@ -93,9 +93,6 @@ class Claim(NamedTuple):
                    int(value["insurance_year"]), str(value["enrolled_region_code"]), Scheme(value["scheme"]),
                    int(value["amount_paid_fen"]), value["paid_at"], str(value["evidence"]), value["submitted_at"])
 
-    def to_record(self) -> dict[str, Any]:
-        return {**self._asdict(), "kind": self.kind.value, "scheme": self.scheme.value}
-
 
 class OtherChannel(NamedTuple):
     """An OtherChannelSubsidy: another funder's subsidy of the same premium (其他渠道资助)."""
@@ -111,9 +108,6 @@ class OtherChannel(NamedTuple):
     def from_record(cls, value: dict[str, Any]) -> OtherChannel:
         return cls(str(value["record_id"]), str(value["funder"]), str(value["id_number"]),
                    int(value["insurance_year"]), int(value["amount_fen"]), value["reported_at"])
-
-    def to_record(self) -> dict[str, Any]:
-        return self._asdict()
 
 
 @dataclass

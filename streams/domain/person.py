@@ -309,8 +309,8 @@ class PersonState:
         year = sub.insurance_year
         self.others.append(OtherSubsidy(sub.record_id, sub.funder, year, sub.amount_fen))
         if year in self.years and not self.years[year].frozen:
-            return self._redecide(year, fold(self.facts), book, person_key, now_ms,
-                                  target_years(fold(self.facts), book, opened or {})[1])
+            timeline = fold(self.facts)
+            return self._redecide(year, timeline, book, person_key, now_ms, target_years(timeline, book, opened or {})[1])
         return self._double_subsidy(year, person_key, now_ms)
 
     def _owe(self, kind: InstructionKind, cause_id: str, year: int, fig: Figures, amount: int, policy: Policy | None,

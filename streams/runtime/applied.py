@@ -35,12 +35,14 @@ meanwhile, only the commit waits).
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
+log = logging.getLogger("zhucan.worker")
 MARKER_PREFIX = b"~applied~"
 
 
@@ -220,6 +222,16 @@ class ProgressWatch:
         for partition in set(self.since) - set(offsets):
             del self.since[partition]
         return out
+
+    def say(self, remedy: Stuck, topic: str, partition: int, at: int, end: int) -> str:
+        """Log a remedy of a stuck partition (committed at ``at``, records up to ``end``); the
+        kind of its repair note (``STUCK_SEEK``, ``STUCK_RESTART``)."""
+        if remedy is Stuck.SEEK:
+            log.warning("%s[%d]: %d record(s) wait and the commit has stayed at %d for %.0f s; seeking back to %d",
+                        topic, partition, end - at, at, self.stuck_s, at)
+            return "STUCK_SEEK"
+        log.error("%s[%d]: still stuck at %d after the seek back; the worker restarts", topic, partition, at)
+        return "STUCK_RESTART"
 
     def idle(self) -> None:
         """The stage was busy (a long batch): nothing counts as stuck meanwhile; start again."""

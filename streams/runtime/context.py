@@ -28,6 +28,7 @@ from typing import Any, TypeVar
 
 from schemas.codec import Codec
 from streams.domain.departments import Departments
+from streams.domain.ids import person_key
 from streams.domain.policy.spec import PolicyBook
 from streams.kafka.admin import group_offsets
 from streams.kafka.topics import Topics
@@ -142,6 +143,10 @@ class StageContext:
     def dead_letter(self, msg: Any, error_class: str, message: str, inner: tuple[bytes, bytes] | None = None) -> Out:
         """The dead-letter record of ``msg`` (or of one command inside it), counted."""
         return dead_letter(self.topics.dead_letter, msg, error_class, message, self.metrics, inner)
+
+    def for_person(self, id18: str, command: bytes) -> Out:
+        """A command of ``zhucan.person-commands`` for the person of ``id18`` (keyed by their token)."""
+        return Out(self.topics.person_commands, person_key(id18, self.secret).encode(), command)
 
     def partition_of(self, key: bytes) -> int:
         """The partition the producer's default partitioner gives ``key`` (murmur2, as in Java)."""

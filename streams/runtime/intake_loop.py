@@ -131,14 +131,10 @@ class IntakeService(mode.Service):
         for (topic, partition), remedy, at in self.progress_watch.observe(
                 {tp: o for tp, o in offsets.items() if tp in held}):
             end = offsets[(topic, partition)][1]
+            kind = self.progress_watch.say(remedy, topic, partition, at, end)
             if remedy is Stuck.SEEK:
-                log.warning("%s[%d]: %d record(s) wait and the commit has stayed at %d for %.0f s; seeking back "
-                            "to %d", topic, partition, end - at, at, self.progress_watch.stuck_s, at)
                 consumer.seek(TopicPartition(topic, partition), at)
-            else:
-                log.error("%s[%d]: still stuck at %d after the seek back; the worker restarts", topic, partition, at)
-                give_up = True
-            kind = "STUCK_SEEK" if remedy is Stuck.SEEK else "STUCK_RESTART"
+            give_up = give_up or remedy is Stuck.EXIT
             try:
                 await self.ctx.send([self.ctx.commands.repair(kind, partition, at, end, topic=topic,
                                                               group=self.settings.app_id)], wait=True)

@@ -14,12 +14,11 @@ from typing import Any
 
 from schemas.exceptions import DecodeError
 from streams.domain.enums import ReviewKind
-from streams.domain.ids import mask_id, normalize_id, opaque_key, person_key
+from streams.domain.ids import mask_id, normalize_id, opaque_key
 from streams.domain.messages import Claim, OtherChannel, ReviewRaised, case_id
 from streams.domain.money import refused_unknown
 from streams.runtime import wire
 from streams.runtime.context import StageContext
-from streams.runtime.emit import Out
 from streams.runtime.unit import UnitOfWork
 
 
@@ -48,8 +47,7 @@ class MoneyStage:
             ctx.publisher.publish(unit, [refused_unknown(claim, ctx.clock(), "INVALID_ID", detail)],
                                   opaque_key(claim.id_number, ctx.secret).encode())
             return
-        unit.send([Out(ctx.topics.person_commands, person_key(id18, ctx.secret).encode(),
-                       wire.pack_claim(claim._replace(id_number=id18)))])
+        unit.send([ctx.for_person(id18, wire.pack_claim(claim._replace(id_number=id18)))])
 
     def other_channel(self, msg: Any, unit: UnitOfWork[Any, Any]) -> None:
         """One record of subsidy.other-channel.v1 -> a person command (or a review case)."""
@@ -66,5 +64,4 @@ class MoneyStage:
                                 f"valid: {problem.detail if problem else ''}", ctx.clock(), "INVALID_ID", sub.amount_fen)
             ctx.publisher.publish(unit, [case], opaque_key(sub.id_number, ctx.secret).encode())
             return
-        unit.send([Out(ctx.topics.person_commands, person_key(id18, ctx.secret).encode(),
-                       wire.pack_other(sub._replace(id_number=id18)))])
+        unit.send([ctx.for_person(id18, wire.pack_other(sub._replace(id_number=id18)))])

@@ -13,11 +13,10 @@ from __future__ import annotations
 from typing import Any
 
 from schemas.exceptions import DecodeError
-from streams.domain.ids import mask_id, normalize_id, opaque_key, person_key
+from streams.domain.ids import mask_id, normalize_id, opaque_key
 from streams.domain.messages import PaymentAck, unknown_payment
 from streams.runtime import wire
 from streams.runtime.context import StageContext
-from streams.runtime.emit import Out
 from streams.runtime.unit import UnitOfWork
 
 
@@ -42,5 +41,4 @@ class PaymentStage:
             ctx.publisher.publish(unit, [unknown_payment(ack, ctx.clock(), detail)],
                                   opaque_key(ack.id_number, ctx.secret).encode())
             return
-        unit.send([Out(ctx.topics.person_commands, person_key(id18, ctx.secret).encode(),
-                       wire.pack_payment(ack._replace(id_number=id18)))])
+        unit.send([ctx.for_person(id18, wire.pack_payment(ack._replace(id_number=id18)))])

@@ -135,19 +135,14 @@ class PersonStage:
         if self.busy_for() > 1.0:
             self.progress_watch.idle()
             return False
-        topic = self.ctx.commands.topic
         give_up = False
         for partition, remedy, at in self.progress_watch.observe(offsets):
             end = offsets[partition][1]
+            kind = self.progress_watch.say(remedy, self.ctx.commands.topic, partition, at, end)
             if remedy is Stuck.SEEK:
-                log.warning("%s[%d]: %d record(s) wait and the commit has stayed at %d for %.0f s; seeking back "
-                            "to %d", topic, partition, end - at, at, self.progress_watch.stuck_s, at)
                 await self.ctx.commands.rewind(partition, at)
-                await self.note(self.ctx.commands.repair("STUCK_SEEK", partition, at, end))
-            else:
-                log.error("%s[%d]: still stuck at %d after the seek back; the worker restarts", topic, partition, at)
-                await self.note(self.ctx.commands.repair("STUCK_RESTART", partition, at, end))
-                give_up = True
+            give_up = give_up or remedy is Stuck.EXIT
+            await self.note(self.ctx.commands.repair(kind, partition, at, end))
         return give_up
 
     async def on_records(self, events: Sequence[faust.EventT]) -> None:
