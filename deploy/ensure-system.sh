@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Make sure the system tools the project needs are present, from Debian's packages:
 #   kafka     Java 17+ and Maven, for the embedded Kafka (skipped when KAFKA_BOOTSTRAP_SERVERS is set)
-#   chromium  headless Chromium, for the dashboard's browser test
+#   chromium  headless Chromium, for the dashboard's browser test, and a CJK font (WenQuanYi Zen Hei)
+#             so that its Chinese labels are drawn (and its screenshot shows them)
 # As root with apt-get (Debian/Ubuntu, CI), missing ones are installed; otherwise we say how.
 set -euo pipefail
 missing=()
@@ -13,7 +14,8 @@ for need in "$@"; do
         command -v mvn >/dev/null 2>&1 || missing+=(maven)
       fi ;;
     chromium)
-      command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || missing+=(chromium) ;;
+      command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || missing+=(chromium)
+      { command -v fc-list >/dev/null 2>&1 && fc-list :lang=zh | grep -q .; } || missing+=(fonts-wqy-zenhei) ;;
     *) echo "ensure-system.sh: unknown need '$need'" >&2; exit 2 ;;
   esac
 done

@@ -45,8 +45,10 @@ from streams.runtime.emit import Emitter, Out
 from streams.runtime.faults import Faults
 from streams.runtime.faust_compat import App, held_partitions, rebalancing, seek_partition
 from streams.runtime.intake_loop import IntakeService
+from streams.runtime.ledger import LedgerKeeper
 from streams.runtime.metrics import Metrics
 from streams.runtime.publish import Publisher
+from streams.runtime.query import PersonQueries
 from streams.runtime.reader import RangeReader
 from streams.runtime.store import PersonStore
 from streams.settings import Settings
@@ -74,14 +76,22 @@ def worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def policy_status_record(settings: Settings, book: PolicyBook, stopping: bool = False) -> Out:
-    """This worker's line of zhucan.worker-policies: its policy ids, or a tombstone when it stops."""
+def client_id() -> str:
+    """This worker's consumer client id in the streams group (``zhucan person`` finds a partition's
+    owner by it in the group's assignment)."""
+    return f"zhucan-worker-{worker_id()}"
+
+
+def policy_status_record(settings: Settings, book: PolicyBook, stopping: bool = False, query_url: str = "") -> Out:
+    """This worker's line of zhucan.worker-policies: its policy ids, its client id and where it
+    answers person queries; or a tombstone when it stops."""
     key = f"{settings.app_id}|{worker_id()}".encode()
     if stopping:
         return Out(settings.topics.worker_policies, key, b"")
     return Out(settings.topics.worker_policies, key, json.dumps({
         "worker": worker_id(), "app_id": settings.app_id, "policy_ids": sorted(p.policy_id for p in book),
-        "every_s": POLICY_STATUS_EVERY_S, "at_ms": now_ms()}).encode())
+        "every_s": POLICY_STATUS_EVERY_S, "at_ms": now_ms(), "client_id": client_id(),
+        "query_url": query_url}).encode())
 
 
 @dataclass(eq=False)
@@ -93,6 +103,7 @@ class StreamsApp:
     inputs: Inputs  # the intake loop's records -> the intake, payments and control stages
     person: PersonStage
     intake: IntakeService | None = None  # the intake loop, once the worker runs it
+    queries: PersonQueries | None = None  # the person queries (``zhucan person``)
 
 
 def _context(app: faust.App, settings: Settings, book: PolicyBook, codec: Codec) -> StageContext:
@@ -121,6 +132,7 @@ def _context(app: faust.App, settings: Settings, book: PolicyBook, codec: Codec)
         settings=settings, codec=codec, book=book, topics=t, departments=settings.registry,
         secret=settings.secret_bytes, emitter=emitter, send=emitter.emit, publisher=Publisher(t, codec), store=store,
         opened=OpenedYears(store), metrics=metrics, commands=CommandLog(settings, reader, seek, metrics),
+        ledger=LedgerKeeper(t, codec, store, now_ms, enabled=not Faults.parse(settings.faults).no_ledger),
     )
     return ctx
 
@@ -163,6 +175,7 @@ def create_app(settings: Settings, book: PolicyBook | None = None, cluster: str 
         # Faust's per-message path (measured: a tenth of a worker's time, and seconds of lag after
         # a province's batch). Failover instead restores from the compacted changelog.
         table_standby_replicas=settings.standby_replicas,
+        broker_client_id=client_id(),  # the worker's own: its partitions in the group say whose they are
         broker_session_timeout=tuning.session_timeout_s,
         broker_commit_every=tuning.commit_every,
         broker_commit_interval=tuning.commit_interval_s,
@@ -268,11 +281,31 @@ def create_app(settings: Settings, book: PolicyBook | None = None, cluster: str 
         except Exception as exc:  # asked again at the next tick
             log.warning("retrying a seek back failed: %s", exc)
 
+    @app.timer(tuning.ledger_publish_s)
+    async def keep_ledger() -> None:
+        """The ledger's builds and the totals' snapshots (streams/runtime/ledger.py)."""
+        if rebalancing(app):  # partitions move or are restored: looked at again next time
+            return
+        try:
+            await built.person.keep_ledger(held_partitions(app, settings.topics.person_commands))
+        except Exception as exc:  # published at the next tick
+            log.warning("ledger upkeep failed: %s", exc)
+
+    queries = PersonQueries(ctx, lambda: held_partitions(app, settings.topics.person_commands))
+    built.queries = queries
+
     async def say_policies() -> None:
         """The policy ids this worker decides with, on zhucan.worker-policies (``zhucan policy
-        status``; REDECIDE and the preview are refused while running workers disagree)."""
+        status``; REDECIDE and the preview are refused while running workers disagree), and
+        where it answers person queries."""
+        if settings.query_addr != "off" and not queries.url:
+            host, _, port = settings.query_addr.rpartition(":")
+            try:
+                await queries.start(host.strip("[]") or "127.0.0.1", int(port or 0))
+            except (OSError, ValueError) as exc:
+                log.warning("person queries not served on %s: %s", settings.query_addr, exc)
         try:
-            await ctx.send([policy_status_record(settings, book)])
+            await ctx.send([policy_status_record(settings, book, query_url=queries.url)])
         except Exception as exc:  # said again at the next tick
             log.warning("could not publish this worker's policy ids: %s", exc)
 

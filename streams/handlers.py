@@ -25,6 +25,7 @@ from typing import Any
 
 from streams.domain.commands import (
     ApplyIdentity,
+    BuildLedger,
     CheckCoverage,
     DecideClaim,
     OpenYear,
@@ -34,12 +35,14 @@ from streams.domain.commands import (
     Redecide,
 )
 from streams.domain.exceptions import DomainError
+from streams.domain.ledger import Totals, contributions, lines_of, merge
 from streams.domain.messages import Control, Effect, unknown_payment
 from streams.domain.person import PersonState
 from streams.domain.revision import PreviewTotals, person_row, preview_year
 from streams.policies import parse_documents
 from streams.runtime.context import StageContext
 from streams.runtime.emit import Out
+from streams.runtime.ledger import Before
 from streams.runtime.store import CONTROL_KEY
 from streams.runtime.unit import UnitOfWork
 
@@ -57,43 +60,53 @@ class Work:
     commit: Callable[[], Awaitable[None]]
 
 
-def _state(ctx: StageContext, work: Work, key: bytes) -> PersonState | None:
+def _state(ctx: StageContext, work: Work, key: bytes) -> tuple[PersonState | None, Before | None]:
+    """The person's state as it stands, and their ledger lines before the command changes them."""
     stored = work.unit.changes.get((work.partition, key)) or ctx.store.get(work.partition, key)
-    return PersonState.loads(stored) if stored else None
+    if not stored:
+        return None, None
+    state = PersonState.loads(stored)
+    return state, ctx.ledger.before(state.years, state.paid_out)
 
 
-def _done(ctx: StageContext, work: Work, key: bytes, state: PersonState, effects: list[Effect]) -> None:
+def _done(ctx: StageContext, work: Work, key: bytes, state: PersonState, effects: list[Effect],
+          was: Before | None) -> None:
     ctx.publisher.publish(work.unit, effects, key, home=work.partition)
+    ctx.ledger.note(work.unit, work.partition, key, was, state)  # the lines that changed, and the totals
     work.unit.change((work.partition, key), state.dumps())  # only once it all succeeded
 
 
 def apply_identity(ctx: StageContext, work: Work, key: bytes, cmd: ApplyIdentity) -> None:
     ident = cmd.identity
-    state = _state(ctx, work, key) or PersonState(id_number=ident.id_number)
+    state, was = _state(ctx, work, key)
+    state = state or PersonState(id_number=ident.id_number)
     effects = state.apply_identity(ident, ctx.book, key.decode(), ctx.clock(), ctx.opened.of(work.partition))
-    _done(ctx, work, key, state, effects)
+    _done(ctx, work, key, state, effects, was)
 
 
 def record_payment(ctx: StageContext, work: Work, key: bytes, cmd: RecordPayment) -> None:
-    state = _state(ctx, work, key)
+    state, was = _state(ctx, work, key)
     if state is None:  # the unknown-person rule: nothing to record it on
         review = unknown_payment(cmd.ack, ctx.clock(), "no fee standard was ever issued to this person")
         ctx.publisher.publish(work.unit, [review], key)
         return
-    _done(ctx, work, key, state, state.apply_payment(cmd.ack, ctx.book, ctx.clock(), key.decode()))
+    _done(ctx, work, key, state, state.apply_payment(cmd.ack, ctx.book, ctx.clock(), key.decode()), was)
 
 
 def decide_claim(ctx: StageContext, work: Work, key: bytes, cmd: DecideClaim) -> None:
     """A claim decided on the person's state; a person with no state yet gets one, holding the
     claim id (the decision is made once, whatever comes later)."""
-    state = _state(ctx, work, key) or PersonState(id_number=cmd.claim.id_number)
-    _done(ctx, work, key, state, state.apply_claim(cmd.claim, ctx.book, ctx.clock(), ctx.opened.of(work.partition)))
+    state, was = _state(ctx, work, key)
+    state = state or PersonState(id_number=cmd.claim.id_number)
+    _done(ctx, work, key, state, state.apply_claim(cmd.claim, ctx.book, ctx.clock(), ctx.opened.of(work.partition)),
+          was)
 
 
 def record_other_channel(ctx: StageContext, work: Work, key: bytes, cmd: RecordOtherChannel) -> None:
-    state = _state(ctx, work, key) or PersonState(id_number=cmd.subsidy.id_number)
+    state, was = _state(ctx, work, key)
+    state = state or PersonState(id_number=cmd.subsidy.id_number)
     _done(ctx, work, key, state, state.apply_other_channel(cmd.subsidy, ctx.book, key.decode(), ctx.clock(),
-                                                           ctx.opened.of(work.partition)))
+                                                           ctx.opened.of(work.partition)), was)
 
 
 Step = Callable[[PersonState, str], list[Effect]]
@@ -114,11 +127,13 @@ async def scan(ctx: StageContext, work: Work, cmd: Control, step: Step, *, keep:
         if ctx.partition_of(key) != partition:
             continue
         state = PersonState.loads(stored)
+        was = ctx.ledger.before(state.years, state.paid_out) if keep else None
         effects = step(state, key.decode())
         if effects:
             touched += 1
             ctx.publisher.publish(unit, effects, key, home=partition)
             if keep:
+                ctx.ledger.note(unit, partition, key, was, state)
                 unit.change((partition, key), state.dumps())
         scanned += 1
         if scanned % SCAN_COMMIT_EVERY == 0:
@@ -152,7 +167,7 @@ async def redecide(ctx: StageContext, work: Work, key: bytes, cmd: Redecide) -> 
 async def check_coverage(ctx: StageContext, work: Work, key: bytes, cmd: CheckCoverage) -> None:
     c = cmd.control
     await scan(ctx, work, c, lambda state, pkey: state.check_coverage(
-        c.insurance_year, c.region_code, c.issued_at.date(), ctx.settings.coverage_grace_days), keep=False)
+        c.insurance_year, c.region_code, c.issued_at.date(), ctx.settings.coverage_grace_days), keep=True)
 
 
 PREVIEW_CHUNK = 2000  # people rows per record of zhucan.policy-previews
@@ -203,6 +218,32 @@ async def preview(ctx: StageContext, work: Work, key: bytes, cmd: PreviewRevisio
              totals.scanned, totals.changed)
 
 
+async def build_ledger(ctx: StageContext, work: Work, key: bytes, cmd: BuildLedger) -> None:
+    """The partition's ledger from its people's states (``streams/runtime/ledger.py``): every
+    person-year's line to ``ledger.v1``, and the totals counted from scratch, written with the
+    build's marker. Once: a partition built before (or a redelivery) is left as it is."""
+    partition, unit = work.partition, work.unit
+    if ctx.ledger.built(partition) or not ctx.ledger.enabled:
+        return
+    await work.commit()  # every command before this one, written (its totals folded)
+    scanned = 0
+    totals: Totals = {}
+    for pkey, stored in ctx.store.people():
+        if ctx.partition_of(pkey) != partition:
+            continue
+        state = PersonState.loads(stored)
+        ctx.ledger.note(unit, partition, pkey, None, state)  # every line (the totals are replaced below)
+        ctx.ledger.pending.pop(partition, None)
+        merge(totals, contributions(lines_of(state.years, state.paid_out), state.paid_out))
+        scanned += 1
+        if scanned % SCAN_COMMIT_EVERY == 0:
+            await unit.commit()
+            log.info("ledger build partition %d: %d people", partition, scanned)
+    ctx.ledger.replace(unit, partition, totals)
+    await unit.commit()
+    log.info("ledger build partition %d done: %d people", partition, scanned)
+
+
 # A person's command is handled at once (None); a partition's order returns what to await (it
 # commits the unit and waits for the broker as it goes).
 Handler = Callable[[StageContext, Work, bytes, Any], Awaitable[None] | None]
@@ -215,4 +256,5 @@ HANDLERS: dict[type, Handler] = {
     CheckCoverage: check_coverage,
     Redecide: redecide,
     PreviewRevision: preview,
+    BuildLedger: build_ledger,
 }

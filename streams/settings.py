@@ -69,6 +69,9 @@ class Tuning(BaseModel):
     # partition's wait behind the others in a province's batch, measured under 30 s.
     progress_stuck_s: float = Field(180.0, gt=0)
     commit_watch_s: float = Field(15.0, gt=0)  # how often the commits are looked at
+    # How often a worker publishes the ledger's totals of the partitions it holds whose totals
+    # changed (zhucan.ledger-totals): the reports and the dashboard are at most this much behind.
+    ledger_publish_s: float = Field(1.0, gt=0)
     # Faust's RocksDB defaults (3 x 64 MiB memtables and a 2 GiB block cache per partition) let a
     # worker's memory grow to gigabytes on a province; a person's state is ~0.6 KiB, reads are
     # point lookups of people seen recently, and the changelog is the durable copy.
@@ -122,6 +125,8 @@ class Settings(BaseSettings):
     standby_replicas: int = Field(0, ge=0)  # Faust standby copies of the person table on other workers
     metrics_host: str = "127.0.0.1"
     metrics_port: int = 9108  # -1 turns the endpoint off; 0 picks a free port
+    # where the worker answers `zhucan person` (host:port; port 0 picks a free one; "off": none)
+    query_addr: str = "127.0.0.1:0"
     coverage_grace_days: int = Field(15, ge=0)  # after the window, before an unpaid person is suspected
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     # The departments (streams/domain/departments.py); a test adds a fifth one here.

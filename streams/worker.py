@@ -60,6 +60,8 @@ class ZhucanWorker(DrainingWorker):
         deadline = time.monotonic() + 20
         while ctx.in_flight and time.monotonic() < deadline:
             await asyncio.sleep(0.02)
+        if built.queries is not None:
+            await built.queries.stop()
         try:  # this worker holds no policies any more (zhucan policy status)
             await asyncio.wait_for(built.ctx.send([policy_status_record(built.ctx.settings, built.ctx.book,
                                                                         stopping=True)]), 5)

@@ -32,7 +32,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +88,27 @@ class BenchResult:
     revision_preview_s: float | None = None
     revision_redecide_s: float | None = None
     revision_changed: int | None = None
+    # after the batch: `zhucan coverage` and `zhucan settle` as an operator runs them (a process
+    # each, timed from outside: wall seconds and peak memory), reading the ledger's totals
+    reports: dict[str, dict[str, float]] = field(default_factory=dict)
+
+
+def measure_report(settings: Settings, args: Sequence[str]) -> dict[str, float]:
+    """One ``zhucan`` command of an operator, run as its own process: wall seconds and peak RSS
+    (the kernel's, from wait4: the whole process, interpreter and imports included)."""
+    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
+           "ZHUCAN_TOPIC_PREFIX": settings.topic_prefix, "ZHUCAN_APP_ID": settings.app_id,
+           "ZHUCAN_PARTITIONS": str(settings.partitions), "ZHUCAN_KEY_SECRET": settings.key_secret.get_secret_value()}
+    started = time.monotonic()
+    proc = subprocess.Popen([sys.executable, "-m", "connectors.ops.cli", *args], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    assert proc.stderr is not None
+    err = proc.stderr.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise RuntimeError(f"zhucan {' '.join(args)} failed ({proc.returncode}): {err.decode()[-500:]}")
+    return {"seconds": round(time.monotonic() - started, 2), "peak_mb": round(usage.ru_maxrss / 1024, 1)}
 
 
 def synthetic_events(n_events: int, seed: int = 7) -> tuple[list[tuple[str, bytes, bytes]], int, set[str]]:
@@ -483,6 +504,11 @@ def run_bench(settings: Settings, n_events: int, workers: int = 1, rate: int = 1
         n_fees = len(fees)
         del records, fees, versions, contents, expected  # a province's worth of objects: the paced
         gc.collect()  # producer below must not stall on this process's garbage collector
+        reports = {}
+        for name, args in (("coverage", ["coverage", "--json"]), ("settle", ["settle", "--json"])):
+            reports[name] = measure_report(settings, args)
+            say(f"`zhucan {' '.join(args)}` after the batch: {reports[name]['seconds']}s, "
+                f"peak {reports[name]['peak_mb']} MB")
         latencies = measure_latency(settings, rate, latency_s, timeline=workdir / "latency.csv")
         rss = max(_peak_rss_mb(p.pid) for p in procs)
         revised: tuple[float, float, int] | None = None
@@ -513,7 +539,7 @@ def run_bench(settings: Settings, n_events: int, workers: int = 1, rate: int = 1
         people_without_standard=missing, mode="backlog" if backlog else "live",
         worker_cpu_us_per_event=round(cpu_s / n_events * 1e6, 1),
         revision_preview_s=revised[0] if revised else None, revision_redecide_s=revised[1] if revised else None,
-        revision_changed=revised[2] if revised else None,
+        revision_changed=revised[2] if revised else None, reports=reports,
     )
 
 
@@ -528,6 +554,8 @@ def print_result(r: BenchResult) -> None:
             ("versions re-sent / conflicting", f"{r.duplicated_versions} / {r.conflicting_versions}"),
             ("people without a standard", f"{r.people_without_standard}"),
             ("machine", r.machine)]
+    for name, measured in r.reports.items():
+        rows.append((f"zhucan {name} (s / peak MB)", f"{measured['seconds']} / {measured['peak_mb']}"))
     if r.revision_preview_s is not None:
         rows += [("revision: preview (s)", f"{r.revision_preview_s}"),
                  ("revision: REDECIDE (s)", f"{r.revision_redecide_s}"),

@@ -98,13 +98,15 @@ def _tax_cycle(settings: Settings, region_years: set[tuple[str, int]]):  # type:
         command_id = send_control(settings, "CHECK_COVERAGE", region, year, as_of)
         if not wait_for_control(settings, command_id, timeout_s=60):
             _say(f"!! the worker did not finish {command_id} in time")
-    time.sleep(1.0)
+    time.sleep(settings.tuning.ledger_publish_s + 1.0)  # the ledger's totals are published every ledger_publish_s
     reviews = [Codec().decode(r.value, expect="ReviewCase")[1]
                for r in read_to_end(settings.kafka_bootstrap_servers, settings.topics.review)]
-    from connectors.ops.ledger import publish_settlement, settlement
+    from connectors.ops.ledger import settlement
 
     lines = settlement(settings, None, None, as_of)
-    publish_settlement(settings, lines)
+    command_id = send_control(settings, "SETTLE", "", 0, as_of)  # the workers write settlement.v1
+    if not wait_for_control(settings, command_id, timeout_s=60, parts=1):
+        _say(f"!! the workers did not publish the settlement ({command_id}) in time")
     return coverage(settings), suspected(settings), reviews, lines
 
 

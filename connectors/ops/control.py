@@ -38,11 +38,12 @@ def control_progress(settings: Settings, command_id: str, timeout_s: float = 5.0
     return out
 
 
-def wait_for_control(settings: Settings, command_id: str, timeout_s: float = 120.0) -> bool:
-    """Wait until every partition of the person topic has finished ``command_id``."""
+def wait_for_control(settings: Settings, command_id: str, timeout_s: float = 120.0, parts: int | None = None) -> bool:
+    """Wait until every partition of the person topic (or ``parts`` of them: a SETTLE, run once,
+    reports once) has finished ``command_id``."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if len(control_progress(settings, command_id)) >= settings.partitions:
+        if len(control_progress(settings, command_id)) >= (parts or settings.partitions):
             return True
         time.sleep(0.5)
     return False

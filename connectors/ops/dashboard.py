@@ -1,19 +1,24 @@
-"""`zhucan dashboard`: one page for operators: lag with status, throughput, rejections, offset
-repairs, coverage.
+"""`zhucan dashboard`: one page for the bureau's operators, in Chinese with English beside:
+lag and throughput over the last hour, coverage per county against the 99% line, settlement by
+funding source, claims by outcome (charts and tables), rejections and offset repairs.
 
 A background thread samples Kafka (lag through the admin client, throughput from end
 offsets, rejections by reason from ``identity.rejected.v1``, what the workers' offset guards
-did from ``zhucan.offset-repairs``, coverage from the ledger)
-and the page polls ``/api/state``. Only counts and region codes are shown: no personal
-data, and nothing like Faust's ``/table`` view.
+did from ``zhucan.offset-repairs``, coverage and settlement from the ledger's totals: one record
+per partition, ``streams/kafka/snapshots.py``) and keeps the last hour of samples for the
+charts; the page polls ``/api/state`` and draws them as inline SVG (``CHARTS``: no library, no
+build step). Only counts and region codes are shown: no personal data, and nothing like Faust's
+``/table`` view.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -21,7 +26,9 @@ from typing import Any
 from kafka import KafkaConsumer, TopicPartition
 from kafka.admin import OffsetSpec
 
-from connectors.ops.ledger import coverage
+from connectors.ops.ledger import coverage, live
+from streams.domain.reports import settlement_lines
+from streams.policies import load_book
 from schemas.codec import Codec
 from schemas.exceptions import DecodeError
 from streams.kafka.lag import LagMonitor
@@ -51,6 +58,8 @@ class DashboardState:
         self._rejections: dict[str, int] = {}
         self._rejected_consumer: KafkaConsumer | None = None
         self._coverage_at = 0.0
+        self._samples: deque[dict[str, Any]] = deque(maxlen=max(10, int(3600 / interval_s)))  # the last hour
+        self.book = load_book(settings.policy_dir)
         self._stop = threading.Event()
 
     # -- sampling ---------------------------------------------------------------
@@ -151,9 +160,30 @@ class DashboardState:
         update: dict[str, Any] = {"updated": time.strftime("%Y-%m-%d %H:%M:%S"), "lag": lag,
                                   "throughput": throughput, "rejections": rejections, "repairs": repairs,
                                   "repairs_total": repairs_total, "claims": self._count_claims()}
+        # the samples of the last hour, for the charts (kept here: no other service)
+        rates = {k: v for k, v in throughput.items() if not k.endswith("(total)")}
+        self._samples.append({"t": time.strftime("%H:%M:%S"), "lag": {g["group"]: g["total_lag"] for g in lag},
+                              "rates": rates})
+        update["samples"] = list(self._samples)
+        ours = set(self.settings.worker_groups)  # this deployment's groups, when they are there
+        named = sorted({k for s in self._samples for k in s["lag"]})
+        update["lag_series"] = [{"name": g} for g in ([g for g in named if g in ours] or named)]
+        update["rate_series"] = sorted(rates)
         if time.monotonic() - self._coverage_at > self.coverage_every_s:
+            # the ledger's totals (one record per partition): cheap whatever the number of people
             self._coverage_at = time.monotonic()
-            update["coverage"] = [r.as_dict() for r in coverage(self.settings, by="county")]
+            totals = live(self.settings, warn=lambda text: None, wait_s=0)
+            update["coverage"] = [r.as_dict() for r in coverage(self.settings, by="county", book=self.book,
+                                                                totals=totals)]
+            lines = settlement_lines(totals.totals, dt.datetime.now(tz=dt.UTC), self.book)
+            by_fund: dict[tuple[str, str], list[int]] = {}
+            for line in lines:
+                slot = by_fund.setdefault((line["funding_source"], line["kind"]), [0, 0])
+                slot[0] += line["persons"]
+                slot[1] += line["subsidy_fen"]
+            update["settlement"] = [{"funding_source": f, "kind": k, "persons": n, "subsidy_fen": fen}
+                                    for (f, k), (n, fen) in sorted(by_fund.items())]
+            update["ledger_warnings"] = totals.warnings()
         with self.lock:
             self.state.update(update)
 
@@ -176,44 +206,115 @@ class DashboardState:
 
 
 PAGE = """<!doctype html>
-<html lang="zh"><head><meta charset="utf-8"><title>zhucan 助参 — operations</title>
+<html lang="zh-CN"><head><meta charset="utf-8"><title>zhucan 助参 — 运行监控 operations</title>
 <style>
-body{font-family:sans-serif;margin:1.5em;color:#222}h1{font-size:1.3em}h2{font-size:1.05em;margin-top:1.4em}
-table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.25em .6em;text-align:right}
-th{background:#f3f3f3}td.l,th.l{text-align:left}.OK{color:#176b24;font-weight:bold}
+body{font-family:"Noto Sans CJK SC","Source Han Sans SC","WenQuanYi Micro Hei","WenQuanYi Zen Hei","PingFang SC",
+ "Microsoft YaHei","Hiragino Sans GB",sans-serif;margin:1.2em 1.6em;color:#1f2933;background:#f7f8fa}
+h1{font-size:1.35em;margin:.2em 0 .6em}h2{font-size:1.02em;margin:0 0 .5em}h2 .en,.en{color:#6b7280;font-weight:normal;font-size:.85em}
+.grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(560px,1fr));gap:1em}
+.card{background:#fff;border:1px solid #e3e6ea;border-radius:8px;padding:.9em 1em}
+table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #eceef1;padding:.25em .5em;text-align:right;font-size:.92em}
+th{color:#4b5563;font-weight:600}td.l,th.l{text-align:left}.OK{color:#176b24;font-weight:bold}
 .WARN,.BELOW{color:#a66300;font-weight:bold}.STALL,.STOP,.REWIND{color:#b00020;font-weight:bold}
-#updated{color:#666}.note{color:#555;font-size:.9em}
+#updated{color:#6b7280;font-size:.8em;font-weight:normal}.note{color:#6b7280;font-size:.85em;margin:.3em 0}
+svg{width:100%;height:auto;display:block}svg text{font-size:11px;fill:#4b5563}
+.legend span{display:inline-block;margin-right:1em;font-size:.85em}.legend i{display:inline-block;width:.8em;height:.8em;margin-right:.3em}
 </style></head><body>
-<h1>zhucan 助参 — operations <span id="updated">loading…</span></h1>
-<h2>Consumer lag</h2><table id="lag"><tr><th class="l">group</th><th>status</th><th class="l">state</th><th>members</th><th>total lag</th><th class="l">partitions not OK</th></tr></table>
-<h2>Throughput (records/s)</h2><table id="throughput"><tr><th class="l">stream</th><th>per second</th><th>total</th></tr></table>
-<h2>Rejections by reason</h2><table id="rejections"><tr><th class="l">reason</th><th>count</th></tr></table>
-<h2>Claims for money to people, by outcome</h2><table id="claims"><tr><th class="l">outcome</th><th>claims</th></tr></table>
-<h2>Offset repairs (<span id="repairs_total">0</span> in all; the latest)</h2>
+<h1>zhucan 助参 — 运行监控 <span class="en">operations</span> <span id="updated">loading…</span></h1>
+<div class="grid">
+<div class="card"><h2>消费延迟 <span class="en">consumer lag, last hour</span></h2><svg id="chart-lag" viewBox="0 0 560 180"></svg>
+<div class="legend" id="legend-lag"></div>
+<table id="lag"><tr><th class="l">消费组 group</th><th>状态 status</th><th class="l">state</th><th>成员 members</th><th>延迟 total lag</th><th class="l">异常分区 partitions not OK</th></tr></table></div>
+<div class="card"><h2>吞吐量 <span class="en">throughput (records/s), last hour</span></h2><svg id="chart-throughput" viewBox="0 0 560 180"></svg>
+<div class="legend" id="legend-throughput"></div>
+<table id="throughput"><tr><th class="l">数据流 stream</th><th>每秒 per second</th><th>累计 total</th></tr></table></div>
+<div class="card"><h2>参保率 <span class="en">coverage per county and year, against the 99% line</span></h2><svg id="chart-coverage" viewBox="0 0 560 200"></svg>
+<table id="coverage"><tr><th class="l">地区 region</th><th>年度 year</th><th>应参保 live</th><th>已参保 enrolled</th><th>参保率 rate</th><th>目标 target</th><th>状态 status</th></tr></table>
+<p class="note" id="ledger-note"></p></div>
+<div class="card"><h2>资助资金 <span class="en">settlement by funding source (enrolled, subsidy in 元)</span></h2><svg id="chart-settlement" viewBox="0 0 560 160"></svg>
+<table id="settlement"><tr><th class="l">资金来源 funding source</th><th class="l">类型 kind</th><th>人数 persons</th><th>金额 amount (元)</th></tr></table></div>
+<div class="card"><h2>个人待遇申请 <span class="en">claims for money to people, by outcome</span></h2><svg id="chart-claims" viewBox="0 0 560 120"></svg>
+<table id="claims"><tr><th class="l">结果 outcome</th><th>件数 claims</th></tr></table></div>
+<div class="card"><h2>退回原因 <span class="en">rejections by reason</span></h2>
+<table id="rejections"><tr><th class="l">原因 reason</th><th>条数 count</th></tr></table>
+<h2 style="margin-top:1em">偏移修复 <span class="en">offset repairs (<span id="repairs_total">0</span> in all; the latest)</span></h2>
 <p class="note">A record of zhucan.person-commands came before the one due and the missing ones were read and applied (GAP_FILLED), or could not be read and the partition was sought back (GAP_REWIND); commits had stopped and were healed (COMMIT_STALL); records were deleted before they were applied (GAP_ACCEPTED, an error).</p>
-<table id="repairs"><tr><th class="l">when</th><th class="l">kind</th><th class="l">partition</th><th>due offset</th><th>seen</th></tr></table>
-<h2>Coverage per region and year, against each region's target</h2>
-<table id="coverage"><tr><th class="l">region</th><th>year</th><th>live</th><th>enrolled</th><th>rate</th><th>target</th><th>status</th></tr></table>
+<table id="repairs"><tr><th class="l">时间 when</th><th class="l">kind</th><th class="l">partition</th><th>due offset</th><th>seen</th></tr></table></div>
+</div>
+<script src="/charts.js"></script>
 <script>
 function row(cells){const tr=document.createElement('tr');for(const [v,c] of cells){const td=document.createElement('td');td.textContent=v;if(c)td.className=c;tr.appendChild(td)}return tr}
 function fill(id,rows){const t=document.getElementById(id);while(t.rows.length>1)t.deleteRow(1);for(const r of rows)t.appendChild(row(r))}
+const OUTCOME={APPROVED:'批准 APPROVED',REFUSED:'不予支付 REFUSED',REVIEW:'人工复核 REVIEW'};
+const FUND={MEDICAL_ASSISTANCE_FUND:'医疗救助基金',COUNTY_BUDGET:'县级财政',OTHER:'其他'};
 async function load(){
   const s=await (await fetch('/api/state')).json();
-  document.getElementById('updated').textContent='updated '+(s.updated||'…')+(s.error?' (error: '+s.error+')':'');
+  document.getElementById('updated').textContent='更新于 updated '+(s.updated||'…')+(s.error?' (error: '+s.error+')':'');
   fill('lag',s.lag.map(g=>[[g.group,'l'],[g.status,g.status],[g.state,'l'],[g.members],[g.total_lag],
     [g.partitions.map(p=>p.topic+'['+p.partition+'] lag '+p.lag+' '+p.status).join('; ')||'-','l']]));
   const tp=Object.keys(s.throughput).filter(k=>!k.endsWith('(total)'));
   fill('throughput',tp.map(k=>[[k,'l'],[s.throughput[k]],[s.throughput[k+' (total)']]]));
   fill('rejections',Object.entries(s.rejections).map(([k,v])=>[[k,'l'],[v]]));
-  fill('claims',Object.entries(s.claims||{}).map(([k,v])=>[[k,'l'],[v]]));
+  fill('claims',Object.entries(s.claims||{}).map(([k,v])=>[[OUTCOME[k]||k,'l'],[v]]));
   document.getElementById('repairs_total').textContent=s.repairs_total;
   fill('repairs',s.repairs.map(r=>[[r.at,'l'],[r.kind,r.kind=='GAP_ACCEPTED'?'STALL':'WARN'],[r.topic+'['+r.partition+']','l'],[r.expected],[r.seen]]));
   fill('coverage',s.coverage.map(r=>[[r.region_code,'l'],[r.insurance_year],[r.live],[r.enrolled],
     [(r.rate*100).toFixed(1)+'%'],[r.target==null?'-':(r.target*100).toFixed(0)+'%'],
     r.meets_target==null?['no policy','l']:[r.meets_target?'OK':'BELOW',r.meets_target?'OK':'BELOW']]));
+  fill('settlement',(s.settlement||[]).map(r=>[[(FUND[r.funding_source]||'')+' '+r.funding_source,'l'],[r.kind,'l'],[r.persons],[(r.subsidy_fen/100).toFixed(2)]]));
+  document.getElementById('ledger-note').textContent=(s.ledger_warnings||[]).join(' ')||'';
+  const t=(s.samples||[]).map(x=>x.t);
+  zc.lines('chart-lag','legend-lag',t,(s.lag_series||[]).map(x=>({name:x.name,values:(s.samples||[]).map(p=>p.lag[x.name]??null)})));
+  zc.lines('chart-throughput','legend-throughput',t,(s.rate_series||[]).map(x=>({name:x,values:(s.samples||[]).map(p=>p.rates[x]??null)})));
+  zc.bars('chart-coverage',s.coverage.map(r=>({label:r.region_code+' '+r.insurance_year,value:r.rate,text:(r.rate*100).toFixed(1)+'%',
+    bad:r.meets_target===false})),{max:1,line:0.99,lineLabel:'99% 目标 target'});
+  const funds={};for(const r of (s.settlement||[]))funds[r.funding_source]=(funds[r.funding_source]||0)+r.subsidy_fen;
+  zc.bars('chart-settlement',Object.entries(funds).map(([k,v])=>({label:(FUND[k]||k),value:v/100,text:(v/100).toFixed(2)+' 元'})),{});
+  zc.bars('chart-claims',Object.entries(s.claims||{}).map(([k,v])=>({label:OUTCOME[k]||k,value:v,text:String(v),bad:k=='REFUSED'})),{});
 }
 load();setInterval(load,3000);
 </script></body></html>
+"""
+
+# The dashboard's charts: line charts of samples and bar charts, as inline SVG, with no library
+# and no build step. Each mark carries its data (data-label, data-value) so that a browser test
+# can read what a chart shows.
+CHARTS = r"""
+const zc=(function(){
+const NS='http://www.w3.org/2000/svg',COLORS=['#2563eb','#dc2626','#16a34a','#d97706','#7c3aed','#0891b2'];
+function el(name,attrs,text){const e=document.createElementNS(NS,name);for(const k in attrs)e.setAttribute(k,attrs[k]);if(text!=null)e.textContent=text;return e}
+function clear(svg){while(svg.firstChild)svg.removeChild(svg.firstChild)}
+function fmt(v){return v>=1000?Math.round(v).toLocaleString('en'):String(Math.round(v*100)/100)}
+function nice(v){if(v<=0)return 1;const p=Math.pow(10,Math.floor(Math.log10(v)));for(const m of [1,2,5,10])if(m*p>=v)return m*p;return 10*p}
+function lines(id,legendId,times,series){
+  const svg=document.getElementById(id);clear(svg);const W=560,H=180,L=48,R=8,T=8,B=22;
+  const vals=series.flatMap(s=>s.values.filter(v=>v!=null));const max=nice(Math.max(1,...vals));
+  const n=Math.max(2,times.length);const x=i=>L+(W-L-R)*i/(n-1),y=v=>T+(H-T-B)*(1-v/max);
+  for(const f of [0,.5,1]){svg.appendChild(el('line',{x1:L,x2:W-R,y1:y(max*f),y2:y(max*f),stroke:'#e5e7eb'}));
+    svg.appendChild(el('text',{x:L-4,y:y(max*f)+4,'text-anchor':'end'},fmt(max*f)))}
+  if(times.length){svg.appendChild(el('text',{x:L,y:H-6},times[0]));svg.appendChild(el('text',{x:W-R,y:H-6,'text-anchor':'end'},times[times.length-1]))}
+  const legend=document.getElementById(legendId);if(legend)legend.innerHTML='';
+  series.forEach((s,k)=>{const c=COLORS[k%COLORS.length];const pts=s.values.map((v,i)=>v==null?null:x(i)+','+y(v)).filter(Boolean);
+    svg.appendChild(el('polyline',{points:pts.join(' '),fill:'none',stroke:c,'stroke-width':1.8,'data-series':s.name,
+      'data-last':String(s.values.length?s.values[s.values.length-1]:''),'data-points':String(pts.length)}));
+    if(legend){const sp=document.createElement('span');const i=document.createElement('i');i.style.background=c;sp.appendChild(i);
+      sp.appendChild(document.createTextNode(s.name));legend.appendChild(sp)}});
+}
+function bars(id,items,opt){
+  const svg=document.getElementById(id);clear(svg);const W=560,L=150,R=70,T=6,h=20;
+  const H=Math.max(50,T+Math.max(1,items.length)*(h+4)+(opt.line!=null?18:6));svg.setAttribute('viewBox','0 0 '+W+' '+H);
+  const max=opt.max||nice(Math.max(1,...items.map(i=>i.value)));
+  items.forEach((it,k)=>{const y=T+k*(h+4);const w=(W-L-R)*Math.max(0,it.value)/max;
+    svg.appendChild(el('text',{x:L-6,y:y+h*.72,'text-anchor':'end'},it.label));
+    svg.appendChild(el('rect',{x:L,y:y,width:Math.max(1,w),height:h,rx:2,fill:it.bad?'#d97706':'#2563eb','data-label':it.label,'data-value':String(it.value)}));
+    svg.appendChild(el('text',{x:L+w+4,y:y+h*.72},it.text))});
+  if(opt.line!=null){const x=L+(W-L-R)*opt.line/max;const bottom=T+items.length*(h+4);
+    svg.appendChild(el('line',{x1:x,x2:x,y1:T-2,y2:bottom,stroke:'#b00020','stroke-dasharray':'4 3','data-target':String(opt.line)}));
+    svg.appendChild(el('text',{x:x,y:bottom+11,'text-anchor':'middle',fill:'#b00020'},opt.lineLabel||''))}
+  if(!items.length)svg.appendChild(el('text',{x:W/2,y:H/2,'text-anchor':'middle'},'暂无数据 no data yet'));
+}
+return {lines,bars};
+})();
 """
 
 
@@ -223,6 +324,8 @@ def serve_dashboard(state: DashboardState, host: str, port: int) -> ThreadingHTT
             path = self.path.split("?")[0]
             if path == "/":
                 body, ctype = PAGE.encode(), "text/html; charset=utf-8"
+            elif path == "/charts.js":
+                body, ctype = CHARTS.encode(), "text/javascript; charset=utf-8"
             elif path == "/api/state":
                 body, ctype = json.dumps(state.snapshot(), ensure_ascii=False).encode(), "application/json"
             else:

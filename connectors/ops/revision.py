@@ -43,6 +43,8 @@ class WorkerPolicies:
     app_id: str
     policy_ids: list[str]
     at_ms: int
+    client_id: str = ""  # its consumer client id in the streams group
+    query_url: str = ""  # where it answers person queries (``zhucan person``)
 
 
 def worker_policies(settings: Settings, now_ms: int | None = None) -> list[WorkerPolicies]:
@@ -58,7 +60,8 @@ def worker_policies(settings: Settings, now_ms: int | None = None) -> list[Worke
             continue
         if now_ms - int(doc["at_ms"]) > STALE_AFTER * float(doc.get("every_s", 30)) * 1000:
             continue
-        out.append(WorkerPolicies(doc["worker"], doc["app_id"], list(doc["policy_ids"]), int(doc["at_ms"])))
+        out.append(WorkerPolicies(doc["worker"], doc["app_id"], list(doc["policy_ids"]), int(doc["at_ms"]),
+                                  doc.get("client_id", ""), doc.get("query_url", "")))
     return sorted(out, key=lambda w: w.worker)
 
 

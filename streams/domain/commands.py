@@ -8,7 +8,8 @@ of these, and ``streams/handlers.py`` maps each type to its handler:
 - ``DecideClaim``, ``RecordOtherChannel``: a county's claim, another funder's subsidy, re-keyed
   by the person at the money stage;
 - ``OpenYear``, ``CheckCoverage``, ``Redecide``: an operator's command (control.v1), run by
-  each partition over its own people.
+  each partition over its own people;
+- ``BuildLedger``: a partition's ledger built from its states (the first start of the ledger).
 
 An operator's command kind becomes its order through ``ORDERS``; a kind that has no order
 yet (CLOSE_WINDOW, SETTLE) is not run. NamedTuples: one is built per command on the hot path,
@@ -67,8 +68,15 @@ class PreviewRevision(NamedTuple):
     people: bool  # each person's row too (masked ID), not only the totals
 
 
+class BuildLedger(NamedTuple):
+    """The partition's ledger lines and totals built from its people's states, once (a person
+    table written before the ledger existed; sent by the worker that holds the partition)."""
+
+    command_id: str
+
+
 Command = (ApplyIdentity | RecordPayment | DecideClaim | RecordOtherChannel | OpenYear | CheckCoverage | Redecide
-           | PreviewRevision)
+           | PreviewRevision | BuildLedger)
 
 # An operator's command kind -> its order (what control.v1 can ask of every partition).
 ORDERS: dict[ControlKind, type[OpenYear] | type[CheckCoverage] | type[Redecide]] = {

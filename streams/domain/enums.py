@@ -57,6 +57,18 @@ class PaymentState(StrEnum):
     REFUNDED = "REFUNDED"
 
 
+class LedgerState(StrEnum):
+    """A person-year's state in the ledger (ledger.v1): tax's word on it, or WITHDRAWN."""
+
+    NO_ANSWER = "NO_ANSWER"
+    PAID = "PAID"
+    ZERO_DECLARED = "ZERO_DECLARED"
+    ALREADY_PAID = "ALREADY_PAID"
+    REJECTED = "REJECTED"
+    REFUNDED = "REFUNDED"
+    WITHDRAWN = "WITHDRAWN"
+
+
 FREEZING_STATES = frozenset({PaymentState.PAID, PaymentState.ZERO_DECLARED, PaymentState.ALREADY_PAID})
 
 

@@ -57,6 +57,16 @@ class PaidOut(NamedTuple):
     cause_id: str
     amount_fen: int
     instruction_id: str
+    # where the money is settled (the instruction's county, class and fund); "" in a state
+    # written before the ledger (issue #24): the year's own then
+    region_code: str = ""
+    category: str = ""
+    funding_source: str = ""
+
+
+def paid_out_of(found: InstructionIssued, year: int, cause_id: str) -> PaidOut:
+    return PaidOut(year, found.kind.value, cause_id, found.amount_fen, found.instruction_id, found.region_code,
+                   found.category, found.funding_source)
 
 
 class OtherSubsidy(NamedTuple):

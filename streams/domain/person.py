@@ -41,6 +41,7 @@ from streams.domain.money import (
     OtherSubsidy,
     PaidOut,
     decide_claim,
+    paid_out_of,
     owed_instruction,
     subsidised_by,
     top_up,
@@ -295,8 +296,7 @@ class PersonState:
         self.claims[claim.claim_id] = [claim.kind.value, year, decided.outcome.value]
         if instruction is None:
             return [decided]
-        self.paid_out.append(PaidOut(year, instruction.kind.value, claim.claim_id, instruction.amount_fen,
-                                     instruction.instruction_id))
+        self.paid_out.append(paid_out_of(instruction, year, claim.claim_id))
         return [decided, instruction]
 
     def apply_other_channel(self, sub: OtherChannel, book: PolicyBook, person_key: str, now_ms: int,
@@ -325,16 +325,20 @@ class PersonState:
         found = owed_instruction(kind, cause_id, fig, amount, policy, (self.id_number, self.name), why, now_ms)
         if found is None:
             return []
-        self.paid_out.append(PaidOut(year, found.kind.value, cause_id, found.amount_fen, found.instruction_id))
+        self.paid_out.append(paid_out_of(found, year, cause_id))
         return [found]
 
     def check_coverage(self, year: int, region: str, as_of: dt.date, grace_days: int) -> list[Effect]:
-        """CHECK_COVERAGE: suspected un-enrolled when a live standard has no payment after its due date + grace."""
+        """CHECK_COVERAGE: suspected un-enrolled when a live standard has no payment after its due date + grace
+        (the year keeps the day it was first found, for the ledger)."""
         rec = self.years.get(year)
         if rec is None or not contains(region, rec.region_code):
             return []
         found = suspected(rec, year, as_of, grace_days, lambda: fold(self.facts).death, (self.id_number, self.name))
-        return [found] if found is not None else []
+        if found is None:
+            return []
+        rec.suspected = rec.suspected or found.since.isoformat()  # the ledger's suspected_since, the first finding's
+        return [found]
 
     def apply_payment(self, ack: PaymentAck, book: PolicyBook, now_ms: int, person_key: str = "") -> list[Effect]:
         """Apply a tax acknowledgement (``person_key``: the cases' trigger, as elsewhere)."""

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from streams.domain.enums import PaymentMode
 from streams.domain.ids import mask_id
+from streams.domain.ledger import line_of
 from streams.domain.messages import FeeStandardIssued, ReviewRaised
 from streams.domain.person import PersonState
 from streams.domain.policy.spec import PolicyBook
@@ -38,12 +38,13 @@ class YearChange(NamedTuple):
 
 
 def budgeted(rec: YearRecord | None) -> Budgeted | None:
-    if rec is None or not rec.version or rec.mode == PaymentMode.WITHDRAWN:
+    """The year as the budget counts it: its ledger line's (``ledger.line_of``: the paid figures
+    once frozen, else the live ones), unless those are a withdrawal; the live budget sums the
+    same lines (``streams/domain/reports.py``), so a what-if with the live policies equals it."""
+    if rec is None or not rec.version:
         return None
-    paid = rec.frozen_figures() if rec.frozen else None
-    if paid is not None:
-        return Budgeted(paid.category, paid.funding_source, paid.subsidy_fen)
-    return Budgeted(rec.category, rec.funding_source, rec.subsidy_fen)
+    line = line_of(rec)
+    return Budgeted(line.category, line.funding_source, line.subsidy_fen) if line.budgeted else None
 
 
 def preview_year(stored: bytes, year: int, region: str, book: PolicyBook, person_key: str, now_ms: int,

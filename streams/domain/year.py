@@ -55,6 +55,11 @@ class YearRecord:
     # the classes the year is decided on now (the ``持有`` of its explanation), kept current even
     # when no new version went to tax because no figure changed (the ledger, issue #24, shows it)
     held: list[str] = field(default_factory=list)
+    # the explanation of the year's current decision (the ledger's ``basis``), kept even when no
+    # figure changed and so no version went to tax; and the day CHECK_COVERAGE first found the
+    # year unpaid after its due date (the ledger's ``suspected_since``)
+    basis: str = ""
+    suspected: str = ""
 
     @property
     def frozen(self) -> bool:
@@ -147,6 +152,7 @@ def issue(rec: YearRecord, year: int, decision: Decision | None, view: YearView,
         spot = on_the_spot
         # the county and the on-the-spot flag are fields of the standard: a change is a new version
         fingerprint = f"{decision.fingerprint_text}|{region}|{int(on_the_spot)}"
+    rec.basis = basis
     if fingerprint == rec.fingerprint:
         return None
     if rec.version:

@@ -91,7 +91,8 @@ TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec("unenrolled", "unenrolled.suspected.v1", "SuspectedUnenrolled", "person token", WORKER,
               30 * DAY_MS, True, effect=SuspectedFound,
               counted=Counted("zhucan_suspected_unenrolled_total", "Suspected un-enrolled people published")),
-    TopicSpec("settlement", "settlement.v1", "SettlementLine", "region|year", "operator", 30 * DAY_MS, True),
+    # written by the worker from the ledger's totals (a SETTLE on control.v1; `zhucan settle --publish` sends one)
+    TopicSpec("settlement", "settlement.v1", "SettlementLine", "region|year|class|fund|...", WORKER, 30 * DAY_MS, True),
     TopicSpec("control", "control.v1", "ControlCommand", "command id", "operator", 30 * DAY_MS, True, keyed=False),
     # money to people (CONTRACT additions 2026-12): claims in, one decision per claim and the
     # instructions out (kept like the standards: they are the money's record), other channels in
@@ -106,6 +107,9 @@ TOPICS: tuple[TopicSpec, ...] = (
               logged=True),
     TopicSpec("other_channel", "subsidy.other-channel.v1", "OtherChannelSubsidy", "the funder's choice",
               "other-funders", 400 * DAY_MS, True, keyed=False),
+    # the ledger (台账, issue #24): one line per person-year, compacted (a withdrawn year stays as
+    # WITHDRAWN, never a tombstone), in the person's partition of the person topic
+    TopicSpec("ledger", "ledger.v1", "LedgerEntry", "person token|year", WORKER, None, True),
     TopicSpec("person_commands", "zhucan.person-commands", None, "person token / batch", WORKER, 7 * DAY_MS, False),
     TopicSpec("dead_letter", "zhucan.dead-letter", None, "origin key", WORKER, 90 * DAY_MS, False, keyed=False),
     # The person table's changelog (compacted only, never deleted by time): created here with the
@@ -128,6 +132,9 @@ TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec("worker_policies", "zhucan.worker-policies", None, "worker id", WORKER, None, False, keyed=False),
     # the county bureaus' claim files (`zhucan import --claims`): digests and counts, like a department's
     TopicSpec("claim_imports", "zhucan.imports.county-bureau", None, "file digest", "county-bureau", None, False),
+    # the ledger's totals: each partition's snapshot in the same partition (a report reads the
+    # last record of each), compacted
+    TopicSpec("ledger_totals", "zhucan.ledger-totals", None, "person-topic partition", WORKER, None, False),
 )
 
 
@@ -168,6 +175,7 @@ class Topics:
     claim_decisions: str
     instructions: str
     other_channel: str
+    ledger: str
     person_commands: str
     dead_letter: str
     person_changelog: str
@@ -178,6 +186,7 @@ class Topics:
     policy_previews: str
     worker_policies: str
     claim_imports: str
+    ledger_totals: str
 
     def source_of(self, topic: str) -> str | None:
         """The department whose topic this is, or None."""

@@ -7,7 +7,7 @@ A stage reads its parts from here and calls nothing above it (in the manner of q
 - ``emitter`` and ``send``: the emitter's ``emit`` (one produce batch per topic and partition; ``wait=True``
   returns once the broker acknowledged them all), and ``publisher`` (effects to records);
 - ``store``: the person table (``streams/runtime/store.py``), and ``opened``: the years opened
-  per partition, kept in it;
+  per partition, kept in it; ``ledger``: the ledger's lines and totals (``streams/runtime/ledger.py``);
 - ``metrics``, ``clock`` (epoch ms), ``dead_letter`` (a record kept for replay);
 - ``partition_of``: the default partitioner over the person topic;
 - ``commands``: the person topic seen from the offset guards (a range read from the broker,
@@ -34,6 +34,7 @@ from streams.kafka.admin import group_offsets
 from streams.kafka.topics import Topics
 from streams.runtime.deadletter import dead_letter
 from streams.runtime.emit import Emitter, Out
+from streams.runtime.ledger import LedgerKeeper
 from streams.runtime.metrics import Metrics
 from streams.runtime.partitioning import partition_for
 from streams.runtime.publish import Publisher
@@ -133,6 +134,7 @@ class StageContext:
     opened: OpenedYears
     metrics: Metrics
     commands: CommandLog
+    ledger: LedgerKeeper
     clock: Callable[[], int] = now_ms
     in_flight: int = field(default=0)  # batches and fetches being handled (the drain on shutdown waits)
     # tests on real Kafka only (ZHUCAN_FAULTS die_scan): called after each commit of a partition scan

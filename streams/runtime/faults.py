@@ -21,6 +21,9 @@ broker whatever the recovery's timing:
   scan of an operator's order has committed N people (N a multiple of the scan's 1,000): the
   order must complete after a restart, with no version twice.
 
+- ``no_ledger``: the worker keeps no ledger (no ``ledger.v1`` lines, no totals, no build), as the
+  version before the ledger did: a later start without it must build the ledger from the states.
+
 Several faults are separated by commas. Each fires once per worker process.
 """
 
@@ -46,12 +49,16 @@ class Faults:
     die_scan: set[tuple[int, int]] = field(default_factory=set)
     die_sent: dict[str, int] = field(default_factory=dict)  # topic attribute -> the unit to die after
     mute: dict[int, int] = field(default_factory=dict)  # partition -> the first offset never handed over
+    no_ledger: bool = False
     _sent_units: dict[str, int] = field(default_factory=dict)
 
     @classmethod
     def parse(cls, text: str) -> Faults:
         faults = cls()
         for item in filter(None, (part.strip() for part in text.split(","))):
+            if item == "no_ledger":
+                faults.no_ledger = True
+                continue
             try:
                 kind, partition, offset = item.split(":")
                 if kind == "die_sent":
@@ -60,7 +67,7 @@ class Faults:
                 where = (int(partition), int(offset))
             except ValueError:
                 raise FaultSpecError(f"ZHUCAN_FAULTS item {item!r}: expected KIND:PARTITION:OFFSET "
-                                     f"(die_sent:TOPIC:N)") from None
+                                     f"(die_sent:TOPIC:N, or no_ledger)") from None
             if kind == "mute":
                 faults.mute[where[0]] = where[1]
                 continue
@@ -71,7 +78,7 @@ class Faults:
         return faults
 
     def __bool__(self) -> bool:
-        return bool(self.lose or self.unack or self.die_scan or self.die_sent or self.mute)
+        return bool(self.lose or self.unack or self.die_scan or self.die_sent or self.mute or self.no_ledger)
 
     def scan_committed(self, partition: int, people: int) -> None:
         """Die here if ``die_scan`` names this partition and count (the scan's commit is done)."""

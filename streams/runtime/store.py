@@ -21,7 +21,7 @@ twice with two contents).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from streams.runtime.emit import Emitter, Out
@@ -62,6 +62,16 @@ class PersonStore:
             value = db.get(key)
             return bytes(value) if value is not None else None
         return self.table.data.get(key)  # type: ignore[no-any-return]
+
+    def has_people(self, partition: int, partition_of: Callable[[bytes], int]) -> bool:
+        """Whether the partition holds any person (a person key is hex, so it sorts before every
+        ``~`` marker: RocksDB's first key says it)."""
+        db = rocksdict_db(self.table.data, partition)
+        if db is not None:
+            it = db.iter()
+            it.seek_to_first()
+            return bool(it.valid()) and not bytes(it.key()).startswith(INTERNAL)
+        return any(not k.startswith(INTERNAL) and partition_of(k) == partition for k in list(self.table.data.keys()))
 
     def people(self) -> Iterator[tuple[bytes, bytes]]:
         """Every (person key, state) of the table's local copy (a control command's scan); the

@@ -39,6 +39,9 @@ class UnitOfWork(Generic[K, V]):
         self.changes: dict[K, V] = {}
         self.counts: Counts = Counter()
         self.timed = 0  # effects published whose record time to publication is the latency metric
+        # run at the start of each commit: what a stage keeps beside the changes folds into them
+        # (the person stage's ledger totals, ``streams/runtime/ledger.py``)
+        self.before_commit: list[Callable[[UnitOfWork[K, V]], None]] = []
 
     def send(self, outs: list[Out]) -> None:
         self.outs += outs
@@ -48,6 +51,8 @@ class UnitOfWork(Generic[K, V]):
 
     async def commit(self) -> None:
         """Send, wait for the broker's acknowledgements, then write the changes and count."""
+        for fold in self.before_commit:
+            fold(self)
         sent, self.outs = self.outs, []
         await self._send(sent, wait=True)
         if self._after_send is not None:

@@ -34,6 +34,7 @@ from schemas.exceptions import DecodeError
 from streams.domain.commands import (
     ORDERS,
     ApplyIdentity,
+    BuildLedger,
     Command,
     DecideClaim,
     PreviewRevision,
@@ -53,6 +54,7 @@ PAYMENT = b"ZP\x01"
 PREVIEW = b"ZV\x01"
 CLAIM = b"ZC\x01"
 OTHER = b"ZO\x01"
+LEDGER = b"ZL\x01"
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _MS = dt.timedelta(milliseconds=1)
 _HEAD = struct.Struct(">H")
@@ -212,6 +214,10 @@ def unpack_preview(data: bytes) -> PreviewRevision:
         raise DecodeError("COMMAND_FORMAT", f"policy preview request: {type(exc).__name__}: {exc}") from exc
 
 
+def pack_build(command: BuildLedger) -> bytes:
+    return LEDGER + command.command_id.encode()
+
+
 def control_order(value: dict[str, Any]) -> Command:
     """An operator's ControlCommand as its order; ``DecodeError("UNKNOWN_COMMAND")`` for a kind no
     order runs (``ORDERS``)."""
@@ -229,6 +235,7 @@ INTERNAL: dict[bytes, Callable[[bytes, Departments], Command]] = {
     PREVIEW: lambda data, departments: unpack_preview(data),
     CLAIM: lambda data, departments: DecideClaim(unpack_claim(data)),
     OTHER: lambda data, departments: RecordOtherChannel(unpack_other(data)),
+    LEDGER: lambda data, departments: BuildLedger(data[len(LEDGER):].decode()),
 }
 AVRO: dict[str, Callable[[dict[str, Any]], Command]] = {
     "IdentityEvent": lambda value: ApplyIdentity(identity_from_command(value)),  # validated at the intake

@@ -2,16 +2,22 @@
 ``zhucan.person-commands`` (in the intake's aiokafka loop: a command dropped by Faust's
 fetcher around a rebalance, issue #26, would never run). Each partition then runs it over its
 own people, in order with the commands before it: the order's handler in ``streams/handlers.py``
-(the partition scan), once per command id."""
+(the partition scan), once per command id. A SETTLE is run here: the settlement lines from the
+ledger's totals, on settlement.v1."""
 
 from __future__ import annotations
 
+import json
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from schemas.exceptions import DecodeError
 from streams.domain.commands import ORDERS
+from streams.domain.enums import ControlKind
 from streams.domain.messages import Control
+from streams.domain.reports import settlement_key, settlement_lines
+from streams.kafka.snapshots import read_totals
 from streams.runtime import wire
 from streams.runtime.context import StageContext
 from streams.runtime.emit import Out
@@ -25,6 +31,26 @@ PREVIEW_KEY = "~preview~"
 class ControlStage:
     def __init__(self, ctx: StageContext) -> None:
         self.ctx = ctx
+        # an operator's command this stage runs itself (from the ledger's totals), by kind
+        self.here: dict[str, Callable[[Control, UnitOfWork[Any, Any]], None]] = {ControlKind.SETTLE: self.settle}
+
+    def settle(self, cmd: Control, unit: UnitOfWork[Any, Any]) -> None:
+        """SETTLE: the settlement lines (资助汇总表) of ``region_code`` and ``insurance_year`` (empty,
+        0: all) from the ledger's totals as they stand (``streams/kafka/snapshots.py``), on
+        settlement.v1 as of the command's time; its progress record says how many lines."""
+        ctx = self.ctx
+        live = read_totals(ctx.settings.kafka_bootstrap_servers, ctx.topics.ledger_totals, ctx.settings.partitions)
+        lines = settlement_lines(live.totals, cmd.issued_at, ctx.book, cmd.region_code or None,
+                                 cmd.insurance_year or None)
+        topic = ctx.topics.settlement
+        unit.send([Out(topic, settlement_key(line), ctx.codec.encode("SettlementLine", line, topic=topic))
+                   for line in lines])
+        unit.send([Out(ctx.topics.control_progress, cmd.command_id.encode(), json.dumps({
+            "command_id": cmd.command_id, "command": cmd.command, "partition": 0, "done": True, "lines": len(lines),
+            "warnings": live.warnings()}).encode())])
+        log.info("control %s SETTLE region %s year %s: %d settlement lines published%s", cmd.command_id,
+                 cmd.region_code or "(all)", cmd.insurance_year or "(all)", len(lines),
+                 "".join(f"; {w}" for w in live.warnings()))
 
     def fan_out(self, msg: Any, unit: UnitOfWork[Any, Any]) -> None:
         """One record of control.v1 (a consumer record) -> a copy for every partition of the
@@ -36,6 +62,10 @@ class ControlStage:
             unit.send([ctx.dead_letter(msg, exc.reason, str(exc))])
             return
         cmd = Control.from_record(value)
+        here = self.here.get(cmd.command)
+        if here is not None:  # run by this stage, not by every partition
+            here(cmd, unit)
+            return
         if cmd.command not in ORDERS:
             log.warning("control %s %s is not implemented yet; ignored", cmd.command_id, cmd.command)
             return

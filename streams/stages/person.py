@@ -20,6 +20,7 @@ from typing import Any
 import faust
 
 from schemas.exceptions import DecodeError
+from streams.domain.commands import BuildLedger
 from streams.domain.ids import scrub
 from streams.handlers import HANDLERS, Work
 from streams.runtime import wire
@@ -34,6 +35,7 @@ from streams.runtime.applied import (
 from streams.runtime.context import StageContext
 from streams.runtime.emit import Out
 from streams.runtime.faust_compat import as_current
+from streams.runtime.ledger import BUILD_COMMAND, built_key
 from streams.runtime.unit import UnitOfWork
 
 log = logging.getLogger("zhucan.worker")
@@ -49,6 +51,10 @@ class PersonStage:
         self.batch_started: float | None = None
         self.commit_watch = CommitWatch(stall_s=ctx.settings.tuning.commit_stall_s)
         self.progress_watch = ProgressWatch(stuck_s=ctx.settings.tuning.progress_stuck_s)
+        self.ledger_seen: set[int] = set()  # partitions whose ledger marker was looked at by this process
+        self.build_sent: dict[int, float] = {}  # partition -> when its ledger build was asked (monotonic)
+        # partition -> the next offset its last published totals count (absent: not published since held)
+        self.published: dict[int, int | None] = {}
 
     def busy_for(self) -> float:
         """Seconds the batch in hand has been running (0 when none is)."""
@@ -145,6 +151,33 @@ class PersonStage:
             await self.note(self.ctx.commands.repair(kind, partition, at, end))
         return give_up
 
+    async def keep_ledger(self, held: set[int]) -> None:
+        """The ledger's upkeep for the partitions this worker holds (a timer calls it): a partition
+        never built gets its build command (``BuildLedger``, in order with its commands; the first
+        start of the ledger on an existing person table); the totals that changed, and those of a
+        partition newly held, are published to ``zhucan.ledger-totals``."""
+        ledger = self.ctx.ledger
+        if not ledger.enabled:
+            return
+        now = time.monotonic()
+        builds = [p for p in sorted(held) if now - self.build_sent.get(p, -1e9) > 60.0
+                  and ledger.needs_build(p, self.ctx.partition_of)]
+        if builds:
+            await self.ctx.send([Out(self.ctx.topics.person_commands, built_key(p), wire.pack_build(
+                BuildLedger(BUILD_COMMAND)), partition=p) for p in builds], wait=True)
+            self.build_sent.update({p: now for p in builds})
+            log.info("ledger: build asked for partition(s) %s (no ledger yet)", ",".join(map(str, builds)))
+        ledger.dirty &= held
+        # the totals that changed, a partition newly held, and one whose commands moved on (a
+        # report waits until the snapshots count every command written: their next_offset)
+        moved = {p for p in held if p not in self.published or self.nexts.get(p) != self.published[p]}
+        due = sorted(ledger.dirty | moved)
+        if not due:
+            return
+        await self.ctx.send([ledger.snapshot(p, self.nexts.get(p)) for p in due], wait=True)
+        ledger.dirty -= set(due)
+        self.published = {p: self.nexts.get(p) for p in held}
+
     async def on_records(self, events: Sequence[faust.EventT]) -> None:
         ctx = self.ctx
         by_partition = {e.message.partition: e for e in events}
@@ -156,10 +189,16 @@ class PersonStage:
             for partition, states in per.items():
                 with as_current(by_partition[partition]):
                     await ctx.store.save(partition, states, ctx.send)
+                ctx.ledger.written(partition, states)
 
         unit: UnitOfWork[tuple[int, bytes], bytes] = ctx.unit(write)
+        unit.before_commit.append(ctx.ledger.fold)
         self.offsets.begin()
         ctx.opened.forget()
+        ctx.ledger.begin()
+        for partition in set(by_partition) - self.ledger_seen:  # a partition's first unit here
+            ctx.ledger.first_unit(unit, partition, ctx.partition_of)
+            self.ledger_seen.add(partition)
         self.batch_started = time.monotonic()
         try:
             for event in events:
@@ -175,6 +214,7 @@ class PersonStage:
 
     async def commit(self, unit: UnitOfWork[tuple[int, bytes], bytes]) -> None:
         """The unit, with each partition's applied-offset marker written after the states it covers."""
+        self.ctx.ledger.fold(unit)  # the ledger's totals first: the marker is the last record of the batch
         for partition, marker in self.offsets.markers().items():
             unit.change((partition, marker_key(partition)), marker)
             self.nexts[partition] = int(marker)

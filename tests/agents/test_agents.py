@@ -225,18 +225,25 @@ async def test_person_agent_saves_state_only_after_its_effects_were_acknowledged
         await settled(app)
     effects_call, state_call = app.ctx.send.await_args_list
     assert effects_call.kwargs == {"wait": True}  # acknowledged before any state is written
-    assert {o.topic for o in effects_call.args[0]} == {app.ctx.topics.fee_standard}
+    assert {o.topic for o in effects_call.args[0]} == {app.ctx.topics.fee_standard, app.ctx.topics.ledger}
     assert {o.home for o in effects_call.args[0]} == {1}  # the partition the commands came on
+    # the ledger's lines in the same send as the standards: one per person-year, the last word
+    lines = [o for o in effects_call.args[0] if o.topic == app.ctx.topics.ledger]
+    assert sorted(o.key.split(b"|")[0] for o in lines) == sorted([ka, kb])  # a's two changes: its last line
     changelog = state_call.args[0]
-    assert [(o.topic, o.partition) for o in changelog] == [(app.ctx.topics.person_changelog, 1)] * 3
-    # each person once, with the state after both commands, then in the same send the partition's
+    assert {(o.topic, o.partition) for o in changelog} == {(app.ctx.topics.person_changelog, 1)}
+    # each person once, with the state after both commands, the partition's ledger totals (one
+    # record per county-year and their index), then in the same send the partition's
     # applied-offset marker: the record after this one is the next to apply (issue #26)
-    assert [o.key for o in changelog] == [ka, kb, marker_key(1)]
-    assert changelog[2].value == b"1" and app.ctx.store.table.get(marker_key(1)) == b"1"
+    keys = [o.key for o in changelog]
+    assert keys[:2] == [ka, kb] and keys[-1] == marker_key(1)
+    assert all(k.startswith((b"~agg", b"~ledger~")) for k in keys[2:-1]) and len(keys) > 3
+    assert changelog[-1].value == b"1" and app.ctx.store.table.get(marker_key(1)) == b"1"
     assert changelog[0].value == app.ctx.store.table.get(ka)
     assert len(PersonState.loads(changelog[0].value).identities) == 2
     metrics = app.ctx.metrics  # counted once per batch, one latency observation per standard
-    assert metrics.total("zhucan_fee_standards_out_total") == len(effects_call.args[0]) == sum(metrics.latency_counts)
+    standards = [o for o in effects_call.args[0] if o.topic == app.ctx.topics.fee_standard]
+    assert metrics.total("zhucan_fee_standards_out_total") == len(standards) == sum(metrics.latency_counts)
 
 
 def _gap_people(codec):

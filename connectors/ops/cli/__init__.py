@@ -10,13 +10,14 @@ import sys
 from kafka.errors import AuthorizationError, SaslAuthenticationFailedError
 
 from connectors.ops.cli.local import cmd_acl, cmd_bench, cmd_demo, cmd_kafka, cmd_topics, cmd_worker
-from connectors.ops.cli.money import cmd_budget, cmd_claims, cmd_coverage, cmd_settle
+from connectors.ops.cli.money import cmd_budget, cmd_claims, cmd_coverage, cmd_ledger, cmd_settle
 from connectors.ops.cli.operate import (
     cmd_control,
     cmd_dashboard,
     cmd_dlq,
     cmd_import,
     cmd_lag,
+    cmd_person,
     cmd_tax_sim,
 )
 from connectors.ops.cli.policy import cmd_policy
@@ -146,7 +147,9 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--region")
     st.add_argument("--year", type=int)
     st.add_argument("--as-of", help="the date on the lines (YYYY-MM-DD); default today")
-    st.add_argument("--publish", action="store_true", help="also publish the lines to settlement.v1")
+    st.add_argument("--publish", action="store_true",
+                    help="also have the workers publish the lines to settlement.v1 (a SETTLE on control.v1)")
+    st.add_argument("--timeout", type=float, default=60.0, help="with --publish: how long to wait for the workers")
     st.add_argument("--json", action="store_true")
     st.set_defaults(func=cmd_settle)
 
@@ -161,6 +164,19 @@ def build_parser() -> argparse.ArgumentParser:
                          "per kind, instead of counting those person-years through their standards")
     bu.add_argument("--json", action="store_true")
     bu.set_defaults(func=cmd_budget)
+
+    le = sub.add_parser("ledger", help="the ledger (台账): check recounts the totals from ledger.v1 and compares "
+                                       "them with the live ones the reports read")
+    le.add_argument("action", choices=["check"])
+    le.add_argument("--json", action="store_true")
+    le.set_defaults(func=cmd_ledger)
+
+    pe = sub.add_parser("person", help="one person: timeline, years, versions, payments, review cases, basis "
+                                       "(from the worker that holds them; masked unless --full)")
+    pe.add_argument("id_number")
+    pe.add_argument("--full", action="store_true", help="print the full ID numbers (the default masks them)")
+    pe.add_argument("--json", action="store_true")
+    pe.set_defaults(func=cmd_person)
 
     cl = sub.add_parser("claims", help="claims for money to people: each one's decision and instruction (masked IDs)")
     cl.add_argument("action", choices=["list", "show"])

@@ -10,9 +10,13 @@ from pathlib import Path
 from connectors.ops.cli.common import _as_of, _settings
 
 
+def _warn(text: str) -> None:
+    print(f"warning: {text}", file=sys.stderr)
+
+
 def cmd_coverage(args: argparse.Namespace) -> int:
     from connectors.ops.control import send_control, wait_for_control
-    from connectors.ops.ledger import coverage, suspected
+    from connectors.ops.ledger import coverage, live, suspected
 
     settings = _settings()
     if args.check:
@@ -24,7 +28,7 @@ def cmd_coverage(args: argparse.Namespace) -> int:
             print(f"the worker did not finish CHECK_COVERAGE {command_id} in {args.timeout:.0f}s; is it running?",
                   file=sys.stderr)
             return 1
-    rows = coverage(settings, args.region, args.year, by=args.by)
+    rows = coverage(settings, args.region, args.year, by=args.by, totals=live(settings, warn=_warn))
     people = suspected(settings, args.region, args.year) if args.check or args.list else []
     if args.json:
         print(json.dumps({"coverage": [r.as_dict() for r in rows], "suspected_unenrolled": len(people)},
@@ -62,11 +66,12 @@ def print_suspected(people) -> None:  # type: ignore[no-untyped-def]
 
 
 def cmd_settle(args: argparse.Namespace) -> int:
-    from connectors.ops.ledger import publish_settlement, settlement
+    from connectors.ops.control import control_progress, send_control, wait_for_control
+    from connectors.ops.ledger import live, settlement
     from streams.domain.policy.decide import yuan
 
     settings = _settings()
-    lines = settlement(settings, args.region, args.year, _as_of(args.as_of))
+    lines = settlement(settings, args.region, args.year, _as_of(args.as_of), totals=live(settings, warn=_warn))
     if args.json:
         print(json.dumps(lines, ensure_ascii=False, default=str))
     else:
@@ -93,15 +98,21 @@ def cmd_settle(args: argparse.Namespace) -> int:
                 by_department[line["department"]] = by_department.get(line["department"], 0) + line["subsidy_fen"]
         for dept, total in sorted(by_department.items()):  # 资助汇总表 per funding department (渝 二(二)2)
             print(f"total department {dept}: {yuan(total)}")
-    if args.publish:
-        publish_settlement(settings, lines)
-        print(f"published {len(lines)} lines to {settings.topics.settlement}", file=sys.stderr)
+    if args.publish:  # the workers write settlement.v1 (its one writer): a SETTLE asks them to
+        command_id = send_control(settings, "SETTLE", args.region or "", args.year or 0, _as_of(args.as_of))
+        if not wait_for_control(settings, command_id, timeout_s=args.timeout, parts=1):
+            print(f"the workers did not answer SETTLE {command_id} in {args.timeout:.0f}s; are they running?",
+                  file=sys.stderr)
+            return 1
+        done = control_progress(settings, command_id)[0]
+        print(f"SETTLE {command_id}: the workers published {done['lines']} lines to {settings.topics.settlement}",
+              file=sys.stderr)
     return 0
 
 
 def cmd_budget(args: argparse.Namespace) -> int:
     from connectors.ops.ledger import budget
-    from connectors.ops.reports import BudgetRow
+    from streams.domain.reports import BudgetRow
     from connectors.ops.revision import RevisionError, request_preview
     from streams.domain.policy.decide import yuan
 
@@ -125,6 +136,33 @@ def cmd_budget(args: argparse.Namespace) -> int:
         print(f"  {r.category:<28} {r.funding_source:<24} {r.persons:>8} persons {yuan(r.subsidy_fen):>14}{kind}")
     print(f"  total {yuan(sum(r.subsidy_fen for r in rows))}")
     return 0
+
+
+def cmd_ledger(args: argparse.Namespace) -> int:
+    """zhucan ledger check: the totals counted again from ledger.v1 (and the instructions) against
+    the live ones; any difference is a bug, exit 1."""
+    from connectors.ops.ledger import check
+    from streams.domain.ledger import VALUES
+
+    settings = _settings()
+    print(f"counting the ledger again from {settings.topics.ledger} ...", file=sys.stderr)
+    result = check(settings)
+    rows = [{"key": k._asdict(), "live": dict(zip(VALUES, a, strict=True)), "recounted": dict(zip(VALUES, b, strict=True))}
+            for k, a, b in result.differences]
+    warnings = result.live.warnings()
+    if args.json:
+        print(json.dumps({"lines": result.lines, "instructions": result.instructions, "rows": len(result.counted),
+                          "differences": rows, "warnings": warnings}, ensure_ascii=False))
+    else:
+        print(f"{result.lines} person-year lines and {result.instructions} instructions recounted into "
+              f"{len(result.counted)} rows; the live totals from {result.live.partitions} of "
+              f"{result.live.expected} partitions")
+        for w in warnings:
+            print(f"warning: {w}")
+        for row in rows:
+            print(f"DIFFERENT {row['key']}: live {row['live']} recounted {row['recounted']}")
+        print("the live totals equal the recount" if not rows else f"{len(rows)} row(s) differ: a bug, please report it")
+    return 1 if rows or warnings else 0
 
 
 def cmd_claims(args: argparse.Namespace) -> int:

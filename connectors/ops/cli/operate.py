@@ -149,3 +149,73 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
 
     run_dashboard(_settings(), host=args.host, port=args.port)
     return 0
+
+
+def cmd_person(args: argparse.Namespace) -> int:
+    """zhucan person ID: the person from the owning worker's state (masked unless --full)."""
+    from connectors.ops.person import find
+    from streams.domain.ids import normalize_id, scrub
+
+    settings = _settings()
+    id18, problem = normalize_id(args.id_number)
+    if id18 is None:
+        print(f"zhucan person: not an ID number: {problem}", file=sys.stderr)
+        return 2
+    found = find(settings, id18)
+    show = (lambda text: text) if args.full else scrub
+    for why in found.tried:
+        print(show(f"note: {why}"), file=sys.stderr)
+    if args.json:
+        print(show(json.dumps({"source": found.source, "person": found.person, "ledger": found.ledger},
+                              ensure_ascii=False, default=str)))
+        return 0 if (found.person or found.ledger) else 1
+    if found.person is None and not found.ledger:
+        print(show(f"no such person in this deployment ({found.source})"), file=sys.stderr)
+        return 1
+    print(show("\n".join(describe_person(found))))
+    return 0
+
+
+def describe_person(found) -> list[str]:  # type: ignore[no-untyped-def]
+    from streams.domain.policy.decide import yuan
+
+    p = found.person
+    if p is None:
+        out = [f"person (from {found.source}: the ledger's lines; the worker holding them did not answer)"]
+        for e in found.ledger:
+            out.append(f"  {e['insurance_year']} {e['region_code']} {e['category']} {e['state']} live v{e['live_version']}"
+                       f" paid v{e['paid_version'] or '-'} subsidy {yuan(e['subsidy_fen'])} payable {yuan(e['payable_fen'])}"
+                       f" policy {e['policy_id']}")
+            out.append(f"       basis: {e['basis']}")
+        return out
+    out = [f"person {p['id_number']} {p['name']} (from {found.source})",
+           f"held now: {', '.join(p['held_now']) or '-'}" + (f"; died {p['death']}" if p["death"] else ""),
+           "timeline (事实):"]
+    for f in p["timeline"]:
+        extra = "".join(f" {k}={f[k]}" for k in ("previous_category", "living_status") if f.get(k))
+        out.append(f"  {f['effective']} {f['source']:<21} {f['change']:<9} {f['category']:<26} {f['region_code']}"
+                   f"{extra}  (event {f['event_id']})")
+    for year, y in p["years"].items():
+        line = y["ledger"] or {}
+        out.append(f"{year}: {line.get('state', '-')}, live v{line.get('live_version', '-')}, paid "
+                   f"v{line.get('paid_version') or '-'}; due {y['due'] or '-'}"
+                   + (f"; suspected un-enrolled since {y['suspected_since']}" if y["suspected_since"] else ""))
+        for v in y["versions"]:
+            out.append(f"  v{v['version']} {v['mode']:<16} {v['category']:<26} level {v['level']} premium "
+                       f"{yuan(v['premium_fen'])} subsidy {yuan(v['subsidy_fen'])} payable {yuan(v['payable_fen'])} "
+                       f"{v['region_code']}{' 随参随缴' if v['on_the_spot'] else ''} ({v['policy_id']})")
+        pay = y["payment"]
+        if pay["state"] or pay["latest_ack"]:
+            out.append(f"  payment: {pay['state'] or '-'} at v{pay['paid_version'] or '-'} {yuan(pay['paid_fen'])}; "
+                       f"latest ack {pay['latest_ack'] or '-'}" + (f"; refunded {yuan(pay['refunded_fen'])}"
+                                                                  if pay["refunded_fen"] else "")
+                       + (f"; owed {yuan(pay['owed_fen'])} ({pay['owed_kind']})" if pay["owed_fen"] else ""))
+        out.append(f"  basis: {y['basis'] or '-'}")
+    if p["review_cases"]:
+        out.append("review cases raised: " + "; ".join(p["review_cases"]))
+    for cid, c in p["claims"].items():
+        out.append(f"claim {cid}: {c['kind']} {c['year']} {c['outcome']}")
+    for paid in p["paid_out"]:
+        out.append(f"paid out: {paid['kind']} {paid['year']} {yuan(paid['amount_fen'])} (instruction "
+                   f"{paid['instruction_id']})")
+    return out

@@ -37,7 +37,8 @@ def test_every_enum_of_the_contract_is_the_domains():
     python["Source"] = [d.source for d in DEPARTMENTS]
     assert set(found) == {"Source", "Change", "Category", "LivingStatus", "PaymentMode", "FundingSource",
                           "PaymentState", "RejectionReason", "ReviewKind", "ControlKind", "ClaimKind", "Scheme",
-                          "ClaimOutcome", "ClaimReason", "InstructionKind", "Channel", "SettlementKind"}
+                          "ClaimOutcome", "ClaimReason", "InstructionKind", "Channel", "SettlementKind",
+                          "LedgerState"}
     for name, uses in found.items():
         for symbols in uses:
             assert symbols == python[name], name

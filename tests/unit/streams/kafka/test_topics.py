@@ -12,11 +12,11 @@ def test_the_contracts_topic_names():
         "identity.rejected.rural-revitalization.v1", "identity.rejected.disability.v1", "identity.rejected.veterans.v1",
         "fee-standard.v1", "payment-status.v1", "review.v1",
         "unenrolled.suspected.v1", "settlement.v1", "control.v1", "subsidy-claim.v1", "subsidy-claim.decided.v1",
-        "payment-instruction.v1", "subsidy.other-channel.v1"]
+        "payment-instruction.v1", "subsidy.other-channel.v1", "ledger.v1"]
     assert t.internal() == ["zhucan.person-commands", "zhucan.dead-letter", "zhucan.person-changelog",
                             "zhucan.control-progress", "zhucan.offset-repairs", "zhucan.dead-letter-replays",
                             "zhucan.policy-candidates", "zhucan.policy-previews", "zhucan.worker-policies",
-                            "zhucan.imports.county-bureau", "zhucan.imports.civil-affairs", "zhucan.imports.rural-revitalization",
+                            "zhucan.imports.county-bureau", "zhucan.ledger-totals", "zhucan.imports.civil-affairs", "zhucan.imports.rural-revitalization",
                             "zhucan.imports.disability", "zhucan.imports.veterans"]
 
 
@@ -27,6 +27,9 @@ def test_configs_keep_every_fee_version_and_compact_only_ledgers():
     assert configs["p.zhucan.imports.civil-affairs"] == {"cleanup.policy": "compact", "retention.bytes": "-1"}
     # the changelog is created by zhucan (its replication is zhucan's), compacted only
     assert configs["p.zhucan.person-changelog"] == {"cleanup.policy": "compact", "retention.bytes": "-1"}
+    # the ledger (台账) keeps one line per person-year, its totals one snapshot per partition
+    assert configs["p.ledger.v1"] == configs["p.zhucan.ledger-totals"] == {"cleanup.policy": "compact",
+                                                                          "retention.bytes": "-1"}
     assert len(configs) == len(Topics().specs)
 
 

@@ -1,0 +1,195 @@
+"""The live ledger: ``ledger.v1`` lines and each partition's totals, kept by the person stage.
+
+Every command that changes a person sends the person-years whose line changed
+(``streams/domain/ledger.py``) to ``ledger.v1`` in the same unit of work as its effects, and
+adds what the person's contribution to the totals changed by to the partition's pending totals.
+When the unit commits (``fold``, run first), the pending totals are added to the partition's
+stored totals, one person-table record per county-year (``~agg~<partition>~<county>~<year>``,
+listed in ``~aggix~<partition>``), written with the states, to the changelog first: the totals
+are the sum over the partition's people by construction, and a crash redoes both together.
+
+Why here and not in a stage of its own keyed by region-year: under at-least-once, a stage that
+adds and subtracts changes it consumes counts a redelivered change twice unless it remembers
+every person-year it has seen (a table as large as the ledger). Kept beside the states, the
+totals change in the same write as the states they sum.
+
+The totals are published (``publish``, a timer) to ``zhucan.ledger-totals``: one snapshot per
+partition, sent to the same partition, so that a reader needs only the last record of each
+partition (``connectors/ops/ledger.py``), whatever the number of people. A partition's first
+snapshot waits for its build (``BuildLedger``): a person table written before the ledger
+existed gets its lines and totals from its states once, at the first start of this version.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import orjson
+
+from schemas.codec import Codec
+from streams.domain.ledger import LedgerLine, Totals, contributions, delta, from_rows, lines_of, merge, rows
+from streams.domain.money import PaidOut
+from streams.kafka.topics import Topics
+from streams.runtime.emit import Out
+from streams.runtime.store import PersonStore
+from streams.runtime.unit import UnitOfWork
+
+log = logging.getLogger("zhucan.worker")
+AGG = "~agg~"
+BUILD_COMMAND = "ledger-build-v1"  # the build's command id: done once per partition (its marker)
+Before = tuple[dict[int, LedgerLine], tuple[PaidOut, ...]]
+
+
+def agg_key(partition: int, county: str, year: int) -> bytes:
+    return f"{AGG}{partition}~{county}~{year}".encode()
+
+
+def index_key(partition: int) -> bytes:
+    return f"~aggix~{partition}".encode()
+
+
+def built_key(partition: int) -> bytes:
+    return f"~ledger~{partition}".encode()
+
+
+def ledger_key(person_key: bytes, year: int) -> bytes:
+    """``ledger.v1``'s key: the person key and the year (CONTRACT additions: LedgerEntry)."""
+    return person_key + f"|{year}".encode()
+
+
+class LedgerKeeper:
+    def __init__(self, topics: Topics, codec: Codec, store: PersonStore, clock: Callable[[], int],
+                 enabled: bool = True) -> None:
+        self.topics = topics
+        self.codec = codec
+        self.store = store
+        self.clock = clock
+        self.enabled = enabled  # False only to play a worker of the previous version (tests: ZHUCAN_FAULTS no_ledger)
+        self.pending: dict[int, Totals] = {}  # partition -> totals changed by the unit in hand
+        self.lines: dict[bytes, Out] = {}  # ledger.v1 key -> the line to send with the unit in hand (the last)
+        self.marks: set[int] = set()  # partitions whose marker the unit in hand writes (counted from empty)
+        self.dirty: set[int] = set()  # partitions whose stored totals changed since their last snapshot
+
+    # -- one person -------------------------------------------------------------------------
+    @staticmethod
+    def before(years: Any, paid_out: list[PaidOut]) -> Before:
+        """The person's lines as they stand before a command (for ``note``)."""
+        return lines_of(years, paid_out), tuple(paid_out)
+
+    def note(self, unit: UnitOfWork[Any, Any], partition: int, key: bytes, was: Before | None, state: Any) -> None:
+        """The changed lines of ``state`` (after a command) to ``ledger.v1``, and its totals' change."""
+        if not self.enabled:
+            return
+        old_lines, old_paid = was or ({}, ())
+        lines = lines_of(state.years, state.paid_out)
+        changed = [(year, line) for year, line in lines.items() if old_lines.get(year) != line]
+        if not changed and len(old_paid) == len(state.paid_out):
+            return
+        if changed:
+            now = self.clock()
+            for year, line in changed:
+                self.lines[ledger_key(key, year)] = self.entry(key, year, line, state.id_number, state.name, now,
+                                                               partition)
+        change = delta(contributions(old_lines, old_paid), contributions(lines, state.paid_out))
+        if change:
+            merge(self.pending.setdefault(partition, {}), change)
+
+    def entry(self, key: bytes, year: int, line: LedgerLine, id_number: str, name: str, now_ms: int,
+              partition: int) -> Out:
+        record = {"id_number": id_number, "name": name, "insurance_year": year, "updated_at": now_ms,
+                  **line._asdict()}
+        topic = self.topics.ledger
+        return Out(topic, ledger_key(key, year), self.codec.encode("LedgerEntry", record, topic=topic), home=partition)
+
+    # -- the partition's totals -------------------------------------------------------------
+    def begin(self) -> None:
+        """A new batch: nothing of an abandoned unit is carried over."""
+        self.pending.clear()
+        self.lines.clear()
+        self.marks.clear()
+
+    def stored(self, unit: UnitOfWork[Any, Any], partition: int, county: str, year: int) -> Totals:
+        key = agg_key(partition, county, year)
+        found = unit.changes.get((partition, key)) or self.store.get(partition, key)
+        return from_rows(orjson.loads(found)) if found else {}
+
+    def index(self, unit: UnitOfWork[Any, Any], partition: int) -> list[str]:
+        found = unit.changes.get((partition, index_key(partition))) or self.store.get(partition, index_key(partition))
+        return list(orjson.loads(found)) if found else []
+
+    def fold(self, unit: UnitOfWork[Any, Any]) -> None:
+        """The lines to send into the unit (a person-year changed twice: its last line), and the
+        pending totals into the unit's changes (run at the start of each commit)."""
+        lines, self.lines = self.lines, {}
+        unit.send(list(lines.values()))
+        marks, self.marks = self.marks, set()
+        for partition in marks:
+            unit.change((partition, built_key(partition)), b"built")
+        pending, self.pending = self.pending, {}
+        for partition, change in pending.items():
+            by_place: dict[tuple[str, int], Totals] = {}
+            for key, values in change.items():
+                by_place.setdefault((key.county, key.year), {})[key] = values
+            places = self.index(unit, partition)
+            grown = False
+            for (county, year), part in by_place.items():
+                totals = self.stored(unit, partition, county, year)
+                merge(totals, part)
+                unit.change((partition, agg_key(partition, county, year)), orjson.dumps(rows(totals)))
+                if f"{county}~{year}" not in places:
+                    places.append(f"{county}~{year}")
+                    grown = True
+            if grown:
+                unit.change((partition, index_key(partition)), orjson.dumps(sorted(places)))
+
+    def replace(self, unit: UnitOfWork[Any, Any], partition: int, totals: Totals) -> None:
+        """The partition's totals as ``totals`` (a build from the states): every county-year, the
+        ones no longer held emptied, and the build's marker."""
+        self.pending.pop(partition, None)
+        by_place: dict[str, Totals] = {}
+        for key, values in totals.items():
+            by_place.setdefault(f"{key.county}~{key.year}", {})[key] = values
+        for place in self.index(unit, partition):
+            by_place.setdefault(place, {})
+        for place, part in by_place.items():
+            county, year = place.rsplit("~", 1)
+            unit.change((partition, agg_key(partition, county, int(year))), orjson.dumps(rows(part)))
+        unit.change((partition, index_key(partition)), orjson.dumps(sorted(by_place)))
+        unit.change((partition, built_key(partition)), b"built")
+
+    def written(self, partition: int, keys: Iterable[bytes]) -> None:
+        """After a partition's states were written: note it when its totals changed."""
+        if any(k.startswith(b"~agg") or k.startswith(b"~ledger~") for k in keys):
+            self.dirty.add(partition)
+
+    def built(self, partition: int) -> bool:
+        """The partition's totals count every person in it: built from its states, or kept from
+        the partition's first person on (its marker)."""
+        return self.store.get(partition, built_key(partition)) is not None
+
+    def first_unit(self, unit: UnitOfWork[Any, Any], partition: int, partition_of: Callable[[bytes], int]) -> None:
+        """Before a partition's first unit in this process: a partition with no marker and no
+        person yet gets its marker in this unit (its totals are counted from the first person
+        on); one with people and no marker was written before the ledger, and waits for its
+        build (``needs_build``)."""
+        if self.enabled and not self.built(partition) and not self.store.has_people(partition, partition_of):
+            self.marks.add(partition)  # written with the unit's totals (``fold``)
+
+    def needs_build(self, partition: int, partition_of: Callable[[bytes], int]) -> bool:
+        return self.enabled and not self.built(partition) and self.store.has_people(partition, partition_of)
+
+    def snapshot(self, partition: int, next_offset: int | None) -> Out:
+        """The partition's totals as stored, to publish on ``zhucan.ledger-totals`` (its own partition)."""
+        found = self.store.get(partition, index_key(partition))
+        out: list[list[object]] = []
+        for place in orjson.loads(found) if found else []:
+            county, year = place.rsplit("~", 1)
+            stored = self.store.get(partition, agg_key(partition, county, int(year)))
+            out += orjson.loads(stored) if stored else []
+        doc = {"partition": partition, "built": self.built(partition) or out == [], "at_ms": self.clock(),
+               "next_offset": next_offset, "rows": out}
+        return Out(self.topics.ledger_totals, str(partition).encode(), json.dumps(doc).encode(), partition=partition)
+
