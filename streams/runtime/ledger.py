@@ -93,7 +93,8 @@ class LedgerKeeper:
             for year, line in changed:
                 self.lines[ledger_key(key, year)] = self.entry(key, year, line, state.id_number, state.name, now,
                                                                partition)
-        change = delta(contributions(old_lines, old_paid), contributions(lines, state.paid_out))
+        after = contributions(lines, state.paid_out)
+        change = delta(contributions(old_lines, old_paid), after) if was is not None else after  # new: all of it
         if change:
             merge(self.pending.setdefault(partition, {}), change)
 
