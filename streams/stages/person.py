@@ -215,10 +215,12 @@ class PersonStage:
     async def commit(self, unit: UnitOfWork[tuple[int, bytes], bytes]) -> None:
         """The unit, with each partition's applied-offset marker written after the states it covers."""
         self.ctx.ledger.fold(unit)  # the ledger's totals first: the marker is the last record of the batch
-        for partition, marker in self.offsets.markers().items():
+        markers = self.offsets.markers()
+        for partition, marker in markers.items():
             unit.change((partition, marker_key(partition)), marker)
-            self.nexts[partition] = int(marker)
         await unit.commit()
+        for partition, marker in markers.items():  # once written: the totals' snapshot says what it counts
+            self.nexts[partition] = int(marker)
 
     async def handle(self, msg: Any, key: bytes | None, unit: UnitOfWork[tuple[int, bytes], bytes]) -> None:
         """Apply one record of zhucan.person-commands (a batch record, or a single command)."""
