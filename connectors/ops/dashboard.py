@@ -27,12 +27,12 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka.admin import OffsetSpec
 
 from connectors.ops.ledger import coverage, live
-from streams.domain.reports import settlement_lines
-from streams.policies import load_book
 from schemas.codec import Codec
 from schemas.exceptions import DecodeError
+from streams.domain.reports import settlement_lines
 from streams.kafka.lag import LagMonitor
 from streams.kafka.security import kafka_python_config
+from streams.policies import load_book
 from streams.settings import Settings
 
 log = logging.getLogger("zhucan.dashboard")

@@ -118,10 +118,10 @@ def contributions(lines: Mapping[int, LedgerLine], paid_out: Sequence[PaidOut] =
                             ln.paid_version is not None, ln.instructed_fen > 0, ln.budgeted, ENROLMENT),
              (1, ln.premium_fen, ln.subsidy_fen, ln.payable_fen, 1 if ln.subsidy_fen > 0 else 0))
     for p in paid_out:
-        ln = lines.get(p.year)
-        county = p.region_code or (ln.region_code if ln else "")
-        category = p.category or (ln.category if ln else "")
-        funding = p.funding_source or (ln.funding_source if ln else "")
+        year_line = lines.get(p.year)
+        county = p.region_code or (year_line.region_code if year_line else "")
+        category = p.category or (year_line.category if year_line else "")
+        funding = p.funding_source or (year_line.funding_source if year_line else "")
         _add(out, TotalsKey(county, p.year, category, funding, False, "INSTRUCTION", True, True, False, p.kind),
              (1, 0, p.amount_fen, 0, 1))
     return out

@@ -41,8 +41,8 @@ from streams.domain.money import (
     OtherSubsidy,
     PaidOut,
     decide_claim,
-    paid_out_of,
     owed_instruction,
+    paid_out_of,
     subsidised_by,
     top_up,
 )

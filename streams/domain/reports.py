@@ -16,7 +16,16 @@ from typing import Any
 
 from streams.domain.enums import Category
 from streams.domain.exceptions import NoPolicy
-from streams.domain.ledger import ENROLMENT, VALUES, WITHDRAWN, LedgerLine, Totals, TotalsKey, contributions, merge
+from streams.domain.ledger import (
+    ENROLMENT,
+    VALUES,
+    WITHDRAWN,
+    LedgerLine,
+    Totals,
+    TotalsKey,
+    contributions,
+    merge,
+)
 from streams.domain.money import PaidOut
 from streams.domain.policy.spec import PolicyBook
 from streams.domain.regions import Level, at_level, contains

@@ -30,7 +30,16 @@ from typing import Any
 import orjson
 
 from schemas.codec import Codec
-from streams.domain.ledger import LedgerLine, Totals, contributions, delta, from_rows, lines_of, merge, rows
+from streams.domain.ledger import (
+    LedgerLine,
+    Totals,
+    contributions,
+    delta,
+    from_rows,
+    lines_of,
+    merge,
+    rows,
+)
 from streams.domain.money import PaidOut
 from streams.kafka.topics import Topics
 from streams.runtime.emit import Out

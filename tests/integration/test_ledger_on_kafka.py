@@ -121,11 +121,11 @@ def test_person_asks_the_worker_that_holds_them_and_falls_back_to_the_ledger(sta
     second = start_worker(stack.settings.model_copy(update={"data_dir": tmp_path / "second"}), tmp_path / "second.log",
                           {"ZHUCAN_TUNING__SESSION_TIMEOUT_S": "10"})
     try:
-        from connectors.ops.person import owners
+        from connectors.ops.person import owners as holders
 
         # the two share the partitions (the group's assignment: one each)
-        assert wait_for(lambda: len({tuple(owners(stack.settings, p)) for p in (0, 1)}) == 2
-                        and all(owners(stack.settings, p) for p in (0, 1)), 120, 1.0), "the two workers never shared"
+        assert wait_for(lambda: len({tuple(holders(stack.settings, p)) for p in (0, 1)}) == 2
+                        and all(holders(stack.settings, p) for p in (0, 1)), 120, 1.0), "the two workers never shared"
         ids = [new_id() for _ in range(8)]
         for idn in ids:
             stack.send_identity(event(idn, "MINIMUM_LIVING"))

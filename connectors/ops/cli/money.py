@@ -112,9 +112,9 @@ def cmd_settle(args: argparse.Namespace) -> int:
 
 def cmd_budget(args: argparse.Namespace) -> int:
     from connectors.ops.ledger import budget
-    from streams.domain.reports import BudgetRow
     from connectors.ops.revision import RevisionError, request_preview
     from streams.domain.policy.decide import yuan
+    from streams.domain.reports import BudgetRow
 
     settings = _settings()
     if args.what_if:  # the workers re-decide the same people with the candidate files, nothing written

@@ -7,22 +7,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from streams.domain.enums import PaymentState
-from streams.domain.identity import Identity, validate_identity
 from streams.domain.ledger import Totals, contributions, delta, lines_of, merge
 from streams.domain.messages import PaymentAck
 from streams.domain.person import PersonState
-from streams.domain.revision import budgeted
 from streams.domain.reports import budget_rows, coverage_rows, recount, settlement_lines
+from streams.domain.revision import budgeted
 from tests.fixtures import HENAN, event, new_id, payment, shipped_book
-
-KEY = "cd" * 32
-NOW = 1_700_000_000_000
-
-
-def ident(raw) -> Identity:
-    result = validate_identity(raw)
-    assert isinstance(result, Identity), result
-    return result
+from tests.unit.streams.domain.test_person import KEY, NOW, ident
 
 
 def ack(idn: str, version: int, status: str, amount: int = 12000, year: int = 2025) -> PaymentAck:
