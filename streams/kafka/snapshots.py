@@ -114,6 +114,8 @@ def read_totals(bootstrap: str, topic: str, partitions: int, commands: str | Non
             lag = ends.get(partition, 0) - (doc.get("next_offset") or 0)
             if commands and lag > 0:
                 live.behind[partition] = lag
-        if (not live.behind and not live.missing and not live.unbuilt) or time.monotonic() >= deadline:
+        # a partition with no snapshot at all is not waited for: a running worker publishes each
+        # partition it holds within a second, so none means no worker of this version runs
+        if (not live.behind and not live.unbuilt) or time.monotonic() >= deadline:
             return live
         time.sleep(0.3)
