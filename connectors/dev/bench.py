@@ -79,9 +79,14 @@ class BenchResult:
     duplicated_versions: int = 0  # (person, year, version) published more than once (a re-send, at-least-once)
     conflicting_versions: int = 0  # (person, year, version) published with different content: must be 0
     people_without_standard: int = 0  # people with a valid record but no fee standard: must be 0
+    people_without_standard_after_stop: int = 0  # the same, counted again once the workers stopped: must be 0
+    # the second ceiling: librdkafka (confluent-kafka) consuming and producing the same records
+    ceiling_librdkafka_eps: float | None = None
+    ceiling_librdkafka_share: float | None = None
     mode: str = "live"  # live: produced while the workers run; backlog: produced before they start
-    # CPU time (user + system) of all workers during the batch per identity event: what the work
-    # costs, much less sensitive than throughput to what else runs on a shared machine
+    # CPU time (user + system) of all workers from their start until the batch is done, per
+    # identity event: what the work costs (startup included: nothing done before the clock
+    # escapes), much less sensitive than throughput to what else runs on a shared machine
     worker_cpu_us_per_event: float = 0.0
     # with --revision: the workers' preview of a revision of every region-year, and the REDECIDEs
     # with it live (the workers restarted first), over the batch's people
@@ -191,6 +196,99 @@ def measure_ceiling(settings: Settings, n: int) -> float:
     return seen / elapsed if elapsed > 0 else 0.0
 
 
+def measure_ceiling_librdkafka(settings: Settings, n: int) -> float | None:
+    """The same as ``measure_ceiling`` with librdkafka (confluent-kafka): the identity topics
+    consumed and as many records produced, no processing; records/s. None where it cannot run
+    (confluent-kafka not installed, or a secured cluster: the bench's second ceiling is for the
+    local broker)."""
+    try:
+        from confluent_kafka import Consumer, Producer
+    except ImportError:
+        return None
+    if os.environ.get("KAFKA_SECURITY_PROTOCOL", "PLAINTEXT").upper() != "PLAINTEXT":
+        return None
+    scratch = settings.topics.prefix + "zhucan.bench-ceiling-librdkafka"
+    admin = admin_client(settings.kafka_bootstrap_servers)
+    try:
+        rf, min_isr = replication(settings, admin)
+        admin.create_topics([NewTopic(scratch, settings.partitions, rf,
+                                      topic_configs={"min.insync.replicas": str(min_isr)})])
+    finally:
+        admin.close()
+    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap_servers, "group.id": f"{settings.app_id}-ceiling-c",
+                         "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    producer = Producer({"bootstrap.servers": settings.kafka_bootstrap_servers, "acks": "all",
+                         "enable.idempotence": True, "linger.ms": 20, "batch.size": 512 * 1024})
+    consumer.subscribe(list(settings.topics.identity.values()))
+    seen, started = 0, None
+    deadline = time.monotonic() + 600
+    try:
+        while seen < n and time.monotonic() < deadline:
+            batch = consumer.consume(num_messages=10_000, timeout=0.5)
+            for msg in batch:
+                if msg.error():
+                    continue
+                if started is None:
+                    started = time.monotonic()
+                while True:
+                    try:
+                        producer.produce(scratch, value=msg.value(), key=msg.key())
+                        break
+                    except BufferError:  # the local queue is full: let it drain
+                        producer.poll(0.05)
+                seen += 1
+            producer.poll(0)
+        producer.flush(60)
+    finally:
+        consumer.close()
+    elapsed = time.monotonic() - (started or time.monotonic())
+    return seen / elapsed if elapsed > 0 else 0.0
+
+
+def batch_clock(mode: str, workers_started_ms: int, produce_started_ms: int | None,
+                first_fetch_ms: Sequence[int | None]) -> int:
+    """When the batch's clock starts (epoch ms): at the first department record any worker took
+    in, or earlier, never later. Live: the bench starts producing before any record can be taken
+    in (the earlier of the two). Backlog: the earliest first fetch any worker reports
+    (``zhucan_intake_first_fetch_ms``), whenever its group became stable; where none reports
+    it, the workers' start (earlier than any fetch)."""
+    fetched = [t for t in first_fetch_ms if t]
+    if mode == "live" and produce_started_ms is not None:
+        return min([produce_started_ms, *fetched])
+    return min(fetched) if fetched else workers_started_ms
+
+
+def _first_fetch_ms(ports: Sequence[int]) -> list[int | None]:
+    """Each worker's ``zhucan_intake_first_fetch_ms`` from its metrics endpoint (None: not said)."""
+    import urllib.request
+
+    out: list[int | None] = []
+    for port in ports:
+        try:
+            text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+            found = re.search(r"^zhucan_intake_first_fetch_ms (\d+)$", text, re.M)
+            out.append(int(found.group(1)) if found else None)
+        except OSError:
+            out.append(None)
+    return out
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _missing(settings: Settings, valid: set[str]) -> tuple[int, list[tuple[bytes, int, bytes]]]:
+    """People with a valid record and no fee standard, counted on the whole topic; and its records."""
+    fees = _fee_records(settings)
+    secret = settings.key_secret.get_secret_value().encode()
+    have = {k for k, _, _ in fees}
+    return sum(1 for i in valid if person_key(i, secret).encode() not in have), fees
+
+
 def _fee_records(settings: Settings) -> list[tuple[bytes, int, bytes]]:
     return [(r.key, r.timestamp, r.value) for r in read_to_end(settings.kafka_bootstrap_servers,
                                                                  settings.topics.fee_standard)]
@@ -209,13 +307,18 @@ def _profiler() -> str:
     return os.environ.get("ZHUCAN_BENCH_PROFILE", "").strip().lower()
 
 
-def _start_workers(settings: Settings, n: int, workdir: Path) -> list[subprocess.Popen[bytes]]:
+def _start_workers(settings: Settings, n: int, workdir: Path,
+                   ports: list[int] | None = None) -> list[subprocess.Popen[bytes]]:
+    """``n`` workers; each one's metrics port is appended to ``ports`` (the clock reads them)."""
     procs = []
     cprofile = _profiler() not in ("", "0", "py-spy")
     for i in range(n):
         profile = ["-m", "cProfile", "-o", str(workdir / f"worker{i}.prof")] if cprofile else []
-        procs.append(start_worker(settings.model_copy(update={"data_dir": workdir / f"w{i}"}), workdir / f"worker{i}.log",
-                                  python_args=profile, worker_args=["--loglevel", "warning"]))
+        port = _free_port()
+        if ports is not None:
+            ports.append(port)
+        procs.append(start_worker(settings.model_copy(update={"data_dir": workdir / f"w{i}", "metrics_port": port}),
+                                  workdir / f"worker{i}.log", python_args=profile, worker_args=["--loglevel", "warning"]))
     return procs
 
 
@@ -363,10 +466,15 @@ def _wait_members(settings: Settings, procs: list[subprocess.Popen[bytes]], memb
         monitor.close()
 
 
-def _wait_caught_up(settings: Settings, procs: list[subprocess.Popen[bytes]], timeout_s: float) -> None:
+def _wait_caught_up(settings: Settings, procs: list[subprocess.Popen[bytes]], valid: set[str],
+                    timeout_s: float) -> tuple[int, list[tuple[bytes, int, bytes]]]:
+    """Until the batch is done: every group committed to the end of every partition (for 3 s),
+    and every valid person has a fee standard, counted on the whole topic. (0, the fee records),
+    or after ``timeout_s`` the people still without one."""
     monitor = LagMonitor(settings.kafka_bootstrap_servers, allowed_lag=0, window=2)
     deadline = time.monotonic() + timeout_s
     quiet_since = None
+    missing, fees = len(valid), []
     try:
         while time.monotonic() < deadline:
             for p in procs:
@@ -377,10 +485,15 @@ def _wait_caught_up(settings: Settings, procs: list[subprocess.Popen[bytes]], ti
             if all(r.partitions and r.total_lag == 0 for r in reports):
                 quiet_since = quiet_since or time.monotonic()
                 if time.monotonic() - quiet_since > 3:
-                    return
+                    missing, fees = _missing(settings, valid)
+                    if not missing:
+                        return 0, fees
+                    quiet_since = None  # committed to the end, yet people wait: not done
             else:
                 quiet_since = None
             time.sleep(1)
+        if fees:
+            return missing, fees
         raise TimeoutError(f"the worker did not catch up in {timeout_s:.0f}s")
     finally:
         monitor.close()
@@ -460,28 +573,30 @@ def run_bench(settings: Settings, n_events: int, workers: int = 1, rate: int = 1
         say(f"producing the batch to {settings.topic_prefix}identity.*.v1 ({people:,} people) before any worker runs...")
         produce_s = _produce(settings, records)
         say(f"produced in {produce_s:.1f}s ({n_events / produce_s:,.0f}/s); starting {workers} worker(s)...")
-    procs = _start_workers(settings, workers, workdir)
+    ports: list[int] = []
+    workers_started_ms = int(time.time() * 1000)
+    procs = _start_workers(settings, workers, workdir, ports)
+    produce_started_ms: int | None = None
     try:
         spies: list[tuple[subprocess.Popen[bytes], Path]] = []
         if backlog:
-            started_ms = _wait_members(settings, procs, workers, timeout_s=300, settle_s=0)
-            cpu_before = _cpu_seconds([p.pid for p in procs])
             spies = _start_spies(procs, workdir) if _profiler() == "py-spy" else []
-            say("the workers' groups are stable: the clock runs; waiting for the worker(s)...")
+            say("the workers start on the backlog (the clock starts at the first record any of them takes in)...")
         else:
             say(f"started {workers} worker(s); waiting until their groups are stable...")
             _wait_members(settings, procs, workers)
             say(f"producing the batch to {settings.topic_prefix}identity.*.v1 ({people:,} people)...")
             spies = _start_spies(procs, workdir) if _profiler() == "py-spy" else []
-            started_ms = int(time.time() * 1000)
-            cpu_before = _cpu_seconds([p.pid for p in procs])
+            produce_started_ms = int(time.time() * 1000)
             produce_s = _produce(settings, records)
             say(f"produced in {produce_s:.1f}s ({n_events / produce_s:,.0f}/s); waiting for the worker(s)...")
-        _wait_caught_up(settings, procs, timeout_s=max(300.0, n_events / 200))
-        cpu_s = _cpu_seconds([p.pid for p in procs]) - cpu_before
+        # done: every group committed to the end, and every valid person has a standard
+        missing, fees = _wait_caught_up(settings, procs, valid, timeout_s=max(300.0, n_events / 200))
+        cpu_s = _cpu_seconds([p.pid for p in procs])  # each worker's, from its start: nothing before the clock escapes
         for path in _stop_spies(spies):
             say(f"profile of the batch: {path}")
-        fees = _fee_records(settings)
+        started_ms = batch_clock("backlog" if backlog else "live", workers_started_ms, produce_started_ms,
+                                 _first_fetch_ms(ports))
         last = max(t for _, t, _ in fees)
         codec = Codec()
         contents: dict[tuple[bytes, int, int], set[tuple[Any, ...]]] = {}
@@ -493,9 +608,6 @@ def run_bench(settings: Settings, n_events: int, workers: int = 1, rate: int = 1
                 (f["message_id"], f["category"], f["premium_fen"], f["subsidy_fen"], f["payable_fen"], f["payment_mode"]))
         duplicates = len(versions) - len(set(versions))
         conflicts = sum(1 for c in contents.values() if len(c) > 1)
-        secret = settings.key_secret.get_secret_value().encode()
-        expected = {person_key(i, secret).encode() for i in valid}
-        missing = len(expected - {k for k, _, _ in versions})
         monitor = LagMonitor(settings.kafka_bootstrap_servers)
         monitor.sample(settings.worker_groups)
         members = min(g.members for g in monitor.report(settings.worker_groups))
@@ -503,7 +615,7 @@ def run_bench(settings: Settings, n_events: int, workers: int = 1, rate: int = 1
         seconds = max((last - started_ms) / 1000, 1e-3)  # first identity event in -> last fee standard out
         say(f"batch done: {len(fees):,} fee standards in {seconds:.1f}s; latency at {rate}/s for {latency_s:.0f}s...")
         n_fees = len(fees)
-        del records, fees, versions, contents, expected  # a province's worth of objects: the paced
+        del records, fees, versions, contents  # a province's worth of objects: the paced
         gc.collect()  # producer below must not stall on this process's garbage collector
         reports = {}
         for name, args in (("coverage", ["coverage", "--json"]), ("settle", ["settle", "--json"])):
@@ -519,8 +631,10 @@ def run_bench(settings: Settings, n_events: int, workers: int = 1, rate: int = 1
     finally:
         for p in procs:
             stop_worker(p)
-    say("measuring the raw ceiling on the same records...")
+    missing_after, _ = _missing(settings, valid)  # counted again, the workers stopped
+    say("measuring the raw ceilings on the same records (kafka-python, then librdkafka)...")
     ceiling = measure_ceiling(settings, n_events)
+    ceiling_c = measure_ceiling_librdkafka(settings, n_events)
     state = _state_bytes_per_person(settings)
     throughput = n_events / seconds
 
@@ -537,7 +651,10 @@ def run_bench(settings: Settings, n_events: int, workers: int = 1, rate: int = 1
         state_bytes_per_person=round(state, 1),
         machine=f"{os.cpu_count()} cores, {os.uname().machine}, Python {sys.version.split()[0]}",
         members=members, duplicated_versions=duplicates, conflicting_versions=conflicts,
-        people_without_standard=missing, mode="backlog" if backlog else "live",
+        people_without_standard=missing, people_without_standard_after_stop=missing_after,
+        ceiling_librdkafka_eps=round(ceiling_c, 1) if ceiling_c is not None else None,
+        ceiling_librdkafka_share=round(throughput / ceiling_c, 4) if ceiling_c else None,
+        mode="backlog" if backlog else "live",
         worker_cpu_us_per_event=round(cpu_s / n_events * 1e6, 1),
         revision_preview_s=revised[0] if revised else None, revision_redecide_s=revised[1] if revised else None,
         revision_changed=revised[2] if revised else None, reports=reports,
@@ -548,12 +665,16 @@ def print_result(r: BenchResult) -> None:
     rows = [("identity events", f"{r.events:,}"), ("people", f"{r.people:,}"), ("workers / partitions", f"{r.workers} / {r.partitions}"),
             ("batch seconds", f"{r.seconds}"), ("throughput (events/s)", f"{r.throughput_eps:,.0f}"),
             ("raw ceiling (records/s)", f"{r.ceiling_eps:,.0f}"), ("share of ceiling", f"{r.ceiling_share:.1%}"),
+            ("librdkafka ceiling", "not measured (confluent-kafka missing, or a secured cluster)"
+             if r.ceiling_librdkafka_eps is None else f"{r.ceiling_librdkafka_eps:,.0f} records/s, share "
+             f"{r.ceiling_librdkafka_share:.1%}"),
             ("worker CPU per event (µs)", f"{r.worker_cpu_us_per_event}"),
             ("fee standards out", f"{r.fee_standards:,}"), (f"p50 / p99 at {r.latency_rate_eps}/s (ms)", f"{r.p50_ms} / {r.p99_ms}"),
             ("worker peak RSS (MB)", f"{r.rss_mb}"), ("state bytes per person", f"{r.state_bytes_per_person}"),
             ("mode", r.mode), ("group members", f"{r.members}"),
             ("versions re-sent / conflicting", f"{r.duplicated_versions} / {r.conflicting_versions}"),
-            ("people without a standard", f"{r.people_without_standard}"),
+            ("people without a standard", f"{r.people_without_standard} (again once stopped: "
+                                           f"{r.people_without_standard_after_stop})"),
             ("machine", r.machine)]
     for name, measured in r.reports.items():
         rows.append((f"zhucan {name} (s / peak MB)", f"{measured['seconds']} / {measured['peak_mb']}"))

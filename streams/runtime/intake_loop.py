@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -70,6 +71,7 @@ class IntakeService(mode.Service):
         self.route = route
         self.settings: Settings = ctx.settings
         self.lock = asyncio.Lock()
+        self.first_fetch_ms: int | None = None  # when department records first came (the bench's clock)
         self.consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
@@ -167,6 +169,9 @@ class IntakeService(mode.Service):
                 continue
             if not fetched:
                 continue
+            if self.first_fetch_ms is None and any(self.ctx.topics.source_of(tp.topic) for tp in fetched):
+                self.first_fetch_ms = int(time.time() * 1000)
+                self.ctx.metrics.set("zhucan_intake_first_fetch_ms", self.first_fetch_ms)
             async with self.lock:
                 if self._stopping:
                     return

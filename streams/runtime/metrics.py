@@ -19,6 +19,8 @@ HELP = {
     "zhucan_dead_letters_total": ("counter", "Records moved to the dead-letter topic, per error class"),
     "zhucan_acks_in_total": ("counter", "Payment-status acknowledgements received, per status"),
     "zhucan_consumer_lag": ("gauge", "Lag of the worker's consumer group, per topic and partition"),
+    "zhucan_intake_first_fetch_ms": ("gauge", "When this worker's intake loop first took in department records "
+                                              "(epoch ms; the bench's clock starts at the earliest)"),
 }  # and one counter per output topic of the person stage (its TopicSpec's ``counted``)
 
 
@@ -69,8 +71,9 @@ class Metrics:
             for name, (kind, text) in self.help.items():
                 lines += [f"# HELP {name} {text}", f"# TYPE {name} {kind}"]
                 series = self.values.get(name) or ({(): 0.0} if name in self._labelled and not self._labelled[name] else {})
-                for labels, value in sorted(series.items()):
-                    lines.append(f"{name}{_labels(labels)} {value:g}")
+                for labels, value in sorted(series.items()):  # a whole number whole (an epoch ms too)
+                    shown = f"{int(value)}" if float(value).is_integer() else f"{value:g}"
+                    lines.append(f"{name}{_labels(labels)} {shown}")
             name = "zhucan_decision_latency_seconds"
             lines += [f"# HELP {name} Event time (the department's record) to fee standard published",
                       f"# TYPE {name} histogram"]

@@ -169,14 +169,21 @@ class PersonStage:
             log.info("ledger: build asked for partition(s) %s (no ledger yet)", ",".join(map(str, builds)))
         ledger.dirty &= held
         # the totals that changed, a partition newly held, and one whose commands moved on (a
-        # report waits until the snapshots count every command written: their next_offset)
-        moved = {p for p in held if p not in self.published or self.nexts.get(p) != self.published[p]}
+        # report waits until the snapshots count every command written: their next_offset, the
+        # applied-offset marker stored with the totals, whoever wrote them)
+        applied = {p: self.stored_next(p) for p in held}
+        moved = {p for p in held if p not in self.published or applied[p] != self.published[p]}
         due = sorted(ledger.dirty | moved)
         if not due:
             return
-        await self.ctx.send([ledger.snapshot(p, self.nexts.get(p)) for p in due], wait=True)
+        await self.ctx.send([ledger.snapshot(p, applied[p]) for p in due], wait=True)
         ledger.dirty -= set(due)
-        self.published = {p: self.nexts.get(p) for p in held}
+        self.published = applied
+
+    def stored_next(self, partition: int) -> int | None:
+        """The next offset to apply of a partition, as stored (with the states and totals it covers)."""
+        stored = self.ctx.store.get(partition, marker_key(partition))
+        return int(stored) if stored else None
 
     async def on_records(self, events: Sequence[faust.EventT]) -> None:
         ctx = self.ctx

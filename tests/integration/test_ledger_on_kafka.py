@@ -158,6 +158,11 @@ def test_person_asks_the_worker_that_holds_them_and_falls_back_to_the_ledger(sta
         assert len(owners) == 2, owners
         assert main(["person", ids[1], "--full"]) == 0
         assert ids[1] in capsys.readouterr().out
+        # each partition's totals published by the worker that holds it after the rebalance: a
+        # report finds them counting every command, at once (no wait, no warning)
+        started = time.monotonic()
+        totals = live(stack.settings)
+        assert not totals.warnings() and time.monotonic() - started < 5, totals.warnings()
     finally:
         stop_worker(second)
         stack.stop_worker()

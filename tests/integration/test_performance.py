@@ -28,7 +28,10 @@ def test_bench_smoke_run_writes_its_figures(stack, monkeypatch, tmp_path, capsys
     assert FIELDS <= doc.keys()
     assert doc["events"] == 3000 and doc["fee_standards"] > 2000
     assert doc["conflicting_versions"] == 0 and doc["people_without_standard"] == 0
+    assert doc["people_without_standard_after_stop"] == 0  # counted again once the workers stopped
     assert doc["duplicated_versions"] == 0  # workers ready before the batch: no rebalance, no re-send
+    assert doc["ceiling_librdkafka_eps"] > 0  # the second ceiling: librdkafka on the same records
+    assert doc["reports"]["coverage"]["seconds"] > 0 and doc["reports"]["settle"]["peak_mb"] > 0
     assert doc["throughput_eps"] > 0 and doc["ceiling_eps"] > 0 and doc["p99_ms"] >= doc["p50_ms"] >= 0
     assert 0 < doc["state_bytes_per_person"] <= 1024  # the target: at most 1 KiB per person
     assert doc["worker_cpu_us_per_event"] > 0  # read from the worker process, not this one
@@ -40,6 +43,7 @@ def test_two_workers_share_the_partitions_and_lose_or_repeat_nothing(stack, tmp_
                        latency_s=2, workdir=tmp_path / "bench")
     assert result.members == 2  # both workers held partitions of both groups while the batch ran
     assert result.people_without_standard == 0 and result.conflicting_versions == 0
+    assert result.people_without_standard_after_stop == 0
     assert result.duplicated_versions == 0
     assert result.fee_standards >= 0.8 * result.people
     # the latency run's timeline: one row per offered person (200/s for 2 s), in send order

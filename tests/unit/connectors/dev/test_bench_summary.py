@@ -17,3 +17,24 @@ def test_self_and_inclusive_shares_of_collapsed_stacks():
 
 def test_no_samples_says_so():
     assert summarize_collapsed("") == "no samples\n"
+
+
+def test_the_clock_starts_at_the_first_record_taken_in_or_earlier_never_later():
+    """Issue #25, 1: the clock of a backlog run started when the groups were stable, while the
+    workers had been taking in the backlog since they held partitions (a small run once said
+    20,000,000 events/s)."""
+    from connectors.dev.bench import batch_clock
+
+    started, stable = 1_000, 9_000  # the workers start; their groups are stable 8 s later
+    # a backlog the workers began at 4,200 and 4,350 ms, and finished before the groups were stable
+    clock = batch_clock("backlog", started, None, [4_350, 4_200])
+    assert clock == 4_200 and clock < stable
+    last_standard = 8_500
+    assert (last_standard - clock) / 1000 == 4.3  # seconds, never negative or near zero
+    # a worker that does not say when it began (metrics off, an older version): the workers'
+    # start, earlier than any record they could take in
+    assert batch_clock("backlog", started, None, [None, None]) == started
+    assert batch_clock("backlog", started, None, [None, 4_200]) == 4_200
+    # live: the bench starts producing before anything can be taken in, unless a worker says otherwise
+    assert batch_clock("live", started, 10_000, [10_040]) == 10_000
+    assert batch_clock("live", started, 10_000, [9_990]) == 9_990
