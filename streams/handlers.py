@@ -129,8 +129,10 @@ async def scan(ctx: StageContext, work: Work, cmd: Control, step: Step, *, keep:
         state = PersonState.loads(stored)
         was = ctx.ledger.before(state.years, state.paid_out) if keep else None
         effects = step(state, key.decode())
-        if effects:
-            touched += 1
+        # kept when it gave effects, or changed the person's ledger lines without one (a basis
+        # that names an identity the year now counts, with the same figures)
+        if effects or (was is not None and ctx.ledger.changed(was, state)):
+            touched += bool(effects)
             ctx.publisher.publish(unit, effects, key, home=partition)
             if keep:
                 ctx.ledger.note(unit, partition, key, was, state)

@@ -88,6 +88,11 @@ class LedgerKeeper:
         """The person's lines as they stand before a command (for ``note``)."""
         return lines_of(years, paid_out), tuple(paid_out)
 
+    @staticmethod
+    def changed(was: Before, state: Any) -> bool:
+        """Whether the person's ledger lines differ from ``was`` (their lines before a step)."""
+        return lines_of(state.years, state.paid_out) != was[0] or len(state.paid_out) != len(was[1])
+
     def note(self, unit: UnitOfWork[Any, Any], partition: int, key: bytes, was: Before | None, state: Any) -> None:
         """The changed lines of ``state`` (after a command) to ``ledger.v1``, and its totals' change."""
         if not self.enabled:
