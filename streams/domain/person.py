@@ -153,7 +153,7 @@ class PersonState:
         rec.held = sorted({s.category for s, _, _ in view.counted}) if decision is not None else []
         issued = issue(rec, year, decision, view, on_the_spot, (self.id_number, self.name), person_key, now_ms,
                        timeline, book)
-        if issued is not None and due is not None and (not rec.due or issued.payment_mode != PaymentMode.WITHDRAWN):
+        if due is not None:  # the day payment is due follows the timeline, a new version or not
             rec.due = due.isoformat()
         if rec.version:
             self.years[year] = rec
