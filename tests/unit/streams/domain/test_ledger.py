@@ -159,3 +159,24 @@ def test_coverage_settlement_and_budget_read_the_totals():
     assert [(r.category, r.persons, r.subsidy_fen) for r in budget] == [("EXTREME_POVERTY", 1, 40000),
                                                                          ("MINIMUM_LIVING", 2, 56000)]
     assert PaymentState.PAID in row.by_status
+
+
+def test_the_due_day_follows_the_timeline_whatever_the_arrival_order():
+    """Found by the ledger's property test: an on-the-spot identity (Weihai, after the window) whose
+    start an earlier-recorded UPDATED puts a day sooner kept the day of the record that came
+    first, because the due day changed only with a new version (it is no field of the standard)."""
+    import datetime as dt
+
+    idn = new_id("371002")
+    updated = ident(event(idn, "MINIMUM_LIVING", region="371002", change="UPDATED", effective=dt.date(2025, 1, 1),
+                          occurred=dt.datetime(2025, 1, 1, tzinfo=dt.UTC)))
+    certified_ = ident(event(idn, "MINIMUM_LIVING", region="371002", effective=dt.date(2025, 1, 2),
+                             occurred=dt.datetime(2025, 1, 2, 0, 0, 3, tzinfo=dt.UTC)))
+
+    def due(*events) -> str | None:
+        state = PersonState(idn)
+        for ev in events:
+            state.apply_identity(ev, shipped_book(), KEY, NOW)
+        return lines_of(state.years)[2025].due
+
+    assert due(certified_, updated) == due(updated, certified_)
