@@ -71,9 +71,13 @@ def _state(ctx: StageContext, work: Work, key: bytes) -> tuple[PersonState | Non
 
 def _done(ctx: StageContext, work: Work, key: bytes, state: PersonState, effects: list[Effect],
           was: Before | None) -> None:
-    ctx.publisher.publish(work.unit, effects, key, home=work.partition)
-    ctx.ledger.note(work.unit, work.partition, key, was, state)  # the lines that changed, and the totals
-    work.unit.change((work.partition, key), state.dumps())  # only once it all succeeded
+    """Effects, ledger lines and totals, and the state into the unit: everything that can fail
+    (encoding) first, so that a failed command leaves no trace."""
+    ledger = ctx.ledger.note(work.partition, key, was, state)  # the lines that changed, and the totals
+    stored = state.dumps()
+    ctx.publisher.publish(work.unit, effects, key, home=work.partition)  # encodes every effect before adding any
+    ledger()
+    work.unit.change((work.partition, key), stored)
 
 
 def apply_identity(ctx: StageContext, work: Work, key: bytes, cmd: ApplyIdentity) -> None:
@@ -133,10 +137,12 @@ async def scan(ctx: StageContext, work: Work, cmd: Control, step: Step, *, keep:
         # that names an identity the year now counts, with the same figures)
         if effects or (was is not None and ctx.ledger.changed(was, state)):
             touched += bool(effects)
+            ledger = ctx.ledger.note(partition, key, was, state) if keep else None
+            stored = state.dumps() if keep else b""
             ctx.publisher.publish(unit, effects, key, home=partition)
-            if keep:
-                ctx.ledger.note(unit, partition, key, was, state)
-                unit.change((partition, key), state.dumps())
+            if ledger is not None:
+                ledger()
+                unit.change((partition, key), stored)
         scanned += 1
         if scanned % SCAN_COMMIT_EVERY == 0:
             await unit.commit()
@@ -234,7 +240,7 @@ async def build_ledger(ctx: StageContext, work: Work, key: bytes, cmd: BuildLedg
         if ctx.partition_of(pkey) != partition:
             continue
         state = PersonState.loads(stored)
-        ctx.ledger.note(unit, partition, pkey, None, state)  # every line (the totals are replaced below)
+        ctx.ledger.note(partition, pkey, None, state)()  # every line (the totals are replaced below)
         ctx.ledger.pending.pop(partition, None)
         merge(totals, contributions(lines_of(state.years, state.paid_out), state.paid_out))
         scanned += 1

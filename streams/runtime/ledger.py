@@ -52,6 +52,10 @@ BUILD_COMMAND = "ledger-build-v1"  # the build's command id: done once per parti
 Before = tuple[dict[int, LedgerLine], tuple[PaidOut, ...]]
 
 
+def _nothing() -> None:
+    return None
+
+
 def agg_key(partition: int, county: str, year: int) -> bytes:
     return f"{AGG}{partition}~{county}~{year}".encode()
 
@@ -93,24 +97,28 @@ class LedgerKeeper:
         """Whether the person's ledger lines differ from ``was`` (their lines before a step)."""
         return lines_of(state.years, state.paid_out) != was[0] or len(state.paid_out) != len(was[1])
 
-    def note(self, unit: UnitOfWork[Any, Any], partition: int, key: bytes, was: Before | None, state: Any) -> None:
-        """The changed lines of ``state`` (after a command) to ``ledger.v1``, and its totals' change."""
+    def note(self, partition: int, key: bytes, was: Before | None, state: Any) -> Callable[[], None]:
+        """The changed lines of ``state`` (after a command) for ``ledger.v1``, and its totals'
+        change, computed (and encoded) now; the returned call adds them to the unit in hand and
+        cannot fail: a command that fails before it leaves no trace."""
         if not self.enabled:
-            return
+            return _nothing
         old_lines, old_paid = was or ({}, ())
         lines = lines_of(state.years, state.paid_out)
         changed = [(year, line) for year, line in lines.items() if old_lines.get(year) != line]
         if not changed and len(old_paid) == len(state.paid_out):
-            return
-        if changed:
-            now = self.clock()
-            for year, line in changed:
-                self.lines[ledger_key(key, year)] = self.entry(key, year, line, state.id_number, state.name, now,
-                                                               partition)
+            return _nothing
+        now = self.clock()
+        entries = {ledger_key(key, year): self.entry(key, year, line, state.id_number, state.name, now, partition)
+                   for year, line in changed}
         after = contributions(lines, state.paid_out)
         change = delta(contributions(old_lines, old_paid), after) if was is not None else after  # new: all of it
-        if change:
-            merge(self.pending.setdefault(partition, {}), change)
+
+        def add() -> None:
+            self.lines.update(entries)
+            if change:
+                merge(self.pending.setdefault(partition, {}), change)
+        return add
 
     def entry(self, key: bytes, year: int, line: LedgerLine, id_number: str, name: str, now_ms: int,
               partition: int) -> Out:

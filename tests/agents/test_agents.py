@@ -346,6 +346,35 @@ async def test_person_agent_dead_letters_an_internal_failure_and_goes_on(app, mo
     assert idn.encode() not in headers["zhucan.error.message"]
     assert len(sent(app, "fee_standard")) == 1
     assert app.ctx.store.table.get(key) is None  # not saved: replaying the dead letter redoes the work
+    # nor a ledger line or a count in the totals (issue #24): only the other person's
+    (line,) = [codec.decode(v)[1] for _, v in sent(app, "ledger")]
+    assert line["id_number"] != idn
+    snapshots = [json.loads(app.ctx.ledger.snapshot(p, None).value) for p in range(app.ctx.settings.partitions)]
+    assert sum(row[10] for doc in snapshots for row in doc["rows"]) == 1  # persons: the other one
+
+
+async def test_a_command_whose_ledger_line_fails_leaves_no_trace(app, monkeypatch):
+    """Issue #24: the line of ledger.v1 is encoded before the unit hears of the command's effects:
+    if it fails, the command is dead-lettered with nothing of it sent or kept."""
+    codec = Codec()
+    idn = new_id()
+    key = person_key(idn, SECRET.encode()).encode()
+    real = app.ctx.ledger.entry
+
+    def failing(k, *rest, **kw):
+        if k == key:
+            raise RuntimeError("the line cannot be encoded")
+        return real(k, *rest, **kw)
+
+    monkeypatch.setattr(app.ctx.ledger, "entry", failing)
+    async with app.faust.agents["zhucan.person"].test_context() as agent:
+        await agent.put(codec.encode("IdentityEvent", event(idn, "MINIMUM_LIVING")), key=key)
+        await agent.put(codec.encode("IdentityEvent", event(new_id(), "ORPHAN", region="371002")), key=b"other")
+        await settled(app)
+    assert len(sent(app, "dead_letter")) == 1
+    assert [codec.decode(v)[1]["id_number"] for _, v in sent(app, "fee_standard")] != [idn]
+    assert len(sent(app, "fee_standard")) == 1 and len(sent(app, "ledger")) == 1
+    assert app.ctx.store.table.get(key) is None
 
 
 async def test_person_agent_handles_a_batch_record_and_dead_letters_one_bad_command(app):
