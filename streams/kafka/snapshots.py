@@ -85,11 +85,36 @@ class LiveTotals:
                        "(no worker has published them: are the workers running this version?)")
         if self.behind:
             out.append(f"the totals do not count the last {sum(self.behind.values())} command(s) of the person topic "
-                       f"yet (partition(s) {','.join(map(str, sorted(self.behind)))}): the workers are still working")
+                       f"yet (partition(s) {','.join(map(str, sorted(self.behind)))}): the workers are still working, or none "
+                       "of this version runs")
         if self.unbuilt:
             out.append(f"the ledger of partition(s) {','.join(map(str, self.unbuilt))} is still being built from the "
                        "person states: their totals are incomplete")
         return out
+
+
+def summed(docs: dict[int, dict[str, Any]], partitions: int, ends: dict[int, int] | None) -> LiveTotals:
+    """The partitions' snapshots (``docs``) summed; with ``ends`` (the person topic's end offset per
+    partition), what each does not count yet: a snapshot behind its partition's commands, or none
+    for a partition that has commands (one with none has nothing to count)."""
+    live = LiveTotals(expected=partitions)
+    for partition, doc in sorted(docs.items()):
+        live._seen.add(partition)
+        live.partitions += 1
+        if not doc.get("built"):
+            live.unbuilt.append(partition)
+        live.as_of_ms = min(live.as_of_ms or doc["at_ms"], doc["at_ms"])
+        merge(live.totals, from_rows(doc["rows"]))
+        lag = (ends or {}).get(partition, 0) - (doc.get("next_offset") or 0)
+        if ends is not None and lag > 0:
+            live.behind[partition] = lag
+    if ends is not None:
+        for partition in live.missing:
+            if ends.get(partition, 0) > 0:
+                live.behind[partition] = ends[partition]
+            else:
+                live._seen.add(partition)
+    return live
 
 
 def read_totals(bootstrap: str, topic: str, partitions: int, commands: str | None = None,
@@ -101,21 +126,9 @@ def read_totals(bootstrap: str, topic: str, partitions: int, commands: str | Non
     sees it; what is still missing then is said in ``behind``."""
     deadline = time.monotonic() + wait_s
     while True:
-        live = LiveTotals(expected=partitions)
         ends = end_offsets(bootstrap, commands) if commands else {}
-        for partition, record in sorted(last_records(bootstrap, topic).items()):
-            doc = json.loads(record.value)
-            live._seen.add(partition)
-            live.partitions += 1
-            if not doc.get("built"):
-                live.unbuilt.append(partition)
-            live.as_of_ms = min(live.as_of_ms or doc["at_ms"], doc["at_ms"])
-            merge(live.totals, from_rows(doc["rows"]))
-            lag = ends.get(partition, 0) - (doc.get("next_offset") or 0)
-            if commands and lag > 0:
-                live.behind[partition] = lag
-        # a partition with no snapshot at all is not waited for: a running worker publishes each
-        # partition it holds within a second, so none means no worker of this version runs
+        docs = {p: json.loads(r.value) for p, r in last_records(bootstrap, topic).items()}
+        live = summed(docs, partitions, ends if commands else None)
         if (not live.behind and not live.unbuilt) or time.monotonic() >= deadline:
             return live
         time.sleep(0.3)
