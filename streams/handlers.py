@@ -42,7 +42,7 @@ from streams.domain.revision import PreviewTotals, person_row, preview_year
 from streams.policies import parse_documents
 from streams.runtime.context import StageContext
 from streams.runtime.emit import Out
-from streams.runtime.ledger import Before
+from streams.runtime.ledger import NOTHING, Before
 from streams.runtime.store import CONTROL_KEY
 from streams.runtime.unit import UnitOfWork
 
@@ -133,14 +133,14 @@ async def scan(ctx: StageContext, work: Work, cmd: Control, step: Step, *, keep:
         state = PersonState.loads(stored)
         was = ctx.ledger.before(state.years, state.paid_out) if keep else None
         effects = step(state, key.decode())
+        ledger = ctx.ledger.note(partition, key, was, state) if keep else NOTHING
         # kept when it gave effects, or changed the person's ledger lines without one (a basis
         # that names an identity the year now counts, with the same figures)
-        if effects or (was is not None and ctx.ledger.changed(was, state)):
+        if effects or ledger is not NOTHING:
             touched += bool(effects)
-            ledger = ctx.ledger.note(partition, key, was, state) if keep else None
             stored = state.dumps() if keep else b""
             ctx.publisher.publish(unit, effects, key, home=partition)
-            if ledger is not None:
+            if keep:
                 ledger()
                 unit.change((partition, key), stored)
         scanned += 1

@@ -52,8 +52,8 @@ BUILD_COMMAND = "ledger-build-v1"  # the build's command id: done once per parti
 Before = tuple[dict[int, LedgerLine], tuple[PaidOut, ...]]
 
 
-def _nothing() -> None:
-    return None
+def NOTHING() -> None:  # noqa: N802 - the one "no change" of ``note``, compared by identity
+    """What ``note`` returns when the person's lines and totals did not change."""
 
 
 def agg_key(partition: int, county: str, year: int) -> bytes:
@@ -92,22 +92,17 @@ class LedgerKeeper:
         """The person's lines as they stand before a command (for ``note``)."""
         return lines_of(years, paid_out), tuple(paid_out)
 
-    @staticmethod
-    def changed(was: Before, state: Any) -> bool:
-        """Whether the person's ledger lines differ from ``was`` (their lines before a step)."""
-        return lines_of(state.years, state.paid_out) != was[0] or len(state.paid_out) != len(was[1])
-
     def note(self, partition: int, key: bytes, was: Before | None, state: Any) -> Callable[[], None]:
         """The changed lines of ``state`` (after a command) for ``ledger.v1``, and its totals'
         change, computed (and encoded) now; the returned call adds them to the unit in hand and
         cannot fail: a command that fails before it leaves no trace."""
         if not self.enabled:
-            return _nothing
+            return NOTHING
         old_lines, old_paid = was or ({}, ())
         lines = lines_of(state.years, state.paid_out)
         changed = [(year, line) for year, line in lines.items() if old_lines.get(year) != line]
         if not changed and len(old_paid) == len(state.paid_out):
-            return _nothing
+            return NOTHING
         now = self.clock()
         entries = {ledger_key(key, year): self.entry(key, year, line, state.id_number, state.name, now, partition)
                    for year, line in changed}
