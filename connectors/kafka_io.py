@@ -76,8 +76,9 @@ def iter_topic(bootstrap: str, topic: str, *, timeout_s: float, idle_s: float | 
         consumer.close()
 
 
-def read_to_end(bootstrap: str, topic: str, timeout_s: float = 120.0) -> list[Any]:
-    """Every record of ``topic`` up to the end offsets it has now (no consumer group).
+def read_to_end(bootstrap: str, topic: str, timeout_s: float = 120.0, only: set[int] | None = None) -> list[Any]:
+    """Every record of ``topic`` (of its partitions ``only``, if given) up to the end offsets it
+    has now (no consumer group).
 
     For reports over a topic as it stands (ledger, dead letters, changelog sizes): it stops
     at the end instead of guessing it from a quiet spell. A missing topic reads as empty.
@@ -85,7 +86,8 @@ def read_to_end(bootstrap: str, topic: str, timeout_s: float = 120.0) -> list[An
     consumer = KafkaConsumer(**kafka_python_config(bootstrap), enable_auto_commit=False, group_id=None,
                              client_id="zhucan-reader", max_poll_records=10000)
     try:
-        parts = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])]
+        parts = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])
+                 if only is None or p in only]
         if not parts:
             return []
         consumer.assign(parts)

@@ -9,15 +9,14 @@ person's lines of ``ledger.v1`` are shown instead: the ledger, without the timel
 from __future__ import annotations
 
 import json
-import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from typing import Any
 
-from kafka import KafkaConsumer, TopicPartition
 from kafka.admin import KafkaAdminClient
 
+from connectors.kafka_io import read_to_end
 from connectors.ops.revision import WorkerPolicies, worker_policies
 from schemas.codec import Codec
 from schemas.exceptions import DecodeError
@@ -63,28 +62,14 @@ def ask(worker: WorkerPolicies, key: str, token: str, timeout_s: float = 10.0) -
 
 def ledger_lines(settings: Settings, key: str, partition: int) -> list[dict[str, Any]]:
     """The person's lines of ``ledger.v1`` (in the person's partition), the latest per year."""
-    consumer = KafkaConsumer(**kafka_python_config(settings.kafka_bootstrap_servers), enable_auto_commit=False,
-                             group_id=None, client_id="zhucan-person")
     codec, latest = Codec(), {}
-    try:
-        tp = TopicPartition(settings.topics.ledger, partition)
-        if partition not in (consumer.partitions_for_topic(settings.topics.ledger) or set()):
-            return []
-        consumer.assign([tp])
-        consumer.seek_to_beginning(tp)
-        end = consumer.end_offsets([tp])[tp]
-        deadline = time.monotonic() + 120
-        prefix = f"{key}|".encode()
-        while consumer.position(tp) < end and time.monotonic() < deadline:
-            for records in consumer.poll(timeout_ms=500).values():
-                for rec in records:
-                    if rec.key and rec.key.startswith(prefix) and rec.value:
-                        try:
-                            latest[rec.key] = codec.decode(rec.value, expect="LedgerEntry")[1]
-                        except DecodeError:
-                            continue
-    finally:
-        consumer.close()
+    prefix = f"{key}|".encode()
+    for rec in read_to_end(settings.kafka_bootstrap_servers, settings.topics.ledger, only={partition}):
+        if rec.key and rec.key.startswith(prefix) and rec.value:
+            try:
+                latest[rec.key] = codec.decode(rec.value, expect="LedgerEntry")[1]
+            except DecodeError:
+                continue
     return sorted(latest.values(), key=lambda e: e["insurance_year"])
 
 

@@ -188,9 +188,9 @@ class LedgerKeeper:
         the partition's first person on (its marker)."""
         return self.store.get(partition, built_key(partition)) is not None
 
-    def first_unit(self, unit: UnitOfWork[Any, Any], partition: int, partition_of: Callable[[bytes], int]) -> None:
+    def first_unit(self, partition: int, partition_of: Callable[[bytes], int]) -> None:
         """Before a partition's first unit in this process: a partition with no marker and no
-        person yet gets its marker in this unit (its totals are counted from the first person
+        person yet gets its marker with the unit in hand (its totals are counted from the first person
         on); one with people and no marker was written before the ledger, and waits for its
         build (``needs_build``)."""
         if self.enabled and not self.built(partition) and not self.store.has_people(partition, partition_of):

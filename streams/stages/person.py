@@ -30,6 +30,7 @@ from streams.runtime.applied import (
     ProgressWatch,
     Stuck,
     Verdict,
+    decode_next,
     marker_key,
 )
 from streams.runtime.context import StageContext
@@ -182,8 +183,7 @@ class PersonStage:
 
     def stored_next(self, partition: int) -> int | None:
         """The next offset to apply of a partition, as stored (with the states and totals it covers)."""
-        stored = self.ctx.store.get(partition, marker_key(partition))
-        return int(stored) if stored else None
+        return decode_next(self.ctx.store.get(partition, marker_key(partition)))
 
     async def on_records(self, events: Sequence[faust.EventT]) -> None:
         ctx = self.ctx
@@ -204,7 +204,7 @@ class PersonStage:
         ctx.opened.forget()
         ctx.ledger.begin()
         for partition in set(by_partition) - self.ledger_seen:  # a partition's first unit here
-            ctx.ledger.first_unit(unit, partition, ctx.partition_of)
+            ctx.ledger.first_unit(partition, ctx.partition_of)
             self.ledger_seen.add(partition)
         self.batch_started = time.monotonic()
         try:
@@ -226,7 +226,7 @@ class PersonStage:
         for partition, marker in markers.items():
             unit.change((partition, marker_key(partition)), marker)
         await unit.commit()
-        for partition, marker in markers.items():  # once written: the totals' snapshot says what it counts
+        for partition, marker in markers.items():  # as saved (the commit watch reads it)
             self.nexts[partition] = int(marker)
 
     async def handle(self, msg: Any, key: bytes | None, unit: UnitOfWork[tuple[int, bytes], bytes]) -> None:
