@@ -270,9 +270,12 @@ def test_a_rotated_password_replaces_the_old_one(broker, sstack, tmp_path, monke
     sstack.cli_env(monkeypatch)  # the command talks to this broker
     old = principal_env(broker, "finance")
     new_file = tmp_path / "finance.password"
-    with as_user(principal_env(broker, "admin")):
+    with as_user(principal_env(broker, "admin")), command_lines() as seen:
         assert main(["acl", "passwd", "finance", "--password-file", str(new_file)]) == 0
     assert new_file.stat().st_mode & 0o077 == 0
+    # issue #20 (2): the new password (and admin's, which made the change) on no command line
+    assert seen and not [c for c in seen if new_file.read_text().strip() in c
+                         or principal_env(broker, "admin")["KAFKA_SASL_PASSWORD"] in c]
     new = {**old, "KAFKA_SASL_PASSWORD": "", "KAFKA_SASL_PASSWORD_FILE": str(new_file)}
     with as_user(new):
         c = KafkaConsumer(**kafka_python_config(broker.bootstrap))
@@ -285,6 +288,33 @@ def test_a_rotated_password_replaces_the_old_one(broker, sstack, tmp_path, monke
 
 
 # ---- issue #20: break-ins around the ACLs --------------------------------------------------
+
+@contextlib.contextmanager
+def command_lines() -> Iterator[set[str]]:
+    """Every process's command line seen while the block runs (issue #20 (2)): what any local
+    account can read in /proc/<pid>/cmdline. The storage format's --add-scram and keytool's
+    -storepass used to put every password there."""
+    import threading
+
+    seen: set[str] = set()
+    stop = threading.Event()
+
+    def watch() -> None:
+        while not stop.is_set():
+            for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+                with contextlib.suppress(OSError):
+                    seen.add(cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace"))
+            time.sleep(0.05)  # keytool and the storage format are JVMs: each lives for a second or more
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        yield seen
+    finally:
+        stop.set()
+        watcher.join()
+        seen.discard("")
+
 
 def _on_the_controller(broker: LocalKafka, tmp_path: Path, client: dict[str, str], *args: str):
     """Kafka's own ConfigCommand sent to the controller listener (``--bootstrap-controller``), as
@@ -481,32 +511,15 @@ def test_a_secured_cluster_of_three_nodes(tmp_path):
     provisioned (keytool, the storage formats of the three nodes) no password is on any process's
     command line, which every local account can read in /proc/<pid>/cmdline (the storage format's
     --add-scram and keytool's -storepass used to put every one there)."""
-    import threading
-
     from kafka.admin import KafkaAdminClient, NewTopic
 
     from connectors.dev.localkafka import LocalCluster
 
-    seen: set[str] = set()  # every process's command line while the cluster is provisioned (issue #20 (2))
-    stop = threading.Event()
-
-    def watch() -> None:
-        while not stop.is_set():
-            for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
-                with contextlib.suppress(OSError):
-                    seen.add(cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace"))
-            time.sleep(0.05)  # keytool and the storage format are JVMs: each lives for a second or more
-
-    watcher = threading.Thread(target=watch, daemon=True)
     cluster = LocalCluster(home=tmp_path / "c3", ports=[free_port() for _ in range(3)],
                            controller_ports=[free_port() for _ in range(3)], heap="384m", secure=True)
     try:
-        watcher.start()
-        try:
+        with command_lines() as seen:  # every process's command line while the cluster is provisioned
             cluster.start()
-        finally:
-            stop.set()
-            watcher.join()
         passwords = [*cluster.credentials()["users"].values(),
                      (cluster.nodes[0].tls_dir / "store.password").read_text().strip()]
         assert any("format.args" in c for c in seen) and any("keytool" in c for c in seen), "nothing watched"
