@@ -18,6 +18,7 @@ import fastavro
 
 from schemas import AvroSchema, load_history, load_schemas, parse_schema
 from schemas.exceptions import DecodeError, SchemaError
+from schemas.fast_writer import Slow, compile_writer
 from schemas.registry import SchemaRegistryClient
 
 SINGLE_OBJECT_MAGIC = b"\xc3\x01"
@@ -32,6 +33,9 @@ class Codec:
         self.registry = registry
         self._writers: dict[bytes, AvroSchema] = {s.fingerprint: s for s in self.schemas.values()}
         self._registry_writers: dict[int, AvroSchema] = {}
+        # The flat records' bodies by code generated from their schemas (fastavro's bytes; anything
+        # the generated code is not sure of goes to fastavro): schemas/fast_writer.py.
+        self._fast_writers = {name: compile_writer(s.raw) for name, s in self.schemas.items()}
         # The hot path: single-object header -> (record name, writer schema, reader schema or None).
         self._fast: dict[bytes, tuple[str, Any, Any]] = {
             SINGLE_OBJECT_MAGIC + s.fingerprint: (s.name, s.parsed, None) for s in self.schemas.values()}
@@ -51,7 +55,11 @@ class Codec:
     def encode(self, record_name: str, value: dict[str, Any], topic: str | None = None) -> bytes:
         """Encode ``value`` as ``record_name``. With a registry, ``topic`` names the subject."""
         schema = self.schemas[record_name]
-        body = self.encode_body(schema, value)
+        fast = self._fast_writers[record_name]
+        try:
+            body = fast(value) if fast is not None else self.encode_body(schema, value)
+        except Slow:
+            body = self.encode_body(schema, value)
         if self.registry is not None and topic is not None:
             schema_id = self.registry.register(f"{topic}-value", schema.raw)
             return CONFLUENT_MAGIC + struct.pack(">I", schema_id) + body

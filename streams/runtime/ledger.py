@@ -106,8 +106,14 @@ class LedgerKeeper:
         now = self.clock()
         entries = {ledger_key(key, year): self.entry(key, year, line, state.id_number, state.name, now, partition)
                    for year, line in changed}
-        after = contributions(lines, state.paid_out)
-        change = delta(contributions(old_lines, old_paid), after) if was is not None else after  # new: all of it
+        if was is None:  # a new person: all of it
+            change = contributions(lines, state.paid_out)
+        elif not old_paid and not state.paid_out:  # no instruction: an unchanged line adds and takes the same
+            years = {year for year, _ in changed} | (old_lines.keys() - lines.keys())
+            change = delta(contributions({y: old_lines[y] for y in years if y in old_lines}),
+                           contributions({y: lines[y] for y in years if y in lines}))
+        else:  # an instruction's row borrows its year's line: all of the person
+            change = delta(contributions(old_lines, old_paid), contributions(lines, state.paid_out))
 
         def add() -> None:
             self.lines.update(entries)
