@@ -128,6 +128,13 @@ class Settings(BaseSettings):
     # where the worker answers `zhucan person` (host:port; port 0 picks a free one; "off": none)
     query_addr: str = "127.0.0.1:0"
     coverage_grace_days: int = Field(15, ge=0)  # after the window, before an unpaid person is suspected
+    # Static group membership (Kafka's group.instance.id): this worker's name in its groups, kept
+    # across restarts. A worker killed and started again on its own data directory within the
+    # session timeout takes its partitions back at once, with no rebalance and no restore from
+    # the changelog (measured with `zhucan bench --kill`). A name is one worker's only: a second
+    # worker with the same name fences the first. None: dynamic membership (every restart is a
+    # rebalance). A worker stopped for good keeps its partitions until the session timeout.
+    instance_id: str | None = Field(None, min_length=1, max_length=200)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     # The departments (streams/domain/departments.py); a test adds a fifth one here.
     departments: tuple[Department, ...] = DEPARTMENTS

@@ -49,6 +49,7 @@ from streams.kafka.admin import admin_client, ensure_topics, replication
 from streams.kafka.lag import LagMonitor
 from streams.kafka.security import kafka_python_config
 from streams.policies import load_book
+from streams.runtime.partitioning import partition_for
 from streams.settings import Settings
 
 # the synthetic province's counties (each certified on its region's certified_day of the book)
@@ -84,6 +85,7 @@ class BenchResult:
     ceiling_librdkafka_eps: float | None = None
     ceiling_librdkafka_share: float | None = None
     mode: str = "live"  # live: produced while the workers run; backlog: produced before they start
+    static_members: bool = False  # each worker with its own instance id (ZHUCAN_INSTANCE_ID, static membership)
     # CPU time (user + system) of all workers from their start until the batch is done, per
     # identity event: what the work costs (startup included: nothing done before the clock
     # escapes), much less sensitive than throughput to what else runs on a shared machine
@@ -96,6 +98,13 @@ class BenchResult:
     # after the batch: `zhucan coverage` and `zhucan settle` as an operator runs them (a process
     # each, timed from outside: wall seconds and peak memory), reading the ledger's totals
     reports: dict[str, dict[str, float]] = field(default_factory=dict)
+    # with --kill: one worker SIGKILLed a third of the way through the batch and started again at
+    # once on its own data directory. The longest wait: over the fee-standard partitions that
+    # still had people to decide, the longest time without a fee standard from the kill on
+    # (``kill_waits``). Caught up: from the restart to the batch's last fee standard.
+    kill_longest_wait_s: float | None = None
+    kill_waits_s: dict[int, float] | None = None
+    kill_caught_up_s: float | None = None
 
 
 def measure_report(settings: Settings, args: Sequence[str]) -> dict[str, float]:
@@ -258,6 +267,23 @@ def batch_clock(mode: str, workers_started_ms: int, produce_started_ms: int | No
     return min(fetched) if fetched else workers_started_ms
 
 
+def kill_waits(fees: Sequence[tuple[int, int]], kill_ms: int) -> dict[int, float]:
+    """Per partition of fee-standard.v1 (``fees``: (partition, broker timestamp ms) of every fee
+    standard), the longest time in seconds without one from ``kill_ms`` on: the kill to the
+    partition's first after it, and every gap after that up to its last. A partition with none
+    after the kill had nothing left to decide then, and waited for nothing (left out)."""
+    by: dict[int, list[int]] = {}
+    for partition, ts in fees:
+        if ts >= kill_ms:
+            by.setdefault(partition, []).append(ts)
+    out: dict[int, float] = {}
+    for partition, stamps in by.items():
+        stamps.sort()
+        gaps = [stamps[0] - kill_ms, *(b - a for a, b in zip(stamps, stamps[1:], strict=False))]
+        out[partition] = round(max(gaps) / 1000, 2)
+    return out
+
+
 def _first_fetch_ms(ports: Sequence[int]) -> list[int | None]:
     """Each worker's ``zhucan_intake_first_fetch_ms`` from its metrics endpoint (None: not said)."""
     import urllib.request
@@ -289,6 +315,36 @@ def _missing(settings: Settings, valid: set[str]) -> tuple[int, list[tuple[bytes
     return sum(1 for i in valid if person_key(i, secret).encode() not in have), fees
 
 
+def _fee_count(settings: Settings) -> int:
+    """How many fee standards the topic holds (its end offsets)."""
+    consumer = KafkaConsumer(**kafka_python_config(settings.kafka_bootstrap_servers), group_id=None,
+                             client_id="zhucan-bench-count")
+    try:
+        parts = [TopicPartition(settings.topics.fee_standard, p)
+                 for p in consumer.partitions_for_topic(settings.topics.fee_standard) or []]
+        return sum(consumer.end_offsets(parts).values())
+    finally:
+        consumer.close()
+
+
+def _kill_one(settings: Settings, procs: list[subprocess.Popen[bytes]], workdir: Path, ports: list[int],
+              at_fees: int, static: bool, say: Callable[[str], None]) -> tuple[int, int]:
+    """Once ``at_fees`` fee standards are out, SIGKILL the last worker and start it again at once
+    on its own data directory (as a supervisor would); (kill ms, restart ms)."""
+    deadline = time.monotonic() + 300
+    while _fee_count(settings) < at_fees and time.monotonic() < deadline:
+        time.sleep(0.2)
+    victim = len(procs) - 1
+    kill_ms = int(time.time() * 1000)
+    os.killpg(procs[victim].pid, signal.SIGKILL)
+    procs[victim].wait(10)
+    say(f"worker {victim} killed (SIGKILL) at {_fee_count(settings):,} fee standards; starting it again on its data...")
+    restart_ms = int(time.time() * 1000)
+    procs[victim] = start_worker(_worker_settings(settings, workdir, victim, ports[victim], static),
+                                 workdir / f"worker{victim}.log", worker_args=["--loglevel", "warning"])
+    return kill_ms, restart_ms
+
+
 def _fee_records(settings: Settings) -> list[tuple[bytes, int, bytes]]:
     return [(r.key, r.timestamp, r.value) for r in read_to_end(settings.kafka_bootstrap_servers,
                                                                  settings.topics.fee_standard)]
@@ -307,8 +363,8 @@ def _profiler() -> str:
     return os.environ.get("ZHUCAN_BENCH_PROFILE", "").strip().lower()
 
 
-def _start_workers(settings: Settings, n: int, workdir: Path,
-                   ports: list[int] | None = None) -> list[subprocess.Popen[bytes]]:
+def _start_workers(settings: Settings, n: int, workdir: Path, ports: list[int] | None = None,
+                   static: bool = False) -> list[subprocess.Popen[bytes]]:
     """``n`` workers; each one's metrics port is appended to ``ports`` (the clock reads them)."""
     procs = []
     cprofile = _profiler() not in ("", "0", "py-spy")
@@ -317,9 +373,18 @@ def _start_workers(settings: Settings, n: int, workdir: Path,
         port = _free_port()
         if ports is not None:
             ports.append(port)
-        procs.append(start_worker(settings.model_copy(update={"data_dir": workdir / f"w{i}", "metrics_port": port}),
+        procs.append(start_worker(_worker_settings(settings, workdir, i, port, static),
                                   workdir / f"worker{i}.log", python_args=profile, worker_args=["--loglevel", "warning"]))
     return procs
+
+
+def _worker_settings(settings: Settings, workdir: Path, i: int, port: int, static: bool) -> Settings:
+    """Worker ``i``'s settings: its own data directory and metrics port; with ``static`` (static
+    group membership) its own instance id, the same when it is started again."""
+    update: dict[str, Any] = {"data_dir": workdir / f"w{i}", "metrics_port": port}
+    if static:
+        update["instance_id"] = f"{settings.app_id}-w{i}"
+    return settings.model_copy(update=update)
 
 
 def measure_revision(settings: Settings, procs: list[subprocess.Popen[bytes]], workdir: Path,
@@ -555,7 +620,8 @@ def measure_latency(settings: Settings, rate: int, seconds: float, timeline: Pat
 
 
 def run_bench(settings: Settings, n_events: int, workers: int = 1, rate: int = 1000, latency_s: float = 10.0,
-              workdir: Path | None = None, backlog: bool = False, revision: bool = False) -> BenchResult:
+              workdir: Path | None = None, backlog: bool = False, revision: bool = False,
+              kill: bool = False, static: bool = False) -> BenchResult:
     """Measure the worker(s) on ``n_events``. By default the workers are running and the batch is
     produced at once (the producer shares the machine, so its rate bounds the figure); with
     ``backlog`` the batch is on the topics first and the clock starts when the workers' groups
@@ -575,7 +641,7 @@ def run_bench(settings: Settings, n_events: int, workers: int = 1, rate: int = 1
         say(f"produced in {produce_s:.1f}s ({n_events / produce_s:,.0f}/s); starting {workers} worker(s)...")
     ports: list[int] = []
     workers_started_ms = int(time.time() * 1000)
-    procs = _start_workers(settings, workers, workdir, ports)
+    procs = _start_workers(settings, workers, workdir, ports, static)
     produce_started_ms: int | None = None
     try:
         spies: list[tuple[subprocess.Popen[bytes], Path]] = []
@@ -590,6 +656,9 @@ def run_bench(settings: Settings, n_events: int, workers: int = 1, rate: int = 1
             produce_started_ms = int(time.time() * 1000)
             produce_s = _produce(settings, records)
             say(f"produced in {produce_s:.1f}s ({n_events / produce_s:,.0f}/s); waiting for the worker(s)...")
+        killed: tuple[int, int] | None = None
+        if kill:  # a third of the way through the batch
+            killed = _kill_one(settings, procs, workdir, ports, len(valid) // 3, static, say)
         # done: every group committed to the end, and every valid person has a standard
         missing, fees = _wait_caught_up(settings, procs, valid, timeout_s=max(300.0, n_events / 200))
         cpu_s = _cpu_seconds([p.pid for p in procs])  # each worker's, from its start: nothing before the clock escapes
@@ -598,6 +667,11 @@ def run_bench(settings: Settings, n_events: int, workers: int = 1, rate: int = 1
         started_ms = batch_clock("backlog" if backlog else "live", workers_started_ms, produce_started_ms,
                                  _first_fetch_ms(ports))
         last = max(t for _, t, _ in fees)
+        waits: dict[int, float] | None = None
+        if killed is not None:
+            waits = kill_waits([(partition_for(k, settings.partitions), t) for k, t, _ in fees], killed[0])
+            say(f"after the kill: longest wait {max(waits.values(), default=0.0)}s per partition {waits}; "
+                f"caught up {(last - killed[1]) / 1000:.1f}s after the restart")
         codec = Codec()
         contents: dict[tuple[bytes, int, int], set[tuple[Any, ...]]] = {}
         versions = []
@@ -654,10 +728,12 @@ def run_bench(settings: Settings, n_events: int, workers: int = 1, rate: int = 1
         people_without_standard=missing, people_without_standard_after_stop=missing_after,
         ceiling_librdkafka_eps=round(ceiling_c, 1) if ceiling_c is not None else None,
         ceiling_librdkafka_share=round(throughput / ceiling_c, 4) if ceiling_c else None,
-        mode="backlog" if backlog else "live",
+        mode="backlog" if backlog else "live", static_members=static,
         worker_cpu_us_per_event=round(cpu_s / n_events * 1e6, 1),
         revision_preview_s=revised[0] if revised else None, revision_redecide_s=revised[1] if revised else None,
         revision_changed=revised[2] if revised else None, reports=reports,
+        kill_longest_wait_s=max(waits.values(), default=0.0) if waits is not None else None, kill_waits_s=waits,
+        kill_caught_up_s=round((last - killed[1]) / 1000, 2) if killed is not None else None,
     )
 
 
@@ -671,13 +747,16 @@ def print_result(r: BenchResult) -> None:
             ("worker CPU per event (µs)", f"{r.worker_cpu_us_per_event}"),
             ("fee standards out", f"{r.fee_standards:,}"), (f"p50 / p99 at {r.latency_rate_eps}/s (ms)", f"{r.p50_ms} / {r.p99_ms}"),
             ("worker peak RSS (MB)", f"{r.rss_mb}"), ("state bytes per person", f"{r.state_bytes_per_person}"),
-            ("mode", r.mode), ("group members", f"{r.members}"),
+            ("mode", r.mode + (", static members" if r.static_members else "")), ("group members", f"{r.members}"),
             ("versions re-sent / conflicting", f"{r.duplicated_versions} / {r.conflicting_versions}"),
             ("people without a standard", f"{r.people_without_standard} (again once stopped: "
                                            f"{r.people_without_standard_after_stop})"),
             ("machine", r.machine)]
     for name, measured in r.reports.items():
         rows.append((f"zhucan {name} (s / peak MB)", f"{measured['seconds']} / {measured['peak_mb']}"))
+    if r.kill_longest_wait_s is not None:
+        rows += [("kill: longest wait (s)", f"{r.kill_longest_wait_s} (per partition {r.kill_waits_s})"),
+                 ("kill: caught up after restart (s)", f"{r.kill_caught_up_s}")]
     if r.revision_preview_s is not None:
         rows += [("revision: preview (s)", f"{r.revision_preview_s}"),
                  ("revision: REDECIDE (s)", f"{r.revision_redecide_s}"),
@@ -687,9 +766,13 @@ def print_result(r: BenchResult) -> None:
 
 
 def bench_main(settings: Settings, n_events: int, json_path: str | None, workers: int, rate: int, latency_s: float,
-               backlog: bool = False, revision: bool = False) -> int:
+               backlog: bool = False, revision: bool = False, kill: bool = False, static: bool = False) -> int:
+    if kill and (backlog or workers < 2):
+        print("zhucan bench --kill: needs --workers 2 or more, in live mode (another worker takes over or waits)",
+              file=sys.stderr)
+        return 2
     result = run_bench(settings, n_events, workers=workers, rate=rate, latency_s=latency_s, backlog=backlog,
-                       revision=revision)
+                       revision=revision, kill=kill, static=static)
     print_result(result)
     if json_path:
         Path(json_path).write_text(json.dumps(asdict(result), indent=2) + "\n", encoding="utf-8")

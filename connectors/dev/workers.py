@@ -20,6 +20,8 @@ def start_worker(settings: Settings, log_path: Path, extra_env: dict[str, str] |
            "ZHUCAN_PARTITIONS": str(settings.partitions), "ZHUCAN_DATA_DIR": str(settings.data_dir),
            "ZHUCAN_KEY_SECRET": settings.key_secret.get_secret_value(),
            "ZHUCAN_METRICS_PORT": str(settings.metrics_port), **(extra_env or {})}
+    if settings.instance_id is not None:
+        env["ZHUCAN_INSTANCE_ID"] = settings.instance_id
     if settings.policy_dir is not None:
         env.setdefault("ZHUCAN_POLICY_DIR", str(settings.policy_dir))
     log_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)  # a worker refuses a data dir others can read

@@ -80,13 +80,22 @@ class IntakeService(mode.Service):
         self.checked: set[TopicPartition] = set()  # partitions whose start was looked at (adopt_offsets)
         self.progress_watch = ProgressWatch(stuck_s=self.settings.tuning.progress_stuck_s)
 
-    async def on_start(self) -> None:
-        s, t = self.settings, self.settings.tuning
-        self.consumer = AIOKafkaConsumer(
+    @staticmethod
+    def consumer_config(s: Settings) -> dict[str, Any]:
+        """The intake consumer's settings (its group is ``app_id``)."""
+        t = s.tuning
+        return dict(
             **aiokafka_config(s.kafka_bootstrap_servers), client_id=f"{s.app_id}-intake", group_id=s.app_id,
             enable_auto_commit=False, auto_offset_reset="earliest",
             max_partition_fetch_bytes=t.intake_partition_fetch_bytes, fetch_max_bytes=t.intake_fetch_bytes,
+            # static membership as the person stage's group (its session timeout stays aiokafka's 10 s:
+            # a worker gone for good hands its department partitions on sooner than its people)
+            group_instance_id=f"{s.instance_id}-intake" if s.instance_id else None,
         )
+
+    async def on_start(self) -> None:
+        s = self.settings
+        self.consumer = AIOKafkaConsumer(**self.consumer_config(s))
         topics = [*s.topics.identity.values(), s.topics.payment_status, s.topics.control, s.topics.policy_candidates,
                   s.topics.claims, s.topics.other_channel]
         self.consumer.subscribe(topics, listener=_WaitForBatch(self))

@@ -69,3 +69,19 @@ def test_a_killed_worker_loses_nothing(stack):
     stack.worker.wait(10)
     stack.start_worker()
     assert_whole(stack, valid, timeout_s=180)
+
+
+@pytest.mark.long
+def test_the_bench_kill_mode_says_the_longest_wait_and_loses_nothing(stack, tmp_path):
+    """Issue #25 (4): `zhucan bench --kill --static-members`: a worker SIGKILLed a third of the
+    way through and started again on its own data directory, as itself (static membership).
+    The bench reports the longest wait per partition (a figure, never asserted as a time) and
+    the batch is whole: every person answered, counted again once the workers stopped, and no
+    version number with two contents."""
+    result = run_bench(stack.settings.model_copy(update={"partitions": 4}), 30000, workers=2, rate=200,
+                       latency_s=2, workdir=tmp_path / "bench", kill=True, static=True)
+    assert result.static_members and result.members == 2
+    assert result.kill_waits_s and result.kill_longest_wait_s == max(result.kill_waits_s.values())
+    assert result.kill_caught_up_s is not None
+    assert result.people_without_standard == 0 and result.people_without_standard_after_stop == 0
+    assert result.conflicting_versions == 0

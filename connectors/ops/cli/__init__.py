@@ -142,6 +142,11 @@ def build_parser() -> argparse.ArgumentParser:
                     help="produce the batch before the workers start; the clock starts when their groups are stable")
     bn.add_argument("--revision", action="store_true",
                     help="after the batch: the workers' preview of a revision of every region-year, then its REDECIDE")
+    bn.add_argument("--kill", action="store_true",
+                    help="SIGKILL one worker a third of the way through the batch and start it again at once; "
+                         "report the longest wait for a fee standard after it")
+    bn.add_argument("--static-members", action="store_true",
+                    help="give each worker its own ZHUCAN_INSTANCE_ID (static group membership), kept across a restart")
     bn.set_defaults(func=cmd_bench)
     st = sub.add_parser("settle", help="settlement per class and funding source (资助汇总表) from the ledger")
     st.add_argument("--region")

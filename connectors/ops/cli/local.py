@@ -159,4 +159,4 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if settings is None:
         return 2
     return bench_main(settings, args.events, args.json, args.workers, args.rate, args.latency_seconds, args.backlog,
-                      args.revision)
+                      args.revision, args.kill, args.static_members)

@@ -38,3 +38,35 @@ def test_the_clock_starts_at_the_first_record_taken_in_or_earlier_never_later():
     # live: the bench starts producing before anything can be taken in, unless a worker says otherwise
     assert batch_clock("live", started, 10_000, [10_040]) == 10_000
     assert batch_clock("live", started, 10_000, [9_990]) == 9_990
+
+
+def test_the_longest_wait_after_a_kill_per_partition():
+    """Issue #25 (4): from the kill, the longest time each partition went without a fee standard:
+    the kill to its first one, or a later gap; a partition with none after the kill had nothing
+    left to decide and is left out."""
+    from connectors.dev.bench import kill_waits
+
+    kill = 10_000
+    fees = [(0, 9_000), (0, 9_900),  # before the kill: not counted
+            (0, 12_000), (0, 12_500), (0, 19_500),  # 2.0 s to the first, then a 7.0 s gap
+            (1, 10_400), (1, 10_800),  # the survivor's partition: 0.4 s
+            (2, 9_950)]  # done before the kill
+    assert kill_waits(fees, kill) == {0: 7.0, 1: 0.4}
+    assert kill_waits([], kill) == {}
+
+
+def test_a_workers_instance_id_reaches_both_of_its_groups(tmp_path):
+    """Static membership (ZHUCAN_INSTANCE_ID): the Faust app's consumer and the intake's, each
+    with its own name derived from it; none without it (dynamic membership, as before)."""
+    from streams.app import create_app
+    from streams.runtime.intake_loop import IntakeService
+    from streams.settings import Settings
+    from tests.fixtures import shipped_book
+
+    for instance, streams_id, intake_id in (("host-a-w1", "host-a-w1-streams", "host-a-w1-intake"),
+                                            (None, None, None)):
+        settings = Settings(kafka_bootstrap_servers="localhost:1", data_dir=tmp_path, app_id="static-test",
+                            instance_id=instance)
+        app = create_app(settings, shipped_book())
+        assert app.faust.conf.consumer_group_instance_id == streams_id
+        assert IntakeService.consumer_config(settings)["group_instance_id"] == intake_id
