@@ -145,6 +145,8 @@ def build_parser() -> argparse.ArgumentParser:
     bn.add_argument("--kill", action="store_true",
                     help="SIGKILL one worker a third of the way through the batch and start it again at once; "
                          "report the longest wait for a fee standard after it")
+    bn.add_argument("--in-process", action="store_true",
+                    help="no broker: CPU per event of the intake and the person stage's own code, in this process")
     bn.add_argument("--static-members", action="store_true",
                     help="give each worker its own ZHUCAN_INSTANCE_ID (static group membership), kept across a restart")
     bn.set_defaults(func=cmd_bench)

@@ -155,6 +155,17 @@ def cmd_topics(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from connectors.dev.bench import bench_main
 
+    if args.in_process:  # no broker: the intake and the person stage's own code
+        from pathlib import Path
+
+        from connectors.dev.hotpath import measure
+
+        found = measure(args.events)
+        for k, v in found.items():
+            print(f"{k:<24} {v:,}")
+        if args.json:
+            Path(args.json).write_text(json.dumps(found, indent=2) + "\n", encoding="utf-8")
+        return 0
     settings = _broker_settings("bench")
     if settings is None:
         return 2

@@ -1,0 +1,113 @@
+"""The hot path in process (``zhucan bench --in-process``): the intake and the person stage on the
+bench's synthetic province, with no broker.
+
+The worker's own stages are built by ``create_app`` (the person table in memory, every send to
+the broker answered at once and dropped); the intake takes the department records in fetches of
+4,000, as the intake loop does, and the person stage takes the batch records it made, 64 at a
+time, as its agent does. What it measures is the CPU per event of zhucan's own code (decoding,
+validation, the decision, the state, the records written), without the Kafka clients, the
+broker and RocksDB: the quick way to compare two versions of the hot path (docs/decisions.md)
+before the bench on real Kafka, whose figure is the one that counts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from connectors.dev.bench import synthetic_events
+from streams.app import create_app
+from streams.policies import load_book
+from streams.runtime.emit import Out
+from streams.runtime.unit import UnitOfWork
+from streams.settings import Settings
+
+FETCH = 4000  # records per intake fetch (Tuning.intake_max_records)
+TAKE = 64  # batch records per person-stage take (Tuning.person_take)
+
+
+@dataclass
+class _Record:
+    """What aiokafka hands the intake, and Faust the person agent (its ``message``)."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+    timestamp: int = 0
+    headers: tuple[Any, ...] = ()
+
+
+@dataclass
+class _Event:
+    message: _Record
+    key: bytes | None
+    value: bytes
+
+
+async def _dropped(outs: list[Out], wait: bool = False) -> None:
+    """The broker's acknowledgement, at once."""
+
+
+async def _never_committed(partition: int) -> int | None:
+    return None
+
+
+def measure(n_events: int) -> dict[str, float]:
+    """µs of CPU per identity event in the intake and in the person stage; the batch records the
+    intake made and the fee standards the person stage sent."""
+    logging.getLogger("zhucan").setLevel(logging.WARNING)  # the review cases' log lines are not the work
+    with tempfile.TemporaryDirectory(prefix="zhucan-hotpath-") as tmp:
+        settings = Settings(kafka_bootstrap_servers="localhost:1", key_secret="in-process-" * 4,
+                            data_dir=Path(tmp), app_id="hotpath", store="memory://")
+        app = create_app(settings, load_book(settings.policy_dir, settings.registry))
+        app.faust.finalize()
+        fee_standards = 0
+
+        async def sent(outs: list[Out], wait: bool = False) -> None:  # acknowledged at once, counted, dropped
+            nonlocal fee_standards
+            fee_standards += sum(1 for o in outs if o.topic == app.ctx.topics.fee_standard)
+
+        app.ctx.send = sent
+        app.ctx.commands.committed = _never_committed  # type: ignore[method-assign]
+        records, _, _ = synthetic_events(n_events)
+        topics = app.ctx.topics
+        src = [_Record(topics.identity[source], 0, i, key, value) for i, (source, key, value) in enumerate(records)]
+        started = time.process_time()
+        batches: list[Out] = []
+        for i in range(0, len(src), FETCH):
+            unit: UnitOfWork[Any, Any] = UnitOfWork(_dropped, _written)
+            app.inputs.handle(src[i:i + FETCH], unit)
+            batches += [o for o in unit.outs if o.topic == topics.person_commands]
+        intake_s = time.process_time() - started
+        offsets: dict[int, int] = {}
+        events = []
+        for o in batches:
+            p = o.partition or 0
+            offsets[p] = offsets.get(p, -1) + 1
+            events.append(_Event(_Record(topics.person_commands, p, offsets[p], o.key, o.value), o.key, o.value))
+
+        async def person() -> None:
+            for i in range(0, len(events), TAKE):
+                await app.person.on_records(events[i:i + TAKE])  # type: ignore[arg-type]
+
+        loop = asyncio.new_event_loop()
+        try:
+            started = time.process_time()
+            loop.run_until_complete(person())
+            person_s = time.process_time() - started
+        finally:
+            loop.close()
+    return {"events": n_events, "intake_us_per_event": round(intake_s / n_events * 1e6, 1),
+            "person_us_per_event": round(person_s / n_events * 1e6, 1), "batch_records": len(batches),
+            "fee_standards": fee_standards}
+
+
+async def _written(changes: dict[Any, Any]) -> None:
+    """The intake's offsets: nothing to commit here."""
