@@ -328,13 +328,15 @@ def _fee_count(settings: Settings) -> int:
 
 
 def _kill_one(settings: Settings, procs: list[subprocess.Popen[bytes]], workdir: Path, ports: list[int],
-              at_fees: int, static: bool, say: Callable[[str], None]) -> tuple[int, int]:
+              at_fees: int, static: bool, say: Callable[[str], None]) -> tuple[int, int, float]:
     """Once ``at_fees`` fee standards are out, SIGKILL the last worker and start it again at once
-    on its own data directory (as a supervisor would); (kill ms, restart ms)."""
+    on its own data directory (as a supervisor would); (kill ms, restart ms, the CPU seconds the
+    killed process had used, which the batch's CPU must still count)."""
     deadline = time.monotonic() + 300
     while _fee_count(settings) < at_fees and time.monotonic() < deadline:
         time.sleep(0.2)
     victim = len(procs) - 1
+    used = _cpu_seconds([procs[victim].pid])
     kill_ms = int(time.time() * 1000)
     os.killpg(procs[victim].pid, signal.SIGKILL)
     procs[victim].wait(10)
@@ -342,7 +344,7 @@ def _kill_one(settings: Settings, procs: list[subprocess.Popen[bytes]], workdir:
     restart_ms = int(time.time() * 1000)
     procs[victim] = start_worker(_worker_settings(settings, workdir, victim, ports[victim], static),
                                  workdir / f"worker{victim}.log", worker_args=["--loglevel", "warning"])
-    return kill_ms, restart_ms
+    return kill_ms, restart_ms, used
 
 
 def _fee_records(settings: Settings) -> list[tuple[bytes, int, bytes]]:
@@ -656,12 +658,13 @@ def run_bench(settings: Settings, n_events: int, workers: int = 1, rate: int = 1
             produce_started_ms = int(time.time() * 1000)
             produce_s = _produce(settings, records)
             say(f"produced in {produce_s:.1f}s ({n_events / produce_s:,.0f}/s); waiting for the worker(s)...")
-        killed: tuple[int, int] | None = None
+        killed: tuple[int, int, float] | None = None
         if kill:  # a third of the way through the batch
             killed = _kill_one(settings, procs, workdir, ports, len(valid) // 3, static, say)
         # done: every group committed to the end, and every valid person has a standard
         missing, fees = _wait_caught_up(settings, procs, valid, timeout_s=max(300.0, n_events / 200))
         cpu_s = _cpu_seconds([p.pid for p in procs])  # each worker's, from its start: nothing before the clock escapes
+        cpu_s += killed[2] if killed is not None else 0.0  # and the killed process's, up to its kill
         for path in _stop_spies(spies):
             say(f"profile of the batch: {path}")
         started_ms = batch_clock("backlog" if backlog else "live", workers_started_ms, produce_started_ms,
