@@ -82,10 +82,10 @@ class IntakeService(mode.Service):
 
     @staticmethod
     def consumer_config(s: Settings) -> dict[str, Any]:
-        """The intake consumer's settings (its group is ``app_id``)."""
+        """The intake consumer's settings (its group is ``app_id``), besides the connection's."""
         t = s.tuning
         return dict(
-            **aiokafka_config(s.kafka_bootstrap_servers), client_id=f"{s.app_id}-intake", group_id=s.app_id,
+            client_id=f"{s.app_id}-intake", group_id=s.app_id,
             enable_auto_commit=False, auto_offset_reset="earliest",
             max_partition_fetch_bytes=t.intake_partition_fetch_bytes, fetch_max_bytes=t.intake_fetch_bytes,
             # static membership as the person stage's group (its session timeout stays aiokafka's 10 s:
@@ -95,7 +95,7 @@ class IntakeService(mode.Service):
 
     async def on_start(self) -> None:
         s = self.settings
-        self.consumer = AIOKafkaConsumer(**self.consumer_config(s))
+        self.consumer = AIOKafkaConsumer(**aiokafka_config(s.kafka_bootstrap_servers), **self.consumer_config(s))
         topics = [*s.topics.identity.values(), s.topics.payment_status, s.topics.control, s.topics.policy_candidates,
                   s.topics.claims, s.topics.other_channel]
         self.consumer.subscribe(topics, listener=_WaitForBatch(self))
