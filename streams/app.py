@@ -37,7 +37,7 @@ import faust
 from schemas.codec import Codec
 from schemas.registry import SchemaRegistryClient
 from streams.domain.policy.spec import PolicyBook
-from streams.kafka.lag import own_lag
+from streams.kafka.lag import own_lag, progress_of
 from streams.kafka.security import faust_credentials
 from streams.policies import load_book
 from streams.runtime.context import CommandLog, OpenedYears, StageContext, now_ms
@@ -255,10 +255,11 @@ def create_app(settings: Settings, book: PolicyBook | None = None, cluster: str 
             log.warning("commit watch failed: %s", exc)
         # and the progress watch: a held partition whose records wait while nothing moves
         # (streams/runtime/applied.py ProgressWatch), for both groups
-        offsets = {p.partition: (p.committed, p.end) for g in ours for p in g.partitions
-                   if p.committed >= 0 and p.topic == settings.topics.person_commands and p.partition in held}
-        intake = {(p.topic, p.partition): (p.committed, p.end) for g in groups if g.group == settings.app_id
-                  for p in g.partitions if p.committed >= 0}
+        offsets = {p.partition: watched for g in ours for p in g.partitions
+                   if p.topic == settings.topics.person_commands and p.partition in held
+                   and (watched := progress_of(p)) is not None}
+        intake = {(p.topic, p.partition): watched for g in groups if g.group == settings.app_id
+                  for p in g.partitions if (watched := progress_of(p)) is not None}
         if rebalancing(app):  # partitions paused meanwhile: not stuck
             built.person.progress_watch.idle()
             offsets = {}

@@ -41,3 +41,19 @@ def test_lag_within_the_allowance_is_ok():
 
 def test_never_committed_counts_the_whole_partition():
     assert Sample(0, -1, 25).lag == 25
+
+
+def test_the_progress_watch_sees_a_partition_never_committed_with_records_waiting():
+    """A full suite run found a worker holding a partition of the person topic whose group had
+    never committed, its one record never taken in for minutes: the watch looked only at
+    partitions with a commit. Now such a partition is judged from its log start offset."""
+    from streams.kafka.lag import PartitionLag, progress_of
+
+    def part(committed: int, end: int, start: int = 0) -> PartitionLag:
+        return PartitionLag("t", 1, committed, end, max(0, end - max(committed, 0)), 0.0, "OK", start)
+
+    assert progress_of(part(5, 9)) == (5, 9)  # committed: as before
+    assert progress_of(part(-1, 1)) == (0, 1)  # never committed, a record waits from the start
+    assert progress_of(part(-1, 120, start=100)) == (100, 120)  # retention took the first 100
+    assert progress_of(part(-1, 100, start=100)) is None  # never committed and nothing there: nothing to watch
+    assert progress_of(part(-1, 0)) is None
