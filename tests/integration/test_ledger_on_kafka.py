@@ -147,15 +147,21 @@ def test_person_asks_the_worker_that_holds_them_and_falls_back_to_the_ledger(sta
         assert person["years"]["2025"]["ledger"]["state"] == "PAID"
         assert person["years"]["2025"]["payment"]["paid_version"] == 1
         assert [f["category"] for f in person["timeline"]] == ["MINIMUM_LIVING", "EXTREME_POVERTY"]
-        # every person is answered by the worker that holds them (the two share the partitions)
-        owners = set()
+        # every person is answered by the worker that holds their partition now (the group's
+        # assignment, asked right before; under a loaded machine a rebalance may since have given
+        # both partitions to one worker: then that one answers for everyone, and must)
+        from streams.domain.ids import person_key
+        from streams.runtime.partitioning import partition_for
+
         for idn in ids:
+            partition = partition_for(person_key(idn, stack.settings.secret_bytes).encode(), stack.settings.partitions)
+            holding = holders(stack.settings, partition)
             assert main(["person", idn]) == 0
             out = capsys.readouterr().out
             assert f"person {mask_id(idn)}" in out and "timeline" in out and "basis:" in out
             assert not full_ids(out)
-            owners.add(out.split("(from worker ")[1].split(")")[0])
-        assert len(owners) == 2, owners
+            owner = out.split("(from worker ")[1].split(")")[0]
+            assert any(client.endswith(owner) for client in holding), (owner, holding)
         assert main(["person", ids[1], "--full"]) == 0
         assert ids[1] in capsys.readouterr().out
         # each partition's totals published by the worker that holds it after the rebalance: a
