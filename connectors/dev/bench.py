@@ -315,16 +315,14 @@ def _missing(settings: Settings, valid: set[str]) -> tuple[int, list[tuple[bytes
     return sum(1 for i in valid if person_key(i, secret).encode() not in have), fees
 
 
-def _fee_count(settings: Settings) -> int:
-    """How many fee standards the topic holds (its end offsets)."""
+def _fee_counter(settings: Settings) -> tuple[Callable[[], int], Callable[[], None]]:
+    """How many fee standards the topic holds (its end offsets), asked as often as needed over one
+    client; and how to close it."""
     consumer = KafkaConsumer(**kafka_python_config(settings.kafka_bootstrap_servers), group_id=None,
                              client_id="zhucan-bench-count")
-    try:
-        parts = [TopicPartition(settings.topics.fee_standard, p)
-                 for p in consumer.partitions_for_topic(settings.topics.fee_standard) or []]
-        return sum(consumer.end_offsets(parts).values())
-    finally:
-        consumer.close()
+    parts = [TopicPartition(settings.topics.fee_standard, p)
+             for p in consumer.partitions_for_topic(settings.topics.fee_standard) or []]
+    return lambda: sum(consumer.end_offsets(parts).values()), consumer.close
 
 
 def _kill_one(settings: Settings, procs: list[subprocess.Popen[bytes]], workdir: Path, ports: list[int],
@@ -332,15 +330,19 @@ def _kill_one(settings: Settings, procs: list[subprocess.Popen[bytes]], workdir:
     """Once ``at_fees`` fee standards are out, SIGKILL the last worker and start it again at once
     on its own data directory (as a supervisor would); (kill ms, restart ms, the CPU seconds the
     killed process had used, which the batch's CPU must still count)."""
-    deadline = time.monotonic() + 300
-    while _fee_count(settings) < at_fees and time.monotonic() < deadline:
-        time.sleep(0.2)
-    victim = len(procs) - 1
-    used = _cpu_seconds([procs[victim].pid])
-    kill_ms = int(time.time() * 1000)
-    os.killpg(procs[victim].pid, signal.SIGKILL)
-    procs[victim].wait(10)
-    say(f"worker {victim} killed (SIGKILL) at {_fee_count(settings):,} fee standards; starting it again on its data...")
+    count, close = _fee_counter(settings)
+    try:
+        deadline = time.monotonic() + 300
+        while count() < at_fees and time.monotonic() < deadline:
+            time.sleep(0.2)
+        victim = len(procs) - 1
+        used = _cpu_seconds([procs[victim].pid])
+        kill_ms = int(time.time() * 1000)
+        os.killpg(procs[victim].pid, signal.SIGKILL)
+        procs[victim].wait(10)
+        say(f"worker {victim} killed (SIGKILL) at {count():,} fee standards; starting it again on its data...")
+    finally:
+        close()
     restart_ms = int(time.time() * 1000)
     procs[victim] = start_worker(_worker_settings(settings, workdir, victim, ports[victim], static),
                                  workdir / f"worker{victim}.log", worker_args=["--loglevel", "warning"])

@@ -3,8 +3,8 @@ bench's synthetic province, with no broker.
 
 The worker's own stages are built by ``create_app`` (the person table in memory, every send to
 the broker answered at once and dropped); the intake takes the department records in fetches of
-4,000, as the intake loop does, and the person stage takes the batch records it made, 64 at a
-time, as its agent does. What it measures is the CPU per event of zhucan's own code (decoding,
+the worker's size (``Tuning.intake_max_records``), as the intake loop does, and the person stage
+takes the batch records it made as many at a time as its agent does (``Tuning.person_take``). What it measures is the CPU per event of zhucan's own code (decoding,
 validation, the decision, the state, the records written), without the Kafka clients, the
 broker and RocksDB: the quick way to compare two versions of the hot path (docs/decisions.md)
 before the bench on real Kafka, whose figure is the one that counts.
@@ -26,9 +26,6 @@ from streams.policies import load_book
 from streams.runtime.emit import Out
 from streams.runtime.unit import UnitOfWork
 from streams.settings import Settings
-
-FETCH = 4000  # records per intake fetch (Tuning.intake_max_records)
-TAKE = 64  # batch records per person-stage take (Tuning.person_take)
 
 
 @dataclass
@@ -79,11 +76,12 @@ def measure(n_events: int) -> dict[str, float]:
         records, _, _ = synthetic_events(n_events)
         topics = app.ctx.topics
         src = [_Record(topics.identity[source], 0, i, key, value) for i, (source, key, value) in enumerate(records)]
+        fetch, take = settings.tuning.intake_max_records, settings.tuning.person_take
         started = time.process_time()
         batches: list[Out] = []
-        for i in range(0, len(src), FETCH):
+        for i in range(0, len(src), fetch):
             unit: UnitOfWork[Any, Any] = UnitOfWork(_dropped, _written)
-            app.inputs.handle(src[i:i + FETCH], unit)
+            app.inputs.handle(src[i:i + fetch], unit)
             batches += [o for o in unit.outs if o.topic == topics.person_commands]
         intake_s = time.process_time() - started
         offsets: dict[int, int] = {}
@@ -94,8 +92,8 @@ def measure(n_events: int) -> dict[str, float]:
             events.append(_Event(_Record(topics.person_commands, p, offsets[p], o.key, o.value), o.key, o.value))
 
         async def person() -> None:
-            for i in range(0, len(events), TAKE):
-                await app.person.on_records(events[i:i + TAKE])  # type: ignore[arg-type]
+            for i in range(0, len(events), take):
+                await app.person.on_records(events[i:i + take])  # type: ignore[arg-type]
 
         loop = asyncio.new_event_loop()
         try:
