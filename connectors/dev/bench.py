@@ -268,7 +268,7 @@ def batch_clock(mode: str, workers_started_ms: int, produce_started_ms: int | No
 
 
 def kill_waits(fees: Sequence[tuple[int, int]], kill_ms: int) -> dict[int, float]:
-    """Per partition of fee-standard.v1 (``fees``: (partition, broker timestamp ms) of every fee
+    """Per partition of fee-standard.v1 (``fees``: (partition, record timestamp ms: the worker's produce time, same host) of every fee
     standard), the longest time in seconds without one from ``kill_ms`` on: the kill to the
     partition's first after it, and every gap after that up to its last. A partition with none
     after the kill had nothing left to decide then, and waited for nothing (left out)."""
