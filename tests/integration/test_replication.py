@@ -136,16 +136,21 @@ def test_with_one_broker_of_three_nothing_is_written_until_a_second_returns(clus
     cluster.nodes[1].kill()
     cluster.nodes[2].kill()
     log_from = len(cstack.worker_log())
+    started = time.monotonic()
     cstack.start_worker()
-    deadline = time.monotonic() + 25
-    looked = 0
-    while time.monotonic() < deadline:
+    # its start-up asks the one broker left about the cluster and the topics, and tries the two
+    # dead ones first: on a loaded machine (the suite's two processes) it once took over 25 s to
+    # serve its metrics. The looks below count from then, however long the start takes.
+    start_deadline = started + 120
+    while "metrics on http" not in cstack.worker_log()[log_from:]:
         assert cstack.worker.poll() is None, "the worker died while the cluster was degraded"
-        if "metrics on http" in cstack.worker_log()[log_from:]:
-            assert fee_standards_out(cstack, log_from) == 0, "a fee standard was written with one replica in sync"
-            looked += 1
+        assert time.monotonic() < start_deadline, "the worker did not start within 120 s with one broker of three"
         time.sleep(1)
-    assert looked >= 10  # the worker ran (its endpoint answered) and published nothing
+    print(f"\n[replication] the worker served its metrics {time.monotonic() - started:.1f} s after its start")
+    for _ in range(12):  # the worker runs (its endpoint answers) and publishes nothing
+        assert cstack.worker.poll() is None, "the worker died while the cluster was degraded"
+        assert fee_standards_out(cstack, log_from) == 0, "a fee standard was written with one replica in sync"
+        time.sleep(1)
     cluster.start_node(2)  # a majority again: two replicas in sync, writes accepted
     assert_whole(cstack, valid)
     assert cstack.worker.poll() is None
