@@ -222,10 +222,55 @@ def stall_report(stack: Stack, missing: set[str]) -> str:
         lines.append(f"lag unknown ({exc})")
     finally:
         monitor.close()
+    try:
+        lines += whereabouts(stack, missing)
+    except Exception as exc:
+        lines.append(f"whereabouts unknown ({exc})")
     for log in sorted(stack.workdir.glob("*.log")):
-        tail = "\n".join(log.read_text(errors="replace").splitlines()[-25:])
-        lines.append(f"--- last lines of {log.name} ---\n{tail}")
+        text = log.read_text(errors="replace").splitlines()
+        repairs = [line for line in text if any(w in line for w in (
+            "came before", "no longer exist", "seeking", "stuck", "failed", "restarts", "rebalance"))]
+        lines.append(f"--- the repairs and failures said in {log.name} ({len(repairs)}) ---\n" + "\n".join(repairs[-40:]))
+        lines.append(f"--- last lines of {log.name} ---\n" + "\n".join(text[-25:]))
     return "\n".join(lines)
+
+
+def whereabouts(stack: Stack, missing: set[str]) -> list[str]:
+    """Where the missing people's commands are: the offsets of zhucan.person-commands whose
+    records carry one (did the intake write them at all?), each partition's applied-offset marker
+    as its changelog last says, and how many of the missing have a state there (did the person
+    stage take them in?). A loss at the intake and a skip at the person stage read differently."""
+    from collections import defaultdict
+
+    from streams.runtime import wire
+    from streams.runtime.applied import MARKER_PREFIX
+
+    wanted = {k.encode() for k in missing}
+    found: dict[int, list[int]] = defaultdict(list)
+    ends: dict[int, int] = {}
+    for r in read_topic(stack.settings.kafka_bootstrap_servers, stack.topics.person_commands, timeout_s=60, idle_s=2.0):
+        ends[r.partition] = max(ends.get(r.partition, 0), r.offset + 1)
+        try:
+            keys = {k for k, _ in wire.unpack(r.key, r.value or b"")}
+        except wire.BatchFormatError:
+            continue
+        if keys & wanted:
+            found[r.partition].append(r.offset)
+    markers: dict[int, str] = {}
+    with_state: set[bytes] = set()
+    for r in read_topic(stack.settings.kafka_bootstrap_servers, stack.topics.person_changelog, timeout_s=60,
+                        idle_s=2.0):
+        if r.key and r.key.startswith(MARKER_PREFIX):
+            markers[r.partition] = (r.value or b"").decode()
+        elif r.key in wanted and r.value:
+            with_state.add(r.key)
+    out = [f"person-commands[{p}]: {len(offsets)} record(s) carry a missing person, offsets {offsets[0]}-{offsets[-1]}"
+           f" of {ends.get(p)}; its changelog's applied marker: {markers.get(p)}"
+           for p, offsets in sorted(found.items())]
+    if not found:
+        out.append("no record of zhucan.person-commands carries a missing person (the intake never wrote them)")
+    out.append(f"missing people with a state on the changelog: {len(with_state)} of {len(missing)}")
+    return out
 
 
 def wait_for_group(stack, timeout_s: float = 90.0) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import subprocess
 import sys
 import time
@@ -165,3 +166,22 @@ def test_demo_command_shows_fee_standards(kafka_bootstrap, tmp_path):
     assert "NOT_ALLOWED_BY_POLICY" in money  # 攀 六(二): nobody enrolled elsewhere is paid
     assert "DOUBLE_SUBSIDY review cases: 1" in money and "慈善总会" in money
     assert full_ids(out) == []
+
+
+def test_the_stall_report_says_where_a_missing_persons_commands_are(running):
+    """What a failed ``assert_whole`` prints to tell a loss at the intake from a skip at the person
+    stage (a run once had 166 people without a standard, with nothing to say which)."""
+    from streams.runtime.partitioning import partition_for
+    from tests.integration.fixtures import whereabouts
+
+    decided, never_sent = new_id(), new_id()
+    running.send_identity(event(decided, "MINIMUM_LIVING"))
+    running.fees_for(decided)
+    report = "\n".join(whereabouts(running, {running.key(decided)}))
+    partition = partition_for(running.key(decided).encode(), running.settings.partitions)
+    assert re.search(rf"person-commands\[{partition}\]: 1 record\(s\) carry a missing person, offsets \d+-\d+ of \d+; "
+                     r"its changelog's applied marker: \d+$", report, re.M), report
+    assert "missing people with a state on the changelog: 1 of 1" in report
+    report = "\n".join(whereabouts(running, {running.key(never_sent)}))
+    assert "no record of zhucan.person-commands carries a missing person" in report
+    assert "missing people with a state on the changelog: 0 of 1" in report
