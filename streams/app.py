@@ -199,6 +199,8 @@ def create_app(settings: Settings, book: PolicyBook | None = None, cluster: str 
         ctx.scan_committed = faults.scan_committed
     if faults.die_sent:
         ctx.after_send = faults.sent({attr: getattr(settings.topics, attr) for attr in faults.die_sent})
+    if faults.fail_send:
+        ctx.send = faults.failing(ctx.send, {attr: getattr(settings.topics, attr) for attr in faults.fail_send})
 
     @app.agent(commands, concurrency=1, name="zhucan.person")
     async def person(stream: Any) -> None:  # a faust Stream (take_events is not on StreamT)
@@ -212,7 +214,7 @@ def create_app(settings: Settings, book: PolicyBook | None = None, cluster: str 
             try:
                 if faults:
                     events = [e for e in events if not faults.lost(e.message.partition, e.message.offset)]
-                await built.person.on_records(list(events))
+                await built.person.take(list(events))  # done again until it holds: never acked undone
             finally:
                 ctx.in_flight -= 1
 
@@ -250,7 +252,8 @@ def create_app(settings: Settings, book: PolicyBook | None = None, cluster: str 
         committed = {(p.topic, p.partition): p.committed for g in ours for p in g.partitions if p.committed >= 0}
         held = held_partitions(app, settings.topics.person_commands)
         try:
-            await built.person.watch_commits(committed, held)
+            if not rebalancing(app):  # the tables restored first: their markers say how far they got
+                await built.person.watch_commits(committed, held)
         except Exception as exc:  # the watch must never stop the worker; it looks again next time
             log.warning("commit watch failed: %s", exc)
         # and the progress watch: a held partition whose records wait while nothing moves

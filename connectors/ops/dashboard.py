@@ -238,7 +238,7 @@ svg{width:100%;height:auto;display:block}svg text{font-size:11px;fill:#4b5563}
 <div class="card"><h2>退回原因 <span class="en">rejections by reason</span></h2>
 <table id="rejections"><tr><th class="l">原因 reason</th><th>条数 count</th></tr></table>
 <h2 style="margin-top:1em">偏移修复 <span class="en">offset repairs (<span id="repairs_total">0</span> in all; the latest)</span></h2>
-<p class="note">A record of zhucan.person-commands came before the one due and the missing ones were read and applied (GAP_FILLED), or could not be read and the partition was sought back (GAP_REWIND); commits had stopped and were healed (COMMIT_STALL); records were deleted before they were applied (GAP_ACCEPTED, an error).</p>
+<p class="note">A record of zhucan.person-commands came before the one due and the missing ones were read and applied (GAP_FILLED), or could not be read and the partition was sought back (GAP_REWIND); commits had stopped and were healed (COMMIT_STALL); the group had committed past records never applied and the partition was sought back to them (COMMIT_AHEAD, an error); records were deleted before they were applied (GAP_ACCEPTED, an error).</p>
 <table id="repairs"><tr><th class="l">时间 when</th><th class="l">kind</th><th class="l">partition</th><th>due offset</th><th>seen</th></tr></table></div>
 </div>
 <script src="/charts.js"></script>

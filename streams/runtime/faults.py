@@ -21,6 +21,15 @@ broker whatever the recovery's timing:
   scan of an operator's order has committed N people (N a multiple of the scan's 1,000): the
   order must complete after a restart, with no version twice.
 
+- ``fail_send:TOPIC:N``: the Nth send of a unit of work whose records include one for the topic
+  named ``TOPIC`` fails once, before anything is sent, as a send fails while a leader moves
+  (what a rolling restart of the brokers did): the take must be done again, never acknowledged
+  without its effects;
+- ``drop:P:O``: the record at offset O of partition P is not handed to the person stage but is
+  acknowledged, once (an acknowledgement without the work, which an agent's crash gives): the
+  commit passes a record never applied, and the commit watch must see the commit ahead of the
+  partition's applied-offset marker and seek back to it.
+
 - ``no_ledger``: the worker keeps no ledger (no ``ledger.v1`` lines, no totals, no build), as the
   version before the ledger did: a later start without it must build the ledger from the states.
 
@@ -49,6 +58,8 @@ class Faults:
     die_scan: set[tuple[int, int]] = field(default_factory=set)
     die_sent: dict[str, int] = field(default_factory=dict)  # topic attribute -> the unit to die after
     mute: dict[int, int] = field(default_factory=dict)  # partition -> the first offset never handed over
+    fail_send: dict[str, int] = field(default_factory=dict)  # topic attribute -> the send that fails
+    drop: set[tuple[int, int]] = field(default_factory=set)
     no_ledger: bool = False
     _sent_units: dict[str, int] = field(default_factory=dict)
 
@@ -61,24 +72,25 @@ class Faults:
                 continue
             try:
                 kind, partition, offset = item.split(":")
-                if kind == "die_sent":
-                    faults.die_sent[partition] = int(offset)
+                if kind in ("die_sent", "fail_send"):
+                    getattr(faults, kind)[partition] = int(offset)
                     continue
                 where = (int(partition), int(offset))
             except ValueError:
                 raise FaultSpecError(f"ZHUCAN_FAULTS item {item!r}: expected KIND:PARTITION:OFFSET "
-                                     f"(die_sent:TOPIC:N, or no_ledger)") from None
+                                     f"(die_sent:TOPIC:N, fail_send:TOPIC:N, or no_ledger)") from None
             if kind == "mute":
                 faults.mute[where[0]] = where[1]
                 continue
-            if kind not in ("lose", "unack", "die_scan"):
-                raise FaultSpecError(f"ZHUCAN_FAULTS item {item!r}: the kinds are lose, unack, mute, die_scan and "
-                                     f"die_sent")
+            if kind not in ("lose", "unack", "die_scan", "drop"):
+                raise FaultSpecError(f"ZHUCAN_FAULTS item {item!r}: the kinds are lose, unack, drop, mute, die_scan, "
+                                     f"die_sent and fail_send")
             getattr(faults, kind).add(where)
         return faults
 
     def __bool__(self) -> bool:
-        return bool(self.lose or self.unack or self.die_scan or self.die_sent or self.mute or self.no_ledger)
+        return bool(self.lose or self.unack or self.die_scan or self.die_sent or self.mute or self.no_ledger
+                    or self.fail_send or self.drop)
 
     def scan_committed(self, partition: int, people: int) -> None:
         """Die here if ``die_scan`` names this partition and count (the scan's commit is done)."""
@@ -100,8 +112,32 @@ class Faults:
                         os._exit(137)
         return after_send
 
+    def failing(self, send: Any, topics: dict[str, str]) -> Any:
+        """``send`` (the worker's emit) with ``fail_send``: the Nth send whose records include one
+        for the named topic raises, once, before anything is sent."""
+        from aiokafka.errors import KafkaTimeoutError
+
+        sends: dict[str, int] = {}
+
+        async def failing_send(outs: list[Any], wait: bool = False) -> None:
+            for attr, n in list(self.fail_send.items()):
+                if any(out.topic == topics[attr] for out in outs):
+                    sends[attr] = sends.get(attr, 0) + 1
+                    if sends[attr] == n:
+                        del self.fail_send[attr]
+                        log.warning("FAULT: the send of a unit's %d record(s) for %s fails", len(outs), attr)
+                        raise KafkaTimeoutError(f"injected: a send for {attr} failed")
+            await send(outs, wait=wait)
+        return failing_send
+
     def lost(self, partition: int, offset: int) -> bool:
-        """True once for the record to lose: it is not handed over, and its ack is dropped."""
+        """True once for the record to lose: it is not handed over, and its ack is dropped (with
+        ``drop``: it is not handed over, and its ack goes through)."""
+        if (partition, offset) in self.drop:
+            self.drop.discard((partition, offset))
+            log.warning("FAULT: record %d of partition %d is acknowledged and never handed to the person stage",
+                        offset, partition)
+            return True
         if partition in self.mute and offset >= self.mute[partition]:
             self.unack.add((partition, offset))
             return True

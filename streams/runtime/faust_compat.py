@@ -29,7 +29,8 @@ each with a test as well, since an upgrade could keep the name and change what i
 13. ``App.rebalancing`` and ``App.in_recovery``: set while a rebalance or the tables' recovery is
     under way (the progress watch does not count that time as a partition stuck).
 12. ``Stream.take_events`` acks every event of a batch once the body returns, including those
-    the stage skipped; Faust's ``Consumer.ack`` counts an offset once, so a record handed over
+    the stage skipped, and also when the body raises (so the person stage's take never raises
+    for a failed unit: ``PersonStage.take`` does it again); Faust's ``Consumer.ack`` counts an offset once, so a record handed over
     twice (before and after a seek) neither blocks nor doubles the commit.
 """
 

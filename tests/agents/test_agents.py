@@ -223,7 +223,12 @@ async def test_person_agent_saves_state_only_after_its_effects_were_acknowledged
     async with app.faust.agents["zhucan.person"].test_context() as agent:
         await agent.put(record, key=b"~batch~1", partition=1)
         await settled(app)
-    effects_call, state_call = app.ctx.send.await_args_list
+    start_call, effects_call, state_call = app.ctx.send.await_args_list
+    # the partition's start, as its marker, before any record is applied: a take acknowledged
+    # undone is then seen by the commit watch (COMMIT_AHEAD)
+    assert [(o.topic, o.partition, o.key, o.value) for o in start_call.args[0]] == [
+        (app.ctx.topics.person_changelog, 1, marker_key(1), b"0")]
+    assert start_call.kwargs == {"wait": True}
     assert effects_call.kwargs == {"wait": True}  # acknowledged before any state is written
     assert {o.topic for o in effects_call.args[0]} == {app.ctx.topics.fee_standard, app.ctx.topics.ledger}
     assert {o.home for o in effects_call.args[0]} == {1}  # the partition the commands came on
@@ -244,6 +249,33 @@ async def test_person_agent_saves_state_only_after_its_effects_were_acknowledged
     metrics = app.ctx.metrics  # counted once per batch, one latency observation per standard
     standards = [o for o in effects_call.args[0] if o.topic == app.ctx.topics.fee_standard]
     assert metrics.total("zhucan_fee_standards_out_total") == len(standards) == sum(metrics.latency_counts)
+
+
+async def test_a_take_whose_send_failed_is_done_again_before_it_is_acknowledged(app):
+    """The send of a take's effects fails once (a leader moving): the take is done again, its
+    effects sent with the same ids, its state and marker written (Faust acks a take when the
+    agent's body ends, raised or not: it must not end before the take holds)."""
+    from aiokafka.errors import KafkaTimeoutError
+
+    codec, a = Codec(), new_id()
+    ka = person_key(a, SECRET.encode()).encode()
+    failed: list[list] = []
+
+    async def send(outs, wait=False):
+        if not failed and any(o.topic == app.ctx.topics.fee_standard for o in outs):
+            failed.append(outs)
+            raise KafkaTimeoutError("the leader moved")
+
+    app.ctx.send.side_effect = send
+    async with app.faust.agents["zhucan.person"].test_context() as agent:
+        await agent.put(batch.pack([(ka, codec.encode("IdentityEvent", event(a, "MINIMUM_LIVING")))]),
+                        key=b"~batch~1", partition=1)
+        await settled(app, quiet_s=1.5)  # the take is done again after RETRY_S (1 s)
+    fees = [codec.decode(v)[1] for _, v in sent(app, "fee_standard")]
+    assert len(failed) == 1 and [f["version"] for f in fees] == [1, 1]  # the failed send, then the same again
+    assert fees[0]["message_id"] == fees[1]["message_id"]
+    assert app.ctx.store.table.get(ka) is not None and app.ctx.store.table.get(marker_key(1)) == b"1"
+    assert app.ctx.metrics.total("zhucan_person_take_retries_total") == 1
 
 
 def _gap_people(codec):

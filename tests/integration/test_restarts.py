@@ -139,6 +139,36 @@ def test_a_partition_whose_commits_stopped_is_healed_by_the_commit_watch(stack):
     assert (note["partition"], note["expected"]) == (0, 2)
 
 
+def test_a_take_whose_send_failed_is_done_again_never_acknowledged_undone(stack):
+    """The send of the first unit with fee standards fails (as a send fails while a leader moves
+    in a rolling restart of the brokers). Faust acknowledges a take when the agent's body ends,
+    raised or not: before, the take was acknowledged without its effects, the commit went to the
+    end, and with no later record on the partition its people never got a standard (166 people
+    of a replication test run). Now the take is done again and holds."""
+    (idn,) = people_of_partition(stack, 0, 1)  # the partition's only record: no later one shows a gap
+    stack.start_worker(ZHUCAN_FAULTS="fail_send:fee_standard:1")
+    wait_for_group(stack)
+    send_one_record_each(stack, [idn])
+    assert_whole(stack, {idn}, timeout_s=60)
+    assert not wait_committed(stack.settings, 60), "commits stuck behind the end"
+    log = stack.worker_log()
+    assert "FAULT: the send of a unit's" in log
+    assert re.search(r"the person stage could not finish a take of \d+ record\(s\) \(attempt 1: KafkaTimeoutError", log)
+
+
+def test_a_commit_past_records_never_applied_is_sought_back_by_the_commit_watch(stack):
+    """The last record of partition 0 is acknowledged and never handed to the person stage (an
+    acknowledgement without the work): the group commits to the end, and no later record shows
+    the gap. The commit watch sees the commit ahead of the partition's applied-offset marker,
+    seeks back to the marker, and the record is applied."""
+    log = run_with_faults(stack, "drop:0:5")
+    assert "FAULT: record 5 of partition 0 is acknowledged and never handed to the person stage" in log
+    assert re.search(r"person-commands\[0\]: the group committed 6 but the records from 5 on were never applied; "
+                     r"seeking back to 5", log), log[-3000:]
+    (note,) = [n for n in repairs(stack, 1) if n["kind"] == "COMMIT_AHEAD"]
+    assert (note["partition"], note["expected"], note["seen"]) == (0, 5, 6)
+
+
 def test_the_gap_reader_reads_by_offset_and_leaves_out_what_the_broker_no_longer_holds(stack):
     """The records of a gap come straight from the broker (streams/runtime/reader.py); those
     deleted before they were applied (retention; here deleteRecords) are simply not there, and
