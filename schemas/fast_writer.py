@@ -131,27 +131,21 @@ def compile_writer(raw: dict[str, Any]) -> Callable[[dict[str, Any]], bytes] | N
         var = f"v{i}"
         lines.append(f"    {var} = get({f['name']!r}, MISSING)")
         lines.append(f"    if {var} is MISSING: raise Slow")
+        indent = "    "
         if isinstance(t, list):  # a union: null and one other branch
             if len(t) != 2 or "null" not in t:
                 return None
-            other = t[1 - t.index("null")]
-            branch = _branch(named.get(other, other) if isinstance(other, str) else other)
-            if branch is None:
-                return None
-            _remember(other, named, namespace)
-            consts[f"E{i}"] = branch[1]
-            null_at, other_at = _long(t.index("null")), _long(1 - t.index("null"))
-            lines.append(f"    if {var} is None: out.append({null_at!r})")
+            null_at, t = t.index("null"), t[1 - t.index("null")]
+            lines.append(f"    if {var} is None: out.append({_long(null_at)!r})")
             lines.append("    else:")
-            lines.append(f"        out.append({other_at!r})")
-            _write(branch[0], var, f"E{i}", lines, "        ")
-            continue
+            lines.append(f"        out.append({_long(1 - null_at)!r})")
+            indent = "        "
         branch = _branch(named.get(t, t) if isinstance(t, str) else t)
         if branch is None:
             return None
         _remember(t, named, namespace)
         consts[f"E{i}"] = branch[1]
-        _write(branch[0], var, f"E{i}", lines, "    ")
+        _write(branch[0], var, f"E{i}", lines, indent)
     lines.append("    return b''.join(out)")
     scope: dict[str, Any] = {"Slow": Slow, "SMALL": _SMALL, "LONG": _long, "KNOWN": _KNOWN, "KNOW": _know,
                              "DATE": _date, "MISSING": _MISSING,

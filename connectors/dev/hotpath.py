@@ -93,7 +93,7 @@ def measure(n_events: int) -> dict[str, float]:
 
         async def person() -> None:
             for i in range(0, len(events), take):
-                await app.person.on_records(events[i:i + take])  # type: ignore[arg-type]
+                await app.person.take(events[i:i + take])  # type: ignore[arg-type]
 
         loop = asyncio.new_event_loop()
         try:

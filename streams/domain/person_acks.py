@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 
 from streams.domain.enums import FREEZING_STATES, InstructionKind, PaymentState, ReviewKind
-from streams.domain.exceptions import NoPolicy
 from streams.domain.ids import mask_id
 from streams.domain.messages import Effect, PaymentAck, unknown_payment
 from streams.domain.payments import OWED_CODES, Figures, in_paid_in_full_group, settle
@@ -22,6 +21,7 @@ from streams.domain.person_record import PersonRecord
 from streams.domain.policy.decide import yuan
 from streams.domain.policy.spec import Policy, PolicyBook
 from streams.domain.timeline import fold
+from streams.domain.years import lookup
 
 # What money a payment's finding leaves owed is paid as (where the region names a channel).
 OWED_AS = {"POST_HOC_SUBSIDY": InstructionKind.POST_HOC_SUBSIDY, "TAX_REFUND": InstructionKind.LATE_DATA_REFUND,
@@ -87,9 +87,4 @@ def apply_payment(state: PersonRecord, ack: PaymentAck, book: PolicyBook, now_ms
 
 
 def _policy_of(book: PolicyBook, fig: Figures, year: int) -> Policy | None:
-    if not fig.region_code:
-        return None
-    try:
-        return book.lookup(fig.region_code, year)
-    except NoPolicy:
-        return None
+    return lookup(book, fig.region_code, year) if fig.region_code else None

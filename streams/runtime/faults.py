@@ -99,17 +99,27 @@ class Faults:
             logging.shutdown()
             os._exit(137)
 
+    @staticmethod
+    def _due(wanted: dict[str, int], counts: dict[str, int], outs: list[Any], topics: dict[str, str]) -> str | None:
+        """Count a send of ``outs`` for each topic attribute of ``wanted`` (attribute -> N) whose
+        topic it includes; the first whose Nth it is, if any."""
+        due = None
+        for attr, n in wanted.items():
+            if any(out.topic == topics[attr] for out in outs):
+                counts[attr] = counts.get(attr, 0) + 1
+                if counts[attr] == n and due is None:
+                    due = attr
+        return due
+
     def sent(self, topics: dict[str, str]) -> Callable[[list[Any]], None]:
         """The unit hook of ``die_sent`` (``topics``: attribute -> the topic's name)."""
         def after_send(outs: list[Any]) -> None:
-            for attr, n in list(self.die_sent.items()):
-                if any(out.topic == topics[attr] for out in outs):
-                    self._sent_units[attr] = self._sent_units.get(attr, 0) + 1
-                    if self._sent_units[attr] == n:
-                        log.warning("FAULT: the worker dies after a unit's records for %s were acknowledged, "
-                                    "before its state is written", attr)
-                        logging.shutdown()
-                        os._exit(137)
+            attr = self._due(self.die_sent, self._sent_units, outs, topics)
+            if attr is not None:
+                log.warning("FAULT: the worker dies after a unit's records for %s were acknowledged, "
+                            "before its state is written", attr)
+                logging.shutdown()
+                os._exit(137)
         return after_send
 
     def failing(self, send: Any, topics: dict[str, str]) -> Any:
@@ -120,13 +130,11 @@ class Faults:
         sends: dict[str, int] = {}
 
         async def failing_send(outs: list[Any], wait: bool = False) -> None:
-            for attr, n in list(self.fail_send.items()):
-                if any(out.topic == topics[attr] for out in outs):
-                    sends[attr] = sends.get(attr, 0) + 1
-                    if sends[attr] == n:
-                        del self.fail_send[attr]
-                        log.warning("FAULT: the send of a unit's %d record(s) for %s fails", len(outs), attr)
-                        raise KafkaTimeoutError(f"injected: a send for {attr} failed")
+            attr = self._due(self.fail_send, sends, outs, topics)
+            if attr is not None:
+                del self.fail_send[attr]
+                log.warning("FAULT: the send of a unit's %d record(s) for %s fails", len(outs), attr)
+                raise KafkaTimeoutError(f"injected: a send for {attr} failed")
             await send(outs, wait=wait)
         return failing_send
 

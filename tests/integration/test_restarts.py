@@ -85,10 +85,11 @@ def end_offsets(settings, topic: str) -> dict[int, int]:
         admin.close()
 
 
-def run_with_faults(stack: Stack, faults: str) -> str:
-    """Six people on partition 0, one record each, through a worker with ``faults`` (and a commit
-    watch of seconds): every one decided and every commit at the end, or the test fails. The log."""
-    ids = people_of_partition(stack, 0, 6)
+def run_with_faults(stack: Stack, faults: str, people: int = 6) -> str:
+    """``people`` people on partition 0 (six), one record each, through a worker with ``faults``
+    (and a commit watch of seconds): every one decided and every commit at the end, or the test
+    fails. The log."""
+    ids = people_of_partition(stack, 0, people)
     stack.start_worker(ZHUCAN_FAULTS=faults, ZHUCAN_TUNING__COMMIT_STALL_S="6", ZHUCAN_TUNING__COMMIT_WATCH_S="2")
     wait_for_group(stack)
     send_one_record_each(stack, ids)
@@ -145,13 +146,8 @@ def test_a_take_whose_send_failed_is_done_again_never_acknowledged_undone(stack)
     raised or not: before, the take was acknowledged without its effects, the commit went to the
     end, and with no later record on the partition its people never got a standard (166 people
     of a replication test run). Now the take is done again and holds."""
-    (idn,) = people_of_partition(stack, 0, 1)  # the partition's only record: no later one shows a gap
-    stack.start_worker(ZHUCAN_FAULTS="fail_send:fee_standard:1")
-    wait_for_group(stack)
-    send_one_record_each(stack, [idn])
-    assert_whole(stack, {idn}, timeout_s=60)
-    assert not wait_committed(stack.settings, 60), "commits stuck behind the end"
-    log = stack.worker_log()
+    # one person: the partition's only record, no later one shows a gap
+    log = run_with_faults(stack, "fail_send:fee_standard:1", people=1)
     assert "FAULT: the send of a unit's" in log
     assert re.search(r"the person stage could not finish a take of \d+ record\(s\) \(attempt 1: KafkaTimeoutError", log)
 
