@@ -56,6 +56,10 @@ async def _never_committed(partition: int) -> int | None:
     return None
 
 
+async def _from_zero(partition: int) -> int:
+    return 0
+
+
 def measure(n_events: int) -> dict[str, float]:
     """µs of CPU per identity event in the intake and in the person stage; the batch records the
     intake made and the fee standards the person stage sent."""
@@ -73,6 +77,7 @@ def measure(n_events: int) -> dict[str, float]:
 
         app.ctx.send = sent
         app.ctx.commands.committed = _never_committed  # type: ignore[method-assign]
+        app.ctx.commands.log_start = _from_zero  # type: ignore[method-assign]
         records, _, _ = synthetic_events(n_events)
         topics = app.ctx.topics
         src = [_Record(topics.identity[source], 0, i, key, value) for i, (source, key, value) in enumerate(records)]

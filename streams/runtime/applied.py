@@ -10,8 +10,8 @@ only where fetching starts; whether a record is applied is decided here:
 
 - ``offset < next``: applied before (a redelivery after a restart or a seek): skipped;
 - ``offset == next``: applied, and ``next`` moves on. With no marker yet (a new deployment, or
-  one that ran before the markers), ``next`` is the group's committed offset, or the first
-  record that comes when the group never committed;
+  one that ran before the markers), ``next`` is the group's committed offset, or the
+  partition's log start offset when the group never committed;
 - ``offset > next``: a gap. The stage reads the missing records ``[next, offset)`` straight
   from the broker (``streams/runtime/reader.py``) and applies them, in order, before this
   one. Records the broker no longer holds (deleted by retention before they were applied)
@@ -99,7 +99,7 @@ class AppliedOffsets:
         return self.nexts[partition]
 
     def start_at(self, partition: int, offset: int) -> None:
-        """A partition with no marker starts at ``offset`` (the group's commit, or the first record)."""
+        """A partition with no marker starts at ``offset`` (the group's commit, or the log start)."""
         self.assumed[partition] = offset
         self.nexts[partition] = offset
 

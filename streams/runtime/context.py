@@ -103,6 +103,12 @@ class CommandLog:
             None, group_offsets, self.settings.kafka_bootstrap_servers, self.settings.streams_app_id, [where])
         return found.get(where)
 
+    async def log_start(self, partition: int) -> int:
+        """The partition's first offset the broker holds (where a group that never committed has
+        everything still to apply). Asked once per partition that has no applied-offset marker
+        and no commit."""
+        return await self.reader.log_start(self.topic, partition)
+
     async def rewind(self, partition: int, offset: int) -> None:
         await self._seek(self.topic, partition, offset)
 

@@ -78,6 +78,13 @@ class RangeReader:
                 if await consumer.position(tp) >= end:  # also where the last offsets hold no record
                     return out
 
+    async def log_start(self, topic: str, partition: int) -> int:
+        """The first offset of ``topic[partition]`` the broker still holds."""
+        async with self._lock:
+            consumer = await self._ensure()
+            tp = TopicPartition(topic, partition)
+            return int((await consumer.beginning_offsets([tp]))[tp])
+
     async def close(self) -> None:
         if self._consumer is not None:
             await self._consumer.stop()

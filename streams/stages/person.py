@@ -80,13 +80,16 @@ class PersonStage:
         topic = log_.topic
         if offsets.next_of(partition) is None:
             committed = await log_.committed(partition)
-            start = committed if committed is not None else msg.offset
+            # never committed: from the log start, not from the first record handed over (a record
+            # before it may have been handed to a worker that lost the partition, or dropped by
+            # Faust's seek race): what lies between is read as a gap and applied first
+            start = committed if committed is not None else await log_.log_start(partition)
             # written before any record is applied: a take acknowledged without its work (an
             # agent's crash) is then found by the commit watch, on this worker or the next
             await ctx.store.save(partition, {marker_key(partition): encode_next(start)}, ctx.send)
             offsets.start_at(partition, start)
             log.info("%s[%d]: no applied-offset marker yet; starting at %d (%s)", topic, partition, start,
-                     "the group's commit" if committed is not None else "the first record, the group never committed")
+                     "the group's commit" if committed is not None else "the log start, the group never committed")
         verdict = offsets.verdict(partition, msg.offset)
         if verdict is Verdict.SKIP:
             ctx.metrics.inc("zhucan_commands_already_applied_total")

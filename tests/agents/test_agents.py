@@ -32,8 +32,9 @@ def app(tmp_path):
     app.faust.conf.store = "memory://"
     app.faust.flow_control.resume()
     app.ctx.send = AsyncMock()  # every output of the stages goes through the context's send
-    # no broker here: the group never committed (the applied-offset guard starts at the first record)
+    # no broker here: the group never committed (the applied-offset guard starts at the log start, 0)
     app.ctx.commands.committed = AsyncMock(return_value=None)
+    app.ctx.commands.log_start = AsyncMock(return_value=0)  # the topic's records from offset 0
     return app
 
 
@@ -313,6 +314,27 @@ async def test_person_agent_skips_what_it_applied_and_reads_a_gap_from_the_broke
     assert _repairs(app) == [{"kind": "GAP_FILLED", "topic": topic, "partition": 0, "expected": 5, "seen": 7,
                               "at_ms": 0, "group": app.ctx.settings.streams_app_id}]
     assert app.ctx.metrics.total("zhucan_commands_already_applied_total") == 1
+
+
+async def test_a_partition_never_committed_starts_at_its_log_start_not_at_the_first_record_handed_over(app):
+    """No marker and no commit: the first record handed over is offset 2 (records 0 and 1 went to
+    a worker that lost the partition, or Faust's seek race dropped them). The partition starts at
+    its log start (0), so 0 and 1 are read from the broker and applied first; starting at the
+    first record handed over skipped them for good (a full suite run: one person without a
+    standard, the marker past them, no state)."""
+    codec = Codec()
+    ids, keys, identity = _gap_people(codec)
+    topic = app.ctx.topics.person_commands
+    app.ctx.commands.read = AsyncMock(return_value=[Fetched(topic, 0, offset, keys[name], identity(name), 0.0)
+                                                    for offset, name in ((0, "a"), (1, "b"))])
+    async with app.faust.agents["zhucan.person"].test_context() as agent:
+        agent.sent_offset = 2
+        await agent.put(identity("c"), key=keys["c"], partition=0)
+        await settled(app)
+    app.ctx.commands.read.assert_awaited_once_with(0, 0, 2)
+    fees = [codec.decode(v)[1]["id_number"] for _, v in sent(app, "fee_standard")]
+    assert fees == [ids["a"], ids["b"], ids["c"]]
+    assert app.ctx.store.table.get(marker_key(0)) == b"3"
 
 
 async def test_person_agent_reports_a_gap_whose_records_the_broker_no_longer_holds(app):

@@ -65,6 +65,7 @@ def app(tmp_path, schema_dir):
     app.faust.flow_control.resume()
     app.ctx.send = AsyncMock()
     app.ctx.commands.committed = AsyncMock(return_value=None)  # no broker: never committed
+    app.ctx.commands.log_start = AsyncMock(return_value=0)  # the topic's records from offset 0
     return app
 
 

@@ -71,6 +71,7 @@ def app(tmp_path, schema_dir, monkeypatch):
     built.faust.flow_control.resume()
     built.ctx.send = AsyncMock()
     built.ctx.commands.committed = AsyncMock(return_value=None)
+    built.ctx.commands.log_start = AsyncMock(return_value=0)  # the topic's records from offset 0
     apply_identity = handlers.HANDLERS[ApplyIdentity]
 
     def thanking(ctx, work, key, cmd):  # the domain side: a handler that returns the new effect
