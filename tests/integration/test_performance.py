@@ -85,3 +85,21 @@ def test_the_bench_kill_mode_says_the_longest_wait_and_loses_nothing(stack, tmp_
     assert result.kill_caught_up_s is not None
     assert result.people_without_standard == 0 and result.people_without_standard_after_stop == 0
     assert result.conflicting_versions == 0
+
+
+def test_the_bench_clients_mode_moves_every_record_through_each_client(stack, monkeypatch, tmp_path, capsys):
+    """``zhucan bench --clients``: each client read every record and wrote it twice (as it is, and
+    at a state's size); a figure per client and direction. Its figures are not asserted."""
+    from tests.integration.test_restarts import end_offsets
+
+    stack.cli_env(monkeypatch)
+    out = tmp_path / "clients.json"
+    assert main(["bench", "--clients", "--events", "2000", "--json", str(out)]) == 0
+    doc = json.loads(out.read_text())
+    assert doc["records"] == 2000
+    for what in ("consume", "produce", "produce_state_sized"):
+        for client in ("aiokafka", "librdkafka"):  # confluent-kafka is a test dependency; the stack is plain
+            assert doc[f"{what}_us_per_record_{client}"] > 0
+    for role, records in (("source", 2000), ("aiokafka", 4000), ("librdkafka", 4000)):
+        assert sum(end_offsets(stack.settings, doc["topics"][role]).values()) == records, role
+    assert "consume CPU per record, aiokafka" in capsys.readouterr().out

@@ -147,6 +147,9 @@ def build_parser() -> argparse.ArgumentParser:
                          "report the longest wait for a fee standard after it")
     bn.add_argument("--in-process", action="store_true",
                     help="no broker: CPU per event of the intake and the person stage's own code, in this process")
+    bn.add_argument("--clients", action="store_true",
+                    help="the Kafka clients alone: CPU per record consumed and produced by aiokafka (as the stages "
+                         "call it) and by librdkafka, on the bench's records")
     bn.add_argument("--static-members", action="store_true",
                     help="give each worker its own ZHUCAN_INSTANCE_ID (static group membership), kept across a restart")
     bn.set_defaults(func=cmd_bench)

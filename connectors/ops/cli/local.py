@@ -169,5 +169,15 @@ def cmd_bench(args: argparse.Namespace) -> int:
     settings = _broker_settings("bench")
     if settings is None:
         return 2
+    if args.clients:  # the Kafka clients alone, no worker
+        from pathlib import Path
+
+        from connectors.dev.clients import measure_clients, print_clients
+
+        found = measure_clients(settings, args.events)
+        print_clients(found)
+        if args.json:
+            Path(args.json).write_text(json.dumps(found, indent=2) + "\n", encoding="utf-8")
+        return 0
     return bench_main(settings, args.events, args.json, args.workers, args.rate, args.latency_seconds, args.backlog,
                       args.revision, args.kill, args.static_members)
