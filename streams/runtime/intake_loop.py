@@ -176,6 +176,11 @@ class IntakeService(mode.Service):
                 log.warning("intake fetch failed (%s); retrying", exc)
                 await asyncio.sleep(t.retry_s)
                 continue
+            except Exception:  # noqa: BLE001 - the loop is the only reader of its topics: it goes on
+                log.exception("intake fetch raised; retrying")
+                self.ctx.metrics.inc("zhucan_intake_retries_total")
+                await asyncio.sleep(t.retry_s)
+                continue
             if not fetched:
                 continue
             if self.first_fetch_ms is None and any(self.ctx.topics.source_of(tp.topic) for tp in fetched):
@@ -184,7 +189,25 @@ class IntakeService(mode.Service):
             async with self.lock:
                 if self._stopping:
                     return
-                await self.handle(fetched)
+                try:
+                    await self.handle(fetched)
+                except Exception:  # noqa: BLE001 - a bug must not end the loop (nothing would read the topics)
+                    await self._again(fetched)
+
+    async def _again(self, fetched: dict[TopicPartition, list[Any]]) -> None:
+        """A fetch whose handling raised (not a failed send or commit, which ``handle`` takes):
+        logged, counted, and fetched again from its first records (nothing was committed). A
+        fetch that fails every time stops its partitions' progress, which the progress watch
+        sees: sought back, then the worker exits for its supervisor."""
+        assert self.consumer is not None
+        log.exception("intake: handling a fetch of %d records failed; it is fetched again",
+                      sum(len(recs) for recs in fetched.values()))
+        self.ctx.metrics.inc("zhucan_intake_retries_total")
+        held = self.consumer.assignment()
+        for tp, recs in fetched.items():
+            if tp in held:  # a partition that left in a rebalance starts at its commit elsewhere
+                self.consumer.seek(tp, recs[0].offset)
+        await asyncio.sleep(self.settings.tuning.retry_s)
 
     async def handle(self, fetched: dict[TopicPartition, list[Any]]) -> bool:
         """Handle one fetch: produce its outputs, wait for the broker's acks, commit. True when committed."""

@@ -19,6 +19,8 @@ HELP = {
     "zhucan_dead_letters_total": ("counter", "Records moved to the dead-letter topic, per error class"),
     "zhucan_acks_in_total": ("counter", "Payment-status acknowledgements received, per status"),
     "zhucan_consumer_lag": ("gauge", "Lag of the worker's consumer group, per topic and partition"),
+    "zhucan_intake_retries_total": ("counter", "Fetches of the intake loop fetched again after their handling or "
+                                               "the fetch itself raised (a bug, not a failed send: those retry quietly)"),
     "zhucan_intake_first_fetch_ms": ("gauge", "When this worker's intake loop first took in department records "
                                               "(epoch ms; the bench's clock starts at the earliest)"),
 }  # and one counter per output topic of the person stage (its TopicSpec's ``counted``)
