@@ -550,7 +550,7 @@ def _wait_caught_up(settings: Settings, procs: list[subprocess.Popen[bytes]], va
                 if p.poll() is not None:
                     raise RuntimeError(f"a worker exited with code {p.returncode}")
             monitor.sample(settings.worker_groups)
-            reports = monitor.report(settings.worker_groups)
+            reports = monitor.report(settings.worker_groups, ages=False)  # offsets only: no peek at the records
             if all(r.partitions and r.total_lag == 0 for r in reports):
                 quiet_since = quiet_since or time.monotonic()
                 if time.monotonic() - quiet_since > 3:

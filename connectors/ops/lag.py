@@ -13,5 +13,9 @@ def format_report(groups: list[GroupLag], show_ok_partitions: bool = True) -> st
         for p in g.partitions:
             if show_ok_partitions or p.status != "OK" or p.lag:
                 lines.append(f"  {p.topic:<40} {p.partition:>4} {p.committed:>10} {p.end:>10} {p.lag:>8} "
-                             f"{p.seconds_behind:>9.1f}  {p.status}")
+                             f"{_behind(p.seconds_behind):>9}  {p.status}")
     return "\n".join(lines)
+
+
+def _behind(seconds: float | None) -> str:
+    return "-" if seconds is None else f"{seconds:.1f}"

@@ -75,7 +75,7 @@ class PartitionLag:
     committed: int
     end: int
     lag: int
-    seconds_behind: float
+    seconds_behind: float | None  # None when the report was asked without ages (``report(ages=False)``)
     status: str
     # where the partition's records start (its log start offset), read only where the group never
     # committed: what a consumer that never committed must still take in is from here to ``end``
@@ -124,9 +124,10 @@ class LagMonitor:
         described = self.admin.describe_groups(list(groups)) if groups else {}
         committed_by_group = self.admin.list_group_offsets({g: None for g in groups}) if groups else {}
         # A partition the group never committed on still counts: its whole content is lag.
+        partitions = self._partitions({tp.topic for offsets in committed_by_group.values() for tp in offsets})
         for offsets in committed_by_group.values():
             for topic in {tp.topic for tp in offsets}:
-                for partition in self._partitions(topic):
+                for partition in partitions.get(topic, ()):
                     offsets.setdefault(TopicPartition(topic, partition), _NEVER)
         all_tps = {tp for offsets in committed_by_group.values() for tp in offsets}
         ends = self.admin.list_partition_offsets({tp: OffsetSpec.LATEST for tp in all_tps}) if all_tps else {}
@@ -140,7 +141,16 @@ class LagMonitor:
                 window = self.samples.setdefault((group, tp), deque(maxlen=self.window))
                 window.append(Sample(now, int(meta.offset), int(ends[tp].offset) if tp in ends else 0))
 
-    def _partitions(self, topic: str) -> list[int]:
+    def _partitions(self, topics: set[str]) -> dict[str, list[int]]:
+        """The partitions of ``topics``, from one metadata request naming them (not the whole
+        cluster's metadata, which a consumer's ``partitions_for_topic`` fetched: on a broker
+        holding thousands of topics its parsing was most of what the sampler cost a worker)."""
+        if not topics:
+            return {}
+        return {t["name"]: sorted(p["partition_index"] for p in t["partitions"])
+                for t in self.admin.describe_topics(sorted(topics)) if not t["error_code"]}
+
+    def _peek(self) -> KafkaConsumer:
         if self._consumer is None:
             # It reads one record per lagging partition: small fetches (the broker still sends
             # the first record batch whole), not the default 1 MiB per partition, parsed in
@@ -148,26 +158,28 @@ class LagMonitor:
             self._consumer = KafkaConsumer(**kafka_python_config(self.bootstrap), group_id=None,
                                            enable_auto_commit=False, client_id="zhucan-lag-peek",
                                            max_partition_fetch_bytes=16 * 1024, fetch_max_bytes=64 * 1024)
-        return sorted(self._consumer.partitions_for_topic(topic) or [])
+        return self._consumer
 
     def _seconds_behind(self, tp: TopicPartition, committed: int, lag: int) -> float:
         """Age of the oldest unconsumed record (from its timestamp); 0 when there is none."""
         if lag <= 0:
             return 0.0
-        self._partitions(tp.topic)  # makes sure the peeking consumer exists
-        assert self._consumer is not None
-        self._consumer.assign([tp])
+        consumer = self._peek()
+        consumer.assign([tp])
         if committed < 0:
-            self._consumer.seek_to_beginning(tp)
+            consumer.seek_to_beginning(tp)
         else:
-            self._consumer.seek(tp, committed)
-        polled = self._consumer.poll(timeout_ms=2000, max_records=1)
+            consumer.seek(tp, committed)
+        polled = consumer.poll(timeout_ms=2000, max_records=1)
         for records in polled.values():
             if records and records[0].timestamp > 0:
                 return max(0.0, time.time() - records[0].timestamp / 1000)
         return 0.0
 
-    def report(self, groups: Sequence[str]) -> list[GroupLag]:
+    def report(self, groups: Sequence[str], ages: bool = True) -> list[GroupLag]:
+        """The last sample of ``groups``, judged. ``ages``: also each lagging partition's
+        ``seconds_behind``, which reads the oldest waiting record (a fetch per lagging partition,
+        up to a whole batch record of ``zhucan.person-commands``); without it, None."""
         out = []
         for group in groups:
             state, members = self._groups.get(group, ("Unknown", 0))
@@ -178,7 +190,8 @@ class LagMonitor:
                 last = window[-1]
                 parts.append(PartitionLag(
                     topic=tp.topic, partition=int(tp.partition), committed=last.committed, end=last.end,
-                    lag=last.lag, seconds_behind=round(self._seconds_behind(tp, last.committed, last.lag), 1),
+                    lag=last.lag,
+                    seconds_behind=round(self._seconds_behind(tp, last.committed, last.lag), 1) if ages else None,
                     status=evaluate(list(window), self.allowed_lag, members),
                     start=self._starts.get(tp, 0) if last.committed < 0 else 0,
                 ))
@@ -206,9 +219,12 @@ _monitors: dict[str, LagMonitor] = {}
 
 
 def own_lag(settings: Settings) -> list[GroupLag]:
-    """The lag of a worker's own consumer groups (one monitor per process, reused)."""
+    """The lag of a worker's own consumer groups (one monitor per process, reused), without the
+    records' ages: the worker's metric and its watches need offsets only, and reading the oldest
+    waiting record of every lagging partition cost its process 2-3% of a province's batch
+    (py-spy, 2026-12-06: the peeking consumer's network thread)."""
     monitor = _monitors.get("own")
     if monitor is None:
         monitor = _monitors["own"] = LagMonitor(settings.kafka_bootstrap_servers)
     monitor.sample(settings.worker_groups)
-    return monitor.report(settings.worker_groups)
+    return monitor.report(settings.worker_groups, ages=False)

@@ -57,3 +57,62 @@ def test_the_progress_watch_sees_a_partition_never_committed_with_records_waitin
     assert progress_of(part(-1, 120, start=100)) == (100, 120)  # retention took the first 100
     assert progress_of(part(-1, 100, start=100)) is None  # never committed and nothing there: nothing to watch
     assert progress_of(part(-1, 0)) is None
+
+
+def _monitor_with_one_lagging_partition():
+    from collections import deque
+
+    from kafka.structs import TopicPartition
+
+    from streams.kafka.lag import LagMonitor, Sample
+
+    monitor = LagMonitor.__new__(LagMonitor)  # no admin client: the report reads the samples only
+    monitor.allowed_lag, monitor.window, monitor._starts = 1000, 5, {}
+    monitor._groups = {"g": ("Stable", 1)}
+    tp = TopicPartition("t", 0)
+    monitor.samples = {("g", tp): deque([Sample(0.0, 10, 500)], maxlen=5)}
+    peeks = []
+    monitor._seconds_behind = lambda tp, committed, lag: peeks.append((tp, committed)) or 7.0
+    return monitor, peeks
+
+
+def test_a_report_without_ages_reads_no_record():
+    """The worker's own lag (``own_lag``) feeds its metric and watches, which need offsets only:
+    it must not fetch the oldest waiting record of each lagging partition (2-3% of a worker)."""
+    monitor, peeks = _monitor_with_one_lagging_partition()
+    (group,) = monitor.report(["g"], ages=False)
+    assert peeks == [] and group.partitions[0].seconds_behind is None
+    assert (group.partitions[0].committed, group.partitions[0].end, group.total_lag) == (10, 500, 490)
+    (group,) = monitor.report(["g"])  # the operators' report (zhucan lag, the dashboard) has them
+    assert len(peeks) == 1 and group.partitions[0].seconds_behind == 7.0
+
+
+def test_own_lag_asks_for_no_ages(monkeypatch):
+    from streams.kafka import lag
+
+    monitor, peeks = _monitor_with_one_lagging_partition()
+    monitor.sample = lambda groups: None
+    monkeypatch.setitem(lag._monitors, "own", monitor)
+    settings = type("S", (), {"worker_groups": ["g"], "kafka_bootstrap_servers": "x:1"})()
+    (group,) = lag.own_lag(settings)
+    assert peeks == [] and group.partitions[0].lag == 490
+
+
+def test_the_sampler_asks_the_metadata_of_its_groups_topics_only():
+    """Not the whole cluster's (a consumer's ``partitions_for_topic`` fetched every topic's metadata:
+    on a broker with thousands of topics, most of what the sampler cost a worker)."""
+    from streams.kafka.lag import LagMonitor
+
+    asked = []
+
+    class Admin:
+        def describe_topics(self, topics):
+            asked.append(topics)
+            return [{"name": "a", "error_code": 0, "partitions": [{"partition_index": 1}, {"partition_index": 0}]},
+                    {"name": "gone", "error_code": 3, "partitions": []}]
+
+    monitor = LagMonitor.__new__(LagMonitor)
+    monitor.admin = Admin()
+    assert monitor._partitions({"gone", "a"}) == {"a": [0, 1]}
+    assert asked == [["a", "gone"]]
+    assert monitor._partitions(set()) == {} and len(asked) == 1
