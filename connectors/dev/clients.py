@@ -32,7 +32,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from kafka.admin import NewTopic
 
-from connectors.dev.bench import synthetic_events
+from connectors.dev.bench import remove_run, synthetic_events
 from streams.kafka.admin import admin_client, replication
 from streams.kafka.security import aiokafka_config
 from streams.runtime.partitioning import partition_for
@@ -60,12 +60,21 @@ def _librdkafka() -> Any | None:
     return confluent_kafka
 
 
-def measure_clients(settings: Settings, n: int, take: int = TAKE) -> dict[str, Any]:
+def measure_clients(settings: Settings, n: int, take: int = TAKE, keep_topics: bool = False) -> dict[str, Any]:
     """µs of CPU per record consumed and produced, by aiokafka (as the stages call it) and by
-    librdkafka (None where it cannot run); ``n`` of the bench's department records."""
-    say = lambda msg: print(f"[bench --clients] {msg}", file=sys.stderr, flush=True)  # noqa: E731
+    librdkafka (None where it cannot run); ``n`` of the bench's department records. The scratch
+    topics are deleted at the end unless ``keep_topics``."""
     run = uuid.uuid4().hex[:6]
     prefix = f"{settings.topics.prefix}bench-clients-{run}."
+    try:
+        return _measure(settings, n, take, run, prefix)
+    finally:
+        if not keep_topics:
+            remove_run(settings.kafka_bootstrap_servers, prefix, f"zhucan-bench-clients-{run}")
+
+
+def _measure(settings: Settings, n: int, take: int, run: str, prefix: str) -> dict[str, Any]:
+    say = lambda msg: print(f"[bench --clients] {msg}", file=sys.stderr, flush=True)  # noqa: E731
     partitions = settings.partitions
     src, out_aio, out_c = f"{prefix}src", f"{prefix}out-aiokafka", f"{prefix}out-librdkafka"
     admin = admin_client(settings.kafka_bootstrap_servers)
@@ -128,6 +137,7 @@ def measure_clients(settings: Settings, n: int, take: int = TAKE) -> dict[str, A
     say("aiokafka: the intake's getmany, then the person stage's produce batches...")
     result: dict[str, Any] = {"records": n, "take": take, "partitions": partitions,
                               "topics": {"source": src, "aiokafka": out_aio, "librdkafka": out_c},
+                              "group": f"zhucan-bench-clients-{run}",  # librdkafka's consumer group
                               "value_bytes_mean": round(sum(len(v) for _, _, v in routed) / n, 1)}
     result["consume_us_per_record_aiokafka"] = round(asyncio.run(consume_aiokafka()), 2)
     result["produce_us_per_record_aiokafka"] = round(asyncio.run(produce_aiokafka(out_aio, routed)), 2)

@@ -36,6 +36,23 @@ def test_bench_smoke_run_writes_its_figures(stack, monkeypatch, tmp_path, capsys
     assert 0 < doc["state_bytes_per_person"] <= 1024  # the target: at most 1 KiB per person
     assert doc["worker_cpu_us_per_event"] > 0  # read from the worker process, not this one
     assert "throughput (events/s)" in capsys.readouterr().out
+    # the run's topics and groups are gone (a broker that kept every run's held thousands)
+    left_topics, left_groups = _left(stack, doc["topic_prefix"], doc["app_id"])
+    assert doc["topic_prefix"].startswith("bench") and not doc["topics_kept"]
+    assert left_topics == [] and left_groups == []
+
+
+def _left(stack, topic_prefix: str, app_id: str) -> tuple[list[str], list[str]]:
+    """The topics named with ``topic_prefix`` or ``app_id``, and the groups of ``app_id``, still on the broker."""
+    from streams.kafka.admin import admin_client
+
+    admin = admin_client(stack.settings.kafka_bootstrap_servers)
+    try:
+        topics = [t for t in admin.list_topics() if t.startswith(topic_prefix) or t.startswith(f"{app_id}-")]
+        groups = [g["group_id"] for g in admin.list_groups() if g["group_id"].startswith(app_id)]
+        return topics, groups
+    finally:
+        admin.close()
 
 
 def test_two_workers_share_the_partitions_and_lose_or_repeat_nothing(stack, tmp_path):
@@ -94,7 +111,7 @@ def test_the_bench_clients_mode_moves_every_record_through_each_client(stack, mo
 
     stack.cli_env(monkeypatch)
     out = tmp_path / "clients.json"
-    assert main(["bench", "--clients", "--events", "2000", "--json", str(out)]) == 0
+    assert main(["bench", "--clients", "--events", "2000", "--keep-topics", "--json", str(out)]) == 0
     doc = json.loads(out.read_text())
     assert doc["records"] == 2000
     for what in ("consume", "produce", "produce_state_sized"):
@@ -103,3 +120,7 @@ def test_the_bench_clients_mode_moves_every_record_through_each_client(stack, mo
     for role, records in (("source", 2000), ("aiokafka", 4000), ("librdkafka", 4000)):
         assert sum(end_offsets(stack.settings, doc["topics"][role]).values()) == records, role
     assert "consume CPU per record, aiokafka" in capsys.readouterr().out
+    # without --keep-topics its scratch topics are deleted at the end
+    assert main(["bench", "--clients", "--events", "200", "--json", str(out)]) == 0
+    second = json.loads(out.read_text())
+    assert _left(stack, second["topics"]["source"].rsplit(".", 1)[0] + ".", second["group"]) == ([], [])

@@ -150,6 +150,8 @@ def build_parser() -> argparse.ArgumentParser:
     bn.add_argument("--clients", action="store_true",
                     help="the Kafka clients alone: CPU per record consumed and produced by aiokafka (as the stages "
                          "call it) and by librdkafka, on the bench's records")
+    bn.add_argument("--keep-topics", action="store_true",
+                    help="keep the run's topics and consumer groups (deleted at the end otherwise)")
     bn.add_argument("--static-members", action="store_true",
                     help="give each worker its own ZHUCAN_INSTANCE_ID (static group membership), kept across a restart")
     bn.set_defaults(func=cmd_bench)

@@ -174,10 +174,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
         from connectors.dev.clients import measure_clients, print_clients
 
-        found = measure_clients(settings, args.events)
+        found = measure_clients(settings, args.events, keep_topics=args.keep_topics)
         print_clients(found)
         if args.json:
             Path(args.json).write_text(json.dumps(found, indent=2) + "\n", encoding="utf-8")
         return 0
     return bench_main(settings, args.events, args.json, args.workers, args.rate, args.latency_seconds, args.backlog,
-                      args.revision, args.kill, args.static_members)
+                      args.revision, args.kill, args.static_members, args.keep_topics)
