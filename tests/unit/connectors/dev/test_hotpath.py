@@ -13,3 +13,26 @@ def test_the_in_process_measure_runs_the_batch_through_both_stages():
     assert len(valid) <= found["fee_standards"] <= 2 * people  # every valid person decided (a second class: v2)
     assert found["batch_records"] >= 4  # the intake grouped the events by person partition (4 here)
     assert found["intake_us_per_event"] > 0 and found["person_us_per_event"] > 0
+
+
+def test_the_in_process_measure_runs_with_the_workers_heap_settings_and_restores_the_process(monkeypatch):
+    """As a worker (``settle_heap``: what was built before the clock frozen, young collections
+    rarer), or its figure carries collections of the province's records a worker never holds;
+    and the process's collector is given back as it was."""
+    import gc
+
+    import connectors.dev.hotpath as hotpath
+    from streams.settings import Tuning
+
+    seen = []
+    real = hotpath.settle_heap
+
+    def settle(threshold):
+        real(threshold)
+        seen.append((threshold, gc.get_threshold()[0], gc.get_freeze_count()))
+
+    monkeypatch.setattr(hotpath, "settle_heap", settle)
+    before = gc.get_threshold(), gc.get_freeze_count()
+    hotpath.measure(500)
+    assert seen and all(t == got == Tuning().gc_young_threshold and frozen > 10_000 for t, got, frozen in seen)
+    assert (gc.get_threshold(), gc.get_freeze_count()) == before
