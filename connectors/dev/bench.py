@@ -367,6 +367,19 @@ def _state_bytes_per_person(settings: Settings) -> float:
     return sum(latest.values()) / len(latest) if latest else 0.0
 
 
+def interpreter() -> str:
+    """Which Python ran the bench and its workers (they run on ``sys.executable``): its version,
+    path and whether it calls a shared libpython. The build matters as much as a lever of the
+    code: Debian's python3.11 (PGO and LTO, libpython linked in) took 12-13% less worker CPU per
+    event than this machine's pyenv build (--enable-shared, no --enable-optimizations) on the same
+    code (docs/performance.md)."""
+    try:  # what this process has mapped (sysconfig's Py_ENABLE_SHARED says how the package was configured)
+        shared = "shared" if "libpython" in Path("/proc/self/maps").read_text() else "linked in"
+    except OSError:
+        shared = "unknown"
+    return f"Python {sys.version.split()[0]} ({sys.executable}, libpython {shared})"
+
+
 def remove_run(bootstrap: str, topic_prefix: str, group_prefix: str) -> tuple[int, int]:
     """Delete a bench run's topics (those named with ``topic_prefix``, and Faust's own, named with
     the app id ``group_prefix``) and its consumer groups (``group_prefix`` and its ``-`` suffixes):
@@ -765,7 +778,7 @@ def run_bench(settings: Settings, n_events: int, workers: int = 1, rate: int = 1
         ceiling_share=round(throughput / ceiling, 3) if ceiling else 0.0, fee_standards=n_fees,
         p50_ms=round(pct(0.50), 1), p99_ms=round(pct(0.99), 1), latency_rate_eps=rate, rss_mb=round(rss, 1),
         state_bytes_per_person=round(state, 1),
-        machine=f"{os.cpu_count()} cores, {os.uname().machine}, Python {sys.version.split()[0]}",
+        machine=f"{os.cpu_count()} cores, {os.uname().machine}, {interpreter()}",
         members=members, duplicated_versions=duplicates, conflicting_versions=conflicts,
         people_without_standard=missing, people_without_standard_after_stop=missing_after,
         ceiling_librdkafka_eps=round(ceiling_c, 1) if ceiling_c is not None else None,

@@ -70,3 +70,17 @@ def test_a_workers_instance_id_reaches_both_of_its_groups(tmp_path):
         app = create_app(settings, shipped_book())
         assert app.faust.conf.consumer_group_instance_id == streams_id
         assert IntakeService.consumer_config(settings)["group_instance_id"] == intake_id
+
+
+def test_the_bench_says_which_interpreter_ran_it():
+    """The interpreter's build moves the figures as much as a lever of the code (docs/performance.md):
+    the result says its version, path and whether this process calls a shared libpython."""
+    import sys
+    from pathlib import Path
+
+    from connectors.dev.bench import interpreter
+
+    said = interpreter()
+    assert said.startswith(f"Python {sys.version.split()[0]} ({sys.executable}, libpython ")
+    mapped = "libpython" in Path("/proc/self/maps").read_text()
+    assert said.endswith("libpython shared)" if mapped else "libpython linked in)")
