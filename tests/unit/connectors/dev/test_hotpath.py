@@ -36,3 +36,15 @@ def test_the_in_process_measure_runs_with_the_workers_heap_settings_and_restores
     hotpath.measure(500)
     assert seen and all(t == got == Tuning().gc_young_threshold and frozen > 10_000 for t, got, frozen in seen)
     assert (gc.get_threshold(), gc.get_freeze_count()) == before
+
+
+def test_zhucan_bench_in_process_writes_its_figures_and_the_interpreter(tmp_path, capsys):
+    import json
+
+    from connectors.ops.cli import main
+
+    out = tmp_path / "in-process.json"
+    assert main(["bench", "--in-process", "--events", "500", "--json", str(out)]) == 0
+    doc = json.loads(out.read_text())
+    assert doc["events"] == 500 and doc["person_us_per_event"] > 0
+    assert doc["machine"].startswith("Python ") and "machine" in capsys.readouterr().out
