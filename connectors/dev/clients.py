@@ -39,7 +39,13 @@ from streams.runtime.partitioning import partition_for
 from streams.settings import Settings
 
 TAKE = 4000  # records produced between two waits for the acks (the person stage: one take)
+WAIT_S = 300.0  # for a client to read every record, then the run says how far it got
 STATE_BYTES = 800  # a person's state on the changelog (the bench's state bytes per person: 570-790)
+
+
+def _in_time(deadline: float, seen: int, n: int, client: str) -> None:
+    if time.monotonic() > deadline:
+        raise RuntimeError(f"zhucan bench --clients: {client} read {seen:,} of the {n:,} records in {WAIT_S:.0f} s")
 
 
 def _cpu_us(n: int, run: Callable[[], None]) -> float:
@@ -107,8 +113,9 @@ def _measure(settings: Settings, n: int, take: int, run: str, prefix: str) -> di
         try:
             consumer.assign([TopicPartition(src, p) for p in range(partitions)])
             seen = 0
-            started = time.process_time()
+            started, deadline = time.process_time(), time.monotonic() + WAIT_S
             while seen < n:
+                _in_time(deadline, seen, n, "aiokafka")
                 for recs in (await consumer.getmany(timeout_ms=500, max_records=t.intake_max_records)).values():
                     for r in recs:  # what the intake reads of each
                         r.key, r.value, r.offset  # noqa: B018
@@ -155,8 +162,9 @@ def _measure(settings: Settings, n: int, take: int, run: str, prefix: str) -> di
     consumer.assign([ck.TopicPartition(src, p, ck.OFFSET_BEGINNING) for p in range(partitions)])
 
     def consume_c() -> None:
-        seen = 0
+        seen, deadline = 0, time.monotonic() + WAIT_S
         while seen < n:
+            _in_time(deadline, seen, n, "librdkafka")
             for msg in consumer.consume(num_messages=t.intake_max_records, timeout=0.5):
                 if msg.error() is None:
                     msg.key(), msg.value(), msg.offset()
