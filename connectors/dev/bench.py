@@ -179,16 +179,34 @@ def _produce(settings: Settings, records: list[tuple[str, bytes, bytes]]) -> flo
     return elapsed
 
 
+def scratch_topics(settings: Settings, names: Sequence[str]) -> None:
+    """Create the bench's own topics ``names`` (``settings.partitions`` each), replicated as
+    zhucan's own topics are: on a cluster what is measured on them pays for replication too."""
+    admin = admin_client(settings.kafka_bootstrap_servers)
+    try:
+        rf, min_isr = replication(settings, admin)
+        admin.create_topics([NewTopic(name, settings.partitions, rf, topic_configs={"min.insync.replicas": str(min_isr)})
+                             for name in names])
+    finally:
+        admin.close()
+
+
+def librdkafka() -> Any | None:
+    """confluent-kafka, where it can run: installed, and the cluster is not secured (the bench's
+    librdkafka measures are for the local broker). None otherwise."""
+    if os.environ.get("KAFKA_SECURITY_PROTOCOL", "PLAINTEXT").upper() != "PLAINTEXT":
+        return None
+    try:
+        import confluent_kafka
+    except ImportError:
+        return None
+    return confluent_kafka
+
+
 def measure_ceiling(settings: Settings, n: int) -> float:
     """Consume the identity topics and produce as many records, no processing: records/s."""
     scratch = settings.topics.prefix + "zhucan.bench-ceiling"
-    admin = admin_client(settings.kafka_bootstrap_servers)
-    try:  # replicated as zhucan's own topics are: on a cluster the ceiling pays for replication too
-        rf, min_isr = replication(settings, admin)
-        admin.create_topics([NewTopic(scratch, settings.partitions, rf,
-                                      topic_configs={"min.insync.replicas": str(min_isr)})])
-    finally:
-        admin.close()
+    scratch_topics(settings, [scratch])
     consumer = KafkaConsumer(*settings.topics.identity.values(), **kafka_python_config(settings.kafka_bootstrap_servers),
                              group_id=f"{settings.app_id}-ceiling", auto_offset_reset="earliest",
                              enable_auto_commit=False, max_poll_records=5000, fetch_max_bytes=64 * 1024 * 1024)
@@ -215,23 +233,14 @@ def measure_ceiling_librdkafka(settings: Settings, n: int) -> float | None:
     consumed and as many records produced, no processing; records/s. None where it cannot run
     (confluent-kafka not installed, or a secured cluster: the bench's second ceiling is for the
     local broker)."""
-    try:
-        from confluent_kafka import Consumer, Producer
-    except ImportError:
-        return None
-    if os.environ.get("KAFKA_SECURITY_PROTOCOL", "PLAINTEXT").upper() != "PLAINTEXT":
+    ck = librdkafka()
+    if ck is None:
         return None
     scratch = settings.topics.prefix + "zhucan.bench-ceiling-librdkafka"
-    admin = admin_client(settings.kafka_bootstrap_servers)
-    try:
-        rf, min_isr = replication(settings, admin)
-        admin.create_topics([NewTopic(scratch, settings.partitions, rf,
-                                      topic_configs={"min.insync.replicas": str(min_isr)})])
-    finally:
-        admin.close()
-    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap_servers, "group.id": f"{settings.app_id}-ceiling-c",
+    scratch_topics(settings, [scratch])
+    consumer = ck.Consumer({"bootstrap.servers": settings.kafka_bootstrap_servers, "group.id": f"{settings.app_id}-ceiling-c",
                          "auto.offset.reset": "earliest", "enable.auto.commit": False})
-    producer = Producer({"bootstrap.servers": settings.kafka_bootstrap_servers, "acks": "all",
+    producer = ck.Producer({"bootstrap.servers": settings.kafka_bootstrap_servers, "acks": "all",
                          "enable.idempotence": True, "linger.ms": 20, "batch.size": 512 * 1024})
     consumer.subscribe(list(settings.topics.identity.values()))
     seen, started = 0, None

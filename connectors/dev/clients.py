@@ -22,7 +22,6 @@ other warmed beyond the broker's page cache (both read the same records from it)
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
 import time
 import uuid
@@ -30,11 +29,10 @@ from collections.abc import Callable
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from kafka.admin import NewTopic
 
-from connectors.dev.bench import remove_run, synthetic_events
-from streams.kafka.admin import admin_client, replication
+from connectors.dev.bench import librdkafka, remove_run, scratch_topics, synthetic_events
 from streams.kafka.security import aiokafka_config
+from streams.runtime.emit import Out, send_in_batches
 from streams.runtime.partitioning import partition_for
 from streams.settings import Settings
 
@@ -54,18 +52,6 @@ def _cpu_us(n: int, run: Callable[[], None]) -> float:
     return round((time.process_time() - started) / n * 1e6, 2)
 
 
-def _librdkafka() -> Any | None:
-    """confluent-kafka, where it can run: installed, and the cluster is not secured (the bench's
-    second client is for the local broker, as its second ceiling)."""
-    if os.environ.get("KAFKA_SECURITY_PROTOCOL", "PLAINTEXT").upper() != "PLAINTEXT":
-        return None
-    try:
-        import confluent_kafka
-    except ImportError:
-        return None
-    return confluent_kafka
-
-
 def measure_clients(settings: Settings, n: int, take: int = TAKE, keep_topics: bool = False) -> dict[str, Any]:
     """µs of CPU per record consumed and produced, by aiokafka (as the stages call it) and by
     librdkafka (None where it cannot run); ``n`` of the bench's department records. The scratch
@@ -83,13 +69,7 @@ def _measure(settings: Settings, n: int, take: int, run: str, prefix: str) -> di
     say = lambda msg: print(f"[bench --clients] {msg}", file=sys.stderr, flush=True)  # noqa: E731
     partitions = settings.partitions
     src, out_aio, out_c = f"{prefix}src", f"{prefix}out-aiokafka", f"{prefix}out-librdkafka"
-    admin = admin_client(settings.kafka_bootstrap_servers)
-    try:
-        rf, min_isr = replication(settings, admin)
-        admin.create_topics([NewTopic(t, partitions, rf, topic_configs={"min.insync.replicas": str(min_isr)})
-                             for t in (src, out_aio, out_c)])
-    finally:
-        admin.close()
+    scratch_topics(settings, [src, out_aio, out_c])
     say(f"generating {n:,} department records...")
     records = [(key, value) for _, key, value in synthetic_events(n)[0]]
     routed = [(partition_for(key, partitions), key, value) for key, value in records]
@@ -101,7 +81,7 @@ def _measure(settings: Settings, n: int, take: int, run: str, prefix: str) -> di
                                     linger_ms=20, max_batch_size=512 * 1024)
         await producer.start()
         try:
-            await _produce_batches(producer, src, routed, len(routed))
+            await _send_takes(producer, src, _takes(src, routed, len(routed)))
         finally:
             await producer.stop()
 
@@ -132,9 +112,10 @@ def _measure(settings: Settings, n: int, take: int, run: str, prefix: str) -> di
         producer = AIOKafkaProducer(**aiokafka_config(bootstrap), acks="all", enable_idempotence=True,
                                     linger_ms=int(t.producer_linger_s * 1000), max_batch_size=t.producer_max_batch_size)
         await producer.start()
+        takes = _takes(topic, rows, take)
         try:
             started = time.process_time()
-            await _produce_batches(producer, topic, rows, take)
+            await _send_takes(producer, topic, takes)
             return (time.process_time() - started) / n * 1e6
         finally:
             await producer.stop()
@@ -149,7 +130,7 @@ def _measure(settings: Settings, n: int, take: int, run: str, prefix: str) -> di
     result["consume_us_per_record_aiokafka"] = round(asyncio.run(consume_aiokafka()), 2)
     result["produce_us_per_record_aiokafka"] = round(asyncio.run(produce_aiokafka(out_aio, routed)), 2)
     result["produce_state_sized_us_per_record_aiokafka"] = round(asyncio.run(produce_aiokafka(out_aio, padded)), 2)
-    ck = _librdkafka()
+    ck = librdkafka()
     if ck is None:
         say("librdkafka: not measured (confluent-kafka missing, or a secured cluster)")
         for what in ("consume", "produce", "produce_state_sized"):
@@ -191,22 +172,28 @@ def _measure(settings: Settings, n: int, take: int, run: str, prefix: str) -> di
     return result
 
 
-async def _produce_batches(producer: AIOKafkaProducer, topic: str, routed: list[tuple[int, bytes, bytes]],
-                           take: int) -> None:
-    """As ``Emitter.emit``: per take, one produce batch per partition (another when one fills), then one wait."""
+def _takes(topic: str, routed: list[tuple[int, bytes, bytes]], take: int) -> list[dict[int, list[Out]]]:
+    """The records as the person stage hands them to its sender: ``Out`` records, per take
+    grouped per partition (built before the clock, outside what is measured)."""
+    takes = []
     for i in range(0, len(routed), take):
-        builders: dict[int, Any] = {}
-        futures = []
+        groups: dict[int, list[Out]] = {}
         for partition, key, value in routed[i:i + take]:
-            if partition not in builders:
-                builders[partition] = producer.create_batch()
-            builder = builders[partition]
-            if builder.append(key=key, value=value, timestamp=None) is None:
-                futures.append(await producer.send_batch(builder, topic, partition=partition))
-                builders[partition] = builder = producer.create_batch()
-                builder.append(key=key, value=value, timestamp=None)
-        for partition, builder in builders.items():
-            futures.append(await producer.send_batch(builder, topic, partition=partition))
+            groups.setdefault(partition, []).append(Out(topic, key, value, partition=partition))
+        takes.append(groups)
+    return takes
+
+
+async def _send_takes(producer: AIOKafkaProducer, topic: str, takes: list[dict[int, list[Out]]]) -> None:
+    """As the person stage sends: per take, each partition's records by the stages' own
+    ``send_in_batches``, then one wait for the acks."""
+    async def send_batch(aio: Any, builder: Any, topic: str, partition: int, count: int) -> Any:
+        return await aio.send_batch(builder, topic, partition=partition)
+
+    for groups in takes:
+        futures = []
+        for partition, items in groups.items():
+            futures += await send_in_batches(producer, topic, partition, items, send_batch)
         await asyncio.gather(*futures)
 
 

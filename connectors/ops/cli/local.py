@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
+from typing import Any
 
 from connectors.ops.cli.common import _broker_settings, _settings
 
@@ -42,8 +44,6 @@ def cmd_kafka(args: argparse.Namespace) -> int:
 
 
 def cmd_acl(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from streams.kafka.acl import ACL_FILE, AclFileError, apply_acls, grants, load_acl_file
 
     settings = _settings()
@@ -76,7 +76,6 @@ def _passwd(bootstrap: str, user: str | None, password_file: str | None) -> int:
     """A new generated password for ``user``: set on the cluster, then written (never printed) to
     ``password_file`` or, on the secured local broker, into its credentials file."""
     import secrets
-    from pathlib import Path
 
     from streams.kafka.acl import set_password
     from streams.kafka.security import CREDENTIALS_FILE, embedded_credentials, embedded_home
@@ -155,30 +154,27 @@ def cmd_topics(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from connectors.dev.bench import bench_main
 
-    if args.in_process:  # no broker: the intake and the person stage's own code
-        from pathlib import Path
-
-        from connectors.dev.bench import interpreter
-        from connectors.dev.hotpath import measure
-
-        found: dict[str, object] = {**measure(args.events), "machine": interpreter()}  # the build moves the figures
-        for k, v in found.items():
-            print(f"{k:<24} {v:,}" if not isinstance(v, str) else f"{k:<24} {v}")
+    def written(found: dict[str, Any]) -> int:
         if args.json:
             Path(args.json).write_text(json.dumps(found, indent=2) + "\n", encoding="utf-8")
         return 0
+
+    if args.in_process:  # no broker: the intake and the person stage's own code
+        from connectors.dev.bench import interpreter
+        from connectors.dev.hotpath import measure
+
+        found: dict[str, Any] = {**measure(args.events), "machine": interpreter()}  # the build moves the figures
+        for k, v in found.items():
+            print(f"{k:<24} {v}" if isinstance(v, str) else f"{k:<24} {v:,}")
+        return written(found)
     settings = _broker_settings("bench")
     if settings is None:
         return 2
     if args.clients:  # the Kafka clients alone, no worker
-        from pathlib import Path
-
         from connectors.dev.clients import measure_clients, print_clients
 
         found = measure_clients(settings, args.events, keep_topics=args.keep_topics)
         print_clients(found)
-        if args.json:
-            Path(args.json).write_text(json.dumps(found, indent=2) + "\n", encoding="utf-8")
-        return 0
+        return written(found)
     return bench_main(settings, args.events, args.json, args.workers, args.rate, args.latency_seconds, args.backlog,
                       args.revision, args.kill, args.static_members, args.keep_topics)
