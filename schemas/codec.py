@@ -18,7 +18,7 @@ import fastavro
 
 from schemas import AvroSchema, load_history, load_schemas, parse_schema
 from schemas.exceptions import DecodeError, SchemaError
-from schemas.fast_writer import Slow, compile_writer
+from schemas.fast_writer import Slow, compile_flat, compile_writer
 from schemas.registry import SchemaRegistryClient
 
 SINGLE_OBJECT_MAGIC = b"\xc3\x01"
@@ -36,13 +36,18 @@ class Codec:
         # The flat records' bodies by code generated from their schemas (fastavro's bytes; anything
         # the generated code is not sure of goes to fastavro): schemas/fast_writer.py.
         self._fast_writers = {name: compile_writer(s.raw) for name, s in self.schemas.items()}
-        # The hot path: single-object header -> (record name, writer schema, reader schema or None).
-        self._fast: dict[bytes, tuple[str, Any, Any]] = {
-            SINGLE_OBJECT_MAGIC + s.fingerprint: (s.name, s.parsed, None) for s in self.schemas.values()}
+        # Before those, where it is built, the same in C, which reads too (schemas/_flat.c: it
+        # returns fastavro's bytes or value, or None for the Python to do it).
+        self._flat = {name: compile_flat(s.raw) for name, s in self.schemas.items()}
+        # The hot path: single-object header -> (record name, writer schema, reader schema or
+        # None, the C reader when the writer's schema is the reader's).
+        self._fast: dict[bytes, tuple[str, Any, Any, Any]] = {
+            SINGLE_OBJECT_MAGIC + s.fingerprint: (s.name, s.parsed, None, self._flat[s.name])
+            for s in self.schemas.values()}
         for old in load_history():  # earlier published versions: resolved against the current file
             self._writers.setdefault(old.fingerprint, old)
             self._fast.setdefault(SINGLE_OBJECT_MAGIC + old.fingerprint,
-                                  (old.name, old.parsed, self.schemas[old.name].parsed))
+                                  (old.name, old.parsed, self.schemas[old.name].parsed, None))
 
     # -- writer schemas known to this reader ---------------------------------
     def add_writer_schema(self, raw: dict[str, Any]) -> AvroSchema:
@@ -55,11 +60,14 @@ class Codec:
     def encode(self, record_name: str, value: dict[str, Any], topic: str | None = None) -> bytes:
         """Encode ``value`` as ``record_name``. With a registry, ``topic`` names the subject."""
         schema = self.schemas[record_name]
-        fast = self._fast_writers[record_name]
-        try:
-            body = fast(value) if fast is not None else self.encode_body(schema, value)
-        except Slow:
-            body = self.encode_body(schema, value)
+        flat = self._flat[record_name]
+        body = flat.write(value) if flat is not None else None
+        if body is None:
+            fast = self._fast_writers[record_name]
+            try:
+                body = fast(value) if fast is not None else self.encode_body(schema, value)
+            except Slow:
+                body = self.encode_body(schema, value)
         if self.registry is not None and topic is not None:
             schema_id = self.registry.register(f"{topic}-value", schema.raw)
             return CONFLUENT_MAGIC + struct.pack(">I", schema_id) + body
@@ -113,7 +121,11 @@ class Codec:
             raise DecodeError("FRAMING", "empty value")
         fast = self._fast.get(data[:10])  # single-object framing of a schema of the contract
         if fast is not None and (expect is None or fast[0] == expect or (not isinstance(expect, str) and fast[0] in expect)):
-            name, writer_parsed, reader_parsed = fast
+            name, writer_parsed, reader_parsed, flat = fast
+            if flat is not None:
+                value = flat.read(data, 10)
+                if value is not None:
+                    return name, value
             buf = io.BytesIO(data)
             buf.seek(10)
             try:

@@ -21,6 +21,8 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
+from schemas.native import load
+
 DAYS_SHIFT = dt.date(1970, 1, 1).toordinal()
 INT_MIN, INT_MAX = -(2**31), 2**31 - 1
 LONG_MIN, LONG_MAX = -(2**63), 2**63 - 1
@@ -81,7 +83,7 @@ def _branch(t: Any) -> tuple[str, Any] | None:
         if kind == "int" and logical == "date":
             return ("date", None)
         if kind == "long" and logical == "timestamp-millis":
-            return ("long", None)  # an int only; a datetime goes to fastavro (Slow)
+            return ("timestamp-millis", None)  # written as a long: an int only; a datetime goes to fastavro (Slow)
         if kind in ("string", "int", "long", "boolean") and logical is None:
             return (kind, None)
     return None
@@ -95,7 +97,7 @@ def _write(kind: str, var: str, const: str, lines: list[str], indent: str) -> No
                   f"{indent}n = len(b)",
                   f"{indent}out.append(SMALL[n] if n < 64 else LONG(n))",
                   f"{indent}out.append(b)"]
-    elif kind in ("int", "long"):
+    elif kind in ("int", "long", "timestamp-millis"):
         lo, hi = ("INT_MIN", "INT_MAX") if kind == "int" else ("LONG_MIN", "LONG_MAX")
         lines += [f"{indent}if type({var}) is not int or not {lo} <= {var} <= {hi}: raise Slow",
                   f"{indent}b = KNOWN.get({var})",  # amounts, years and versions repeat: their bytes once
@@ -117,35 +119,51 @@ def _write(kind: str, var: str, const: str, lines: list[str], indent: str) -> No
         raise AssertionError(kind)
 
 
-def compile_writer(raw: dict[str, Any]) -> Callable[[dict[str, Any]], bytes] | None:
-    """The fast writer of record schema ``raw`` (as written in ``schemas/``, named types
-    inlined where first used), or None when a field's type is not one it writes."""
+Field = tuple[str, str, int, Any]  # (name, kind, index of null in its union or -1, the enum's {symbol: bytes})
+
+
+def flat_fields(raw: dict[str, Any]) -> list[Field] | None:
+    """The fields of record schema ``raw`` (as written in ``schemas/``, named types inlined
+    where first used), or None when one has a type the fast paths do not handle."""
     if raw.get("type") != "record":
         return None
     named: dict[str, Any] = {}
     namespace = raw.get("namespace", "")
-    lines = ["def write(record):", "    out = []", "    get = record.get"]
-    consts: dict[str, Any] = {}
-    for i, f in enumerate(raw["fields"]):
-        t = f["type"]
-        var = f"v{i}"
-        lines.append(f"    {var} = get({f['name']!r}, MISSING)")
-        lines.append(f"    if {var} is MISSING: raise Slow")
-        indent = "    "
+    fields: list[Field] = []
+    for f in raw["fields"]:
+        t, null_at = f["type"], -1
         if isinstance(t, list):  # a union: null and one other branch
             if len(t) != 2 or "null" not in t:
                 return None
-            null_at, t = t.index("null"), t[1 - t.index("null")]
-            lines.append(f"    if {var} is None: out.append({_long(null_at)!r})")
-            lines.append("    else:")
-            lines.append(f"        out.append({_long(1 - null_at)!r})")
-            indent = "        "
+            null_at = t.index("null")
+            t = t[1 - null_at]
         branch = _branch(named.get(t, t) if isinstance(t, str) else t)
         if branch is None:
             return None
         _remember(t, named, namespace)
-        consts[f"E{i}"] = branch[1]
-        _write(branch[0], var, f"E{i}", lines, indent)
+        fields.append((f["name"], branch[0], null_at, branch[1]))
+    return fields
+
+
+def compile_writer(raw: dict[str, Any]) -> Callable[[dict[str, Any]], bytes] | None:
+    """The fast writer of record schema ``raw``, or None when a field's type is not one it writes."""
+    fields = flat_fields(raw)
+    if fields is None:
+        return None
+    lines = ["def write(record):", "    out = []", "    get = record.get"]
+    consts: dict[str, Any] = {}
+    for i, (name, kind, null_at, detail) in enumerate(fields):
+        var = f"v{i}"
+        lines.append(f"    {var} = get({name!r}, MISSING)")
+        lines.append(f"    if {var} is MISSING: raise Slow")
+        indent = "    "
+        if null_at >= 0:
+            lines.append(f"    if {var} is None: out.append({_long(null_at)!r})")
+            lines.append("    else:")
+            lines.append(f"        out.append({_long(1 - null_at)!r})")
+            indent = "        "
+        consts[f"E{i}"] = detail
+        _write(kind, var, f"E{i}", lines, indent)
     lines.append("    return b''.join(out)")
     scope: dict[str, Any] = {"Slow": Slow, "SMALL": _SMALL, "LONG": _long, "KNOWN": _KNOWN, "KNOW": _know,
                              "DATE": _date, "MISSING": _MISSING,
@@ -153,6 +171,21 @@ def compile_writer(raw: dict[str, Any]) -> Callable[[dict[str, Any]], bytes] | N
                              **consts}
     exec(compile("\n".join(lines), f"<fast writer of {raw.get('name')}>", "exec"), scope)  # noqa: S102
     return scope["write"]  # type: ignore[no-any-return]
+
+
+_KINDS = ("string", "int", "long", "boolean", "enum", "date", "timestamp-millis")  # schemas/_flat.c's order
+
+
+def compile_flat(raw: dict[str, Any]) -> Any | None:
+    """The C reader and writer of record schema ``raw`` (``schemas._flat.Flat``: returns
+    fastavro's value or bytes, or None for fastavro to do it), or None when the schema is not
+    flat or the C is not built (``schemas/native.py``)."""
+    fields = flat_fields(raw)
+    flat = load("schemas._flat")
+    if fields is None or flat is None:
+        return None
+    return flat.Flat([(name, _KINDS.index(kind), null_at, tuple(detail) if kind == "enum" else None)
+                      for name, kind, null_at, detail in fields])
 
 
 _MISSING = object()

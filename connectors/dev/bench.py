@@ -43,6 +43,7 @@ from kafka.errors import KafkaError
 from connectors.dev.sample import certified_day, identity_event, make_id, raised_policies, utc
 from connectors.dev.workers import start_worker, stop_worker
 from connectors.kafka_io import make_producer, read_to_end
+from schemas import native
 from schemas.codec import Codec
 from streams.domain.ids import person_key
 from streams.kafka.admin import admin_client, ensure_topics, replication
@@ -381,12 +382,13 @@ def interpreter() -> str:
     path and whether it calls a shared libpython. The build matters as much as a lever of the
     code: Debian's python3.11 (PGO and LTO, libpython linked in) took 12-13% less worker CPU per
     event than this machine's pyenv build (--enable-shared, no --enable-optimizations) on the same
-    code (docs/performance.md)."""
+    code (docs/performance.md). Then whether the C fast paths ran (``schemas/native.py``: the
+    workers inherit ZHUCAN_NATIVE)."""
     try:  # what this process has mapped (sysconfig's Py_ENABLE_SHARED says how the package was configured)
         shared = "shared" if "libpython" in Path("/proc/self/maps").read_text() else "linked in"
     except OSError:
         shared = "unknown"
-    return f"Python {sys.version.split()[0]} ({sys.executable}, libpython {shared})"
+    return f"Python {sys.version.split()[0]} ({sys.executable}, libpython {shared}); {native.status()}"
 
 
 def remove_run(bootstrap: str, topic_prefix: str, group_prefix: str) -> tuple[int, int]:

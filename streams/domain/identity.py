@@ -8,17 +8,19 @@ listing every reason at once so a department can fix a record in one round.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from streams.domain.departments import SHIPPED, Departments
 from streams.domain.enums import Category, Change, LivingStatus, RejectionReason
-from streams.domain.ids import birth_date, mask_id, normalize_id
+from streams.domain.ids import IdProblem, birth_date, mask_id, normalize_id
 from streams.domain.regions import is_county_code
 
 # Enum members by value: a dict lookup instead of EnumType.__call__ (the hot path builds
 # two per identity event at the intake and again at the person stage). Avro has already
 # checked the symbols.
+Normalize = Callable[[str], tuple[str | None, IdProblem | None]]  # normalize_id's signature
 CATEGORIES = {m.value: m for m in Category}
 CHANGES = {m.value: m for m in Change}
 
@@ -70,7 +72,11 @@ def _as_utc(value: Any) -> dt.datetime:
     return dt.datetime.fromtimestamp(int(value) / 1000, tz=dt.UTC)
 
 
-def validate_identity(raw: dict[str, Any], departments: Departments = SHIPPED) -> Identity | Invalid:
+def validate_identity(raw: dict[str, Any], departments: Departments = SHIPPED,
+                      normalize: Normalize = normalize_id) -> Identity | Invalid:
+    """The department's record checked and made an ``Identity``, or every reason it is not one.
+    ``normalize`` is ``normalize_id`` or what returns the same (the intake's, with its common
+    case in C: ``streams/runtime/speedups.py``)."""
     reasons: list[RejectionReason] = []
     details: list[str] = []
 
@@ -86,7 +92,7 @@ def validate_identity(raw: dict[str, Any], departments: Departments = SHIPPED) -
         if not value:
             bad(RejectionReason.MISSING_FIELD, f"{field} is empty")
 
-    id18, problem = normalize_id(str(raw.get("id_number") or ""))
+    id18, problem = normalize(str(raw.get("id_number") or ""))
     if problem is not None:
         bad(problem.reason, f"{problem.detail} (id {mask_id(raw.get('id_number'))})")
 
@@ -163,9 +169,10 @@ def identity_from_command(raw: dict[str, Any]) -> Identity:
     )
 
 
-def check_identity(raw: dict[str, Any], departments: Departments = SHIPPED) -> Identity:
+def check_identity(raw: dict[str, Any], departments: Departments = SHIPPED,
+                   normalize: Normalize = normalize_id) -> Identity:
     """``validate_identity``, raising ``InvalidIdentity`` for a record that fails it."""
-    result = validate_identity(raw, departments)
+    result = validate_identity(raw, departments, normalize)
     if isinstance(result, Invalid):
         raise InvalidIdentity(result)
     return result

@@ -16,7 +16,7 @@ from schemas.exceptions import DecodeError
 from streams.domain.enums import RejectionReason
 from streams.domain.identity import InvalidIdentity, check_identity
 from streams.domain.ids import mask_id, normalize_id, opaque_key, person_key, scrub
-from streams.runtime import wire
+from streams.runtime import speedups, wire
 from streams.runtime.context import StageContext
 from streams.runtime.emit import Out
 from streams.runtime.unit import UnitOfWork
@@ -97,7 +97,7 @@ class IntakeStage:
             ))
             return None
         try:
-            ident = check_identity(raw, self.ctx.departments)
+            ident = check_identity(raw, self.ctx.departments, speedups.normalize_id)
         except InvalidIdentity as exc:
             outs.extend(self.rejection(event_id=raw["event_id"], source=source, raw_id=raw["id_number"],
                                        reasons=list(exc.invalid.reasons), detail=exc.invalid.detail,

@@ -93,17 +93,21 @@ def test_the_fast_writer_writes_fastavros_bytes(name, data):
         pass
 
 
-def test_the_person_stages_records_are_written_by_the_fast_writer_itself():
-    """Not handed to fastavro (which would make the fast writer a detour): a ledger line and a
-    fee standard as the person stage builds them, with enum members and ISO dates."""
+def person_stage_line() -> dict[str, Any]:
+    """A ledger line as the person stage builds it, with enum members and an ISO date."""
     from streams.domain.enums import Category, FundingSource, PaymentMode
 
-    line = {"id_number": "410102199001011234", "name": "张三", "region_code": "410102", "insurance_year": 2025,
+    return {"id_number": "410102199001011234", "name": "张三", "region_code": "410102", "insurance_year": 2025,
             "category": Category.MINIMUM_LIVING, "funding_source": FundingSource.MEDICAL_ASSISTANCE_FUND,
             "contribution_level": 1, "live_version": 2, "paid_version": None, "state": "NO_ANSWER",
             "premium_fen": 40000, "subsidy_fen": 28000, "payable_fen": 12000, "on_the_spot": False,
             "due": "2025-12-31", "suspected_since": None, "policy_id": "410000-2025@abc", "basis": "民政 低保",
             "updated_at": 1_764_000_000_000, "instructed_fen": 0, "payment_mode": PaymentMode.DIFFERENCE}
+
+
+def test_the_person_stages_records_are_written_by_the_fast_writer_itself():
+    """Not handed to fastavro (which would make the fast writer a detour)."""
+    line = person_stage_line()
     write = compile_writer(CODEC.schemas["LedgerEntry"].raw)
     assert write is not None and write(line) == _fastavro("LedgerEntry", line)
 

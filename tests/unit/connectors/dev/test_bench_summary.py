@@ -74,7 +74,8 @@ def test_a_workers_instance_id_reaches_both_of_its_groups(tmp_path):
 
 def test_the_bench_says_which_interpreter_ran_it():
     """The interpreter's build moves the figures as much as a lever of the code (docs/performance.md):
-    the result says its version, path and whether this process calls a shared libpython."""
+    the result says its version, path and whether this process calls a shared libpython, and
+    whether the C fast paths ran."""
     import sys
     from pathlib import Path
 
@@ -83,4 +84,6 @@ def test_the_bench_says_which_interpreter_ran_it():
     said = interpreter()
     assert said.startswith(f"Python {sys.version.split()[0]} ({sys.executable}, libpython ")
     mapped = "libpython" in Path("/proc/self/maps").read_text()
-    assert said.endswith("libpython shared)" if mapped else "libpython linked in)")
+    from schemas import native
+
+    assert said.endswith(("libpython shared); " if mapped else "libpython linked in); ") + native.status())

@@ -1,0 +1,17 @@
+"""The two C fast paths of the hot path (issue #25, part 2): ``schemas._flat`` (the flat
+records' Avro bodies) and ``streams._speedups`` (murmur2, the common ID number). Everything
+else is in pyproject.toml.
+
+Both are optional: where they cannot be compiled (no C compiler, no Python headers) the
+install goes on and the Python they shadow runs alone, with the same results; `zhucan bench`
+says which ran, and ``ZHUCAN_NATIVE=0`` chooses the Python where they are built.
+"""
+
+from setuptools import Extension, setup
+
+ARGS = ["-O2", "-std=c11", "-Wall", "-Wextra", "-Wno-unused-parameter", "-Wno-missing-field-initializers"]
+
+setup(ext_modules=[
+    Extension("schemas._flat", ["schemas/_flat.c"], optional=True, extra_compile_args=ARGS),
+    Extension("streams._speedups", ["streams/_speedups.c"], optional=True, extra_compile_args=ARGS),
+])
