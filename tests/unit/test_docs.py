@@ -12,7 +12,7 @@ from streams.settings import Settings, Tuning
 
 OPERATIONS = Path(__file__).resolve().parents[2] / "docs" / "operations.md"
 # read by the embedded broker, the importer and the bench, not by Settings
-OTHER_VARIABLES = {"ZHUCAN_KAFKA_DIR", "ZHUCAN_KAFKA_PORT", "ZHUCAN_IMPORT_KEY", "ZHUCAN_BENCH_PROFILE"}
+OTHER_VARIABLES = {"ZHUCAN_KAFKA_DIR", "ZHUCAN_KAFKA_PORT", "ZHUCAN_IMPORT_KEY", "ZHUCAN_BENCH_PROFILE", "ZHUCAN_NATIVE"}
 NOT_VARIABLES = {"departments", "extra_topics", "faults", "kafka", "tuning"}  # set in code (tests), or nested
 
 
