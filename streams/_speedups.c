@@ -74,7 +74,11 @@ days_in_month(int year, int month)
 static PyObject *
 id18(PyObject *self, PyObject *arg)
 {
-    if (!PyUnicode_Check(arg) || PyUnicode_READY(arg) < 0 || PyUnicode_GET_LENGTH(arg) != 18
+#if PY_VERSION_HEX < 0x030C0000
+    if (PyUnicode_Check(arg) && PyUnicode_READY(arg) < 0)
+        return NULL;
+#endif
+    if (!PyUnicode_Check(arg) || PyUnicode_GET_LENGTH(arg) != 18
         || PyUnicode_KIND(arg) != PyUnicode_1BYTE_KIND || !PyUnicode_IS_ASCII(arg))
         Py_RETURN_NONE;
     const char *s = (const char *)PyUnicode_DATA(arg);
