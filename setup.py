@@ -11,7 +11,9 @@ from setuptools import Extension, setup
 
 ARGS = ["-O2", "-std=c11", "-Wall", "-Wextra", "-Wno-unused-parameter", "-Wno-missing-field-initializers"]
 
-setup(ext_modules=[
-    Extension("schemas._flat", ["schemas/_flat.c"], optional=True, extra_compile_args=ARGS),
-    Extension("streams._speedups", ["streams/_speedups.c"], optional=True, extra_compile_args=ARGS),
+setup(ext_modules=[  # schemas/_civil.h: the calendar both use
+    Extension("schemas._flat", ["schemas/_flat.c"], depends=["schemas/_civil.h"], optional=True,
+              extra_compile_args=ARGS),
+    Extension("streams._speedups", ["streams/_speedups.c"], include_dirs=["schemas"],
+              depends=["schemas/_civil.h"], optional=True, extra_compile_args=ARGS),
 ])

@@ -17,6 +17,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "_civil.h" /* schemas/_civil.h */
+
 static PyObject *
 murmur2(PyObject *self, PyObject *arg)
 {
@@ -61,15 +63,6 @@ static const char *PROVINCES[] = {
     "11", "12", "13", "14", "15", "21", "22", "23", "31", "32", "33", "34", "35", "36", "37",
     "41", "42", "43", "44", "45", "46", "50", "51", "52", "53", "54", "61", "62", "63", "64",
     "65", "71", "81", "82", NULL};
-
-static int
-days_in_month(int year, int month)
-{
-    static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    if (month == 2 && ((year % 4 == 0 && year % 100 != 0) || year % 400 == 0))
-        return 29;
-    return days[month - 1];
-}
 
 static PyObject *
 id18(PyObject *self, PyObject *arg)
