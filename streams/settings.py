@@ -57,6 +57,12 @@ class Tuning(BaseModel):
     # The person stage (a Faust agent over zhucan.person-commands)
     person_take: int = Field(64, ge=1)  # records (mostly batch records) handled together: one wait for acks
     person_within_s: float = 0.01  # or fewer, after this long
+    # The longest the person stage holds the event loop within a take before it lets the others
+    # run (checked after each batch record, about a thousand commands): the intake's consumer
+    # heartbeats on the same loop, and a take of 64 batch records held it up to 10.5 s on a slow
+    # machine (2026-12-06), past that group's 10 s session: the worker was expelled, its intake
+    # commits failed and its records were fetched again.
+    person_hold_s: float = Field(0.05, gt=0)
     # The offset guards (streams/runtime/applied.py): a gap's repair (the missing records read, or
     # a seek back when they cannot be) is tried again after this long; a partition whose commits have not moved
     # for commit_stall_s while records past them were applied is sought back to its commit.

@@ -242,7 +242,8 @@ class PersonStage:
         for partition in set(by_partition) - self.ledger_seen:  # a partition's first unit here
             ctx.ledger.first_unit(partition, ctx.partition_of)
             self.ledger_seen.add(partition)
-        self.batch_started = time.monotonic()
+        self.batch_started = held = time.monotonic()
+        hold_s = ctx.settings.tuning.person_hold_s
         try:
             for event in events:
                 with as_current(event):  # the table's store reads the partition from it
@@ -251,6 +252,9 @@ class PersonStage:
                         await self.handle(msg, event.key if msg is event.message else msg.key, unit)
                         if unit.timed > timed and msg.timestamp:  # the department's record time to each decision
                             ctx.metrics.observe_latency(max(0.0, time.time() - msg.timestamp), unit.timed - timed)
+                if time.monotonic() - held > hold_s:  # let the loop's others run (the intake's heartbeats)
+                    await asyncio.sleep(0)
+                    held = time.monotonic()
             await self.commit(unit)
         finally:
             self.batch_started = None

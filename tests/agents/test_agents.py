@@ -578,3 +578,59 @@ def test_a_rejection_goes_to_the_operators_topic_and_to_the_departments_own(app)
     assert set(topics) == {"rejected", "rejected_own"}
     assert topics["rejected"] == topics["rejected_own"]  # the same record, the same person key
     assert app.ctx.topics.rejected_of["RURAL_REVITALIZATION"] == "identity.rejected.rural-revitalization.v1"
+
+
+@dataclass
+class Event:
+    """What Faust hands the person agent's take."""
+
+    message: Record
+    key: bytes | None
+    value: bytes
+
+
+@pytest.mark.parametrize(("hold_s", "held_throughout"), [(1e-9, False), (60.0, True)])
+async def test_a_take_lets_the_loop_run_between_batch_records(tmp_path, hold_s, held_throughout):
+    """The intake's consumer heartbeats on the worker's loop (a 10 s session): a take of 64 batch
+    records held it up to 10.5 s on a slow machine and the worker was expelled from the group.
+    After ``person_hold_s`` the take lets the loop run before its next batch record."""
+    from streams.settings import Tuning
+
+    settings = Settings(kafka_bootstrap_servers="localhost:1", key_secret=SECRET, data_dir=tmp_path,
+                        app_id="agent-test", store="memory://", tuning=Tuning(person_hold_s=hold_s))
+    app = create_app(settings, shipped_book())
+    app.faust.finalize()
+    app.ctx.send = AsyncMock()
+    app.ctx.commands.committed = AsyncMock(return_value=None)
+    app.ctx.commands.log_start = AsyncMock(return_value=0)
+    codec, ticks, seen = Codec(), [0], []
+
+    async def ticker() -> None:  # another task on the loop: the intake's heartbeat
+        while True:
+            ticks[0] += 1
+            await asyncio.sleep(0)
+
+    handle = app.person.handle
+
+    async def counted(msg, key, unit):
+        seen.append(ticks[0])
+        await handle(msg, key, unit)
+
+    app.person.handle = counted
+    events = []
+    for offset in range(5):
+        a = new_id()
+        value = batch.pack([(person_key(a, SECRET.encode()).encode(), codec.encode("IdentityEvent", event(a, "MINIMUM_LIVING")))])
+        events.append(Event(Record(app.ctx.topics.person_commands, 0, offset, b"~batch~0", value), b"~batch~0", value))
+    task = asyncio.ensure_future(ticker())
+    await asyncio.sleep(0)
+    try:
+        await app.person.take(events)
+    finally:
+        task.cancel()
+    assert len(seen) == 5
+    if held_throughout:  # within its hold, a take runs its batch records back to back
+        assert len(set(seen)) == 1
+    else:  # past it, the other task ran before each next batch record
+        assert seen == sorted(set(seen))
+    assert len(sent(app, "fee_standard")) == 5  # and the take did its work
