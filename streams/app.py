@@ -46,7 +46,7 @@ from streams.runtime.faults import Faults
 from streams.runtime.faust_compat import App, held_partitions, rebalancing, seek_partition
 from streams.runtime.intake_loop import IntakeService
 from streams.runtime.ledger import LedgerKeeper
-from streams.runtime.metrics import Metrics
+from streams.runtime.metrics import Metrics, watch_loop
 from streams.runtime.publish import Publisher
 from streams.runtime.query import PersonQueries
 from streams.runtime.reader import RangeReader
@@ -234,6 +234,11 @@ def create_app(settings: Settings, book: PolicyBook | None = None, cluster: str 
             logging.getLogger(name).setLevel(max(logging.INFO, logging.getLogger().getEffectiveLevel()))
         logging.getLogger("aiokafka").setLevel(logging.WARNING)
         logging.getLogger("kafka.net.selector").setLevel(logging.ERROR)  # GIL waits of the lag sampler's IO thread
+
+    @app.task
+    async def loop_watch() -> None:
+        """How long work holds the worker's event loop (a metric, and a warning past 3 s)."""
+        await watch_loop(ctx.metrics)
 
     @app.timer(tuning.commit_watch_s)
     async def lag_metric() -> None:

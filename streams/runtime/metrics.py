@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 from collections import defaultdict
@@ -21,6 +22,8 @@ HELP = {
     "zhucan_consumer_lag": ("gauge", "Lag of the worker's consumer group, per topic and partition"),
     "zhucan_intake_retries_total": ("counter", "Fetches of the intake loop fetched again after their handling or "
                                                "the fetch itself raised (a bug, not a failed send: those retry quietly)"),
+    "zhucan_event_loop_held_seconds_max": ("gauge", "The longest one piece of work held the worker's event loop since "
+                                                    "it started (the intake's consumer heartbeats on it: 10 s session)"),
     "zhucan_intake_first_fetch_ms": ("gauge", "When this worker's intake loop first took in department records "
                                               "(epoch ms; the bench's clock starts at the earliest)"),
 }  # and one counter per output topic of the person stage (its TopicSpec's ``counted``)
@@ -51,6 +54,15 @@ class Metrics:
     def set(self, name: str, value: float, **labels: str) -> None:
         with self._lock:
             self.values[name][tuple(sorted(labels.items()))] = value
+
+    def high(self, name: str, value: float, **labels: str) -> bool:
+        """Keep ``value`` if it is the highest yet; True if it was."""
+        key = tuple(sorted(labels.items()))
+        with self._lock:
+            if value <= self.values[name].get(key, float("-inf")):
+                return False
+            self.values[name][key] = value
+            return True
 
     def observe_latency(self, seconds: float, n: int = 1) -> None:
         """``n`` observations of ``seconds`` (a batch's fee standards share their record's time)."""
@@ -121,3 +133,19 @@ def serve_metrics(metrics: Metrics, host: str, port: int) -> ThreadingHTTPServer
     threading.Thread(target=server.serve_forever, name="zhucan-metrics", daemon=True).start()
     log.info("metrics on http://%s:%d/metrics", host, server.server_port)
     return server
+
+
+async def watch_loop(metrics: Metrics, probe_s: float = 0.25, warn_s: float = 3.0) -> None:
+    """How long work held this event loop: a sleep of ``probe_s`` that wakes late was kept from
+    running by one piece of work for the difference (``zhucan_event_loop_held_seconds_max``).
+    A hold over ``warn_s`` is logged: the intake's consumer heartbeats on this loop, and a hold
+    past its 10 s session expels the worker from the intake's group (the person stage's take held
+    it 10.5 s on a slow machine before ``person_hold_s``)."""
+    loop = asyncio.get_running_loop()
+    while True:
+        start = loop.time()
+        await asyncio.sleep(probe_s)
+        held = loop.time() - start - probe_s
+        if metrics.high("zhucan_event_loop_held_seconds_max", round(held, 3)) and held > warn_s:
+            log.warning("the event loop was held %.1f s by one piece of work (the intake's consumer could not "
+                        "heartbeat meanwhile; its session is 10 s)", held)
