@@ -59,9 +59,9 @@ class Tuning(BaseModel):
     person_within_s: float = 0.01  # or fewer, after this long
     # The longest the person stage holds the event loop within a take before it lets the others
     # run (checked after each batch record, about a thousand commands): the intake's consumer
-    # heartbeats on the same loop, and a take of 64 batch records held it up to 10.5 s on a slow
-    # machine (2026-12-06), past that group's 10 s session: the worker was expelled, its intake
-    # commits failed and its records were fetched again.
+    # heartbeats on the same loop, and takes of 64 batch records held it for seconds at a time
+    # (3.8-6.2 s) on a slow machine (2026-12-06): its heartbeats lapsed past that group's 10 s
+    # session, the worker was expelled, its intake commits failed and its records were fetched again.
     person_hold_s: float = Field(0.05, gt=0)
     # The offset guards (streams/runtime/applied.py): a gap's repair (the missing records read, or
     # a seek back when they cannot be) is tried again after this long; a partition whose commits have not moved

@@ -140,7 +140,7 @@ async def watch_loop(metrics: Metrics, probe_s: float = 0.25, warn_s: float = 3.
     running by one piece of work for the difference (``zhucan_event_loop_held_seconds_max``).
     A hold over ``warn_s`` is logged: the intake's consumer heartbeats on this loop, and a hold
     past its 10 s session expels the worker from the intake's group (the person stage's take held
-    it 10.5 s on a slow machine before ``person_hold_s``)."""
+    it for up to 6 s on a slow machine before ``person_hold_s``)."""
     loop = asyncio.get_running_loop()
     while True:
         start = loop.time()
