@@ -16,12 +16,18 @@ from hypothesis import strategies as st
 from schemas import native
 from schemas.codec import Codec
 from schemas.fast_writer import compile_flat
+from tests.fixtures import event, needs_c, new_id
 from tests.unit.schemas.test_fast_writer import _fastavro, _record, person_stage_line
 
 CODEC = Codec()
 FLAT = sorted(name for name, s in CODEC.schemas.items() if compile_flat(s.raw) is not None)
 
-needs_c = pytest.mark.skipif(not native.ENABLED, reason="ZHUCAN_NATIVE=0: the Python alone is under test")
+
+
+def _event(**given: Any) -> dict[str, Any]:
+    """A department's record (tests.fixtures.event) with every field, as decoding returns it."""
+    return {**event(new_id(), "MINIMUM_LIVING", **given), "previous_category": None, "person_number": None,
+            "living_status": None}
 
 
 def _flat(name: str) -> Any:
@@ -126,13 +132,10 @@ def test_bytes_the_c_reader_is_not_sure_of_go_to_fastavro(name, data):
 def test_the_codec_decodes_through_the_c_and_refuses_as_before():
     from schemas.exceptions import DecodeError
 
-    event = {"event_id": "e-1", "source": "CIVIL_AFFAIRS", "change": "CERTIFIED", "id_number": "410102199001011237",
-             "name": "张三", "category": "MINIMUM_LIVING", "region_code": "410102",
-             "effective_date": dt.date(2025, 1, 1), "occurred_at": dt.datetime(2025, 1, 2, 3, 4, 5, 678000, tzinfo=dt.UTC),
-             "is_student": False, "previous_category": None, "person_number": None, "living_status": None}
-    data = CODEC.encode("IdentityEvent", event)
-    assert CODEC._fast[data[:10]][3].read(data, 10) == event  # the C read it
-    assert CODEC.decode(data, expect="IdentityEvent") == ("IdentityEvent", event)
+    record = _event(occurred=dt.datetime(2025, 1, 2, 3, 4, 5, 678000, tzinfo=dt.UTC))
+    data = CODEC.encode("IdentityEvent", record)
+    assert CODEC._fast[data[:10]][3].read(data, 10) == record  # the C read it
+    assert CODEC.decode(data, expect="IdentityEvent") == ("IdentityEvent", record)
     with pytest.raises(DecodeError, match="1 trailing bytes"):  # fastavro's caller still says what is wrong
         CODEC.decode(data + b"\x00", expect="IdentityEvent")
     with pytest.raises(DecodeError) as refused:
@@ -153,10 +156,7 @@ def test_without_the_c_the_codec_runs_the_python(monkeypatch):
     plain = Codec()
     assert all(f is None for f in plain._flat.values())
     assert native.status() == "C fast paths off (ZHUCAN_NATIVE=0)"
-    event = {"event_id": "e-1", "source": "CIVIL_AFFAIRS", "change": "CERTIFIED", "id_number": "410102199001011237",
-             "name": "张三", "category": "MINIMUM_LIVING", "region_code": "410102",
-             "effective_date": dt.date(2025, 1, 1), "occurred_at": dt.datetime(2025, 1, 2, tzinfo=dt.UTC),
-             "is_student": True, "previous_category": None, "person_number": "p-1", "living_status": None}
-    data = plain.encode("IdentityEvent", event)
-    assert data == CODEC.encode("IdentityEvent", event)
-    assert plain.decode(data) == CODEC.decode(data) == ("IdentityEvent", event)
+    record = {**_event(is_student=True), "person_number": "p-1"}
+    data = plain.encode("IdentityEvent", record)
+    assert data == CODEC.encode("IdentityEvent", record)
+    assert plain.decode(data) == CODEC.decode(data) == ("IdentityEvent", record)

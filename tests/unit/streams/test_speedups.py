@@ -6,16 +6,15 @@ from __future__ import annotations
 
 import datetime as dt
 
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from streams.domain.ids import PROVINCES, check_char, normalize_id
 from streams.runtime import speedups as fast
 from streams.runtime.partitioning import py_murmur2
+from tests.fixtures import needs_c
 
 speedups = fast.C
-needs_c = pytest.mark.skipif(speedups is None, reason="ZHUCAN_NATIVE=0: the Python alone is under test")
 
 
 @needs_c
