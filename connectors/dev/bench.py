@@ -111,6 +111,13 @@ class BenchResult:
     topic_prefix: str = ""
     app_id: str = ""
     topics_kept: bool = False
+    # the latency run: the client that offered its events (librdkafka where it can run, else
+    # kafka-python), and the cores in use while they were offered: the whole machine's busy cores
+    # (every process on it, the broker too where it runs here), the workers', this bench's own
+    latency_client: str = ""
+    latency_machine_cores: float | None = None
+    latency_workers_cores: float | None = None
+    latency_bench_cores: float | None = None
 
 
 def measure_report(settings: Settings, args: Sequence[str]) -> dict[str, float]:
@@ -625,14 +632,110 @@ def _wait_caught_up(settings: Settings, procs: list[subprocess.Popen[bytes]], va
         monitor.close()
 
 
-def measure_latency(settings: Settings, rate: int, seconds: float, timeline: Path | None = None) -> list[float]:
-    """Offer ``rate`` new people per second for ``seconds``; event-to-fee latencies in ms.
+def latency_events(settings: Settings, total: int) -> list[tuple[str, bytes, bytes, bytes]]:
+    """The latency run's ``total`` new people, built before its clock: (topic, key, value, the
+    person key its fee standard will carry). Building them (a UUID, an ID number, the Avro record,
+    the HMAC key) inside the paced loop took about a quarter of the bench's samples there, on the
+    cores the workers were measured on."""
+    codec = Codec()
+    secret = settings.key_secret.get_secret_value().encode()
+    region = REGIONS[0]
+    effective = certified_day(load_book(), region)
+    topic = settings.topics.identity["CIVIL_AFFAIRS"]
+    events = []
+    for i in range(total):
+        id_number = make_id(region, dt.date(1960, 1, 1) + dt.timedelta(days=i // 1000), i % 1000)
+        ev = identity_event(event_id=f"lat-{uuid.uuid4().hex}", source="CIVIL_AFFAIRS", id_number=id_number,
+                            name="延迟", category="MINIMUM_LIVING", region=region, effective=effective,
+                            occurred=utc(2024, 8, 1))
+        events.append((topic, ev["event_id"].encode(), codec.encode("IdentityEvent", ev),
+                       person_key(id_number, secret).encode()))
+    return events
+
+
+class _Pacer:
+    """The latency run's producer, one record per send (no linger): librdkafka (confluent-kafka)
+    where it can run, else kafka-python, whose Python sender took about half a core at 1,000
+    records/s on the measured cores (the bench 0.57 cores in one run; 0.09-0.12 with librdkafka).
+    ``client`` names the one used."""
+
+    def __init__(self, settings: Settings, client: str) -> None:
+        ck = librdkafka() if client == "librdkafka" else None
+        self.client = "librdkafka" if ck is not None else "kafka-python"
+        if ck is not None:
+            self._c = ck.Producer({"bootstrap.servers": settings.kafka_bootstrap_servers, "acks": "all",
+                                   "enable.idempotence": True, "linger.ms": 0, "client.id": "zhucan-bench-latency"})
+        else:
+            self._p = make_producer(settings.kafka_bootstrap_servers, linger_ms=0)
+
+    def warm(self, settings: Settings, topic: str) -> None:
+        """Connect, learn ``topic``'s partitions and get the producer id before the clock: one
+        record to a topic of the bench's own, flushed. Unwarmed, librdkafka held the first events
+        until it had them: the first of them were 600-650 ms late, counted as the workers'."""
+        scratch = settings.topics.prefix + "zhucan.bench-latency-warmup"
+        scratch_topics(settings, [scratch])
+        if self.client == "librdkafka":
+            self._c.list_topics(topic, timeout=30)
+            self._c.produce(scratch, value=b"warm-up")
+            if self._c.flush(30):
+                raise RuntimeError("the latency run's producer could not reach the cluster in 30 s")
+        else:
+            self._p.partitions_for(topic)
+            self._p.send(scratch, value=b"warm-up").get(timeout=30)
+
+    def send(self, topic: str, key: bytes, value: bytes, timestamp_ms: int) -> None:
+        if self.client == "librdkafka":
+            self._c.produce(topic, value=value, key=key, timestamp=timestamp_ms)
+            self._c.poll(0)  # serve the delivery reports as they come
+        else:
+            self._p.send(topic, key=key, value=value, timestamp_ms=timestamp_ms)
+
+    def close(self) -> None:
+        if self.client == "librdkafka":
+            if self._c.flush(60):
+                raise RuntimeError("the latency run's producer could not deliver every record in 60 s")
+        else:
+            self._p.flush()
+            self._p.close()
+
+
+def machine_jiffies() -> tuple[int, int]:
+    """(busy, all) CPU time of every core of this machine so far, in clock ticks (``/proc/stat``'s
+    first line; idle and iowait are not busy). (0, 0) where there is no /proc."""
+    try:
+        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except (OSError, ValueError):
+        return 0, 0
+    everything = sum(fields[:8])  # user nice system idle iowait irq softirq steal (guest is in user)
+    return everything - fields[3] - (fields[4] if len(fields) > 4 else 0), everything
+
+
+def busy_cores(before: tuple[int, int], after: tuple[int, int], cores: int) -> float | None:
+    """How many of the machine's ``cores`` were busy, on average, between two ``machine_jiffies``."""
+    busy, everything = after[0] - before[0], after[1] - before[1]
+    return round(cores * busy / everything, 2) if everything > 0 else None
+
+
+@dataclass
+class LatencyRun:
+    latencies: list[float]  # ms, sorted
+    client: str  # the producer that offered the events
+    # cores in use while the events were offered: the whole machine (every process: the broker
+    # too, where it runs here), the workers, and this bench itself
+    machine_cores: float | None
+    workers_cores: float
+    bench_cores: float
+
+
+def measure_latency(settings: Settings, rate: int, seconds: float, timeline: Path | None = None,
+                    worker_pids: Sequence[int] = (), client: str = "librdkafka") -> LatencyRun:
+    """Offer ``rate`` new people per second for ``seconds``; event-to-fee latencies in ms, and
+    the cores in use meanwhile (a p99 on a machine whose cores are all busy is a queue for them).
 
     Fee standards are read from where the topic ended before the first event was offered,
     so the figure does not depend on how large the batch before it was. With ``timeline``,
     each event's send time (ms since the first) and latency are written there as CSV, to
     see whether slow events come together (a stall) or spread out."""
-    codec = Codec()
     reader = KafkaConsumer(**kafka_python_config(settings.kafka_bootstrap_servers), enable_auto_commit=False,
                            group_id=None, client_id="zhucan-bench-latency")
     parts = [TopicPartition(settings.topics.fee_standard, p)
@@ -641,28 +744,25 @@ def measure_latency(settings: Settings, rate: int, seconds: float, timeline: Pat
     reader.seek_to_end(*parts)
     for tp in parts:
         reader.position(tp)  # resolve the end offsets now, before anything is offered
-    producer = make_producer(settings.kafka_bootstrap_servers, linger_ms=0)
+    events = latency_events(settings, int(rate * seconds))
+    gc.collect()
+    pacer = _Pacer(settings, client)
+    pacer.warm(settings, events[0][0] if events else settings.topics.identity["CIVIL_AFFAIRS"])
     sent: dict[bytes, int] = {}
-    secret = settings.key_secret.get_secret_value().encode()
-    region = REGIONS[0]
-    effective = certified_day(load_book(), region)
-    total = int(rate * seconds)
+    machine0, workers0, bench0 = machine_jiffies(), _cpu_seconds(worker_pids), _cpu_seconds([os.getpid()])
     started = time.monotonic()
-    for i in range(total):
-        target = started + i / rate
-        delay = target - time.monotonic()
+    for i, (topic, key, value, person) in enumerate(events):
+        delay = started + i / rate - time.monotonic()
         if delay > 0:
             time.sleep(delay)
-        id_number = make_id(region, dt.date(1960, 1, 1) + dt.timedelta(days=i // 1000), i % 1000)
-        ev = identity_event(event_id=f"lat-{uuid.uuid4().hex}", source="CIVIL_AFFAIRS", id_number=id_number,
-                            name="延迟", category="MINIMUM_LIVING", region=region, effective=effective,
-                            occurred=utc(2024, 8, 1))
         now_ms = int(time.time() * 1000)
-        producer.send(settings.topics.identity["CIVIL_AFFAIRS"], key=ev["event_id"].encode(),
-                      value=codec.encode("IdentityEvent", ev), timestamp_ms=now_ms)
-        sent[person_key(id_number, secret).encode()] = now_ms
-    producer.flush()
-    producer.close()
+        pacer.send(topic, key, value, now_ms)
+        sent[person] = now_ms
+    pacer.close()
+    offered_s = max(time.monotonic() - started, 1e-3)
+    machine = busy_cores(machine0, machine_jiffies(), os.cpu_count() or 1)
+    workers_cores = round((_cpu_seconds(worker_pids) - workers0) / offered_s, 2)
+    bench_cores = round((_cpu_seconds([os.getpid()]) - bench0) / offered_s, 2)
     deadline = time.monotonic() + 60
     latencies: dict[bytes, float] = {}
     try:
@@ -677,12 +777,13 @@ def measure_latency(settings: Settings, rate: int, seconds: float, timeline: Pat
         first = min(sent.values(), default=0)
         rows = sorted((sent[k] - first, lat) for k, lat in latencies.items())
         timeline.write_text("sent_ms,latency_ms\n" + "".join(f"{s},{lat:.0f}\n" for s, lat in rows))
-    return sorted(latencies.values())
+    return LatencyRun(sorted(latencies.values()), pacer.client, machine, workers_cores, bench_cores)
 
 
 def run_bench(settings: Settings, n_events: int, workers: int = 1, rate: int = 1000, latency_s: float = 10.0,
               workdir: Path | None = None, backlog: bool = False, revision: bool = False,
-              kill: bool = False, static: bool = False, keep_topics: bool = False) -> BenchResult:
+              kill: bool = False, static: bool = False, keep_topics: bool = False,
+              latency_client: str = "librdkafka") -> BenchResult:
     """Measure the worker(s) on ``n_events``. By default the workers are running and the batch is
     produced at once (the producer shares the machine, so its rate bounds the figure); with
     ``backlog`` the batch is on the topics first and the clock starts when the workers' groups
@@ -759,7 +860,9 @@ def run_bench(settings: Settings, n_events: int, workers: int = 1, rate: int = 1
             reports[name] = measure_report(settings, args)
             say(f"`zhucan {' '.join(args)}` after the batch: {reports[name]['seconds']}s, "
                 f"peak {reports[name]['peak_mb']} MB")
-        latencies = measure_latency(settings, rate, latency_s, timeline=workdir / "latency.csv")
+        lat = measure_latency(settings, rate, latency_s, timeline=workdir / "latency.csv",
+                              worker_pids=[p.pid for p in procs], client=latency_client)
+        latencies = lat.latencies
         rss = max(_peak_rss_mb(p.pid) for p in procs)
         revised: tuple[float, float, int] | None = None
         if revision:
@@ -801,6 +904,8 @@ def run_bench(settings: Settings, n_events: int, workers: int = 1, rate: int = 1
         revision_changed=revised[2] if revised else None, reports=reports,
         kill_longest_wait_s=max(waits.values(), default=0.0) if waits is not None else None, kill_waits_s=waits,
         kill_caught_up_s=round((last - killed[1]) / 1000, 2) if killed is not None else None,
+        latency_client=lat.client, latency_machine_cores=lat.machine_cores,
+        latency_workers_cores=lat.workers_cores, latency_bench_cores=lat.bench_cores,
     )
 
 
@@ -813,6 +918,8 @@ def print_result(r: BenchResult) -> None:
              f"{r.ceiling_librdkafka_share:.1%}"),
             ("worker CPU per event (µs)", f"{r.worker_cpu_us_per_event}"),
             ("fee standards out", f"{r.fee_standards:,}"), (f"p50 / p99 at {r.latency_rate_eps}/s (ms)", f"{r.p50_ms} / {r.p99_ms}"),
+            ("cores busy during it", f"{r.latency_machine_cores} of {os.cpu_count()} (workers {r.latency_workers_cores}, "
+                                     f"this bench {r.latency_bench_cores}; offered by {r.latency_client})"),
             ("worker peak RSS (MB)", f"{r.rss_mb}"), ("state bytes per person", f"{r.state_bytes_per_person}"),
             ("mode", r.mode + (", static members" if r.static_members else "")), ("group members", f"{r.members}"),
             ("versions re-sent / conflicting", f"{r.duplicated_versions} / {r.conflicting_versions}"),
@@ -834,13 +941,14 @@ def print_result(r: BenchResult) -> None:
 
 def bench_main(settings: Settings, n_events: int, json_path: str | None, workers: int, rate: int, latency_s: float,
                backlog: bool = False, revision: bool = False, kill: bool = False, static: bool = False,
-               keep_topics: bool = False) -> int:
+               keep_topics: bool = False, latency_client: str = "librdkafka") -> int:
     if kill and (backlog or workers < 2):
         print("zhucan bench --kill: needs --workers 2 or more, in live mode (another worker takes over or waits)",
               file=sys.stderr)
         return 2
     result = run_bench(settings, n_events, workers=workers, rate=rate, latency_s=latency_s, backlog=backlog,
-                       revision=revision, kill=kill, static=static, keep_topics=keep_topics)
+                       revision=revision, kill=kill, static=static, keep_topics=keep_topics,
+                       latency_client=latency_client)
     print_result(result)
     if json_path:
         Path(json_path).write_text(json.dumps(asdict(result), indent=2) + "\n", encoding="utf-8")

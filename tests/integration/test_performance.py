@@ -23,8 +23,10 @@ FIELDS = {"events", "seconds", "throughput_eps", "ceiling_eps", "p50_ms", "p99_m
 def test_bench_smoke_run_writes_its_figures(stack, monkeypatch, tmp_path, capsys):
     stack.cli_env(monkeypatch)
     out = tmp_path / "bench.json"
-    assert main(["bench", "--events", "3000", "--rate", "200", "--latency-seconds", "2", "--json", str(out)]) == 0
+    assert main(["bench", "--events", "3000", "--rate", "200", "--latency-seconds", "2", "--json", str(out),
+                 "--latency-client", "kafka-python"]) == 0
     doc = json.loads(out.read_text())
+    assert doc["latency_client"] == "kafka-python"  # the other producer of the latency run (librdkafka below)
     assert FIELDS <= doc.keys()
     assert doc["events"] == 3000 and doc["fee_standards"] > 2000
     assert doc["conflicting_versions"] == 0 and doc["people_without_standard"] == 0
@@ -63,6 +65,10 @@ def test_two_workers_share_the_partitions_and_lose_or_repeat_nothing(stack, tmp_
     assert result.people_without_standard_after_stop == 0
     assert result.duplicated_versions == 0
     assert result.fee_standards >= 0.8 * result.people
+    # the cores in use while the latency run's events were offered, read from outside the workers
+    assert result.latency_client == "librdkafka"
+    assert result.latency_machine_cores is not None and 0 < result.latency_machine_cores <= (os.cpu_count() or 1)
+    assert result.latency_workers_cores is not None and result.latency_workers_cores > 0
     # the latency run's timeline: one row per offered person (200/s for 2 s), in send order
     rows = (tmp_path / "bench" / "latency.csv").read_text().splitlines()
     assert rows[0] == "sent_ms,latency_ms" and len(rows) == 1 + 400
@@ -124,3 +130,4 @@ def test_the_bench_clients_mode_moves_every_record_through_each_client(stack, mo
     assert main(["bench", "--clients", "--events", "200", "--json", str(out)]) == 0
     second = json.loads(out.read_text())
     assert _left(stack, second["topics"]["source"].rsplit(".", 1)[0] + ".", second["group"]) == ([], [])
+

@@ -138,8 +138,12 @@ def build_parser() -> argparse.ArgumentParser:
     bn.add_argument("--workers", type=int, default=1)
     bn.add_argument("--rate", type=int, default=1000, help="offered events/s for the latency run")
     bn.add_argument("--latency-seconds", type=float, default=10.0)
+    bn.add_argument("--latency-client", choices=["librdkafka", "kafka-python"], default="librdkafka",
+                    help="the producer that offers the latency run's events: librdkafka (confluent-kafka) where it "
+                         "can run, else kafka-python (whose Python sender takes more of the cores measured)")
     bn.add_argument("--backlog", action="store_true",
-                    help="produce the batch before the workers start; the clock starts when their groups are stable")
+                    help="produce the batch before the workers start; the clock starts at the first record any "
+                         "worker takes in")
     bn.add_argument("--revision", action="store_true",
                     help="after the batch: the workers' preview of a revision of every region-year, then its REDECIDE")
     bn.add_argument("--kill", action="store_true",

@@ -177,4 +177,4 @@ def cmd_bench(args: argparse.Namespace) -> int:
         print_clients(found)
         return written(found)
     return bench_main(settings, args.events, args.json, args.workers, args.rate, args.latency_seconds, args.backlog,
-                      args.revision, args.kill, args.static_members, args.keep_topics)
+                      args.revision, args.kill, args.static_members, args.keep_topics, args.latency_client)

@@ -87,3 +87,38 @@ def test_the_bench_says_which_interpreter_ran_it():
     from schemas import native
 
     assert said.endswith(("libpython shared); " if mapped else "libpython linked in); ") + native.status())
+
+
+def test_the_cores_busy_during_the_latency_run():
+    """Issue #25 (3): the p99 after a batch is read next to the cores in use while the events were
+    offered (a p99 on a machine whose cores are all busy is a queue for them): busy is everything
+    but idle and iowait, over all the machine's cores, between two readings."""
+    from connectors.dev.bench import busy_cores, machine_jiffies
+
+    # /proc/stat's ticks: user nice system idle iowait irq softirq steal
+    before = (100 + 0 + 50 + 0 + 0 + 0 + 0, 100 + 0 + 50 + 800 + 50 + 0 + 0 + 0)
+    after = (before[0] + 120 + 30 + 10, before[1] + 120 + 30 + 10 + 30 + 10)  # 160 busy of 200 ticks
+    assert busy_cores(before, after, cores=2) == 1.6
+    assert busy_cores(before, before, cores=2) is None  # no time passed: no figure, not 0
+    busy, everything = machine_jiffies()
+    assert 0 < busy <= everything  # this machine has run something since it booted
+
+
+def test_the_latency_runs_events_are_built_before_its_clock(tmp_path):
+    """The paced loop only sends: each event, its key and the person key its fee standard will
+    carry are built first (building them inside the loop cost the bench a share of the cores it
+    measured). Each is a new person of the same region, a valid department record."""
+    from connectors.dev.bench import latency_events
+    from schemas.codec import Codec
+    from streams.domain.ids import person_key
+    from streams.settings import Settings
+
+    settings = Settings(kafka_bootstrap_servers="localhost:1", data_dir=tmp_path, app_id="lat-test",
+                        topic_prefix="lat.")
+    events = latency_events(settings, 1500)
+    assert len(events) == 1500 and len({person for *_, person in events}) == 1500
+    topic, key, value, person = events[1234]
+    assert topic == settings.topics.identity["CIVIL_AFFAIRS"]
+    name, record = Codec().decode(value, expect="IdentityEvent")
+    assert record["event_id"].encode() == key and record["category"] == "MINIMUM_LIVING"
+    assert person == person_key(record["id_number"], settings.key_secret.get_secret_value().encode()).encode()
