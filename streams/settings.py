@@ -50,6 +50,13 @@ class Tuning(BaseModel):
     # The intake (plain aiokafka, streams/runtime/intake_loop.py)
     intake_max_records: int = Field(4000, ge=1)  # department records handled per fetch
     intake_fetch_wait_ms: int = Field(50, ge=0)  # how long a fetch may wait for more (latency a batch may add)
+    # A fetch with less than this waiting waits for more, up to intake_fetch_wait_ms, on the broker
+    # (Kafka's fetch.min.bytes; its default, 1 byte, answers at once). About 180 department records:
+    # at a batch's rates a fetch fills in a few ms; at a steady 1,000 events/s each fetch waits the
+    # full wait and brings a few dozen, where it brought one or two (2026-12-06, three alternated
+    # runs each: the workers' cores at 1,000/s after a batch 1.15-1.18 -> 0.63-0.67, their p50
+    # 50-57 -> 61-63 ms; the batch's CPU per event unchanged; docs/performance.md).
+    intake_fetch_min_bytes: int = Field(16 * 1024, ge=1)
     intake_partition_fetch_bytes: int = 4 * 1024**2
     intake_fetch_bytes: int = 32 * 1024**2
     retry_s: float = 1.0  # back-off after a failed send or fetch

@@ -88,6 +88,7 @@ class IntakeService(mode.Service):
             client_id=f"{s.app_id}-intake", group_id=s.app_id,
             enable_auto_commit=False, auto_offset_reset="earliest",
             max_partition_fetch_bytes=t.intake_partition_fetch_bytes, fetch_max_bytes=t.intake_fetch_bytes,
+            fetch_min_bytes=t.intake_fetch_min_bytes, fetch_max_wait_ms=t.intake_fetch_wait_ms,
             # static membership as the person stage's group (its session timeout stays aiokafka's 10 s:
             # a worker gone for good hands its department partitions on sooner than its people)
             group_instance_id=f"{s.instance_id}-intake" if s.instance_id else None,
