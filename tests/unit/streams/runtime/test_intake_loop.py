@@ -80,3 +80,26 @@ async def test_a_fetch_whose_handling_raised_is_fetched_again_and_the_loop_goes_
     assert handled[0] == handled[1] == list(range(10))  # the same records, again
     assert consumer.seeks == [0] and consumer.commits == [10]
     assert app.ctx.metrics.total("zhucan_intake_retries_total") == 1
+
+
+def test_a_fetch_of_several_partitions_is_handled_in_the_order_it_was_written() -> None:
+    """A fetch that waited for a few records holds up to 50 ms of several partitions: a department's
+    UPDATED sent after its CERTIFIED, keyed to another partition, must not be decided first (tax
+    would get a version the certification then replaces). Each partition's own order is kept, even
+    where its timestamps go back (a producer sets them)."""
+    from streams.runtime.intake_loop import in_written_order
+
+    def rec(partition: int, offset: int, timestamp: int) -> SimpleNamespace:
+        return SimpleNamespace(topic="identity", partition=partition, offset=offset, timestamp=timestamp)
+
+    p0, p1 = TopicPartition("identity", 0), TopicPartition("identity", 1)
+    certified, updated = rec(1, 7, 1_000), rec(0, 3, 1_020)
+    late_clock = rec(0, 4, 990)  # written after offset 3 of its partition, by a clock behind
+    fetched = {p0: [updated, late_clock, rec(0, 5, 1_050)], p1: [certified, rec(1, 8, 1_030)]}
+    order = [(r.partition, r.offset) for r in in_written_order(fetched)]
+    assert order == [(1, 7), (0, 3), (0, 4), (1, 8), (0, 5)]
+    assert order.index((1, 7)) < order.index((0, 3))  # the certification before its correction
+    for partition in (0, 1):  # each partition in its own order
+        offsets = [o for p, o in order if p == partition]
+        assert offsets == sorted(offsets)
+    assert in_written_order({p1: fetched[p1]}) == fetched[p1]
