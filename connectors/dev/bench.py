@@ -211,6 +211,12 @@ def librdkafka() -> Any | None:
     return confluent_kafka
 
 
+def rdkafka_producer(ck: Any, bootstrap: str, extra: dict[str, Any]) -> Any:
+    """A librdkafka producer (``ck``: confluent_kafka, from ``librdkafka()``) with acks=all and
+    idempotence on, set explicitly, as ``make_producer``'s kafka-python one; ``extra`` adds to them."""
+    return ck.Producer({"bootstrap.servers": bootstrap, "acks": "all", "enable.idempotence": True, **extra})
+
+
 def measure_ceiling(settings: Settings, n: int) -> float:
     """Consume the identity topics and produce as many records, no processing: records/s."""
     scratch = settings.topics.prefix + "zhucan.bench-ceiling"
@@ -248,8 +254,7 @@ def measure_ceiling_librdkafka(settings: Settings, n: int) -> float | None:
     scratch_topics(settings, [scratch])
     consumer = ck.Consumer({"bootstrap.servers": settings.kafka_bootstrap_servers, "group.id": f"{settings.app_id}-ceiling-c",
                          "auto.offset.reset": "earliest", "enable.auto.commit": False})
-    producer = ck.Producer({"bootstrap.servers": settings.kafka_bootstrap_servers, "acks": "all",
-                         "enable.idempotence": True, "linger.ms": 20, "batch.size": 512 * 1024})
+    producer = rdkafka_producer(ck, settings.kafka_bootstrap_servers, {"linger.ms": 20, "batch.size": 512 * 1024})
     consumer.subscribe(list(settings.topics.identity.values()))
     seen, started = 0, None
     deadline = time.monotonic() + 600
@@ -663,8 +668,8 @@ class _Pacer:
         ck = librdkafka() if client == "librdkafka" else None
         self.client = "librdkafka" if ck is not None else "kafka-python"
         if ck is not None:
-            self._c = ck.Producer({"bootstrap.servers": settings.kafka_bootstrap_servers, "acks": "all",
-                                   "enable.idempotence": True, "linger.ms": 0, "client.id": "zhucan-bench-latency"})
+            self._c = rdkafka_producer(ck, settings.kafka_bootstrap_servers,
+                                       {"linger.ms": 0, "client.id": "zhucan-bench-latency"})
         else:
             self._p = make_producer(settings.kafka_bootstrap_servers, linger_ms=0)
 

@@ -30,7 +30,13 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from connectors.dev.bench import librdkafka, remove_run, scratch_topics, synthetic_events
+from connectors.dev.bench import (
+    librdkafka,
+    rdkafka_producer,
+    remove_run,
+    scratch_topics,
+    synthetic_events,
+)
 from streams.kafka.security import aiokafka_config
 from streams.runtime.emit import Out, send_in_batches
 from streams.runtime.partitioning import partition_for
@@ -155,9 +161,9 @@ def _measure(settings: Settings, n: int, take: int, run: str, prefix: str) -> di
         result["consume_us_per_record_librdkafka"] = _cpu_us(n, consume_c)
     finally:
         consumer.close()
-    producer = ck.Producer({"bootstrap.servers": bootstrap, "acks": "all", "enable.idempotence": True,
-                            "linger.ms": t.producer_linger_s * 1000, "batch.size": t.producer_max_batch_size,
-                            "queue.buffering.max.messages": max(100_000, 2 * take)})
+    producer = rdkafka_producer(ck, bootstrap, {"linger.ms": t.producer_linger_s * 1000,
+                                                "batch.size": t.producer_max_batch_size,
+                                                "queue.buffering.max.messages": max(100_000, 2 * take)})
 
     def produce_c(rows: list[tuple[int, bytes, bytes]]) -> Callable[[], None]:
         def run() -> None:

@@ -27,6 +27,7 @@ import heapq
 import logging
 import time
 from collections.abc import Callable, Sequence
+from operator import attrgetter
 from typing import Any
 
 import mode
@@ -62,10 +63,6 @@ class _WaitForBatch(ConsumerRebalanceListener):  # type: ignore[misc]
         self.intake.checked.difference_update(assigned)  # each looked at again before its first record
 
 
-def _written_at(record: Any) -> int:
-    return record.timestamp  # type: ignore[no-any-return]
-
-
 def in_written_order(fetched: dict[TopicPartition, list[Any]]) -> list[Any]:
     """A fetch's records across its partitions in the order they were written (their timestamps),
     each partition's own order kept whatever its timestamps say. A fetch that waited for a few
@@ -76,7 +73,7 @@ def in_written_order(fetched: dict[TopicPartition, list[Any]]) -> list[Any]:
     sent on the way do not)."""
     if len(fetched) == 1:
         return next(iter(fetched.values()))
-    return list(heapq.merge(*fetched.values(), key=_written_at))
+    return list(heapq.merge(*fetched.values(), key=attrgetter("timestamp")))
 
 
 class IntakeService(mode.Service):
