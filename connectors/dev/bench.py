@@ -432,7 +432,7 @@ def remove_run(bootstrap: str, topic_prefix: str, group_prefix: str) -> tuple[in
 
 
 def _profiler() -> str:
-    """``ZHUCAN_BENCH_PROFILE``: empty (none), ``py-spy`` (sampled during the batch), else cProfile."""
+    """``ZHUCAN_BENCH_PROFILE``: empty (none), ``py-spy`` or ``perf`` (sampled during the batch), else cProfile."""
     return os.environ.get("ZHUCAN_BENCH_PROFILE", "").strip().lower()
 
 
@@ -440,7 +440,7 @@ def _start_workers(settings: Settings, n: int, workdir: Path, ports: list[int] |
                    static: bool = False) -> list[subprocess.Popen[bytes]]:
     """``n`` workers; each one's metrics port is appended to ``ports`` (the clock reads them)."""
     procs = []
-    cprofile = _profiler() not in ("", "0", "py-spy")
+    cprofile = _profiler() not in ("", "0", "py-spy", "perf")
     for i in range(n):
         profile = ["-m", "cProfile", "-o", str(workdir / f"worker{i}.prof")] if cprofile else []
         port = _free_port()
@@ -499,33 +499,86 @@ def measure_revision(settings: Settings, procs: list[subprocess.Popen[bytes]], w
 
 
 def _start_spies(procs: list[subprocess.Popen[bytes]], workdir: Path) -> list[tuple[subprocess.Popen[bytes], Path]]:
-    """py-spy sampling each worker (100 Hz, without pausing it) until stopped: collapsed stacks."""
-    exe = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    """The profiler ``ZHUCAN_BENCH_PROFILE`` names sampling each worker until stopped: py-spy's
+    collapsed Python stacks (100 Hz, without pausing it), or perf's samples of the native code
+    (499 Hz: the interpreter, the C extensions, libc, the kernel)."""
+    kind = _profiler()
+    if kind not in ("py-spy", "perf"):
+        return []
+    exe = (shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")) if kind == "py-spy" \
+        else (shutil.which("perf") or "perf")
     if not Path(exe).exists():
-        print("[bench] py-spy is not installed (pip install py-spy): no profile", file=sys.stderr)
+        print(f"[bench] {kind} is not installed ({'pip install py-spy' if kind == 'py-spy' else 'linux-perf'}): "
+              "no profile", file=sys.stderr)
         return []
     spies = []
     for i, proc in enumerate(procs):
-        out = workdir / f"worker{i}.collapsed"
-        spies.append((subprocess.Popen([exe, "record", "--pid", str(proc.pid), "--rate", "100", "--nonblocking",
-                                        "--format", "raw", "--output", str(out)],
-                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL), out))
+        out = workdir / (f"worker{i}.collapsed" if kind == "py-spy" else f"worker{i}.perf.data")
+        argv = ([exe, "record", "--pid", str(proc.pid), "--rate", "100", "--nonblocking", "--format", "raw",
+                 "--output", str(out)] if kind == "py-spy"
+                else [exe, "record", "-F", "499", "-p", str(proc.pid), "-o", str(out)])
+        spies.append((subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL), out))
     return spies
 
 
 def _stop_spies(spies: list[tuple[subprocess.Popen[bytes], Path]]) -> list[Path]:
     written = []
     for spy, out in spies:
-        spy.send_signal(signal.SIGINT)  # py-spy writes its output on SIGINT
+        spy.send_signal(signal.SIGINT)  # py-spy and perf write their output on SIGINT
         try:
             spy.wait(30)
         except subprocess.TimeoutExpired:
             spy.kill()
-        if out.exists():
+        if not out.exists():
+            continue
+        if out.suffix == ".data":  # perf's: its report by shared object and symbol
+            summary = out.with_name(out.name.replace(".perf.data", ".perf.txt"))
+            report = subprocess.run([spy.args[0], "report", "-i", str(out), "--stdio", "--no-children", "-g", "none",
+                                     "--sort", "dso,sym"], capture_output=True, text=True, check=False).stdout
+            summary.write_text(summarize_perf(report), encoding="utf-8")
+        else:
             summary = out.with_suffix(".top.txt")
             summary.write_text(summarize_collapsed(out.read_text(encoding="utf-8")), encoding="utf-8")
-            written.append(summary)
+        written.append(summary)
     return written
+
+
+_PERF_LINE = re.compile(r"^\s*([\d.]+)%\s+(\S+)\s+\[(.)\]\s+(.+?)\s*$")
+
+
+def _native_part(dso: str) -> str:
+    """What a shared object of perf's report is part of."""
+    if dso.startswith("libpython") or re.fullmatch(r"python3(\.\d+)?", dso):  # (a static build: the executable)
+        return "the interpreter (CPython)"
+    if dso.startswith(("libc.so", "libc-", "ld-linux", "libm.so")):
+        return "libc (memory, copies)"
+    if dso.startswith("[kernel") or dso in ("[vdso]", "[unknown]"):
+        return "the kernel (system calls, network, page faults)"
+    return "extensions and libraries (C, C++, Rust)"
+
+
+def summarize_perf(report: str, top: int = 30) -> str:
+    """perf's report (``--sort dso,sym``) of a worker as shares of its CPU: by part (the
+    interpreter running Python, the compiled extensions, libc, the kernel), by shared object,
+    and the hottest symbols."""
+    rows = []
+    for line in report.splitlines():
+        m = _PERF_LINE.match(line)
+        if m:
+            rows.append((float(m[1]), m[2], m[4]))
+    if not rows:
+        return "no samples\n"
+    total = sum(share for share, _, _ in rows)
+    parts: Counter[str] = Counter()
+    dsos: Counter[str] = Counter()
+    for share, dso, _ in rows:
+        parts[_native_part(dso)] += share
+        dsos[dso] += share
+    out = ["by part:"] + [f"{n / total:7.1%}  {part}" for part, n in parts.most_common()]
+    out += ["", "by shared object:"] + [f"{n / total:7.1%}  {dso}" for dso, n in dsos.most_common(top)]
+    out += ["", "symbols:"] + [f"{share / total:7.1%}  {sym} ({dso})" for share, dso, sym in
+                               sorted(rows, key=lambda r: -r[0])[:top]]
+    return "\n".join(out) + "\n"
 
 
 def summarize_collapsed(text: str, top: int = 30) -> str:
@@ -814,13 +867,13 @@ def run_bench(settings: Settings, n_events: int, workers: int = 1, rate: int = 1
     try:
         spies: list[tuple[subprocess.Popen[bytes], Path]] = []
         if backlog:
-            spies = _start_spies(procs, workdir) if _profiler() == "py-spy" else []
+            spies = _start_spies(procs, workdir)
             say("the workers start on the backlog (the clock starts at the first record any of them takes in)...")
         else:
             say(f"started {workers} worker(s); waiting until their groups are stable...")
             _wait_members(settings, procs, workers)
             say(f"producing the batch to {settings.topic_prefix}identity.*.v1 ({people:,} people)...")
-            spies = _start_spies(procs, workdir) if _profiler() == "py-spy" else []
+            spies = _start_spies(procs, workdir)
             produce_started_ms = int(time.time() * 1000)
             produce_s = _produce(settings, records)
             say(f"produced in {produce_s:.1f}s ({n_events / produce_s:,.0f}/s); waiting for the worker(s)...")

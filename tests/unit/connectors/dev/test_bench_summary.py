@@ -1,6 +1,6 @@
 """The benchmark's profile summary of py-spy's collapsed stacks (no broker)."""
 
-from connectors.dev.bench import summarize_collapsed
+from connectors.dev.bench import summarize_collapsed, summarize_perf
 
 
 def test_self_and_inclusive_shares_of_collapsed_stacks():
@@ -17,6 +17,36 @@ def test_self_and_inclusive_shares_of_collapsed_stacks():
 
 def test_no_samples_says_so():
     assert summarize_collapsed("") == "no samples\n"
+    assert summarize_perf("# Samples: 0\n") == "no samples\n"
+
+
+def test_perfs_report_by_part_shared_object_and_symbol():
+    """``ZHUCAN_BENCH_PROFILE=perf``: what of a worker's CPU is the interpreter running Python,
+    and what is compiled code (issue #25, part 2: where a native lever could act)."""
+    report = """# Samples: 3K of event 'cpu-clock:pppH'
+#
+# Overhead  Shared Object  Symbol
+# ........  .............  ......
+#
+    50.00%  libpython3.11.so.1.0     [.] _PyEval_EvalFrameDefault
+    10.00%  libpython3.11.so.1.0     [.] _PyObject_Malloc
+    10.00%  python3.11               [.] _PyEval_EvalFrameDefault
+     8.00%  libc.so.6                [.] __memmove_avx512_unaligned_erms
+     6.00%  rocksdict.cpython-311-x86_64-linux-gnu.so  [.] rocksdb::crc32c::Extend
+     4.00%  [kernel.kallsyms]        [k] exc_page_fault
+     2.00%  orjson.cpython-311-x86_64-linux-gnu.so  [.] orjson::serialize::Serializer::serialize
+"""
+    out = summarize_perf(report)
+    parts, rest = out.split("by shared object:")
+    shared, symbols = rest.split("symbols:")
+    # shares of what was sampled (90% here): 70 of 90 in the interpreter, whichever build holds it
+    assert "77.8%  the interpreter (CPython)" in parts
+    assert "8.9%  extensions and libraries (C, C++, Rust)" in parts
+    assert "8.9%  libc (memory, copies)" in parts and "4.4%  the kernel" in parts
+    assert "66.7%  libpython3.11.so.1.0" in shared and "6.7%  rocksdict" in shared
+    first = symbols.strip().splitlines()[0]
+    assert first == "55.6%  _PyEval_EvalFrameDefault (libpython3.11.so.1.0)"
+    assert "orjson::serialize::Serializer::serialize (orjson" in symbols
 
 
 def test_the_clock_starts_at_the_first_record_taken_in_or_earlier_never_later():
