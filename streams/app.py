@@ -36,6 +36,7 @@ import faust
 
 from schemas.codec import Codec
 from schemas.registry import SchemaRegistryClient
+from streams.domain.newcomers import Newcomers
 from streams.domain.policy.spec import PolicyBook
 from streams.kafka.lag import own_lag, progress_of
 from streams.kafka.security import faust_credentials
@@ -133,6 +134,7 @@ def _context(app: faust.App, settings: Settings, book: PolicyBook, codec: Codec)
         secret=settings.secret_bytes, emitter=emitter, send=emitter.emit, publisher=Publisher(t, codec), store=store,
         opened=OpenedYears(store), metrics=metrics, commands=CommandLog(settings, reader, seek, metrics),
         ledger=LedgerKeeper(t, codec, store, now_ms, enabled=not Faults.parse(settings.faults).no_ledger),
+        newcomers=Newcomers(settings.tuning.person_memo_entries),
     )
     return ctx
 

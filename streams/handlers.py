@@ -83,8 +83,11 @@ def _done(ctx: StageContext, work: Work, key: bytes, state: PersonState, effects
 def apply_identity(ctx: StageContext, work: Work, key: bytes, cmd: ApplyIdentity) -> None:
     ident = cmd.identity
     state, was = _state(ctx, work, key)
-    state = state or PersonState(id_number=ident.id_number)
-    effects = state.apply_identity(ident, ctx.book, key.decode(), ctx.clock(), ctx.opened.of(work.partition))
+    if state is None:  # a person's first command (most of a batch): decided once per key
+        state, effects = ctx.newcomers.apply_identity(ident, ctx.book, key.decode(), ctx.clock(),
+                                                      ctx.opened.of(work.partition))
+    else:
+        effects = state.apply_identity(ident, ctx.book, key.decode(), ctx.clock(), ctx.opened.of(work.partition))
     _done(ctx, work, key, state, effects, was)
 
 

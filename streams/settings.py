@@ -70,6 +70,10 @@ class Tuning(BaseModel):
     # (3.8-6.2 s) on a slow machine (2026-12-06): its heartbeats lapsed past that group's 10 s
     # session, the worker was expelled, its intake commits failed and its records were fetched again.
     person_hold_s: float = Field(0.05, gt=0)
+    # The decisions of people seen for the first time, remembered by what decides them
+    # (streams/domain/newcomers.py): at most this many keys (about 3 KiB each), emptied when full;
+    # 0 turns it off (every person decided by the rules from the start, as before 2026-12-06).
+    person_memo_entries: int = Field(8192, ge=0)
     # The offset guards (streams/runtime/applied.py): a gap's repair (the missing records read, or
     # a seek back when they cannot be) is tried again after this long; a partition whose commits have not moved
     # for commit_stall_s while records past them were applied is sought back to its commit.

@@ -112,6 +112,11 @@ def withdrawn_basis(timeline: Timeline, year: int, premium: int, departments: De
         why = "剩余身份不在本地资助范围"
     return f"{why}; 不再资助, 按普通居民缴费 {yuan(premium)}"
 
+def message_id(person_key: str, year: int, version: int) -> str:
+    """A fee standard's message id: the same for the same person, year and version (tax dedupes on it)."""
+    return f"{person_key[:32]}-{year}-v{version}"
+
+
 def issue(rec: YearRecord, year: int, decision: Decision | None, view: YearView, on_the_spot: bool,
           who: tuple[str, str], person_key: str, now_ms: int, timeline: Timeline,
           book: PolicyBook) -> FeeStandardIssued | None:
@@ -165,7 +170,7 @@ def issue(rec: YearRecord, year: int, decision: Decision | None, view: YearView,
     rec.policy_id = policy_id
     rec.on_the_spot = spot
     return FeeStandardIssued(
-        message_id=f"{person_key[:32]}-{year}-v{rec.version}",
+        message_id=message_id(person_key, year, rec.version),
         id_number=who[0],
         name=who[1],
         region_code=rec.region_code,

@@ -29,6 +29,7 @@ from typing import Any, TypeVar
 from schemas.codec import Codec
 from streams.domain.departments import Departments
 from streams.domain.ids import person_key
+from streams.domain.newcomers import Newcomers
 from streams.domain.policy.spec import PolicyBook
 from streams.kafka.admin import group_offsets
 from streams.kafka.topics import Topics
@@ -142,6 +143,8 @@ class StageContext:
     commands: CommandLog
     ledger: LedgerKeeper
     clock: Callable[[], int] = now_ms
+    # the decisions of people seen for the first time, by what decides them (issue #25, part 2)
+    newcomers: Newcomers = field(default_factory=lambda: Newcomers(0))
     in_flight: int = field(default=0)  # batches and fetches being handled (the drain on shutdown waits)
     # tests on real Kafka only (ZHUCAN_FAULTS die_scan): called after each commit of a partition scan
     scan_committed: Callable[[int, int], None] = field(default=lambda partition, people: None)

@@ -1,0 +1,129 @@
+"""The decisions of people seen for the first time, remembered by what decides them.
+
+A person's decisions are pure functions of their dated facts, the policy book and the years
+opened (``person.py``). Most commands of a province's batch are a person's first: one identity,
+no state. Two such people whose facts differ only in who they are get the same decisions:
+
+- what identifies them is the fact's ``event_id`` and ``recorded_ms`` (when the department
+  recorded it), the ID number, the name, the person key and the time of the decision. The
+  rules read none of these to decide a person of one fact: a fact's ``recorded_ms`` orders
+  facts and breaks ties between several; the ID number names the person in the fee standard
+  and in review cases;
+- except one thing the rules read from the ID number: the birth date, for whether the person
+  is a child under a policy's age (``is_child``). It is part of the key unless the person was
+  past every child age of the book on 1 January of its first year (then no year can count
+  them as a child: most people).
+
+So the key is every other field of the fact (``Fact`` holds every field the rules read), the
+birth date where it can matter, and the years opened; the book is the one the memo was filled
+with (another book empties it). The first person of a key is decided by ``PersonState``
+itself; what it gave is remembered only when it is the years and fee standards alone (no
+review case, whose text names the person), and the next people of that key get the same years
+and waiting years, and the same fee standards with their own ID number, name, message id and
+time. ``tests/unit/streams/domain/test_newcomers.py`` holds the two to the same bytes on random
+people, many of them sharing a key.
+
+Measured in docs/performance.md (issue #25, part 2); ``PERSON_MEMO_ENTRIES=0`` turns it off.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+from streams.domain.identity import Identity
+from streams.domain.ids import birth_date
+from streams.domain.messages import Effect, FeeStandardIssued
+from streams.domain.person import PersonState, _ms
+from streams.domain.policy.spec import PolicyBook
+from streams.domain.timeline import Fact
+from streams.domain.year import YearRecord, message_id
+
+Key = tuple[Any, ...]
+_RECORDED = Fact._fields.index("recorded_ms")  # (event_id is the first field)
+
+
+def adult_since(book: PolicyBook) -> dt.date:
+    """Born on or before this day: past every child age of ``book`` on 1 January of its first
+    year, so a child in no year the book can decide."""
+    years = [p.year for p in book]
+    limits = [p.spec.child_age_below.value for p in book if p.spec.child_age_below is not None]
+    if not years:
+        return dt.date.max
+    return dt.date(min(years) - max(limits, default=0), 1, 1)
+
+
+def _year_copy(rec: YearRecord) -> YearRecord:
+    """A record of its own (its lists and dicts too), without a dataclass's __init__."""
+    new = object.__new__(YearRecord)
+    new.__dict__.update(rec.__dict__)
+    new.held = list(rec.held)
+    new.paid = dict(rec.paid)
+    new.older = {version: dict(figures) for version, figures in rec.older.items()}
+    return new
+
+
+class Newcomers:
+    """The decisions of people with no state, by key (at most ``entries``; 0: none kept)."""
+
+    def __init__(self, entries: int) -> None:
+        self.entries = entries
+        self.book: PolicyBook | None = None
+        self._adult = dt.date.max
+        self._known: dict[Key, tuple[dict[int, YearRecord], list[int], list[str], list[FeeStandardIssued]]] = {}
+        self.hits = 0
+        self.misses = 0
+
+    def _key(self, fact: Fact, id_number: str, opened: Mapping[str, int] | None) -> Key:
+        born = birth_date(id_number)
+        return (fact[1:_RECORDED], fact[_RECORDED + 1:],  # every field but event_id and recorded_ms
+                born if born is not None and born > self._adult else None,
+                tuple(sorted(opened.items())) if opened else ())
+
+    def apply_identity(self, ev: Identity, book: PolicyBook, person_key: str, now_ms: int,
+                       opened: Mapping[str, int] | None = None) -> tuple[PersonState, list[Effect]]:
+        """A new person's state after ``ev`` and its effects: what
+        ``PersonState(id_number=ev.id_number).apply_identity(ev, ...)`` gives."""
+        if self.entries <= 0:
+            state = PersonState(id_number=ev.id_number)
+            return state, state.apply_identity(ev, book, person_key, now_ms, opened)
+        if book is not self.book:
+            self.book, self._adult = book, adult_since(book)
+            self._known.clear()
+        fact = Fact(ev.event_id, ev.source, ev.category, ev.change, ev.region_code, ev.effective_date,
+                    _ms(ev.occurred_at), ev.is_student, ev.previous_category, ev.living_status)
+        key = self._key(fact, ev.id_number, opened)
+        known = self._known.get(key)
+        if known is None:
+            self.misses += 1
+            state = PersonState(id_number=ev.id_number)
+            effects = state.apply_identity(ev, book, person_key, now_ms, opened)
+            if all(type(e) is FeeStandardIssued for e in effects) and state.facts == [fact] and not (
+                    state.seen or state.claims or state.paid_out or state.others):
+                if len(self._known) >= self.entries:
+                    self._known.clear()  # bounded: a batch's keys fill it again
+                self._known[key] = ({y: _year_copy(r) for y, r in state.years.items()}, list(state.waiting),
+                                    list(state.raised), [_standard_copy(e) for e in effects])  # type: ignore[arg-type]
+            return state, effects
+        self.hits += 1
+        years, waiting, raised, standards = known
+        state = PersonState(id_number=ev.id_number, name=ev.name, facts=[fact],
+                            years={y: _year_copy(r) for y, r in years.items()}, waiting=list(waiting),
+                            raised=list(raised))
+        issued: list[Effect] = []
+        for s in standards:
+            e = _standard_copy(s)
+            e.message_id = message_id(person_key, s.insurance_year, s.version)
+            e.id_number, e.name, e.issued_at = ev.id_number, ev.name, now_ms
+            issued.append(e)
+        return state, issued
+
+
+def _standard_copy(e: FeeStandardIssued) -> FeeStandardIssued:
+    new = object.__new__(FeeStandardIssued)
+    new.__dict__.update(e.__dict__)
+    return new
+
+
+__all__ = ["Newcomers", "adult_since"]
