@@ -37,6 +37,7 @@ from streams.domain.commands import (
 from streams.domain.exceptions import DomainError
 from streams.domain.ledger import Totals, contributions, lines_of, merge
 from streams.domain.messages import Control, Effect, unknown_payment
+from streams.domain.newcomers import Newcomer
 from streams.domain.person import PersonState
 from streams.domain.revision import PreviewTotals, person_row, preview_year
 from streams.policies import parse_documents
@@ -70,10 +71,12 @@ def _state(ctx: StageContext, work: Work, key: bytes) -> tuple[PersonState | Non
 
 
 def _done(ctx: StageContext, work: Work, key: bytes, state: PersonState, effects: list[Effect],
-          was: Before | None) -> None:
+          was: Before | None, new: Newcomer | None = None) -> None:
     """Effects, ledger lines and totals, and the state into the unit: everything that can fail
-    (encoding) first, so that a failed command leaves no trace."""
-    ledger = ctx.ledger.note(work.partition, key, was, state)  # the lines that changed, and the totals
+    (encoding) first, so that a failed command leaves no trace. ``new``: a newcomer's, whose
+    lines and totals may be known already."""
+    known = (new.lines, new.totals) if new is not None and new.lines is not None and new.totals is not None else None
+    ledger = ctx.ledger.note(work.partition, key, was, state, known)  # the lines that changed, and the totals
     stored = state.dumps()
     ctx.publisher.publish(work.unit, effects, key, home=work.partition)  # encodes every effect before adding any
     ledger()
@@ -84,10 +87,10 @@ def apply_identity(ctx: StageContext, work: Work, key: bytes, cmd: ApplyIdentity
     ident = cmd.identity
     state, was = _state(ctx, work, key)
     if state is None:  # a person's first command (most of a batch): decided once per key
-        state, effects = ctx.newcomers.apply_identity(ident, ctx.book, key.decode(), ctx.clock(),
-                                                      ctx.opened.of(work.partition))
-    else:
-        effects = state.apply_identity(ident, ctx.book, key.decode(), ctx.clock(), ctx.opened.of(work.partition))
+        new = ctx.newcomers.apply_identity(ident, ctx.book, key.decode(), ctx.clock(), ctx.opened.of(work.partition))
+        _done(ctx, work, key, new.state, new.effects, None, new)
+        return
+    effects = state.apply_identity(ident, ctx.book, key.decode(), ctx.clock(), ctx.opened.of(work.partition))
     _done(ctx, work, key, state, effects, was)
 
 

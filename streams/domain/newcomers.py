@@ -30,10 +30,11 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from streams.domain.identity import Identity
 from streams.domain.ids import birth_date
+from streams.domain.ledger import LedgerLine, Totals, contributions, lines_of
 from streams.domain.messages import Effect, FeeStandardIssued
 from streams.domain.person import PersonState, _ms
 from streams.domain.policy.spec import PolicyBook
@@ -41,6 +42,26 @@ from streams.domain.timeline import Fact
 from streams.domain.year import YearRecord, message_id
 
 Key = tuple[Any, ...]
+
+
+class Newcomer(NamedTuple):
+    """A newcomer's state and effects, and where remembered, its ledger lines and what they add
+    to the totals (``lines_of`` and ``contributions`` of the state: the same for every person of
+    a key, as the lines name no one)."""
+
+    state: PersonState
+    effects: list[Effect]
+    lines: dict[int, LedgerLine] | None = None
+    totals: Totals | None = None
+
+
+class _Known(NamedTuple):
+    years: dict[int, YearRecord]
+    waiting: list[int]
+    raised: list[str]
+    standards: list[FeeStandardIssued]
+    lines: dict[int, LedgerLine]
+    totals: Totals
 _RECORDED = Fact._fields.index("recorded_ms")  # (event_id is the first field)
 
 
@@ -71,7 +92,7 @@ class Newcomers:
         self.entries = entries
         self.book: PolicyBook | None = None
         self._adult = dt.date.max
-        self._known: dict[Key, tuple[dict[int, YearRecord], list[int], list[str], list[FeeStandardIssued]]] = {}
+        self._known: dict[Key, _Known] = {}
         self.hits = 0
         self.misses = 0
 
@@ -82,12 +103,12 @@ class Newcomers:
                 tuple(sorted(opened.items())) if opened else ())
 
     def apply_identity(self, ev: Identity, book: PolicyBook, person_key: str, now_ms: int,
-                       opened: Mapping[str, int] | None = None) -> tuple[PersonState, list[Effect]]:
+                       opened: Mapping[str, int] | None = None) -> Newcomer:
         """A new person's state after ``ev`` and its effects: what
         ``PersonState(id_number=ev.id_number).apply_identity(ev, ...)`` gives."""
         if self.entries <= 0:
             state = PersonState(id_number=ev.id_number)
-            return state, state.apply_identity(ev, book, person_key, now_ms, opened)
+            return Newcomer(state, state.apply_identity(ev, book, person_key, now_ms, opened))
         if book is not self.book:
             self.book, self._adult = book, adult_since(book)
             self._known.clear()
@@ -99,25 +120,31 @@ class Newcomers:
             self.misses += 1
             state = PersonState(id_number=ev.id_number)
             effects = state.apply_identity(ev, book, person_key, now_ms, opened)
-            if all(type(e) is FeeStandardIssued for e in effects) and state.facts == [fact] and not (
-                    state.seen or state.claims or state.paid_out or state.others):
-                if len(self._known) >= self.entries:
-                    self._known.clear()  # bounded: a batch's keys fill it again
-                self._known[key] = ({y: _year_copy(r) for y, r in state.years.items()}, list(state.waiting),
-                                    list(state.raised), [_standard_copy(e) for e in effects])  # type: ignore[arg-type]
-            return state, effects
+            if not (all(type(e) is FeeStandardIssued for e in effects) and state.facts == [fact] and not (
+                    state.seen or state.claims or state.paid_out or state.others)):
+                return Newcomer(state, effects)
+            if len(self._known) >= self.entries:
+                self._known.clear()  # bounded: a batch's keys fill it again
+            lines = lines_of(state.years)
+            known = self._known[key] = _Known(
+                {y: _year_copy(r) for y, r in state.years.items()}, list(state.waiting), list(state.raised),
+                [_standard_copy(e) for e in effects], lines, contributions(lines))  # type: ignore[arg-type]
+            return Newcomer(state, effects, lines, _totals_copy(known.totals))
         self.hits += 1
-        years, waiting, raised, standards = known
         state = PersonState(id_number=ev.id_number, name=ev.name, facts=[fact],
-                            years={y: _year_copy(r) for y, r in years.items()}, waiting=list(waiting),
-                            raised=list(raised))
+                            years={y: _year_copy(r) for y, r in known.years.items()}, waiting=list(known.waiting),
+                            raised=list(known.raised))
         issued: list[Effect] = []
-        for s in standards:
+        for s in known.standards:
             e = _standard_copy(s)
             e.message_id = message_id(person_key, s.insurance_year, s.version)
             e.id_number, e.name, e.issued_at = ev.id_number, ev.name, now_ms
             issued.append(e)
-        return state, issued
+        return Newcomer(state, issued, known.lines, _totals_copy(known.totals))
+
+
+def _totals_copy(totals: Totals) -> Totals:
+    return {k: list(v) for k, v in totals.items()}
 
 
 def _standard_copy(e: FeeStandardIssued) -> FeeStandardIssued:
@@ -126,4 +153,4 @@ def _standard_copy(e: FeeStandardIssued) -> FeeStandardIssued:
     return new
 
 
-__all__ = ["Newcomers", "adult_since"]
+__all__ = ["Newcomer", "Newcomers", "adult_since"]

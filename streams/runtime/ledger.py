@@ -92,14 +92,16 @@ class LedgerKeeper:
         """The person's lines as they stand before a command (for ``note``)."""
         return lines_of(years, paid_out), tuple(paid_out)
 
-    def note(self, partition: int, key: bytes, was: Before | None, state: Any) -> Callable[[], None]:
+    def note(self, partition: int, key: bytes, was: Before | None, state: Any,
+             known: tuple[dict[int, LedgerLine], Totals] | None = None) -> Callable[[], None]:
         """The changed lines of ``state`` (after a command) for ``ledger.v1``, and its totals'
         change, computed (and encoded) now; the returned call adds them to the unit in hand and
-        cannot fail: a command that fails before it leaves no trace."""
+        cannot fail: a command that fails before it leaves no trace. ``known``: a new person's
+        lines and what they add to the totals, already computed (``streams/domain/newcomers.py``)."""
         if not self.enabled:
             return NOTHING
         old_lines, old_paid = was or ({}, ())
-        lines = lines_of(state.years, state.paid_out)
+        lines = known[0] if known is not None and was is None else lines_of(state.years, state.paid_out)
         changed = [(year, line) for year, line in lines.items() if old_lines.get(year) != line]
         if not changed and len(old_paid) == len(state.paid_out):
             return NOTHING
@@ -107,7 +109,7 @@ class LedgerKeeper:
         entries = {ledger_key(key, year): self.entry(key, year, line, state.id_number, state.name, now, partition)
                    for year, line in changed}
         if was is None:  # a new person: all of it
-            change = contributions(lines, state.paid_out)
+            change = known[1] if known is not None else contributions(lines, state.paid_out)
         elif not old_paid and not state.paid_out:  # no instruction: an unchanged line adds and takes the same
             years = {year for year, _ in changed} | (old_lines.keys() - lines.keys())
             change = delta(contributions({y: old_lines[y] for y in years if y in old_lines}),

@@ -24,6 +24,9 @@ HELP = {
                                                "the fetch itself raised (a bug, not a failed send: those retry quietly)"),
     "zhucan_event_loop_held_seconds_max": ("gauge", "The longest one piece of work held the worker's event loop since "
                                                     "it started (the intake's consumer heartbeats on it: 10 s session)"),
+    "zhucan_person_newcomers_total": ("counter", "People decided at their first command (an identity): by the rules, "
+                                                 "or given the remembered decisions of an earlier person of the same "
+                                                 "facts (streams/domain/newcomers.py)"),
     "zhucan_intake_first_fetch_ms": ("gauge", "When this worker's intake loop first took in department records "
                                               "(epoch ms; the bench's clock starts at the earliest)"),
 }  # and one counter per output topic of the person stage (its TopicSpec's ``counted``)

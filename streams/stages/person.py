@@ -258,6 +258,9 @@ class PersonStage:
             await self.commit(unit)
         finally:
             self.batch_started = None
+        newcomers = ctx.newcomers  # (counted per take, not per person)
+        ctx.metrics.set("zhucan_person_newcomers_total", newcomers.misses, how="decided")
+        ctx.metrics.set("zhucan_person_newcomers_total", newcomers.hits, how="remembered")
 
     async def commit(self, unit: UnitOfWork[tuple[int, bytes], bytes]) -> None:
         """The unit, with each partition's applied-offset marker written after the states it covers."""

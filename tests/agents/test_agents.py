@@ -634,3 +634,43 @@ async def test_a_take_lets_the_loop_run_between_batch_records(tmp_path, hold_s, 
     else:  # past it, the other task ran before each next batch record
         assert seen == sorted(set(seen))
     assert len(sent(app, "fee_standard")) == 5  # and the take did its work
+
+
+def _app(tmp_path, **tuning) -> object:
+    settings = Settings(kafka_bootstrap_servers="localhost:1", key_secret=SECRET, data_dir=tmp_path,
+                        app_id="agent-test", tuning=tuning)
+    app = create_app(settings, shipped_book())
+    app.faust.finalize()
+    app.faust.conf.store = "memory://"
+    app.faust.flow_control.resume()
+    app.ctx.send = AsyncMock()
+    app.ctx.commands.committed = AsyncMock(return_value=None)
+    app.ctx.commands.log_start = AsyncMock(return_value=0)
+    app.ctx.clock = app.ctx.ledger.clock = lambda: 1_750_000_000_000
+    return app
+
+
+async def test_newcomers_of_the_same_facts_get_the_records_the_rules_give_each(tmp_path):
+    """Issue #25, part 2: a batch's newcomers decided once per key (streams/domain/newcomers.py)
+    send exactly what deciding each by the rules sends: their own fee standards and ledger lines,
+    the totals counting each, their own states on the changelog."""
+    codec = Codec()
+    people = [(new_id(), name) for name in ("张三", "李四", "王五", "赵六")]
+    records = [(person_key(idn, SECRET.encode()).encode(),
+                codec.encode("IdentityEvent", {**event(idn, "MINIMUM_LIVING"), "name": name})) for idn, name in people]
+    sent_by = {}
+    for entries in (8192, 0):
+        app = _app(tmp_path / str(entries), person_memo_entries=entries)
+        async with app.faust.agents["zhucan.person"].test_context() as agent:
+            await agent.put(batch.pack(records), key=b"~batch~0")
+            await settled(app)
+        sent_by[entries] = [(o.topic, o.key, o.value) for c in app.ctx.send.await_args_list for o in c.args[0]]
+        sent_by[entries].append(sorted(app.ctx.store.table.data.items()))  # the states and totals kept
+        remembered = app.ctx.metrics.values["zhucan_person_newcomers_total"][(("how", "remembered"),)]
+        assert remembered == (3 if entries else 0)
+    assert sent_by[8192] == sent_by[0]
+    fees = [codec.decode(v)[1] for t, _, v in sent_by[8192][:-1] if t.endswith("fee-standard.v1")]
+    assert [(f["id_number"], f["name"]) for f in fees] == people
+    assert len({f["message_id"] for f in fees}) == 4
+    ledger = [codec.decode(v)[1] for t, _, v in sent_by[8192][:-1] if t.endswith("ledger.v1")]
+    assert [(row["id_number"], row["name"]) for row in ledger] == people

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from connectors.dev.sample import make_id
 from streams.domain.identity import Identity, validate_identity
-from streams.domain.ledger import lines_of
+from streams.domain.ledger import contributions, lines_of
 from streams.domain.messages import FeeStandardIssued
 from streams.domain.newcomers import Newcomers, adult_since
 from streams.domain.person import PersonState
@@ -60,7 +60,10 @@ def decided(ident: Identity, book: PolicyBook, key: str, now: int,
 
 def remembered(memo: Newcomers, ident: Identity, book: PolicyBook, key: str, now: int,
                opened: dict[str, int]) -> tuple[bytes, list[tuple[str, dict[str, Any]]], dict[int, Any]]:
-    state, effects = memo.apply_identity(ident, book, key, now, opened)
+    """As ``decided``, by the memo; the lines and totals it gives with a state are the state's."""
+    state, effects, lines, totals = memo.apply_identity(ident, book, key, now, opened)
+    assert lines is None or lines == lines_of(state.years)
+    assert totals is None or totals == contributions(lines_of(state.years))
     return state.dumps(), [(type(e).__name__, dict(e.__dict__)) for e in effects], lines_of(state.years)
 
 
@@ -148,7 +151,7 @@ def test_the_second_person_of_a_key_is_remembered_with_their_own_id_name_message
     first, second = _person(HENAN, dt.date(1961, 2, 3), "MINIMUM_LIVING"), _person(
         HENAN, dt.date(1975, 8, 9), "MINIMUM_LIVING", name="王五")
     assert remembered(memo, first, book, "a" * 64, 1, {}) == decided(first, book, "a" * 64, 1, {})
-    state, effects = memo.apply_identity(second, book, "b" * 64, 2, {})
+    state, effects, _, _ = memo.apply_identity(second, book, "b" * 64, 2, {})
     assert (memo.hits, memo.misses) == (1, 1)
     (standard,) = effects
     assert isinstance(standard, FeeStandardIssued)
@@ -215,12 +218,15 @@ def test_what_a_person_changes_later_is_their_own():
     book = shipped_book()
     memo = Newcomers(entries=100)
     memo.apply_identity(_person(HENAN, dt.date(1961, 2, 3), "MINIMUM_LIVING"), book, "d" * 64, 1, {})
-    first, _ = memo.apply_identity(_person(HENAN, dt.date(1963, 2, 3), "MINIMUM_LIVING"), book, "d" * 64, 1, {})
+    first = memo.apply_identity(_person(HENAN, dt.date(1963, 2, 3), "MINIMUM_LIVING"), book, "d" * 64, 1, {})
     assert memo.hits == 1
-    for rec in first.years.values():  # a remembered person's years, changed by a later command
+    for rec in first.state.years.values():  # a remembered person's years, changed by a later command
         rec.held.append("ORPHAN")
         rec.older["1"] = {"changed": True}
         rec.subsidy_fen = -1
+    assert first.totals is not None
+    for row in first.totals.values():  # and what it added to the totals (merged, in the ledger)
+        row[0] += 5
     again = _person(HENAN, dt.date(1962, 2, 3), "MINIMUM_LIVING")
     assert remembered(memo, again, book, "e" * 64, 1, {}) == decided(again, book, "e" * 64, 1, {})
     assert memo.hits == 2
