@@ -118,6 +118,11 @@ class BenchResult:
     latency_machine_cores: float | None = None
     latency_workers_cores: float | None = None
     latency_bench_cores: float | None = None
+    # the synthetic province's certification days (0: each region's people on one day) and the
+    # share of newcomers given the remembered decisions of an earlier person of the same facts
+    # (the workers' zhucan_person_newcomers_total; streams/domain/newcomers.py)
+    spread_days: int = 0
+    newcomers_remembered: float | None = None
 
 
 def measure_report(settings: Settings, args: Sequence[str]) -> dict[str, float]:
@@ -139,11 +144,15 @@ def measure_report(settings: Settings, args: Sequence[str]) -> dict[str, float]:
     return {"seconds": round(float(seconds), 2), "peak_mb": round(int(peak_kb) / 1024, 1)}
 
 
-def synthetic_events(n_events: int, seed: int = 7) -> tuple[list[tuple[str, bytes, bytes]], int, set[str]]:
+def synthetic_events(n_events: int, seed: int = 7,
+                     spread_days: int = 0) -> tuple[list[tuple[str, bytes, bytes]], int, set[str]]:
     """(topic-source, key, value) for ``n_events`` identity records, the number of people, and the
     ID numbers of the people with at least one valid record of a subsidised class (who must get
-    a fee standard; Chongqing's notice, for one, does not subsidise 监测对象)."""
+    a fee standard; Chongqing's notice, for one, does not subsidise 监测对象). Each region's people
+    are certified on one day (a monthly file's), or with ``spread_days`` on any of the days up to
+    that many before it (a first roster's, certified over the years)."""
     rng = random.Random(seed)
+    dates = random.Random(seed + 1)  # (its own: the default province stays the one it was)
     codec = Codec()
     book = load_book()
     days = {region: certified_day(book, region) for region in REGIONS}
@@ -153,7 +162,7 @@ def synthetic_events(n_events: int, seed: int = 7) -> tuple[list[tuple[str, byte
     seq = 0
     while len(out) < n_events:
         region = REGIONS[people % len(REGIONS)]
-        effective = days[region]
+        effective = days[region] - dt.timedelta(days=dates.randrange(spread_days)) if spread_days else days[region]
         seq += 1
         born = dt.date(1940, 1, 1) + dt.timedelta(days=seq // 1000 % 25000)
         id_number = make_id(region, born, seq % 1000)
@@ -324,6 +333,22 @@ def _first_fetch_ms(ports: Sequence[int]) -> list[int | None]:
         except OSError:
             out.append(None)
     return out
+
+
+def _newcomers_remembered(ports: Sequence[int]) -> float | None:
+    """The share of newcomers the workers gave remembered decisions (None: no worker said)."""
+    import urllib.request
+
+    counts = {"decided": 0.0, "remembered": 0.0}
+    for port in ports:
+        try:
+            text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+        except OSError:
+            continue
+        for how, value in re.findall(r'^zhucan_person_newcomers_total\{how="(\w+)"\} ([\d.e+]+)$', text, re.M):
+            counts[how] = counts.get(how, 0.0) + float(value)
+    total = counts["decided"] + counts["remembered"]
+    return round(counts["remembered"] / total, 3) if total else None
 
 
 def _free_port() -> int:
@@ -841,7 +866,7 @@ def measure_latency(settings: Settings, rate: int, seconds: float, timeline: Pat
 def run_bench(settings: Settings, n_events: int, workers: int = 1, rate: int = 1000, latency_s: float = 10.0,
               workdir: Path | None = None, backlog: bool = False, revision: bool = False,
               kill: bool = False, static: bool = False, keep_topics: bool = False,
-              latency_client: str = "librdkafka") -> BenchResult:
+              latency_client: str = "librdkafka", spread_days: int = 0) -> BenchResult:
     """Measure the worker(s) on ``n_events``. By default the workers are running and the batch is
     produced at once (the producer shares the machine, so its rate bounds the figure); with
     ``backlog`` the batch is on the topics first and the clock starts when the workers' groups
@@ -855,7 +880,7 @@ def run_bench(settings: Settings, n_events: int, workers: int = 1, rate: int = 1
     say = lambda msg: print(f"[bench] {msg}", file=sys.stderr, flush=True)  # noqa: E731
     ensure_topics(settings)
     say(f"generating {n_events:,} identity events...")
-    records, people, valid = synthetic_events(n_events)
+    records, people, valid = synthetic_events(n_events, spread_days=spread_days)
     if backlog:
         say(f"producing the batch to {settings.topic_prefix}identity.*.v1 ({people:,} people) before any worker runs...")
         produce_s = _produce(settings, records)
@@ -883,6 +908,7 @@ def run_bench(settings: Settings, n_events: int, workers: int = 1, rate: int = 1
         # done: every group committed to the end, and every valid person has a standard
         missing, fees = _wait_caught_up(settings, procs, valid, timeout_s=max(300.0, n_events / 200))
         cpu_s = _cpu_seconds([p.pid for p in procs])  # each worker's, from its start: nothing before the clock escapes
+        remembered = _newcomers_remembered(ports)
         cpu_s += killed[2] if killed is not None else 0.0  # and the killed process's, up to its kill
         for path in _stop_spies(spies):
             say(f"profile of the batch: {path}")
@@ -964,6 +990,7 @@ def run_bench(settings: Settings, n_events: int, workers: int = 1, rate: int = 1
         kill_caught_up_s=round((last - killed[1]) / 1000, 2) if killed is not None else None,
         latency_client=lat.client, latency_machine_cores=lat.machine_cores,
         latency_workers_cores=lat.workers_cores, latency_bench_cores=lat.bench_cores,
+        spread_days=spread_days, newcomers_remembered=remembered,
     )
 
 
@@ -975,6 +1002,8 @@ def print_result(r: BenchResult) -> None:
              if r.ceiling_librdkafka_eps is None else f"{r.ceiling_librdkafka_eps:,.0f} records/s, share "
              f"{r.ceiling_librdkafka_share:.1%}"),
             ("worker CPU per event (µs)", f"{r.worker_cpu_us_per_event}"),
+            ("newcomers remembered", "not said" if r.newcomers_remembered is None else
+             f"{r.newcomers_remembered:.1%} (certified over {max(r.spread_days, 1)} day(s) per region)"),
             ("fee standards out", f"{r.fee_standards:,}"), (f"p50 / p99 at {r.latency_rate_eps}/s (ms)", f"{r.p50_ms} / {r.p99_ms}"),
             ("cores busy during it", f"{r.latency_machine_cores} of {os.cpu_count()} (workers {r.latency_workers_cores}, "
                                      f"this bench {r.latency_bench_cores}; offered by {r.latency_client})"),
@@ -999,14 +1028,14 @@ def print_result(r: BenchResult) -> None:
 
 def bench_main(settings: Settings, n_events: int, json_path: str | None, workers: int, rate: int, latency_s: float,
                backlog: bool = False, revision: bool = False, kill: bool = False, static: bool = False,
-               keep_topics: bool = False, latency_client: str = "librdkafka") -> int:
+               keep_topics: bool = False, latency_client: str = "librdkafka", spread_days: int = 0) -> int:
     if kill and (backlog or workers < 2):
         print("zhucan bench --kill: needs --workers 2 or more, in live mode (another worker takes over or waits)",
               file=sys.stderr)
         return 2
     result = run_bench(settings, n_events, workers=workers, rate=rate, latency_s=latency_s, backlog=backlog,
                        revision=revision, kill=kill, static=static, keep_topics=keep_topics,
-                       latency_client=latency_client)
+                       latency_client=latency_client, spread_days=spread_days)
     print_result(result)
     if json_path:
         Path(json_path).write_text(json.dumps(asdict(result), indent=2) + "\n", encoding="utf-8")

@@ -62,19 +62,20 @@ async def _from_zero(partition: int) -> int:
     return 0
 
 
-def measure(n_events: int) -> dict[str, float]:
+def measure(n_events: int, spread_days: int = 0) -> dict[str, float]:
     """µs of CPU per identity event in the intake and in the person stage; the batch records the
-    intake made and the fee standards the person stage sent."""
+    intake made, the fee standards the person stage sent and the share of newcomers given
+    remembered decisions (``spread_days``: ``synthetic_events``'s)."""
     logging.getLogger("zhucan").setLevel(logging.WARNING)  # the review cases' log lines are not the work
     collector = gc.get_threshold()
     try:
-        return _measure(n_events)
+        return _measure(n_events, spread_days)
     finally:  # the process's collector as it was (the measure froze its heap, as a worker does)
         gc.unfreeze()
         gc.set_threshold(*collector)
 
 
-def _measure(n_events: int) -> dict[str, float]:
+def _measure(n_events: int, spread_days: int) -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="zhucan-hotpath-") as tmp:
         settings = Settings(kafka_bootstrap_servers="localhost:1", key_secret="in-process-" * 4,
                             data_dir=Path(tmp), app_id="hotpath", store="memory://")
@@ -89,7 +90,7 @@ def _measure(n_events: int) -> dict[str, float]:
         app.ctx.send = sent
         app.ctx.commands.committed = _never_committed  # type: ignore[method-assign]
         app.ctx.commands.log_start = _from_zero  # type: ignore[method-assign]
-        records, _, _ = synthetic_events(n_events)
+        records, _, _ = synthetic_events(n_events, spread_days=spread_days)
         topics = app.ctx.topics
         src = [_Record(topics.identity[source], 0, i, key, value) for i, (source, key, value) in enumerate(records)]
         fetch, take = settings.tuning.intake_max_records, settings.tuning.person_take
@@ -128,7 +129,12 @@ def _measure(n_events: int) -> dict[str, float]:
             loop.close()
     return {"events": n_events, "intake_us_per_event": round(intake_s / n_events * 1e6, 1),
             "person_us_per_event": round(person_s / n_events * 1e6, 1), "batch_records": n_batches,
-            "fee_standards": fee_standards}
+            "fee_standards": fee_standards, "newcomers_remembered": _share(app.ctx.newcomers)}
+
+
+def _share(newcomers: Any) -> float:
+    seen = newcomers.hits + newcomers.misses
+    return round(newcomers.hits / seen, 3) if seen else 0.0
 
 
 async def _written(changes: dict[Any, Any]) -> None:

@@ -70,6 +70,9 @@ def test_two_workers_share_the_partitions_and_lose_or_repeat_nothing(stack, tmp_
     assert result.latency_client == "librdkafka"
     assert result.latency_machine_cores is not None and 0 < result.latency_machine_cores <= (os.cpu_count() or 1)
     assert result.latency_workers_cores is not None and result.latency_workers_cores > 0
+    # most of the province's newcomers share their facts with an earlier one (each region's
+    # people certified on one day): their decisions remembered, as the workers' metrics say
+    assert result.newcomers_remembered is not None and result.newcomers_remembered > 0.5
     # the latency run's timeline: one row per offered person (200/s for 2 s), in send order
     rows = (tmp_path / "bench" / "latency.csv").read_text().splitlines()
     assert rows[0] == "sent_ms,latency_ms" and len(rows) == 1 + 400

@@ -156,6 +156,9 @@ def build_parser() -> argparse.ArgumentParser:
                          "call it) and by librdkafka, on the bench's records")
     bn.add_argument("--keep-topics", action="store_true",
                     help="keep the run's topics and consumer groups (deleted at the end otherwise)")
+    bn.add_argument("--spread-days", type=int, default=0,
+                    help="certify each region's synthetic people on any of this many days (a first roster, certified "
+                         "over the years) instead of one (a monthly file): newcomers of the same facts are fewer")
     bn.add_argument("--static-members", action="store_true",
                     help="give each worker its own ZHUCAN_INSTANCE_ID (static group membership), kept across a restart")
     bn.set_defaults(func=cmd_bench)

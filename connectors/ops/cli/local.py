@@ -163,7 +163,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from connectors.dev.bench import interpreter
         from connectors.dev.hotpath import measure
 
-        found: dict[str, Any] = {**measure(args.events), "machine": interpreter()}  # the build moves the figures
+        found: dict[str, Any] = {**measure(args.events, args.spread_days), "machine": interpreter()}  # the build moves the figures
         for k, v in found.items():
             print(f"{k:<24} {v}" if isinstance(v, str) else f"{k:<24} {v:,}")
         return written(found)
@@ -177,4 +177,5 @@ def cmd_bench(args: argparse.Namespace) -> int:
         print_clients(found)
         return written(found)
     return bench_main(settings, args.events, args.json, args.workers, args.rate, args.latency_seconds, args.backlog,
-                      args.revision, args.kill, args.static_members, args.keep_topics, args.latency_client)
+                      args.revision, args.kill, args.static_members, args.keep_topics, args.latency_client,
+                      args.spread_days)

@@ -48,3 +48,25 @@ def test_zhucan_bench_in_process_writes_its_figures_and_the_interpreter(tmp_path
     doc = json.loads(out.read_text())
     assert doc["events"] == 500 and doc["person_us_per_event"] > 0
     assert doc["machine"].startswith("Python ") and "machine" in capsys.readouterr().out
+
+
+def test_a_province_certified_over_the_years_is_the_same_people_on_other_days():
+    """``--spread-days``: the same people, classes and records, certified on days up to that many
+    before their region's day; fewer newcomers share their facts, so fewer are remembered."""
+    import datetime as dt
+
+    from connectors.dev.bench import synthetic_events
+    from schemas.codec import Codec
+
+    codec = Codec()
+    one_day, people, valid = synthetic_events(2000)
+    spread, people_spread, valid_spread = synthetic_events(2000, spread_days=365)
+    assert (people, valid) == (people_spread, valid_spread)
+    days = set()
+    for (topic, key, value), (topic2, key2, value2) in zip(one_day, spread, strict=True):
+        a, b = codec.decode(value)[1], codec.decode(value2)[1]
+        assert (topic, key) == (topic2, key2) and {**a, "effective_date": None} == {**b, "effective_date": None}
+        assert dt.timedelta(0) <= a["effective_date"] - b["effective_date"] < dt.timedelta(days=365)
+        days.add(b["effective_date"])
+    assert len(days) > 300
+    assert measure(2000, spread_days=365)["newcomers_remembered"] < measure(2000)["newcomers_remembered"]
