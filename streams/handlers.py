@@ -75,7 +75,7 @@ def _done(ctx: StageContext, work: Work, key: bytes, state: PersonState, effects
     """Effects, ledger lines and totals, and the state into the unit: everything that can fail
     (encoding) first, so that a failed command leaves no trace. ``new``: a newcomer's, whose
     lines and totals may be known already."""
-    known = (new.lines, new.totals) if new is not None and new.lines is not None and new.totals is not None else None
+    known = None if new is None or new.lines is None or new.totals is None else (new.lines, new.totals)
     ledger = ctx.ledger.note(work.partition, key, was, state, known)  # the lines that changed, and the totals
     stored = state.dumps()
     ctx.publisher.publish(work.unit, effects, key, home=work.partition)  # encodes every effect before adding any

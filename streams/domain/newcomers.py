@@ -42,6 +42,7 @@ from streams.domain.timeline import Fact
 from streams.domain.year import YearRecord, message_id
 
 Key = tuple[Any, ...]
+_RECORDED = Fact._fields.index("recorded_ms")  # (event_id is the first field)
 
 
 class Newcomer(NamedTuple):
@@ -62,7 +63,6 @@ class _Known(NamedTuple):
     standards: list[FeeStandardIssued]
     lines: dict[int, LedgerLine]
     totals: Totals
-_RECORDED = Fact._fields.index("recorded_ms")  # (event_id is the first field)
 
 
 def adult_since(book: PolicyBook) -> dt.date:
