@@ -320,32 +320,30 @@ def kill_waits(fees: Sequence[tuple[int, int]], kill_ms: int) -> dict[int, float
     return out
 
 
-def _first_fetch_ms(ports: Sequence[int]) -> list[int | None]:
-    """Each worker's ``zhucan_intake_first_fetch_ms`` from its metrics endpoint (None: not said)."""
+def _worker_metrics(ports: Sequence[int]) -> list[str | None]:
+    """Each worker's metrics, as its endpoint serves them (None: it did not answer)."""
     import urllib.request
 
-    out: list[int | None] = []
+    out: list[str | None] = []
     for port in ports:
         try:
-            text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
-            found = re.search(r"^zhucan_intake_first_fetch_ms (\d+)$", text, re.M)
-            out.append(int(found.group(1)) if found else None)
+            out.append(urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode())
         except OSError:
             out.append(None)
     return out
 
 
-def _newcomers_remembered(ports: Sequence[int]) -> float | None:
-    """The share of newcomers the workers gave remembered decisions (None: no worker said)."""
-    import urllib.request
+def _first_fetch_ms(metrics: Sequence[str | None]) -> list[int | None]:
+    """Each worker's ``zhucan_intake_first_fetch_ms`` (None: not said)."""
+    found = [re.search(r"^zhucan_intake_first_fetch_ms (\d+)$", text, re.M) if text else None for text in metrics]
+    return [int(m.group(1)) if m else None for m in found]
 
+
+def _newcomers_remembered(metrics: Sequence[str | None]) -> float | None:
+    """The share of newcomers the workers gave remembered decisions (None: no worker said)."""
     counts = {"decided": 0.0, "remembered": 0.0}
-    for port in ports:
-        try:
-            text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
-        except OSError:
-            continue
-        for how, value in re.findall(r'^zhucan_person_newcomers_total\{how="(\w+)"\} ([\d.e+]+)$', text, re.M):
+    for text in metrics:
+        for how, value in re.findall(r'^zhucan_person_newcomers_total\{how="(\w+)"\} ([\d.e+]+)$', text or "", re.M):
             counts[how] = counts.get(how, 0.0) + float(value)
     total = counts["decided"] + counts["remembered"]
     return round(counts["remembered"] / total, 3) if total else None
@@ -908,12 +906,13 @@ def run_bench(settings: Settings, n_events: int, workers: int = 1, rate: int = 1
         # done: every group committed to the end, and every valid person has a standard
         missing, fees = _wait_caught_up(settings, procs, valid, timeout_s=max(300.0, n_events / 200))
         cpu_s = _cpu_seconds([p.pid for p in procs])  # each worker's, from its start: nothing before the clock escapes
-        remembered = _newcomers_remembered(ports)
         cpu_s += killed[2] if killed is not None else 0.0  # and the killed process's, up to its kill
+        metrics = _worker_metrics(ports)  # read once: the clock's first fetches, the newcomers remembered
+        remembered = _newcomers_remembered(metrics)
         for path in _stop_spies(spies):
             say(f"profile of the batch: {path}")
         started_ms = batch_clock("backlog" if backlog else "live", workers_started_ms, produce_started_ms,
-                                 _first_fetch_ms(ports))
+                                 _first_fetch_ms(metrics))
         last = max(t for _, t, _ in fees)
         waits: dict[int, float] | None = None
         if killed is not None:

@@ -18,8 +18,8 @@ So the key is every other field of the fact (``Fact`` holds every field the rule
 birth date where it can matter, and the years opened; the book is the one the memo was filled
 with (another book empties it). The first person of a key is decided by ``PersonState``
 itself; what it gave is remembered only when it is the years and fee standards alone (no
-review case, whose text names the person), and the next people of that key get the same years
-and waiting years, and the same fee standards with their own ID number, name, message id and
+review case, whose text names the person, nor a year waiting for a policy, which raises one),
+and the next people of that key get the same years, and the same fee standards with their own ID number, name, message id and
 time. ``tests/unit/streams/domain/test_newcomers.py`` holds the two to the same bytes on random
 people, many of them sharing a key.
 
@@ -58,8 +58,6 @@ class Newcomer(NamedTuple):
 
 class _Known(NamedTuple):
     years: dict[int, YearRecord]
-    waiting: list[int]
-    raised: list[str]
     standards: list[FeeStandardIssued]
     lines: dict[int, LedgerLine]
     totals: Totals
@@ -121,19 +119,18 @@ class Newcomers:
             state = PersonState(id_number=ev.id_number)
             effects = state.apply_identity(ev, book, person_key, now_ms, opened)
             if not (all(type(e) is FeeStandardIssued for e in effects) and state.facts == [fact] and not (
-                    state.seen or state.claims or state.paid_out or state.others)):
+                    state.waiting or state.raised or state.seen or state.claims or state.paid_out or state.others)):
                 return Newcomer(state, effects)
             if len(self._known) >= self.entries:
                 self._known.clear()  # bounded: a batch's keys fill it again
             lines = lines_of(state.years)
             known = self._known[key] = _Known(
-                {y: _year_copy(r) for y, r in state.years.items()}, list(state.waiting), list(state.raised),
-                [_standard_copy(e) for e in effects], lines, contributions(lines))  # type: ignore[arg-type]
+                {y: _year_copy(r) for y, r in state.years.items()}, [_standard_copy(e) for e in effects],  # type: ignore[arg-type]
+                lines, contributions(lines))
             return Newcomer(state, effects, lines, _totals_copy(known.totals))
         self.hits += 1
         state = PersonState(id_number=ev.id_number, name=ev.name, facts=[fact],
-                            years={y: _year_copy(r) for y, r in known.years.items()}, waiting=list(known.waiting),
-                            raised=list(known.raised))
+                            years={y: _year_copy(r) for y, r in known.years.items()})
         issued: list[Effect] = []
         for s in known.standards:
             e = _standard_copy(s)

@@ -67,6 +67,18 @@ def remembered(memo: Newcomers, ident: Identity, book: PolicyBook, key: str, now
     return state.dumps(), [(type(e).__name__, dict(e.__dict__)) for e in effects], lines_of(state.years)
 
 
+def _fact(region: str = HENAN, category: str = "MINIMUM_LIVING", change: str = "CERTIFIED", days: int = 0,
+          student: bool = False, living: str | None = None, born: dt.date = dt.date(1970, 1, 1),
+          name: str = "测试") -> Identity:
+    raw = event(make_id(region, born, next(_seq) % 1000), category, region=region, change=change, name=name,
+                effective=in_window(region) + dt.timedelta(days=days), is_student=student, event_id=f"n-{next(_seq)}")
+    if living:
+        raw["living_status"] = living
+    result = validate_identity(raw)
+    assert isinstance(result, Identity), result
+    return result
+
+
 OPENED = [{}, {HENAN: 2026}, {"370000": 2027, PANZHIHUA: 2026}, {CHONGQING: 2025, WEIHAI: 2026}]
 
 
@@ -138,18 +150,11 @@ def test_every_newcomer_gets_what_the_rules_give_them(people, shipped):
         assert remembered(memo, ident, book, key, now, opened) == decided(ident, book, key, now, opened)
 
 
-def _person(region: str, born: dt.date, category: str, name: str = "测试") -> Identity:
-    result = validate_identity(event(make_id(region, born, next(_seq) % 1000), category, region=region, name=name,
-                                     event_id=f"n-{next(_seq)}"))
-    assert isinstance(result, Identity), result
-    return result
-
-
 def test_the_second_person_of_a_key_is_remembered_with_their_own_id_name_message_id_and_time():
     book = shipped_book()
     memo = Newcomers(entries=100)
-    first, second = _person(HENAN, dt.date(1961, 2, 3), "MINIMUM_LIVING"), _person(
-        HENAN, dt.date(1975, 8, 9), "MINIMUM_LIVING", name="王五")
+    first = _fact(HENAN, "MINIMUM_LIVING", born=dt.date(1961, 2, 3))
+    second = _fact(HENAN, "MINIMUM_LIVING", born=dt.date(1975, 8, 9), name="王五")
     assert remembered(memo, first, book, "a" * 64, 1, {}) == decided(first, book, "a" * 64, 1, {})
     state, effects, _, _ = memo.apply_identity(second, book, "b" * 64, 2, {})
     assert (memo.hits, memo.misses) == (1, 1)
@@ -159,17 +164,6 @@ def test_the_second_person_of_a_key_is_remembered_with_their_own_id_name_message
     assert standard.message_id.startswith("b" * 32) and state.facts[0].event_id == second.event_id
     assert (state.dumps(), [e.__dict__ for e in effects]) == (
         decided(second, book, "b" * 64, 2, {})[0], [e for _, e in decided(second, book, "b" * 64, 2, {})[1]])
-
-
-def _fact(region: str = HENAN, category: str = "MINIMUM_LIVING", change: str = "CERTIFIED", days: int = 0,
-          student: bool = False, living: str | None = None, born: dt.date = dt.date(1970, 1, 1)) -> Identity:
-    raw = event(make_id(region, born, next(_seq) % 1000), category, region=region, change=change,
-                effective=in_window(region) + dt.timedelta(days=days), is_student=student, event_id=f"n-{next(_seq)}")
-    if living:
-        raw["living_status"] = living
-    result = validate_identity(raw)
-    assert isinstance(result, Identity), result
-    return result
 
 
 NEIGHBOURS = {  # two people whose facts differ in one field, and whom the rules decide differently
@@ -204,8 +198,8 @@ def test_a_child_and_an_adult_of_the_same_facts_are_not_one_key():
     """Panzhihua subsidises a severely disabled child (under 18) as a student: the birth date in
     the ID number decides, so it is part of the key where it can matter."""
     book = shipped_book()
-    adult, child = (_person(PANZHIHUA, dt.date(1980, 1, 1), "SEVERE_DISABILITY"),
-                    _person(PANZHIHUA, dt.date(2015, 1, 1), "SEVERE_DISABILITY"))
+    adult, child = (_fact(PANZHIHUA, "SEVERE_DISABILITY", born=dt.date(1980, 1, 1)),
+                    _fact(PANZHIHUA, "SEVERE_DISABILITY", born=dt.date(2015, 1, 1)))
     by_rules = [decided(p, book, "c" * 64, 5, {}) for p in (adult, child)]
     assert [e["subsidy_fen"] for _, e in by_rules[0][1]] != [e["subsidy_fen"] for _, e in by_rules[1][1]]
     memo = Newcomers(entries=100)
@@ -217,8 +211,8 @@ def test_a_child_and_an_adult_of_the_same_facts_are_not_one_key():
 def test_what_a_person_changes_later_is_their_own():
     book = shipped_book()
     memo = Newcomers(entries=100)
-    memo.apply_identity(_person(HENAN, dt.date(1961, 2, 3), "MINIMUM_LIVING"), book, "d" * 64, 1, {})
-    first = memo.apply_identity(_person(HENAN, dt.date(1963, 2, 3), "MINIMUM_LIVING"), book, "d" * 64, 1, {})
+    memo.apply_identity(_fact(HENAN, "MINIMUM_LIVING", born=dt.date(1961, 2, 3)), book, "d" * 64, 1, {})
+    first = memo.apply_identity(_fact(HENAN, "MINIMUM_LIVING", born=dt.date(1963, 2, 3)), book, "d" * 64, 1, {})
     assert memo.hits == 1
     for rec in first.state.years.values():  # a remembered person's years, changed by a later command
         rec.held.append("ORPHAN")
@@ -227,7 +221,7 @@ def test_what_a_person_changes_later_is_their_own():
     assert first.totals is not None
     for row in first.totals.values():  # and what it added to the totals (merged, in the ledger)
         row[0] += 5
-    again = _person(HENAN, dt.date(1962, 2, 3), "MINIMUM_LIVING")
+    again = _fact(HENAN, "MINIMUM_LIVING", born=dt.date(1962, 2, 3))
     assert remembered(memo, again, book, "e" * 64, 1, {}) == decided(again, book, "e" * 64, 1, {})
     assert memo.hits == 2
 
@@ -236,7 +230,7 @@ def test_another_book_or_none_kept_decides_by_the_rules():
     book = shipped_book()
     other = PolicyBook.from_documents(list(book.documents), book.departments)
     memo = Newcomers(entries=100)
-    p, q = _person(WEIHAI, dt.date(1961, 2, 3), "ORPHAN"), _person(WEIHAI, dt.date(1966, 2, 3), "ORPHAN")
+    p, q = _fact(WEIHAI, "ORPHAN", born=dt.date(1961, 2, 3)), _fact(WEIHAI, "ORPHAN", born=dt.date(1966, 2, 3))
     memo.apply_identity(p, book, "f" * 64, 1, {})
     assert remembered(memo, q, other, "f" * 64, 1, {}) == decided(q, other, "f" * 64, 1, {})
     assert (memo.hits, memo.misses) == (0, 2)
