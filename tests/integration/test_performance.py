@@ -25,9 +25,10 @@ def test_bench_smoke_run_writes_its_figures(stack, monkeypatch, tmp_path, capsys
     stack.cli_env(monkeypatch)
     out = tmp_path / "bench.json"
     assert main(["bench", "--events", "3000", "--rate", "200", "--latency-seconds", "2", "--json", str(out),
-                 "--latency-client", "kafka-python"]) == 0
+                 "--latency-client", "kafka-python", "--batch-client", "kafka-python"]) == 0
     doc = json.loads(out.read_text())
     assert doc["latency_client"] == "kafka-python"  # the other producer of the latency run (librdkafka below)
+    assert doc["batch_client"] == "kafka-python"  # and of the batch
     assert FIELDS <= doc.keys()
     assert doc["events"] == 3000 and doc["fee_standards"] > 2000
     assert doc["conflicting_versions"] == 0 and doc["people_without_standard"] == 0
@@ -68,6 +69,7 @@ def test_two_workers_share_the_partitions_and_lose_or_repeat_nothing(stack, tmp_
     assert result.fee_standards >= 0.8 * result.people
     # the cores in use while the latency run's events were offered, read from outside the workers
     assert result.latency_client == "librdkafka"
+    assert result.batch_client == "librdkafka"  # the batch too: a C producer, off the workers' cores
     assert result.latency_machine_cores is not None and 0 < result.latency_machine_cores <= (os.cpu_count() or 1)
     assert result.latency_workers_cores is not None and result.latency_workers_cores > 0
     # most of the province's newcomers share their facts with an earlier one (each region's

@@ -141,6 +141,9 @@ def build_parser() -> argparse.ArgumentParser:
     bn.add_argument("--latency-client", choices=["librdkafka", "kafka-python"], default="librdkafka",
                     help="the producer that offers the latency run's events: librdkafka (confluent-kafka) where it "
                          "can run, else kafka-python (whose Python sender takes more of the cores measured)")
+    bn.add_argument("--batch-client", choices=["librdkafka", "kafka-python"], default="librdkafka",
+                    help="the producer of the batch: librdkafka (confluent-kafka) where it can run, else kafka-python "
+                         "(whose Python sender shares the workers' cores in live mode and bounded the figure)")
     bn.add_argument("--backlog", action="store_true",
                     help="produce the batch before the workers start; the clock starts at the first record any "
                          "worker takes in")

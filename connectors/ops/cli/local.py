@@ -178,4 +178,4 @@ def cmd_bench(args: argparse.Namespace) -> int:
         return written(found)
     return bench_main(settings, args.events, args.json, args.workers, args.rate, args.latency_seconds, args.backlog,
                       args.revision, args.kill, args.static_members, args.keep_topics, args.latency_client,
-                      args.spread_days)
+                      args.spread_days, args.batch_client)
