@@ -88,7 +88,15 @@ def apply_identity(ctx: StageContext, work: Work, key: bytes, cmd: ApplyIdentity
     state, was = _state(ctx, work, key)
     if state is None:  # a person's first command (most of a batch): decided once per key
         new = ctx.newcomers.apply_identity(ident, ctx.book, key.decode(), ctx.clock(), ctx.opened.of(work.partition))
-        _done(ctx, work, key, new.state, new.effects, None, new)
+        if new.state is not None:
+            _done(ctx, work, key, new.state, new.effects, None, new)
+            return
+        # remembered: the state's bytes, lines and totals of its key, with this person's own
+        assert new.stored is not None and new.lines is not None and new.totals is not None
+        ledger = ctx.ledger.note_new(work.partition, key, ident.id_number, ident.name, new.lines, new.totals)
+        ctx.publisher.publish(work.unit, new.effects, key, home=work.partition)
+        ledger()
+        work.unit.change((work.partition, key), new.stored)
         return
     effects = state.apply_identity(ident, ctx.book, key.decode(), ctx.clock(), ctx.opened.of(work.partition))
     _done(ctx, work, key, state, effects, was)

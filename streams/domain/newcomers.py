@@ -20,7 +20,9 @@ with (another book empties it). The first person of a key is decided by ``Person
 itself; what it gave is remembered only when it is the years and fee standards alone (no
 review case, whose text names the person, nor a year waiting for a policy, which raises one),
 and the next people of that key get the same years, and the same fee standards with their own ID number, name, message id and
-time. ``tests/unit/streams/domain/test_newcomers.py`` holds the two to the same bytes on random
+time. A remembered person's state is not built: its bytes are written from the key's years,
+already encoded, and the person's own fact, ID number and name (``state_codec.encode_newcomer``).
+``tests/unit/streams/domain/test_newcomers.py`` holds the two to the same bytes on random
 people, many of them sharing a key.
 
 Measured in docs/performance.md (issue #25, part 2); ``PERSON_MEMO_ENTRIES=0`` turns it off.
@@ -32,32 +34,37 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
+import orjson
+
 from streams.domain.identity import Identity
 from streams.domain.ids import birth_date
 from streams.domain.ledger import LedgerLine, Totals, contributions, lines_of
 from streams.domain.messages import Effect, FeeStandardIssued
 from streams.domain.person import PersonState, _ms
 from streams.domain.policy.spec import PolicyBook
+from streams.domain.state_codec import encode_newcomer, years_doc
 from streams.domain.timeline import Fact
-from streams.domain.year import YearRecord, message_id
+from streams.domain.year import message_id
 
 Key = tuple[Any, ...]
 _RECORDED = Fact._fields.index("recorded_ms")  # (event_id is the first field)
 
 
 class Newcomer(NamedTuple):
-    """A newcomer's state and effects, and where remembered, its ledger lines and what they add
-    to the totals (``lines_of`` and ``contributions`` of the state: the same for every person of
-    a key, as the lines name no one)."""
+    """A newcomer's state and effects, and where its key is remembered, its ledger lines and
+    what they add to the totals (``lines_of`` and ``contributions`` of the state: the same for
+    every person of a key, as the lines name no one). A remembered person (the second of a key
+    on) has no state object: ``stored`` is its state's bytes (what ``state.dumps()`` gives)."""
 
-    state: PersonState
+    state: PersonState | None
     effects: list[Effect]
     lines: dict[int, LedgerLine] | None = None
     totals: Totals | None = None
+    stored: bytes | None = None
 
 
 class _Known(NamedTuple):
-    years: dict[int, YearRecord]
+    years_json: bytes  # the years' part of the state's bytes (``years_doc``)
     standards: list[FeeStandardIssued]
     lines: dict[int, LedgerLine]
     totals: Totals
@@ -71,16 +78,6 @@ def adult_since(book: PolicyBook) -> dt.date:
     if not years:
         return dt.date.max
     return dt.date(min(years) - max(limits, default=0), 1, 1)
-
-
-def _year_copy(rec: YearRecord) -> YearRecord:
-    """A record of its own (its lists and dicts too), without a dataclass's __init__."""
-    new = object.__new__(YearRecord)
-    new.__dict__.update(rec.__dict__)
-    new.held = list(rec.held)
-    new.paid = dict(rec.paid)
-    new.older = {version: dict(figures) for version, figures in rec.older.items()}
-    return new
 
 
 class Newcomers:
@@ -125,19 +122,18 @@ class Newcomers:
                 self._known.clear()  # bounded: a batch's keys fill it again
             lines = lines_of(state.years)
             known = self._known[key] = _Known(
-                {y: _year_copy(r) for y, r in state.years.items()}, [_standard_copy(e) for e in effects],  # type: ignore[arg-type]
+                orjson.dumps(years_doc(state.years)), [_standard_copy(e) for e in effects],  # type: ignore[arg-type]
                 lines, contributions(lines))
             return Newcomer(state, effects, lines, _totals_copy(known.totals))
         self.hits += 1
-        state = PersonState(id_number=ev.id_number, name=ev.name, facts=[fact],
-                            years={y: _year_copy(r) for y, r in known.years.items()})
         issued: list[Effect] = []
         for s in known.standards:
             e = _standard_copy(s)
             e.message_id = message_id(person_key, s.insurance_year, s.version)
             e.id_number, e.name, e.issued_at = ev.id_number, ev.name, now_ms
             issued.append(e)
-        return Newcomer(state, issued, known.lines, _totals_copy(known.totals))
+        return Newcomer(None, issued, known.lines, _totals_copy(known.totals),
+                        encode_newcomer(ev.id_number, ev.name, fact, known.years_json))
 
 
 def _totals_copy(totals: Totals) -> Totals:

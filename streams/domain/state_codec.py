@@ -39,14 +39,18 @@ class State(Protocol):
     others: list[OtherSubsidy]
 
 
+def years_doc(years: dict[int, YearRecord]) -> dict[str, dict[str, Any]]:
+    """The years as a state's document holds them: each with the fields that differ from an empty year's."""
+    return {str(y): {k: v for k, v in r.__dict__.items() if _EMPTY_YEAR_FIELDS[k] != v} for y, r in years.items()}
+
+
 def encode(state: State) -> bytes:
     doc: dict[str, Any] = {
         "v": STATE_VERSION,
         "i": state.id_number,
         "n": state.name,
         "f": [f.to_doc() for f in state.facts],
-        "y": {str(y): {k: v for k, v in r.__dict__.items() if _EMPTY_YEAR_FIELDS[k] != v}
-              for y, r in state.years.items()},
+        "y": years_doc(state.years),
         "s": state.seen,
     }
     if state.waiting:
@@ -60,6 +64,18 @@ def encode(state: State) -> bytes:
     if state.others:
         doc["x"] = [list(o) for o in state.others]
     return orjson.dumps(doc)  # compact UTF-8 JSON
+
+
+_NEWCOMER = b'{"v":%d,"i":' % STATE_VERSION
+
+
+def encode_newcomer(id_number: str, name: str, fact: Fact, years_json: bytes) -> bytes:
+    """``encode``'s bytes for a state of ``fact`` alone and the years whose document is
+    ``years_json`` (``orjson.dumps(years_doc(years))``), nothing else held: a newcomer
+    remembered by ``newcomers.py``, written without building the state (the same bytes: the
+    document's fields in ``encode``'s order, compact JSON)."""
+    return b"".join((_NEWCOMER, orjson.dumps(id_number), b',"n":', orjson.dumps(name), b',"f":[',
+                     orjson.dumps(fact.to_doc()), b'],"y":', years_json, b',"s":[]}'))
 
 
 def decode(data: bytes) -> dict[str, Any]:

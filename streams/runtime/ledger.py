@@ -98,10 +98,12 @@ class LedgerKeeper:
         change, computed (and encoded) now; the returned call adds them to the unit in hand and
         cannot fail: a command that fails before it leaves no trace. ``known``: a new person's
         lines and what they add to the totals, already computed (``streams/domain/newcomers.py``)."""
+        if was is None and known is not None:
+            return self.note_new(partition, key, state.id_number, state.name, *known)
         if not self.enabled:
             return NOTHING
         old_lines, old_paid = was or ({}, ())
-        lines = known[0] if known is not None and was is None else lines_of(state.years, state.paid_out)
+        lines = lines_of(state.years, state.paid_out)
         changed = [(year, line) for year, line in lines.items() if old_lines.get(year) != line]
         if not changed and len(old_paid) == len(state.paid_out):
             return NOTHING
@@ -109,7 +111,7 @@ class LedgerKeeper:
         entries = {ledger_key(key, year): self.entry(key, year, line, state.id_number, state.name, now, partition)
                    for year, line in changed}
         if was is None:  # a new person: all of it
-            change = known[1] if known is not None else contributions(lines, state.paid_out)
+            change = contributions(lines, state.paid_out)
         elif not old_paid and not state.paid_out:  # no instruction: an unchanged line adds and takes the same
             years = {year for year, _ in changed} | (old_lines.keys() - lines.keys())
             change = delta(contributions({y: old_lines[y] for y in years if y in old_lines}),
@@ -121,6 +123,22 @@ class LedgerKeeper:
             self.lines.update(entries)
             if change:
                 merge(self.pending.setdefault(partition, {}), change)
+        return add
+
+    def note_new(self, partition: int, key: bytes, id_number: str, name: str, lines: dict[int, LedgerLine],
+                 totals: Totals) -> Callable[[], None]:
+        """``note`` for a person with no state before and no instruction, whose lines and what
+        they add to the totals are known (``streams/domain/newcomers.py``): every line is new."""
+        if not self.enabled or not lines:
+            return NOTHING
+        now = self.clock()
+        entries = {ledger_key(key, year): self.entry(key, year, line, id_number, name, now, partition)
+                   for year, line in lines.items()}
+
+        def add() -> None:
+            self.lines.update(entries)
+            if totals:
+                merge(self.pending.setdefault(partition, {}), totals)
         return add
 
     def entry(self, key: bytes, year: int, line: LedgerLine, id_number: str, name: str, now_ms: int,

@@ -12,6 +12,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
@@ -23,6 +24,7 @@ from streams.domain.messages import FeeStandardIssued
 from streams.domain.newcomers import Newcomers, adult_since
 from streams.domain.person import PersonState
 from streams.domain.policy.spec import PolicyBook
+from streams.domain.state_codec import encode_newcomer, years_doc
 from streams.policies import SHIPPED_POLICY_DIR, load_book
 from tests.fixtures import CHONGQING, HENAN, PANZHIHUA, WEIHAI, event, in_window, shipped_book
 from tests.unit.streams.domain.test_policy_tables import shifted_policy
@@ -60,8 +62,13 @@ def decided(ident: Identity, book: PolicyBook, key: str, now: int,
 
 def remembered(memo: Newcomers, ident: Identity, book: PolicyBook, key: str, now: int,
                opened: dict[str, int]) -> tuple[bytes, list[tuple[str, dict[str, Any]]], dict[int, Any]]:
-    """As ``decided``, by the memo; the lines and totals it gives with a state are the state's."""
-    state, effects, lines, totals = memo.apply_identity(ident, book, key, now, opened)
+    """As ``decided``, by the memo: a state's bytes, or a remembered person's (no state); the
+    lines and totals it gives are the state's."""
+    state, effects, lines, totals, stored = memo.apply_identity(ident, book, key, now, opened)
+    if state is None:  # remembered: the bytes, lines and totals given are all there is
+        assert stored is not None and lines is not None and totals == contributions(lines)
+        return stored, [(type(e).__name__, dict(e.__dict__)) for e in effects], lines
+    assert stored is None
     assert lines is None or lines == lines_of(state.years)
     assert totals is None or totals == contributions(lines_of(state.years))
     return state.dumps(), [(type(e).__name__, dict(e.__dict__)) for e in effects], lines_of(state.years)
@@ -156,13 +163,15 @@ def test_the_second_person_of_a_key_is_remembered_with_their_own_id_name_message
     first = _fact(HENAN, "MINIMUM_LIVING", born=dt.date(1961, 2, 3))
     second = _fact(HENAN, "MINIMUM_LIVING", born=dt.date(1975, 8, 9), name="王五")
     assert remembered(memo, first, book, "a" * 64, 1, {}) == decided(first, book, "a" * 64, 1, {})
-    state, effects, _, _ = memo.apply_identity(second, book, "b" * 64, 2, {})
-    assert (memo.hits, memo.misses) == (1, 1)
+    state, effects, _, _, stored = memo.apply_identity(second, book, "b" * 64, 2, {})
+    assert (memo.hits, memo.misses) == (1, 1) and state is None and stored is not None
     (standard,) = effects
     assert isinstance(standard, FeeStandardIssued)
     assert (standard.id_number, standard.name, standard.issued_at) == (second.id_number, "王五", 2)
-    assert standard.message_id.startswith("b" * 32) and state.facts[0].event_id == second.event_id
-    assert (state.dumps(), [e.__dict__ for e in effects]) == (
+    kept = PersonState.loads(stored)
+    assert standard.message_id.startswith("b" * 32) and kept.facts[0].event_id == second.event_id
+    assert (kept.id_number, kept.name) == (second.id_number, "王五")
+    assert (stored, [e.__dict__ for e in effects]) == (
         decided(second, book, "b" * 64, 2, {})[0], [e for _, e in decided(second, book, "b" * 64, 2, {})[1]])
 
 
@@ -211,13 +220,16 @@ def test_a_child_and_an_adult_of_the_same_facts_are_not_one_key():
 def test_what_a_person_changes_later_is_their_own():
     book = shipped_book()
     memo = Newcomers(entries=100)
-    memo.apply_identity(_fact(HENAN, "MINIMUM_LIVING", born=dt.date(1961, 2, 3)), book, "d" * 64, 1, {})
-    first = memo.apply_identity(_fact(HENAN, "MINIMUM_LIVING", born=dt.date(1963, 2, 3)), book, "d" * 64, 1, {})
-    assert memo.hits == 1
-    for rec in first.state.years.values():  # a remembered person's years, changed by a later command
+    decided_first = memo.apply_identity(_fact(HENAN, "MINIMUM_LIVING", born=dt.date(1961, 2, 3)), book, "d" * 64, 1, {})
+    assert decided_first.state is not None  # the key's first person: decided by the rules, then remembered
+    for rec in decided_first.state.years.values():  # its years, changed by a later command
         rec.held.append("ORPHAN")
         rec.older["1"] = {"changed": True}
         rec.subsidy_fen = -1
+    first = memo.apply_identity(_fact(HENAN, "MINIMUM_LIVING", born=dt.date(1963, 2, 3)), book, "d" * 64, 1, {})
+    assert memo.hits == 1
+    for standard in first.effects:  # a remembered person's fee standards, changed on the way out
+        standard.subsidy_fen = -1  # type: ignore[attr-defined]
     assert first.totals is not None
     for row in first.totals.values():  # and what it added to the totals (merged, in the ledger)
         row[0] += 5
@@ -238,3 +250,18 @@ def test_another_book_or_none_kept_decides_by_the_rules():
     for person in (p, q):
         assert remembered(off, person, book, "f" * 64, 1, {}) == decided(person, book, "f" * 64, 1, {})
     assert (off.hits, off.misses) == (0, 0)
+
+
+@pytest.mark.parametrize("name", ["测试", 'a "quoted" \\ name', "Ölçü 𠀀", ""])
+def test_a_remembered_state_is_written_as_the_state_codec_writes_it(name):
+    """``encode_newcomer`` (a remembered person's bytes, no state built) against ``encode``: the
+    same bytes for a state of one fact and its years, with any name."""
+    book = years_book()
+    for region, category in ((HENAN, "MINIMUM_LIVING"), (PANZHIHUA, "SEVERE_DISABILITY"), (WEIHAI, "ORPHAN")):
+        ident = _fact(region, category, name=name or "x", living="ALIVE")
+        state = PersonState(id_number=ident.id_number)
+        state.apply_identity(ident, book, "g" * 64, 3, {})
+        state.name = name  # (the codec's own edge: an empty name)
+        (fact,) = state.facts
+        assert state.years and not (state.seen or state.waiting or state.raised)
+        assert encode_newcomer(state.id_number, name, fact, orjson.dumps(years_doc(state.years))) == state.dumps()
