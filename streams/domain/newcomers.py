@@ -42,7 +42,7 @@ from streams.domain.ledger import LedgerLine, Totals, contributions, lines_of
 from streams.domain.messages import Effect, FeeStandardIssued
 from streams.domain.person import PersonState, _ms
 from streams.domain.policy.spec import PolicyBook
-from streams.domain.state_codec import encode_newcomer, years_doc
+from streams.domain.state_codec import encode_newcomer, trimmed, years_doc
 from streams.domain.timeline import Fact
 from streams.domain.year import message_id
 
@@ -122,7 +122,7 @@ class Newcomers:
                 self._known.clear()  # bounded: a batch's keys fill it again
             lines = lines_of(state.years)
             known = self._known[key] = _Known(
-                orjson.dumps(years_doc(state.years)), [_standard_copy(e) for e in effects],  # type: ignore[arg-type]
+                trimmed(orjson.dumps(years_doc(state.years))), [_standard_copy(e) for e in effects],  # type: ignore[arg-type]
                 lines, contributions(lines))
             return Newcomer(state, effects, lines, _totals_copy(known.totals))
         self.hits += 1
