@@ -37,7 +37,6 @@ from streams.domain.commands import (
 from streams.domain.exceptions import DomainError
 from streams.domain.ledger import Totals, contributions, lines_of, merge
 from streams.domain.messages import Control, Effect, unknown_payment
-from streams.domain.newcomers import Newcomer
 from streams.domain.person import PersonState
 from streams.domain.revision import PreviewTotals, person_row, preview_year
 from streams.policies import parse_documents
@@ -71,13 +70,17 @@ def _state(ctx: StageContext, work: Work, key: bytes) -> tuple[PersonState | Non
 
 
 def _done(ctx: StageContext, work: Work, key: bytes, state: PersonState, effects: list[Effect],
-          was: Before | None, new: Newcomer | None = None) -> None:
-    """Effects, ledger lines and totals, and the state into the unit: everything that can fail
-    (encoding) first, so that a failed command leaves no trace. ``new``: a newcomer's, whose
-    lines and totals may be known already."""
-    known = None if new is None or new.lines is None or new.totals is None else (new.lines, new.totals)
-    ledger = ctx.ledger.note(work.partition, key, was, state, known)  # the lines that changed, and the totals
-    stored = state.dumps()
+          was: Before | None) -> None:
+    """A state changed by the rules: its effects, the ledger lines that changed and the totals'
+    change, and its bytes into the unit."""
+    _record(ctx, work, key, effects, ctx.ledger.note(work.partition, key, was, state), state.dumps())
+
+
+def _record(ctx: StageContext, work: Work, key: bytes, effects: list[Effect], ledger: Callable[[], None],
+            stored: bytes) -> None:
+    """Effects, the ledger's lines and totals (``ledger``: encoded already) and the state's bytes
+    into the unit: everything that can fail (encoding) done first, so that a failed command leaves
+    no trace."""
     ctx.publisher.publish(work.unit, effects, key, home=work.partition)  # encodes every effect before adding any
     ledger()
     work.unit.change((work.partition, key), stored)
@@ -88,15 +91,16 @@ def apply_identity(ctx: StageContext, work: Work, key: bytes, cmd: ApplyIdentity
     state, was = _state(ctx, work, key)
     if state is None:  # a person's first command (most of a batch): decided once per key
         new = ctx.newcomers.apply_identity(ident, ctx.book, key.decode(), ctx.clock(), ctx.opened.of(work.partition))
-        if new.state is not None:
-            _done(ctx, work, key, new.state, new.effects, None, new)
+        if new.lines is None or new.totals is None:  # decided by the rules, not remembered
+            assert new.state is not None
+            _done(ctx, work, key, new.state, new.effects, None)
             return
-        # remembered: the state's bytes, lines and totals of its key, with this person's own
-        assert new.stored is not None and new.lines is not None and new.totals is not None
-        ledger = ctx.ledger.note_new(work.partition, key, ident.id_number, ident.name, new.lines, new.totals)
-        ctx.publisher.publish(work.unit, new.effects, key, home=work.partition)
-        ledger()
-        work.unit.change((work.partition, key), new.stored)
+        # its key's lines and totals; a remembered person (no state) its state's bytes too
+        who = new.state if new.state is not None else ident
+        ledger = ctx.ledger.note_new(work.partition, key, who.id_number, who.name, new.lines, new.totals)
+        stored = new.state.dumps() if new.state is not None else new.stored
+        assert stored is not None
+        _record(ctx, work, key, new.effects, ledger, stored)
         return
     effects = state.apply_identity(ident, ctx.book, key.decode(), ctx.clock(), ctx.opened.of(work.partition))
     _done(ctx, work, key, state, effects, was)

@@ -92,14 +92,10 @@ class LedgerKeeper:
         """The person's lines as they stand before a command (for ``note``)."""
         return lines_of(years, paid_out), tuple(paid_out)
 
-    def note(self, partition: int, key: bytes, was: Before | None, state: Any,
-             known: tuple[dict[int, LedgerLine], Totals] | None = None) -> Callable[[], None]:
+    def note(self, partition: int, key: bytes, was: Before | None, state: Any) -> Callable[[], None]:
         """The changed lines of ``state`` (after a command) for ``ledger.v1``, and its totals'
         change, computed (and encoded) now; the returned call adds them to the unit in hand and
-        cannot fail: a command that fails before it leaves no trace. ``known``: a new person's
-        lines and what they add to the totals, already computed (``streams/domain/newcomers.py``)."""
-        if was is None and known is not None:
-            return self.note_new(partition, key, state.id_number, state.name, *known)
+        cannot fail: a command that fails before it leaves no trace."""
         if not self.enabled:
             return NOTHING
         old_lines, old_paid = was or ({}, ())
@@ -118,12 +114,7 @@ class LedgerKeeper:
                            contributions({y: lines[y] for y in years if y in lines}))
         else:  # an instruction's row borrows its year's line: all of the person
             change = delta(contributions(old_lines, old_paid), contributions(lines, state.paid_out))
-
-        def add() -> None:
-            self.lines.update(entries)
-            if change:
-                merge(self.pending.setdefault(partition, {}), change)
-        return add
+        return self._adding(partition, entries, change)
 
     def note_new(self, partition: int, key: bytes, id_number: str, name: str, lines: dict[int, LedgerLine],
                  totals: Totals) -> Callable[[], None]:
@@ -134,11 +125,14 @@ class LedgerKeeper:
         now = self.clock()
         entries = {ledger_key(key, year): self.entry(key, year, line, id_number, name, now, partition)
                    for year, line in lines.items()}
+        return self._adding(partition, entries, totals)
 
+    def _adding(self, partition: int, entries: dict[bytes, Out], change: Totals) -> Callable[[], None]:
+        """The call that adds a person's encoded lines and totals' change to the unit in hand."""
         def add() -> None:
             self.lines.update(entries)
-            if totals:
-                merge(self.pending.setdefault(partition, {}), totals)
+            if change:
+                merge(self.pending.setdefault(partition, {}), change)
         return add
 
     def entry(self, key: bytes, year: int, line: LedgerLine, id_number: str, name: str, now_ms: int,
