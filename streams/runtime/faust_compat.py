@@ -18,6 +18,13 @@ touches a name starting with ``_`` of those libraries.
 9. The leader assignor's topic name (faust's ``LeaderAssignor._leader_topic_name``, spelled
    here, not read): zhucan creates that topic itself, since the app may not declare topics
    (``streams/app.py``); the test compares the spelling with Faust's.
+14. ``Consumer._new_consumer_thread`` (faust) and the aiokafka consumer's partition state
+    (``AIOKafkaConsumer._fetcher._subscriptions``, ``TopicPartitionState.has_valid_position``):
+    Faust's commit livelock detector reads ``TopicPartitionState.position``, which aiokafka
+    (0.14 here) asserts is set. While a partition waits for its position to be reset (its leader
+    moved in a broker restart) the assertion killed the worker. The consumer thread here skips
+    that check for such a partition: the check only logs, and the progress watch
+    (``ProgressWatch`` in ``streams/runtime/applied.py``) still sees a partition that stops.
 
 Public Faust APIs whose behaviour the offset guards (``streams/runtime/applied.py``) rely on,
 each with a test as well, since an upgrade could keep the name and change what it does:
@@ -43,6 +50,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import faust
+from aiokafka.structs import TopicPartition
 from faust import streams as faust_streams
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
@@ -55,7 +63,33 @@ class IdempotentProducer(faust_aiokafka.Producer):
         return {**super()._settings_extra(), "acks": "all", "enable_idempotence": True}
 
 
+def position_known(aio_consumer: Any, tp: TP) -> bool:
+    """(14) Whether aiokafka holds a fetch position for ``tp`` (False while it awaits a reset,
+    or when ``tp`` is not in the consumer's assignment)."""
+    subscription = aio_consumer._fetcher._subscriptions.subscription
+    assignment = subscription.assignment if subscription is not None else None
+    if assignment is None:
+        return False
+    state = assignment.state_value(TopicPartition(tp.topic, tp.partition))
+    return state is not None and bool(state.has_valid_position)
+
+
+class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
+    """(14) Faust's livelock check, skipped for a partition without a fetch position."""
+
+    def verify_event_path(self, now: float, tp: TP) -> None:
+        if not position_known(self._ensure_consumer(), tp):
+            return None
+        return super().verify_event_path(now, tp)
+
+
+class _Consumer(faust_aiokafka.Consumer):
+    def _new_consumer_thread(self) -> Any:
+        return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+
 class _Transport(faust_aiokafka.Transport):
+    Consumer = _Consumer
     Producer = IdempotentProducer
 
 
