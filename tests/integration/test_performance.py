@@ -165,7 +165,14 @@ def test_at_a_steady_low_rate_a_fetch_of_the_intake_gathers_several_records(runn
     assert {f["id_number"] for _, f, _ in fees} == set(ids)
     records = read_topic(running.settings.kafka_bootstrap_servers, running.topics.person_commands, idle_s=2.0)
     commands = [cmd for r in records for cmd in unpack(r.key, r.value)]
-    assert len(commands) == len(ids)
+    # one command per event; a second copy (the same bytes) only where the worker says it handled
+    # a fetch again (a send or commit that failed under load: at-least-once, the person stage
+    # drops the repeated event id). A full suite run of 2026-12-06 met 61 commands for 60 events.
+    assert len(set(commands)) == len(ids)
+    if len(commands) > len(ids):
+        redone = [line for line in running.worker_log().splitlines()
+                  if "intake send failed" in line or "intake commit failed" in line or "handling a fetch" in line]
+        assert redone, f"{len(commands)} commands for {len(ids)} events, and the worker's log names no fetch handled again"
     # fetches: at most one per 50 ms of sending, and one more at each end; batch records: one per
     # person-commands partition per fetch (two here). Answered at once (1 byte), 60 commands came in
     # 41 batch records where this bound was 21.
