@@ -60,9 +60,17 @@ class Work:
     commit: Callable[[], Awaitable[None]]
 
 
+def _stored(ctx: StageContext, work: Work, key: bytes) -> bytes | None:
+    """The person's state's bytes as they stand (the unit's, or the table's)."""
+    return work.unit.changes.get((work.partition, key)) or ctx.store.get(work.partition, key)
+
+
 def _state(ctx: StageContext, work: Work, key: bytes) -> tuple[PersonState | None, Before | None]:
     """The person's state as it stands, and their ledger lines before the command changes them."""
-    stored = work.unit.changes.get((work.partition, key)) or ctx.store.get(work.partition, key)
+    return _loaded(ctx, _stored(ctx, work, key))
+
+
+def _loaded(ctx: StageContext, stored: bytes | None) -> tuple[PersonState | None, Before | None]:
     if not stored:
         return None, None
     state = PersonState.loads(stored)
@@ -88,22 +96,28 @@ def _record(ctx: StageContext, work: Work, key: bytes, effects: list[Effect], le
 
 def apply_identity(ctx: StageContext, work: Work, key: bytes, cmd: ApplyIdentity) -> None:
     ident = cmd.identity
-    state, was = _state(ctx, work, key)
-    if state is None:  # a person's first command (most of a batch): decided once per key
-        new = ctx.newcomers.apply_identity(ident, ctx.book, key.decode(), ctx.clock(), ctx.opened.of(work.partition))
-        if new.lines is None or new.totals is None:  # decided by the rules, not remembered
-            assert new.state is not None
-            _done(ctx, work, key, new.state, new.effects, None)
+    stored = _stored(ctx, work, key)
+    opened = ctx.opened.of(work.partition)
+    if not stored:  # a person's first command (most of a batch): decided once per key
+        new = ctx.newcomers.apply_identity(ident, ctx.book, key.decode(), ctx.clock(), opened)
+    else:  # a second department's record for a person held as a newcomer is: once per key too
+        found = ctx.newcomers.apply_second(ident, stored, ctx.book, key.decode(), ctx.clock(), opened)
+        if found is None:
+            state, was = _loaded(ctx, stored)
+            assert state is not None
+            _done(ctx, work, key, state, state.apply_identity(ident, ctx.book, key.decode(), ctx.clock(), opened), was)
             return
-        # its key's lines and totals; a remembered person (no state) its state's bytes too
-        who = new.state if new.state is not None else ident
-        ledger = ctx.ledger.note_new(work.partition, key, who.id_number, who.name, new.lines, new.totals)
-        stored = new.state.dumps() if new.state is not None else new.stored
-        assert stored is not None
-        _record(ctx, work, key, new.effects, ledger, stored)
+        new = found
+    if new.lines is None or new.totals is None:  # decided by the rules, not remembered
+        assert new.state is not None
+        _done(ctx, work, key, new.state, new.effects, None)
         return
-    effects = state.apply_identity(ident, ctx.book, key.decode(), ctx.clock(), ctx.opened.of(work.partition))
-    _done(ctx, work, key, state, effects, was)
+    # the lines and totals it changed are known; a remembered person (no state) its state's bytes too
+    who = new.state if new.state is not None else ident
+    ledger = ctx.ledger.note_known(work.partition, key, who.id_number, who.name, new.lines, new.totals)
+    written = new.state.dumps() if new.state is not None else new.stored
+    assert written is not None
+    _record(ctx, work, key, new.effects, ledger, written)
 
 
 def record_payment(ctx: StageContext, work: Work, key: bytes, cmd: RecordPayment) -> None:

@@ -127,6 +127,25 @@ def contributions(lines: Mapping[int, LedgerLine], paid_out: Sequence[PaidOut] =
     return out
 
 
+def line_changes(old_lines: Mapping[int, LedgerLine], old_paid: Sequence[PaidOut], lines: Mapping[int, LedgerLine],
+                 paid_out: Sequence[PaidOut], new: bool) -> tuple[dict[int, LedgerLine], Totals] | None:
+    """What a command changed of a person's ledger: the lines that differ from ``old_lines``,
+    and what the person's contribution to the totals changed by; None when nothing changed.
+    ``new``: the person had no state before (all of it adds)."""
+    changed = {year: line for year, line in lines.items() if old_lines.get(year) != line}
+    if not changed and len(old_paid) == len(paid_out):
+        return None
+    if new:
+        change = contributions(lines, paid_out)
+    elif not old_paid and not paid_out:  # no instruction: an unchanged line adds and takes the same
+        years = changed.keys() | (old_lines.keys() - lines.keys())
+        change = delta(contributions({y: old_lines[y] for y in years if y in old_lines}),
+                       contributions({y: lines[y] for y in years if y in lines}))
+    else:  # an instruction's row borrows its year's line: all of the person
+        change = delta(contributions(old_lines, old_paid), contributions(lines, paid_out))
+    return changed, change
+
+
 def _add(totals: Totals, key: TotalsKey, values: Iterable[int], sign: int = 1) -> None:
     row = totals.get(key)
     if row is None:

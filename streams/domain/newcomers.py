@@ -21,11 +21,22 @@ itself; what it gave is remembered only when it is the years and fee standards a
 review case, whose text names the person, nor a year waiting for a policy, which raises one),
 and the next people of that key get the same years, and the same fee standards with their own ID number, name, message id and
 time. A remembered person's state is not built: its bytes are written from the key's years,
-already encoded, and the person's own fact, ID number and name (``state_codec.encode_newcomer``).
+already encoded, and the person's own fact, ID number and name (``state_codec.encode_plain``).
 ``tests/unit/streams/domain/test_newcomers.py`` holds the two to the same bytes on random
 people, many of them sharing a key.
 
-Measured in docs/performance.md (issue #25, part 2); ``PERSON_MEMO_ENTRIES=0`` turns it off.
+A second department's record for a person held so (``apply_second``: a state of one fact and
+its key's years, nothing else, byte for byte as the rules leave such a newcomer: about one
+person in seven of a province's batch) is remembered the same way. The rules read the two
+facts' identifiers only to order them against each other (recorded time, then event id: the
+same department's record again is a redelivery), so the key is the first fact's key, the
+second fact's fields but its identifiers, and how the two facts' recorded times and event ids
+compare; what is remembered is the two-fact state's years, the fee standards (a new version),
+the ledger lines that changed and the totals' change. ``tests/unit/streams/domain/test_newcomers.py``
+holds it to the rules the same way, and tells apart neighbours in each part of the key.
+
+Measured in docs/performance.md (issue #25, part 2); ``PERSON_MEMO_ENTRIES=0`` turns it off
+(both; each kind keeps at most that many keys).
 """
 
 from __future__ import annotations
@@ -38,11 +49,11 @@ import orjson
 
 from streams.domain.identity import Identity
 from streams.domain.ids import birth_date
-from streams.domain.ledger import LedgerLine, Totals, contributions, lines_of
+from streams.domain.ledger import LedgerLine, Totals, contributions, line_changes, lines_of
 from streams.domain.messages import Effect, FeeStandardIssued
 from streams.domain.person import PersonState, _ms
 from streams.domain.policy.spec import PolicyBook
-from streams.domain.state_codec import encode_newcomer, trimmed, years_doc
+from streams.domain.state_codec import encode_plain, plain, trimmed, years_doc
 from streams.domain.timeline import Fact
 from streams.domain.year import message_id
 
@@ -61,6 +72,13 @@ class Newcomer(NamedTuple):
     lines: dict[int, LedgerLine] | None = None
     totals: Totals | None = None
     stored: bytes | None = None
+
+
+class _Pair(NamedTuple):
+    years_json: bytes
+    standards: list[FeeStandardIssued]
+    lines: dict[int, LedgerLine]  # the lines the second fact changed (``line_changes``)
+    change: Totals  # and what it changed the totals by
 
 
 class _Known(NamedTuple):
@@ -88,8 +106,11 @@ class Newcomers:
         self.book: PolicyBook | None = None
         self._adult = dt.date.max
         self._known: dict[Key, _Known] = {}
+        self._pairs: dict[Key, _Pair] = {}
         self.hits = 0
         self.misses = 0
+        self.second_hits = 0
+        self.second_misses = 0
 
     def _key(self, fact: Fact, id_number: str, opened: Mapping[str, int] | None) -> Key:
         born = birth_date(id_number)
@@ -107,8 +128,8 @@ class Newcomers:
         if book is not self.book:
             self.book, self._adult = book, adult_since(book)
             self._known.clear()
-        fact = Fact(ev.event_id, ev.source, ev.category, ev.change, ev.region_code, ev.effective_date,
-                    _ms(ev.occurred_at), ev.is_student, ev.previous_category, ev.living_status)
+            self._pairs.clear()
+        fact = _fact(ev)
         key = self._key(fact, ev.id_number, opened)
         known = self._known.get(key)
         if known is None:
@@ -126,14 +147,79 @@ class Newcomers:
                 lines, contributions(lines))
             return Newcomer(state, effects, lines, _totals_copy(known.totals))
         self.hits += 1
-        issued: list[Effect] = []
-        for s in known.standards:
-            e = _standard_copy(s)
-            e.message_id = message_id(person_key, s.insurance_year, s.version)
-            e.id_number, e.name, e.issued_at = ev.id_number, ev.name, now_ms
-            issued.append(e)
-        return Newcomer(None, issued, known.lines, _totals_copy(known.totals),
-                        encode_newcomer(ev.id_number, ev.name, fact, known.years_json))
+        return Newcomer(None, _issued(known.standards, ev.id_number, ev.name, person_key, now_ms), known.lines,
+                        _totals_copy(known.totals),
+                        encode_plain(ev.id_number, ev.name, (fact,), known.years_json))
+
+    def apply_second(self, ev: Identity, stored: bytes, book: PolicyBook, person_key: str, now_ms: int,
+                     opened: Mapping[str, int] | None = None) -> Newcomer | None:
+        """A second identity of a person held as a newcomer of a remembered key is left by the rules
+        (``stored``, their state's bytes: one fact and that key's years, nothing else): what
+        ``PersonState.loads(stored).apply_identity(ev, ...)`` gives, with the lines it changed and
+        the totals' change (``line_changes``). None for any other state, or another name or ID
+        number spelling (the rules decide then, by the caller).
+
+        Its key is the first fact's key, the second fact's fields but its identifiers, and how the
+        two facts' identifiers compare (the rules read recorded times and event ids only to order
+        facts against each other): the first person of a key is decided by the rules, and what
+        they give is remembered only when it is the years and fee standards alone, as for
+        newcomers."""
+        if self.entries <= 0 or book is not self.book:
+            return None
+        held = plain(stored)
+        if held is None:
+            return None
+        id_number, name, facts = held
+        if len(facts) != 1 or ev.name != name or ev.id_number != id_number:
+            return None
+        first = facts[0]
+        first_key = self._key(first, id_number, opened)
+        known = self._known.get(first_key)
+        if known is None or stored != encode_plain(id_number, name, facts, known.years_json):
+            return None  # not the state the rules give a newcomer of that key now
+        fact = _fact(ev)
+        key = (first_key, fact[1:_RECORDED], fact[_RECORDED + 1:], _order(fact.recorded_ms, first.recorded_ms),
+               _order(fact.event_id, first.event_id))
+        pair = self._pairs.get(key)
+        if pair is None:
+            self.second_misses += 1
+            state = PersonState.loads(stored)
+            effects = state.apply_identity(ev, book, person_key, now_ms, opened)
+            lines, change = line_changes(known.lines, (), lines_of(state.years, state.paid_out), state.paid_out,
+                                         False) or ({}, {})
+            if (all(type(e) is FeeStandardIssued for e in effects) and state.facts == [first, fact]
+                    and state.name == name and not (state.waiting or state.raised or state.seen or state.claims
+                                                    or state.paid_out or state.others)):
+                if len(self._pairs) >= self.entries:
+                    self._pairs.clear()
+                self._pairs[key] = _Pair(trimmed(orjson.dumps(years_doc(state.years))),
+                                         [_standard_copy(e) for e in effects], lines, change)  # type: ignore[arg-type]
+            return Newcomer(state, effects, lines, _totals_copy(change))
+        self.second_hits += 1
+        return Newcomer(None, _issued(pair.standards, id_number, name, person_key, now_ms), pair.lines,
+                        _totals_copy(pair.change),
+                        encode_plain(id_number, name, (first, fact), pair.years_json))
+
+
+def _fact(ev: Identity) -> Fact:
+    return Fact(ev.event_id, ev.source, ev.category, ev.change, ev.region_code, ev.effective_date,
+                _ms(ev.occurred_at), ev.is_student, ev.previous_category, ev.living_status)
+
+
+def _order(a: Any, b: Any) -> int:
+    return (a > b) - (a < b)
+
+
+def _issued(standards: list[FeeStandardIssued], id_number: str, name: str, person_key: str,
+            now_ms: int) -> list[Effect]:
+    """A key's remembered fee standards, as the rules issue them to this person now."""
+    issued: list[Effect] = []
+    for s in standards:
+        e = _standard_copy(s)
+        e.message_id = message_id(person_key, s.insurance_year, s.version)
+        e.id_number, e.name, e.issued_at = id_number, name, now_ms
+        issued.append(e)
+    return issued
 
 
 def _totals_copy(totals: Totals) -> Totals:

@@ -11,6 +11,7 @@ written in the current version; ``decode`` reads all three, and an upgrade sends
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 import orjson  # the state's JSON, written and read once per command: ~5x faster than json
@@ -75,16 +76,29 @@ def trimmed(data: bytes) -> bytes:
     return b"".join((data, b""))  # two parts: a copy (one part would be returned as it is)
 
 
-_NEWCOMER = b'{"v":%d,"i":' % STATE_VERSION
+_PLAIN = b'{"v":%d,"i":' % STATE_VERSION
+PLAIN_END = b',"s":[]}'  # how every plain state's bytes end (``plain``)
 
 
-def encode_newcomer(id_number: str, name: str, fact: Fact, years_json: bytes) -> bytes:
-    """``encode``'s bytes for a state of ``fact`` alone and the years whose document is
-    ``years_json`` (``trimmed(orjson.dumps(years_doc(years)))``), nothing else held: a newcomer
-    remembered by ``newcomers.py``, written without building the state (the same bytes: the
-    document's fields in ``encode``'s order, compact JSON)."""
-    return b"".join((_NEWCOMER, orjson.dumps(id_number), b',"n":', orjson.dumps(name), b',"f":[',
-                     orjson.dumps(fact.to_doc()), b'],"y":', years_json, b',"s":[]}'))
+def encode_plain(id_number: str, name: str, facts: Sequence[Fact], years_json: bytes) -> bytes:
+    """``encode``'s bytes for a plain state: ``facts`` and the years whose document is
+    ``years_json`` (``trimmed(orjson.dumps(years_doc(years)))``), nothing else held (no ids
+    seen, no year waiting, no case raised, no claim, instruction or other channel). A person
+    remembered by ``newcomers.py`` is written so, without building the state (the same bytes:
+    the document's fields in ``encode``'s order, compact JSON)."""
+    return b"".join((_PLAIN, orjson.dumps(id_number), b',"n":', orjson.dumps(name), b',"f":[',
+                     b",".join([orjson.dumps(f.to_doc()) for f in facts]), b'],"y":', years_json, PLAIN_END))
+
+
+def plain(data: bytes) -> tuple[str, str, list[Fact]] | None:
+    """The ID number, name and facts of a state whose bytes are a plain state's
+    (``encode_plain``: its years are not read), else None."""
+    if not (data.startswith(_PLAIN) and data.endswith(PLAIN_END)):
+        return None
+    doc = orjson.loads(data)
+    if len(doc) != 6 or doc["s"]:  # v, i, n, f, y, s: nothing else held
+        return None
+    return doc["i"], doc["n"], [Fact.from_doc(f) for f in doc["f"]]
 
 
 def decode(data: bytes) -> dict[str, Any]:

@@ -33,9 +33,8 @@ from schemas.codec import Codec
 from streams.domain.ledger import (
     LedgerLine,
     Totals,
-    contributions,
-    delta,
     from_rows,
+    line_changes,
     lines_of,
     merge,
     rows,
@@ -99,36 +98,28 @@ class LedgerKeeper:
         if not self.enabled:
             return NOTHING
         old_lines, old_paid = was or ({}, ())
-        lines = lines_of(state.years, state.paid_out)
-        changed = [(year, line) for year, line in lines.items() if old_lines.get(year) != line]
-        if not changed and len(old_paid) == len(state.paid_out):
+        found = line_changes(old_lines, old_paid, lines_of(state.years, state.paid_out), state.paid_out, was is None)
+        if found is None:
             return NOTHING
-        now = self.clock()
-        entries = {ledger_key(key, year): self.entry(key, year, line, state.id_number, state.name, now, partition)
-                   for year, line in changed}
-        if was is None:  # a new person: all of it
-            change = contributions(lines, state.paid_out)
-        elif not old_paid and not state.paid_out:  # no instruction: an unchanged line adds and takes the same
-            years = {year for year, _ in changed} | (old_lines.keys() - lines.keys())
-            change = delta(contributions({y: old_lines[y] for y in years if y in old_lines}),
-                           contributions({y: lines[y] for y in years if y in lines}))
-        else:  # an instruction's row borrows its year's line: all of the person
-            change = delta(contributions(old_lines, old_paid), contributions(lines, state.paid_out))
-        return self._adding(partition, entries, change)
+        return self._noting(partition, key, state.id_number, state.name, *found)
 
-    def note_new(self, partition: int, key: bytes, id_number: str, name: str, lines: dict[int, LedgerLine],
-                 totals: Totals) -> Callable[[], None]:
-        """``note`` for a person with no state before and no instruction, whose lines and what
-        they add to the totals are known (``streams/domain/newcomers.py``): every line is new."""
-        if not self.enabled or not lines:
+    def note_known(self, partition: int, key: bytes, id_number: str, name: str, lines: dict[int, LedgerLine],
+                   change: Totals) -> Callable[[], None]:
+        """``note`` where the lines that changed and the totals' change are known already
+        (``line_changes``'s; ``streams/domain/newcomers.py`` remembers them by key): a
+        newcomer's (every line is new) or a remembered second identity's."""
+        if not self.enabled or not (lines or change):
             return NOTHING
+        return self._noting(partition, key, id_number, name, lines, change)
+
+    def _noting(self, partition: int, key: bytes, id_number: str, name: str, lines: dict[int, LedgerLine],
+                change: Totals) -> Callable[[], None]:
+        """The call that adds a person's changed lines (encoded now) and their totals' change to
+        the unit in hand."""
         now = self.clock()
         entries = {ledger_key(key, year): self.entry(key, year, line, id_number, name, now, partition)
                    for year, line in lines.items()}
-        return self._adding(partition, entries, totals)
 
-    def _adding(self, partition: int, entries: dict[bytes, Out], change: Totals) -> Callable[[], None]:
-        """The call that adds a person's encoded lines and totals' change to the unit in hand."""
         def add() -> None:
             self.lines.update(entries)
             if change:

@@ -27,6 +27,10 @@ HELP = {
     "zhucan_person_newcomers_total": ("counter", "People decided at their first command (an identity): by the rules, "
                                                  "or given the remembered decisions of an earlier person of the same "
                                                  "facts (streams/domain/newcomers.py)"),
+    "zhucan_person_second_identities_total": ("counter", "Second identities of people held as newcomers are (one "
+                                                         "fact, nothing else): decided by the rules, or given the "
+                                                         "remembered decisions of an earlier person of the same two "
+                                                         "facts (streams/domain/newcomers.py)"),
     "zhucan_intake_first_fetch_ms": ("gauge", "When this worker's intake loop first took in department records "
                                               "(epoch ms; the bench's clock starts at the earliest)"),
 }  # and one counter per output topic of the person stage (its TopicSpec's ``counted``)

@@ -261,6 +261,8 @@ class PersonStage:
         newcomers = ctx.newcomers  # (counted per take, not per person)
         ctx.metrics.set("zhucan_person_newcomers_total", newcomers.misses, how="decided")
         ctx.metrics.set("zhucan_person_newcomers_total", newcomers.hits, how="remembered")
+        ctx.metrics.set("zhucan_person_second_identities_total", newcomers.second_misses, how="decided")
+        ctx.metrics.set("zhucan_person_second_identities_total", newcomers.second_hits, how="remembered")
 
     async def commit(self, unit: UnitOfWork[tuple[int, bytes], bytes]) -> None:
         """The unit, with each partition's applied-offset marker written after the states it covers."""

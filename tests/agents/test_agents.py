@@ -674,3 +674,34 @@ async def test_newcomers_of_the_same_facts_get_the_records_the_rules_give_each(t
     assert len({f["message_id"] for f in fees}) == 4
     ledger = [codec.decode(v)[1] for t, _, v in sent_by[8192][:-1] if t.endswith("ledger.v1")]
     assert [(row["id_number"], row["name"]) for row in ledger] == people
+
+
+async def test_second_identities_of_the_same_facts_get_the_records_the_rules_give_each(tmp_path):
+    """Issue #25, part 2: a second department's record for people held as newcomers, decided once
+    per key of the two facts, sends exactly what deciding each by the rules sends: their own new
+    fee standard versions, changed ledger lines and totals, their own two-fact states."""
+    codec = Codec()
+    people = [(new_id(), name) for name in ("张三", "李四", "王五", "赵六")]
+
+    def records(category: str, eid: str) -> list[tuple[bytes, bytes]]:
+        return [(person_key(idn, SECRET.encode()).encode(),
+                 codec.encode("IdentityEvent", {**event(idn, category), "name": name, "event_id": f"{eid}-{idn}"}))
+                for idn, name in people]
+    sent_by = {}
+    for entries in (8192, 0):
+        app = _app(tmp_path / str(entries), person_memo_entries=entries)
+        async with app.faust.agents["zhucan.person"].test_context() as agent:
+            await agent.put(batch.pack(records("MINIMUM_LIVING", "a")), key=b"~batch~0")
+            await agent.put(batch.pack(records("EXTREME_POVERTY", "b")), key=b"~batch~0")
+            await settled(app)
+        sent_by[entries] = [(o.topic, o.key, o.value) for c in app.ctx.send.await_args_list for o in c.args[0]]
+        sent_by[entries].append(sorted(app.ctx.store.table.data.items()))  # the states and totals kept
+        remembered = app.ctx.metrics.values["zhucan_person_second_identities_total"][(("how", "remembered"),)]
+        assert remembered == (3 if entries else 0)
+    assert sent_by[8192] == sent_by[0]
+    fees = [codec.decode(v)[1] for t, _, v in sent_by[8192][:-1] if t.endswith("fee-standard.v1")]
+    assert [(f["id_number"], f["name"], f["version"]) for f in fees] == \
+        [(idn, name, 1) for idn, name in people] + [(idn, name, 2) for idn, name in people]
+    assert len({f["message_id"] for f in fees}) == 8
+    states = [PersonState.loads(v) for k, v in sent_by[8192][-1] if not k.startswith(b"~")]
+    assert sorted((s.id_number, s.name, len(s.facts)) for s in states) == sorted((i, n, 2) for i, n in people)

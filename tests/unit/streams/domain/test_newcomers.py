@@ -19,12 +19,12 @@ from hypothesis import strategies as st
 
 from connectors.dev.sample import make_id
 from streams.domain.identity import Identity, validate_identity
-from streams.domain.ledger import contributions, lines_of
+from streams.domain.ledger import contributions, line_changes, lines_of
 from streams.domain.messages import FeeStandardIssued
 from streams.domain.newcomers import Newcomers, adult_since
 from streams.domain.person import PersonState
 from streams.domain.policy.spec import PolicyBook
-from streams.domain.state_codec import encode_newcomer, years_doc
+from streams.domain.state_codec import encode_plain, years_doc
 from streams.policies import SHIPPED_POLICY_DIR, load_book
 from tests.fixtures import CHONGQING, HENAN, PANZHIHUA, WEIHAI, event, in_window, shipped_book
 from tests.unit.streams.domain.test_policy_tables import shifted_policy
@@ -108,11 +108,11 @@ def shape(draw: Any, region: str | None = None) -> dict[str, Any]:
 
 
 @st.composite
-def shapes(draw: Any) -> list[dict[str, Any]]:
+def shapes(draw: Any, base: dict[str, Any] | None = None, most: int = 4) -> list[dict[str, Any]]:
     """A shape and its neighbours, each with one field of its own: the key must tell them apart."""
-    base = draw(shape())
+    base = base or draw(shape())
     out = [base]
-    for _ in range(draw(st.integers(min_value=0, max_value=4))):
+    for _ in range(draw(st.integers(min_value=0, max_value=most))):
         other = draw(shape(base["region"]))
         field = draw(st.sampled_from(["category", "change", "effective", "student", "living", "previous", "opened"]))
         out.append({**base, field: other[field]})
@@ -254,7 +254,7 @@ def test_another_book_or_none_kept_decides_by_the_rules():
 
 @pytest.mark.parametrize("name", ["测试", 'a "quoted" \\ name', "Ölçü 𠀀", ""])
 def test_a_remembered_state_is_written_as_the_state_codec_writes_it(name):
-    """``encode_newcomer`` (a remembered person's bytes, no state built) against ``encode``: the
+    """``encode_plain`` (a remembered person's bytes, no state built) against ``encode``: the
     same bytes for a state of one fact and its years, with any name."""
     book = years_book()
     for region, category in ((HENAN, "MINIMUM_LIVING"), (PANZHIHUA, "SEVERE_DISABILITY"), (WEIHAI, "ORPHAN")):
@@ -264,4 +264,196 @@ def test_a_remembered_state_is_written_as_the_state_codec_writes_it(name):
         state.name = name  # (the codec's own edge: an empty name)
         (fact,) = state.facts
         assert state.years and not (state.seen or state.waiting or state.raised)
-        assert encode_newcomer(state.id_number, name, fact, orjson.dumps(years_doc(state.years))) == state.dumps()
+        assert encode_plain(state.id_number, name, (fact,), orjson.dumps(years_doc(state.years))) == state.dumps()
+
+
+# -- a second department's record for a person held as a newcomer (``Newcomers.apply_second``) --
+
+Outcome = tuple[bytes, list[tuple[str, dict[str, Any]]], tuple[dict[int, Any], dict[Any, list[int]]]]
+
+
+def _second_by_rules(state: PersonState, second: Identity, book: PolicyBook, key: str, now: int,
+                     opened: dict[str, int]) -> Outcome:
+    """What the rules (and the ledger's ``line_changes``) give a held person for ``second``."""
+    was, paid = lines_of(state.years, state.paid_out), tuple(state.paid_out)
+    effects = state.apply_identity(second, book, key, now, opened)
+    lines, change = line_changes(was, paid, lines_of(state.years, state.paid_out), state.paid_out, False) or ({}, {})
+    return state.dumps(), [(type(e).__name__, dict(e.__dict__)) for e in effects], (lines, change)
+
+
+def second_decided(first: Identity, second: Identity, book: PolicyBook, key: str, now: tuple[int, int],
+                   opened: dict[str, int]) -> Outcome:
+    state = PersonState(id_number=first.id_number)
+    state.apply_identity(first, book, key, now[0], opened)
+    return _second_by_rules(state, second, book, key, now[1], opened)
+
+
+def second_remembered(memo: Newcomers, first: Identity, second: Identity, book: PolicyBook, key: str,
+                      now: tuple[int, int], opened: dict[str, int]) -> Outcome:
+    """As ``second_decided``, through the memo, as the person stage does: the first identity by
+    ``apply_identity``, its bytes stored, the second by ``apply_second`` (or the rules when it
+    declines)."""
+    new = memo.apply_identity(first, book, key, now[0], opened)
+    stored = new.state.dumps() if new.state is not None else new.stored
+    assert stored is not None
+    got = memo.apply_second(second, stored, book, key, now[1], opened)
+    if got is None:
+        return _second_by_rules(PersonState.loads(stored), second, book, key, now[1], opened)
+    state, effects, lines, totals, written = got
+    assert lines is not None and totals is not None
+    if state is None:  # remembered: no state built
+        assert written is not None
+    else:
+        assert written is None
+        written = state.dumps()
+    return written, [(type(e).__name__, dict(e.__dict__)) for e in effects], (lines, totals)
+
+
+ORDER_MS = [-86_400_000, -1, 0, 1, 3_600_000]  # the second record's recorded time against the first's
+EVENT_IDS = ["a", "m", "z"]  # its event id against the first's ("m"): before, the same, after
+
+
+@st.composite
+def held_people(draw: Any) -> list[tuple[Identity, Identity, str, tuple[int, int], dict[str, int]]]:
+    """People of a few first shapes and a few second shapes (each a shape and its neighbours),
+    each with their own ID number, name, event ids, recorded times, key
+    and decision times; the second record's name is mostly the first's, its recorded time and
+    event id before, equal to or after the first's, and now and then the first record again."""
+    firsts = draw(shapes(most=2))
+    # the second record: the first one's department again (its change, a later date, another
+    # class), or another department's (in the same region or another: a county move)
+    second = draw(st.sampled_from(firsts) | shape(draw(st.sampled_from([firsts[0]["region"], None]))))
+    seconds = draw(shapes(second, most=2))
+    orders = draw(st.lists(st.sampled_from(ORDER_MS), min_size=1, max_size=2, unique=True))
+    event_ids = draw(st.lists(st.sampled_from(EVENT_IDS), min_size=1, max_size=2, unique=True))
+    people = []
+    for _ in range(draw(st.integers(min_value=1, max_value=30))):
+        s1, s2 = draw(st.sampled_from(firsts)), draw(st.sampled_from(seconds))
+        born = min(s1["effective"], s2["effective"]) - dt.timedelta(days=1)
+        born = min(born, draw(st.sampled_from(BORN[:2]) | st.sampled_from(BORN) | st.dates(dt.date(1940, 1, 1),
+                                                                                             dt.date(2024, 12, 31))))
+        id_number = make_id(s1["region"], born, next(_seq) % 1000)
+        name = draw(st.sampled_from(["测试", "张三"]))
+        occurred = dt.datetime.combine(s1["effective"], dt.time(draw(st.integers(0, 23))), tzinfo=dt.UTC)
+        seq = next(_seq)
+        raws = []
+        for s, eid, at, who in ((s1, "m", occurred, name),
+                                (s2, draw(st.sampled_from(event_ids)),
+                                 occurred + dt.timedelta(milliseconds=draw(st.sampled_from(orders))),
+                                 draw(st.sampled_from([name, name, name, "李四四"])))):
+            raw = event(id_number, s["category"], region=s["region"], change=s["change"], name=who,
+                        effective=s["effective"], occurred=at, event_id=f"{eid}-{seq}", is_student=s["student"])
+            if s["living"]:
+                raw["living_status"] = s["living"]
+            if s["previous"]:
+                raw["previous_category"] = s["previous"]
+            raws.append(raw)
+        if draw(st.integers(0, 9)) == 0:
+            raws[1] = raws[0]  # the first record again (a redelivery)
+        first, second = validate_identity(raws[0]), validate_identity(raws[1])
+        if isinstance(first, Identity) and isinstance(second, Identity):
+            now = draw(st.integers(1_700_000_000_000, 1_800_000_000_000))
+            people.append((first, second, f"{next(_seq):064x}", (now, now + draw(st.integers(0, 10**9))),
+                           s1["opened"]))
+    assume(people)
+    return people
+
+
+@settings(max_examples=200, deadline=None)
+@given(held_people(), st.booleans(), st.sampled_from([4, 64]))
+def test_every_second_identity_gets_what_the_rules_give_it(people, shipped, entries):
+    """A second department's record for people held as newcomers, many sharing the first key
+    and the second record's fields, with other ID numbers, names, event ids, recorded times, keys
+    and decision times: the same state bytes, effects, changed ledger lines and totals' change
+    as the rules give each."""
+    book = shipped_book() if shipped else years_book()
+    memo = Newcomers(entries=entries)  # 4: emptied when full, on the way
+    for first, second, key, now, opened in people:
+        assert second_remembered(memo, first, second, book, key, now, opened) == \
+            second_decided(first, second, book, key, now, opened)
+
+
+def _held(first: dict[str, Any], second: dict[str, Any], order_ms: int = 1, event_id: str = "z",
+          name: str = "测试") -> tuple[Identity, Identity]:
+    """A person's first record (event id ``m-…``, HENAN's MINIMUM_LIVING certified unless
+    ``first`` says otherwise) and a second one, recorded ``order_ms`` after it."""
+    n = next(_seq)
+    id_number = make_id(first.get("region", HENAN), dt.date(1970, 1, 1), n % 1000)
+    at = dt.datetime(2025, 1, 1, 8, tzinfo=dt.UTC)
+    out = []
+    for kw, eid, when, who in ((first, "m", at, "测试"), (second, event_id, at + dt.timedelta(milliseconds=order_ms), name)):
+        region = kw.get("region", HENAN)
+        raw = event(id_number, kw.get("category", "MINIMUM_LIVING"), region=region, change=kw.get("change", "CERTIFIED"),
+                    name=who, event_id=f"{eid}-{n}", effective=in_window(region) + dt.timedelta(days=kw.get("days", 0)),
+                    occurred=when, is_student=kw.get("student", False))
+        if kw.get("living"):
+            raw["living_status"] = kw["living"]
+        result = validate_identity(raw)
+        assert isinstance(result, Identity), result
+        out.append(result)
+    return out[0], out[1]
+
+
+SECOND_NEIGHBOURS = {  # two people of the same first record, whose second records differ in one thing
+    "the second's change": (({}, {}), ({}, {"change": "REVOKED"})),
+    "the second's effective date": (({}, {"change": "REVOKED"}), ({}, {"change": "REVOKED", "days": 250})),
+    "the second's class": (({}, {"change": "REVOKED"}), ({}, {"change": "REVOKED", "category": "EXTREME_POVERTY"})),
+    "the second's region": (({}, {}), ({}, {"region": WEIHAI})),  # (a county move)
+    "the recorded times' order": (({}, {"change": "REVOKED"}), ({}, {"change": "REVOKED"}, -1)),
+    "the event ids' order (the same: a redelivery)": (({}, {}, 1, "z"), ({}, {}, 0, "m")),
+    "the second's student flag": (({"region": PANZHIHUA}, {"region": PANZHIHUA, "category": "SEVERE_DISABILITY"}),
+                                  ({"region": PANZHIHUA},
+                                   {"region": PANZHIHUA, "category": "SEVERE_DISABILITY", "student": True})),
+    "the second's living status": (({}, {"change": "UPDATED"}), ({}, {"change": "UPDATED", "living": "DECEASED"})),
+    "the first record's class": (({}, {"change": "REVOKED"}), ({"category": "EXTREME_POVERTY"}, {"change": "REVOKED"})),
+}
+
+
+def _shape_of(outcome: Outcome) -> tuple[Any, ...]:
+    """What the rules decided, without who: the lines, the totals' change, the facts kept, the effects."""
+    written, effects, (lines, change) = outcome
+    kept = PersonState.loads(written)
+    return (lines, change, len(kept.facts), [(kind, e.get("insurance_year"), e.get("version"), e.get("subsidy_fen"))
+                                             for kind, e in effects])
+
+
+@pytest.mark.parametrize("what", sorted(SECOND_NEIGHBOURS))
+def test_the_second_key_tells_neighbours_apart(what):
+    """Each part of a second record's key: the second person is never given the first one's decisions."""
+    book = years_book()
+    people = [_held(*args) for args in SECOND_NEIGHBOURS[what]]
+    by_rules = [second_decided(f, s, book, "b" * 64, (1, 2), {}) for f, s in people]
+    assert _shape_of(by_rules[0]) != _shape_of(by_rules[1])  # (they are decided differently)
+    memo = Newcomers(entries=100)
+    assert [second_remembered(memo, f, s, book, "b" * 64, (1, 2), {}) for f, s in people] == by_rules
+    assert (memo.second_hits, memo.second_misses) == (0, 2)  # each a held newcomer's, neither the other's key
+
+
+def test_a_second_record_of_the_same_facts_is_remembered_with_the_persons_own_ids_and_time():
+    book = shipped_book()
+    memo = Newcomers(entries=100)
+    people = [_held({}, {"category": "EXTREME_POVERTY"}) for _ in range(3)]
+    for i, (first, second) in enumerate(people):
+        key, now = f"{i:064x}", (10 + i, 20 + i)
+        assert second_remembered(memo, first, second, book, key, now, {}) == \
+            second_decided(first, second, book, key, now, {})
+    assert (memo.second_hits, memo.second_misses) == (2, 1)
+
+
+def test_a_second_record_under_another_name_or_on_a_changed_state_is_left_to_the_rules():
+    """Another name raises a case (the rules'); a state that is not a remembered newcomer's as
+    the rules leave it (a year changed by a payment, a second fact) is not the key's."""
+    book = shipped_book()
+    memo = Newcomers(entries=100)
+    for first, second in (_held({}, {"category": "EXTREME_POVERTY"}), _held({}, {"category": "EXTREME_POVERTY"}, name="王五")):
+        new = memo.apply_identity(first, book, "c" * 64, 1, {})
+        stored = new.state.dumps() if new.state is not None else new.stored
+        assert stored is not None
+        if second.name != first.name:
+            assert memo.apply_second(second, stored, book, "c" * 64, 2, {}) is None
+        changed = PersonState.loads(stored)
+        changed.years[max(changed.years)].paid_fen = 1  # (as a payment would)
+        assert memo.apply_second(second, changed.dumps(), book, "c" * 64, 2, {}) is None
+        two = PersonState.loads(stored)
+        two.apply_identity(_held({}, {"region": WEIHAI})[1], book, "c" * 64, 2, {})
+        assert memo.apply_second(second, two.dumps(), book, "c" * 64, 3, {}) is None
