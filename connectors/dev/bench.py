@@ -123,6 +123,8 @@ class BenchResult:
     # (the workers' zhucan_person_newcomers_total; streams/domain/newcomers.py)
     spread_days: int = 0
     newcomers_remembered: float | None = None
+    # and of second identities of people held as newcomers are (zhucan_person_second_identities_total)
+    second_identities_remembered: float | None = None
     # the client that produced the batch (librdkafka where it can run, else kafka-python;
     # ``--batch-client``): in live mode it shares the cores the workers are measured on
     batch_client: str = ""
@@ -371,11 +373,13 @@ def _first_fetch_ms(metrics: Sequence[str | None]) -> list[int | None]:
     return [int(m.group(1)) if m else None for m in found]
 
 
-def _newcomers_remembered(metrics: Sequence[str | None]) -> float | None:
-    """The share of newcomers the workers gave remembered decisions (None: no worker said)."""
+def _newcomers_remembered(metrics: Sequence[str | None],
+                          metric: str = "zhucan_person_newcomers_total") -> float | None:
+    """The share of newcomers the workers gave remembered decisions (None: no worker said); with
+    ``metric`` ``zhucan_person_second_identities_total``, of second identities."""
     counts = {"decided": 0.0, "remembered": 0.0}
     for text in metrics:
-        for how, value in re.findall(r'^zhucan_person_newcomers_total\{how="(\w+)"\} ([\d.e+]+)$', text or "", re.M):
+        for how, value in re.findall(rf'^{metric}\{{how="(\w+)"\}} ([\d.e+]+)$', text or "", re.M):
             counts[how] = counts.get(how, 0.0) + float(value)
     total = counts["decided"] + counts["remembered"]
     return round(counts["remembered"] / total, 3) if total else None
@@ -945,6 +949,7 @@ def run_bench(settings: Settings, n_events: int, workers: int = 1, rate: int = 1
         cpu_s += killed[2] if killed is not None else 0.0  # and the killed process's, up to its kill
         metrics = _worker_metrics(ports)  # read once: the clock's first fetches, the newcomers remembered
         remembered = _newcomers_remembered(metrics)
+        seconds_remembered = _newcomers_remembered(metrics, "zhucan_person_second_identities_total")
         for path in _stop_spies(spies):
             say(f"profile of the batch: {path}")
         started_ms = batch_clock("backlog" if backlog else "live", workers_started_ms, produce_started_ms,
@@ -1026,6 +1031,7 @@ def run_bench(settings: Settings, n_events: int, workers: int = 1, rate: int = 1
         latency_client=lat.client, latency_machine_cores=lat.machine_cores,
         latency_workers_cores=lat.workers_cores, latency_bench_cores=lat.bench_cores,
         spread_days=spread_days, newcomers_remembered=remembered, batch_client=batch_client,
+        second_identities_remembered=seconds_remembered,
     )
 
 
@@ -1039,6 +1045,8 @@ def print_result(r: BenchResult) -> None:
             ("worker CPU per event (µs)", f"{r.worker_cpu_us_per_event}"),
             ("newcomers remembered", "not said" if r.newcomers_remembered is None else
              f"{r.newcomers_remembered:.1%} (certified over {max(r.spread_days, 1)} day(s) per region)"),
+            ("second identities remembered", "not said" if r.second_identities_remembered is None else
+             f"{r.second_identities_remembered:.1%} (of people held as newcomers are)"),
             ("fee standards out", f"{r.fee_standards:,}"), (f"p50 / p99 at {r.latency_rate_eps}/s (ms)", f"{r.p50_ms} / {r.p99_ms}"),
             ("cores busy during it", f"{r.latency_machine_cores} of {os.cpu_count()} (workers {r.latency_workers_cores}, "
                                      f"this bench {r.latency_bench_cores}; offered by {r.latency_client})"),

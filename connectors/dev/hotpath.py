@@ -129,12 +129,13 @@ def _measure(n_events: int, spread_days: int) -> dict[str, float]:
             loop.close()
     return {"events": n_events, "intake_us_per_event": round(intake_s / n_events * 1e6, 1),
             "person_us_per_event": round(person_s / n_events * 1e6, 1), "batch_records": n_batches,
-            "fee_standards": fee_standards, "newcomers_remembered": _share(app.ctx.newcomers)}
+            "fee_standards": fee_standards, "newcomers_remembered": _share(app.ctx.newcomers),
+            "second_identities_remembered": _share(app.ctx.newcomers, second=True)}
 
 
-def _share(newcomers: Any) -> float:
-    seen = newcomers.hits + newcomers.misses
-    return round(newcomers.hits / seen, 3) if seen else 0.0
+def _share(newcomers: Any, second: bool = False) -> float:
+    hits, misses = (newcomers.second_hits, newcomers.second_misses) if second else (newcomers.hits, newcomers.misses)
+    return round(hits / (hits + misses), 3) if hits + misses else 0.0
 
 
 async def _written(changes: dict[Any, Any]) -> None:

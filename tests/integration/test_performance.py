@@ -75,6 +75,8 @@ def test_two_workers_share_the_partitions_and_lose_or_repeat_nothing(stack, tmp_
     # most of the province's newcomers share their facts with an earlier one (each region's
     # people certified on one day): their decisions remembered, as the workers' metrics say
     assert result.newcomers_remembered is not None and result.newcomers_remembered > 0.5
+    # and most second identities (one person in seven holds two classes) those of an earlier one
+    assert result.second_identities_remembered is not None and result.second_identities_remembered > 0.5
     # the latency run's timeline: one row per offered person (200/s for 2 s), in send order
     rows = (tmp_path / "bench" / "latency.csv").read_text().splitlines()
     assert rows[0] == "sent_ms,latency_ms" and len(rows) == 1 + 400

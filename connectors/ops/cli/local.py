@@ -164,8 +164,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from connectors.dev.hotpath import measure
 
         found: dict[str, Any] = {**measure(args.events, args.spread_days), "machine": interpreter()}  # the build moves the figures
+        width = max(map(len, found))
         for k, v in found.items():
-            print(f"{k:<24} {v}" if isinstance(v, str) else f"{k:<24} {v:,}")
+            print(f"{k:<{width}} {v}" if isinstance(v, str) else f"{k:<{width}} {v:,}")
         return written(found)
     settings = _broker_settings("bench")
     if settings is None:
