@@ -650,6 +650,26 @@ def _app(tmp_path, **tuning) -> object:
     return app
 
 
+async def _with_memo_and_without(tmp_path, batches: list[list[tuple[bytes, bytes]]],
+                                 counter: str) -> dict[int, list]:
+    """Everything the person stage sends for ``batches`` (one batch record each), then the states
+    and totals it keeps, with the memo on (8192) and off (0): equal. Of the four people of each
+    batch, three are remembered (``counter``) with it on."""
+    sent_by = {}
+    for entries in (8192, 0):
+        app = _app(tmp_path / str(entries), person_memo_entries=entries)
+        async with app.faust.agents["zhucan.person"].test_context() as agent:
+            for records in batches:
+                await agent.put(batch.pack(records), key=b"~batch~0")
+            await settled(app)
+        sent_by[entries] = [(o.topic, o.key, o.value) for c in app.ctx.send.await_args_list for o in c.args[0]]
+        sent_by[entries].append(sorted(app.ctx.store.table.data.items()))  # the states and totals kept
+        remembered = app.ctx.metrics.values[counter][(("how", "remembered"),)]
+        assert remembered == (3 if entries else 0)
+    assert sent_by[8192] == sent_by[0]
+    return sent_by
+
+
 async def test_newcomers_of_the_same_facts_get_the_records_the_rules_give_each(tmp_path):
     """Issue #25, part 2: a batch's newcomers decided once per key (streams/domain/newcomers.py)
     send exactly what deciding each by the rules sends: their own fee standards and ledger lines,
@@ -658,17 +678,7 @@ async def test_newcomers_of_the_same_facts_get_the_records_the_rules_give_each(t
     people = [(new_id(), name) for name in ("张三", "李四", "王五", "赵六")]
     records = [(person_key(idn, SECRET.encode()).encode(),
                 codec.encode("IdentityEvent", {**event(idn, "MINIMUM_LIVING"), "name": name})) for idn, name in people]
-    sent_by = {}
-    for entries in (8192, 0):
-        app = _app(tmp_path / str(entries), person_memo_entries=entries)
-        async with app.faust.agents["zhucan.person"].test_context() as agent:
-            await agent.put(batch.pack(records), key=b"~batch~0")
-            await settled(app)
-        sent_by[entries] = [(o.topic, o.key, o.value) for c in app.ctx.send.await_args_list for o in c.args[0]]
-        sent_by[entries].append(sorted(app.ctx.store.table.data.items()))  # the states and totals kept
-        remembered = app.ctx.metrics.values["zhucan_person_newcomers_total"][(("how", "remembered"),)]
-        assert remembered == (3 if entries else 0)
-    assert sent_by[8192] == sent_by[0]
+    sent_by = await _with_memo_and_without(tmp_path, [records], "zhucan_person_newcomers_total")
     fees = [codec.decode(v)[1] for t, _, v in sent_by[8192][:-1] if t.endswith("fee-standard.v1")]
     assert [(f["id_number"], f["name"]) for f in fees] == people
     assert len({f["message_id"] for f in fees}) == 4
@@ -687,18 +697,8 @@ async def test_second_identities_of_the_same_facts_get_the_records_the_rules_giv
         return [(person_key(idn, SECRET.encode()).encode(),
                  codec.encode("IdentityEvent", {**event(idn, category), "name": name, "event_id": f"{eid}-{idn}"}))
                 for idn, name in people]
-    sent_by = {}
-    for entries in (8192, 0):
-        app = _app(tmp_path / str(entries), person_memo_entries=entries)
-        async with app.faust.agents["zhucan.person"].test_context() as agent:
-            await agent.put(batch.pack(records("MINIMUM_LIVING", "a")), key=b"~batch~0")
-            await agent.put(batch.pack(records("EXTREME_POVERTY", "b")), key=b"~batch~0")
-            await settled(app)
-        sent_by[entries] = [(o.topic, o.key, o.value) for c in app.ctx.send.await_args_list for o in c.args[0]]
-        sent_by[entries].append(sorted(app.ctx.store.table.data.items()))  # the states and totals kept
-        remembered = app.ctx.metrics.values["zhucan_person_second_identities_total"][(("how", "remembered"),)]
-        assert remembered == (3 if entries else 0)
-    assert sent_by[8192] == sent_by[0]
+    sent_by = await _with_memo_and_without(tmp_path, [records("MINIMUM_LIVING", "a"), records("EXTREME_POVERTY", "b")],
+                                           "zhucan_person_second_identities_total")
     fees = [codec.decode(v)[1] for t, _, v in sent_by[8192][:-1] if t.endswith("fee-standard.v1")]
     assert [(f["id_number"], f["name"], f["version"]) for f in fees] == \
         [(idn, name, 1) for idn, name in people] + [(idn, name, 2) for idn, name in people]
