@@ -25,9 +25,9 @@ lint: install ## ruff and mypy
 	$(BIN)/ruff check streams schemas connectors tests
 	$(BIN)/mypy
 
-TEST_PROCESSES ?= 2
+TEST_PROCESSES ?= 3
 
-test: install lint ## the whole suite: lint, unit, agent, real-Kafka integration and browser tests (TEST_PROCESSES=2)
+test: install lint ## the whole suite: lint, unit, agent, real-Kafka integration and browser tests (TEST_PROCESSES=3)
 	@deploy/ensure-system.sh chromium
 	$(BIN)/python -m pytest -p no:cacheprovider -q -n $(TEST_PROCESSES) --dist loadgroup tests
 
