@@ -98,16 +98,15 @@ def apply_identity(ctx: StageContext, work: Work, key: bytes, cmd: ApplyIdentity
     ident = cmd.identity
     stored = _stored(ctx, work, key)
     opened = ctx.opened.of(work.partition)
-    if not stored:  # a person's first command (most of a batch): decided once per key
-        new = ctx.newcomers.apply_identity(ident, ctx.book, key.decode(), ctx.clock(), opened)
-    else:  # a second department's record for a person held as a newcomer is: once per key too
-        found = ctx.newcomers.apply_second(ident, stored, ctx.book, key.decode(), ctx.clock(), opened)
-        if found is None:
-            state, was = _loaded(ctx, stored)
-            assert state is not None
-            _done(ctx, work, key, state, state.apply_identity(ident, ctx.book, key.decode(), ctx.clock(), opened), was)
-            return
-        new = found
+    # a person's first command (most of a batch) is decided once per key, and so is a second
+    # department's record for a person held as a newcomer is
+    new = ctx.newcomers.apply_identity(ident, ctx.book, key.decode(), ctx.clock(), opened) if not stored else \
+        ctx.newcomers.apply_second(ident, stored, ctx.book, key.decode(), ctx.clock(), opened)
+    if new is None:  # any other held person: the rules
+        state, was = _loaded(ctx, stored)
+        assert state is not None
+        _done(ctx, work, key, state, state.apply_identity(ident, ctx.book, key.decode(), ctx.clock(), opened), was)
+        return
     if new.lines is None or new.totals is None:  # decided by the rules, not remembered
         assert new.state is not None
         _done(ctx, work, key, new.state, new.effects, None)

@@ -373,10 +373,10 @@ def _first_fetch_ms(metrics: Sequence[str | None]) -> list[int | None]:
     return [int(m.group(1)) if m else None for m in found]
 
 
-def _newcomers_remembered(metrics: Sequence[str | None],
-                          metric: str = "zhucan_person_newcomers_total") -> float | None:
-    """The share of newcomers the workers gave remembered decisions (None: no worker said); with
-    ``metric`` ``zhucan_person_second_identities_total``, of second identities."""
+def _remembered_share(metrics: Sequence[str | None], metric: str) -> float | None:
+    """The share the workers gave remembered decisions (None: no worker said), by ``metric``:
+    of newcomers (``zhucan_person_newcomers_total``) or of second identities
+    (``zhucan_person_second_identities_total``)."""
     counts = {"decided": 0.0, "remembered": 0.0}
     for text in metrics:
         for how, value in re.findall(rf'^{metric}\{{how="(\w+)"\}} ([\d.e+]+)$', text or "", re.M):
@@ -948,8 +948,8 @@ def run_bench(settings: Settings, n_events: int, workers: int = 1, rate: int = 1
         cpu_s = _cpu_seconds([p.pid for p in procs])  # each worker's, from its start: nothing before the clock escapes
         cpu_s += killed[2] if killed is not None else 0.0  # and the killed process's, up to its kill
         metrics = _worker_metrics(ports)  # read once: the clock's first fetches, the newcomers remembered
-        remembered = _newcomers_remembered(metrics)
-        seconds_remembered = _newcomers_remembered(metrics, "zhucan_person_second_identities_total")
+        remembered = _remembered_share(metrics, "zhucan_person_newcomers_total")
+        seconds_remembered = _remembered_share(metrics, "zhucan_person_second_identities_total")
         for path in _stop_spies(spies):
             say(f"profile of the batch: {path}")
         started_ms = batch_clock("backlog" if backlog else "live", workers_started_ms, produce_started_ms,

@@ -45,15 +45,13 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
-import orjson
-
 from streams.domain.identity import Identity
 from streams.domain.ids import birth_date
 from streams.domain.ledger import LedgerLine, Totals, contributions, line_changes, lines_of
 from streams.domain.messages import Effect, FeeStandardIssued
 from streams.domain.person import PersonState, _ms
 from streams.domain.policy.spec import PolicyBook
-from streams.domain.state_codec import encode_plain, plain, trimmed, years_doc
+from streams.domain.state_codec import encode_plain, plain, years_json
 from streams.domain.timeline import Fact
 from streams.domain.year import message_id
 
@@ -62,10 +60,11 @@ _RECORDED = Fact._fields.index("recorded_ms")  # (event_id is the first field)
 
 
 class Newcomer(NamedTuple):
-    """A newcomer's state and effects, and where its key is remembered, its ledger lines and
-    what they add to the totals (``lines_of`` and ``contributions`` of the state: the same for
-    every person of a key, as the lines name no one). A remembered person (the second of a key
-    on) has no state object: ``stored`` is its state's bytes (what ``state.dumps()`` gives)."""
+    """A person's state and effects after a command the memo took, and where its key is
+    remembered, the ledger lines it changed and the totals' change (``line_changes``: the same
+    for every person of a key, as the lines name no one). A remembered person (the second of a
+    key on, newcomer or second identity) has no state object: ``stored`` is its state's bytes
+    (what ``state.dumps()`` gives)."""
 
     state: PersonState | None
     effects: list[Effect]
@@ -82,7 +81,7 @@ class _Pair(NamedTuple):
 
 
 class _Known(NamedTuple):
-    years_json: bytes  # the years' part of the state's bytes (``years_doc``)
+    years_json: bytes  # the years' part of the state's bytes (``state_codec.years_json``)
     standards: list[FeeStandardIssued]
     lines: dict[int, LedgerLine]
     totals: Totals
@@ -136,14 +135,13 @@ class Newcomers:
             self.misses += 1
             state = PersonState(id_number=ev.id_number)
             effects = state.apply_identity(ev, book, person_key, now_ms, opened)
-            if not (all(type(e) is FeeStandardIssued for e in effects) and state.facts == [fact] and not (
-                    state.waiting or state.raised or state.seen or state.claims or state.paid_out or state.others)):
+            if not _plain(state, effects, [fact]):
                 return Newcomer(state, effects)
             if len(self._known) >= self.entries:
                 self._known.clear()  # bounded: a batch's keys fill it again
             lines = lines_of(state.years)
             known = self._known[key] = _Known(
-                trimmed(orjson.dumps(years_doc(state.years))), [_standard_copy(e) for e in effects],  # type: ignore[arg-type]
+                years_json(state.years), [_standard_copy(e) for e in effects],  # type: ignore[arg-type]
                 lines, contributions(lines))
             return Newcomer(state, effects, lines, _totals_copy(known.totals))
         self.hits += 1
@@ -187,18 +185,23 @@ class Newcomers:
             effects = state.apply_identity(ev, book, person_key, now_ms, opened)
             lines, change = line_changes(known.lines, (), lines_of(state.years, state.paid_out), state.paid_out,
                                          False) or ({}, {})
-            if (all(type(e) is FeeStandardIssued for e in effects) and state.facts == [first, fact]
-                    and state.name == name and not (state.waiting or state.raised or state.seen or state.claims
-                                                    or state.paid_out or state.others)):
+            if _plain(state, effects, [first, fact]) and state.name == name:
                 if len(self._pairs) >= self.entries:
                     self._pairs.clear()
-                self._pairs[key] = _Pair(trimmed(orjson.dumps(years_doc(state.years))),
-                                         [_standard_copy(e) for e in effects], lines, change)  # type: ignore[arg-type]
+                self._pairs[key] = _Pair(years_json(state.years), [_standard_copy(e) for e in effects],  # type: ignore[arg-type]
+                                         lines, change)
             return Newcomer(state, effects, lines, _totals_copy(change))
         self.second_hits += 1
         return Newcomer(None, _issued(pair.standards, id_number, name, person_key, now_ms), pair.lines,
                         _totals_copy(pair.change),
                         encode_plain(id_number, name, (first, fact), pair.years_json))
+
+
+def _plain(state: PersonState, effects: list[Effect], facts: list[Fact]) -> bool:
+    """Whether the rules gave the years and fee standards alone (what is remembered): no case,
+    no year waiting, ``facts`` and nothing else held."""
+    return all(type(e) is FeeStandardIssued for e in effects) and state.facts == facts and not (
+        state.waiting or state.raised or state.seen or state.claims or state.paid_out or state.others)
 
 
 def _fact(ev: Identity) -> Fact:

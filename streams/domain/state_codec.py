@@ -45,6 +45,11 @@ def years_doc(years: dict[int, YearRecord]) -> dict[str, dict[str, Any]]:
     return {str(y): {k: v for k, v in r.__dict__.items() if _EMPTY_YEAR_FIELDS[k] != v} for y, r in years.items()}
 
 
+def years_json(years: dict[int, YearRecord]) -> bytes:
+    """The years' part of a state's bytes (``encode_plain`` splices it in), trimmed."""
+    return trimmed(orjson.dumps(years_doc(years)))
+
+
 def encode(state: State) -> bytes:
     doc: dict[str, Any] = {
         "v": STATE_VERSION,
@@ -82,7 +87,7 @@ PLAIN_END = b',"s":[]}'  # how every plain state's bytes end (``plain``)
 
 def encode_plain(id_number: str, name: str, facts: Sequence[Fact], years_json: bytes) -> bytes:
     """``encode``'s bytes for a plain state: ``facts`` and the years whose document is
-    ``years_json`` (``trimmed(orjson.dumps(years_doc(years)))``), nothing else held (no ids
+    ``years_json`` (``years_json(years)``), nothing else held (no ids
     seen, no year waiting, no case raised, no claim, instruction or other channel). A person
     remembered by ``newcomers.py`` is written so, without building the state (the same bytes:
     the document's fields in ``encode``'s order, compact JSON)."""

@@ -234,8 +234,9 @@ _ABSENT = (UnknownTopicOrPartitionError.errno, TopicAuthorizationFailedError.err
 def present_topics(admin: KafkaAdminClient, names: Iterable[str]) -> set[str]:
     """Which of ``names`` the cluster has, as ``list_topics`` lists them (a topic this client may
     not describe is not listed), from one metadata request naming them: never the whole
-    cluster's, whose decoding in kafka-python cost a worker's start about 0.14 s of CPU per request (three or more at a start)
-    on a broker holding 2,500 topics (a cluster shared with other systems holds as many)."""
+    cluster's, whose decoding in kafka-python cost a worker's start about 0.14 s of CPU per
+    request, three or more at a start, on a broker holding 2,500 topics (a cluster shared with
+    other systems holds as many)."""
     wanted = sorted(set(names))
     if not wanted:
         return set()
