@@ -25,6 +25,24 @@ touches a name starting with ``_`` of those libraries.
     moved in a broker restart) the assertion killed the worker. The consumer thread here skips
     that check for such a partition: the check only logs, and the progress watch
     (``ProgressWatch`` in ``streams/runtime/applied.py``) still sees a partition that stops.
+15. ``AIOKafkaConsumerThread.seek_to_committed`` (faust's aiokafka driver; Faust's
+    ``Consumer.perform_seek`` calls it after every rebalance's recovery, to fetch again what it
+    dropped meanwhile: records fetched while the flow was suspended, the generation changed, or
+    the partition was not active yet). aiokafka's ``seek_to_committed`` seeks only a partition
+    whose committed offset is above 0: one the group never committed on (or committed at 0)
+    kept the position past the dropped records, and its records waited until the progress
+    watch sought back, three minutes later (a second worker joining while records came). Here
+    such a partition is sought to its start (the offset the reset policy, ``earliest``, gives,
+    asked of the broker, not by waiting for the fetcher's reset: the recovery does not wait on a
+    fetch in flight); the tables' changelogs are left to Faust's recovery, which seeks them.
+16. ``App.flow_control`` (faust; mode's ``FlowControlEvent``): every ``resume`` empties the
+    streams' queues. Faust resumes it once when a rebalance needs no table recovery and again
+    after the stream partitions are resumed and sought back (``Recovery._restart_recovery``,
+    ``on_recovery_completed``); records handed to the person agent in between, after the seek,
+    were emptied out with nothing to fetch them again (found with item 15, whose first version
+    waited for the fetcher there and widened that window to a second and a half). Here a resume
+    empties the queues only when the flow was suspended (what a rebalance's revocation does,
+    and it empties them too); a record handed over twice is skipped by the applied marker.
 
 Public Faust APIs whose behaviour the offset guards (``streams/runtime/applied.py``) rely on,
 each with a test as well, since an upgrade could keep the name and change what it does:
@@ -46,7 +64,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from functools import cached_property
 from typing import Any
 
 import faust
@@ -54,6 +73,7 @@ from aiokafka.structs import TopicPartition
 from faust import streams as faust_streams
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
+from mode.utils.queues import FlowControlEvent
 
 
 class IdempotentProducer(faust_aiokafka.Producer):
@@ -75,12 +95,47 @@ def position_known(aio_consumer: Any, tp: TP) -> bool:
 
 
 class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
-    """(14) Faust's livelock check, skipped for a partition without a fetch position."""
+    """(14) Faust's livelock check, skipped for a partition without a fetch position; (15) its
+    seek back after a rebalance, for a partition never committed on too."""
 
     def verify_event_path(self, now: float, tp: TP) -> None:
         if not position_known(self._ensure_consumer(), tp):
             return None
         return super().verify_event_path(now, tp)
+
+    async def seek_to_committed(self) -> Mapping[TP, int]:
+        """(15) Faust's seek back after a rebalance, for never-committed partitions too."""
+        changelogs = self.app.tables.changelog_topics
+        return await self.call_thread(seek_to_committed_or_start, self._ensure_consumer(),
+                                      self.app.conf.consumer_auto_offset_reset, changelogs)
+
+
+async def seek_to_committed_or_start(aio_consumer: Any, reset: str, leave: set[str]) -> dict[Any, int | None]:
+    """(15) ``aio_consumer.seek_to_committed()``, then each partition without a committed offset
+    above 0 (none, or 0), except those of the topics in ``leave``, sought where a fresh
+    assignment would start: its committed offset 0, else the ``reset`` policy's offset (the log
+    start for ``earliest``, the end for ``latest``), asked of the broker. The committed offsets,
+    as aiokafka's method returns them."""
+    committed = await aio_consumer.seek_to_committed()
+    unsought = [tp for tp, offset in committed.items() if not offset and tp.topic not in leave]
+    for tp in unsought:
+        if committed[tp] == 0:
+            aio_consumer.seek(tp, 0)
+    never = [tp for tp in unsought if committed[tp] is None]
+    if never and reset in ("earliest", "latest"):
+        ask = aio_consumer.beginning_offsets if reset == "earliest" else aio_consumer.end_offsets
+        for tp, offset in (await ask(never)).items():
+            aio_consumer.seek(tp, offset)
+    return committed
+
+
+class _FlowControl(FlowControlEvent):
+    """(16) Resumed, the streams' queues are emptied only if the flow was suspended."""
+
+    def resume(self) -> None:
+        if self.is_active():  # not suspended since the last resume: the queues hold fresh records
+            return
+        super().resume()
 
 
 class _Consumer(faust_aiokafka.Consumer):
@@ -94,7 +149,12 @@ class _Transport(faust_aiokafka.Transport):
 
 
 class App(faust.App):
-    """(2) A Faust app whose producers are idempotent."""
+    """(2) A Faust app whose producers are idempotent; (16) whose flow control empties the
+    streams' queues only on a resume after a suspension."""
+
+    @cached_property
+    def flow_control(self) -> FlowControlEvent:
+        return _FlowControl(loop=self.loop)
 
     def _new_transport(self) -> Any:
         return _Transport(self.conf.broker_consumer, self)

@@ -243,3 +243,53 @@ def test_a_partition_whose_records_wait_while_nothing_moves_is_sought_then_the_w
     stack.start_worker()
     assert_whole(stack, set(ids), timeout_s=90)
     assert not wait_committed(stack.settings, 60), "commits stuck behind the end"
+
+
+def test_a_partition_never_committed_is_sought_to_its_start_after_a_rebalance(stack):
+    """A second worker joined while commands came: the worker that kept a partition fetched its
+    first record during the rebalance's recovery, Faust dropped it (its flow suspended), and its
+    seek back to the committed offsets, aiokafka's ``seek_to_committed``, left a partition the
+    group never committed on where it was. The record waited for the progress watch, 3 minutes.
+    Here on the broker: aiokafka's own seek leaves the position past the dropped record, ours
+    (what the worker's consumer thread calls, streams/runtime/faust_compat.py item 15) seeks the
+    partition to its start, or to its committed 0, and the record comes again."""
+    import asyncio
+
+    from aiokafka import AIOKafkaConsumer
+    from aiokafka.structs import TopicPartition as AioTP
+
+    from streams.runtime.faust_compat import seek_to_committed_or_start
+
+    topic = stack.topics.person_commands
+    for n in range(3):
+        stack.producer.send(topic, key=b"k%d" % n, value=b"v%d" % n, partition=0)
+        stack.producer.send(topic, key=b"k%d" % n, value=b"v%d" % n, partition=1)
+    stack.producer.flush()
+    never, zero = AioTP(topic, 0), AioTP(topic, 1)
+
+    async def run() -> None:
+        consumer = AIOKafkaConsumer(bootstrap_servers=stack.settings.kafka_bootstrap_servers,
+                                    group_id=f"{stack.settings.app_id}-seek", enable_auto_commit=False,
+                                    auto_offset_reset="earliest")
+        await consumer.start()
+        try:
+            consumer.assign([never, zero])
+            await consumer.commit({zero: 0})
+            for tp in (never, zero):  # handed over, then dropped (what Faust did during the recovery)
+                assert (await consumer.getone(tp)).offset == 0
+                assert await consumer.position(tp) >= 1
+            assert await consumer.seek_to_committed() == {never: None, zero: 0}
+            assert await consumer.position(never) >= 1 and await consumer.position(zero) >= 1  # aiokafka's: left past it
+            assert await seek_to_committed_or_start(consumer, "earliest", set()) == {never: None, zero: 0}
+            for tp in (never, zero):
+                assert await consumer.position(tp) == 0
+                assert (await consumer.getone(tp)).offset == 0  # it comes again
+            # a topic left to Faust's recovery (a table's changelog) is not moved
+            await consumer.getone(never)
+            before = await consumer.position(never)
+            await seek_to_committed_or_start(consumer, "earliest", {topic})
+            assert await consumer.position(never) == before
+        finally:
+            await consumer.stop()
+
+    asyncio.run(run())

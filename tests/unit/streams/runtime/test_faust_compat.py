@@ -275,6 +275,103 @@ def test_14_the_livelock_check_skips_a_partition_awaiting_its_position(app, monk
     asyncio.run(check())
 
 
+def test_15_the_seek_after_a_rebalance_brings_back_a_never_committed_partition(app, monkeypatch):
+    """Faust drops records fetched while a rebalance's recovery runs and seeks every partition
+    back to its committed offset afterwards; aiokafka's ``seek_to_committed`` skips a partition
+    without a committed offset above 0, so a never-committed partition's dropped records waited
+    for the progress watch (3 minutes). Ours seeks it to its start. The real-Kafka half:
+    tests/integration/test_restarts.py (``test_a_partition_never_committed_is_sought_to_its_start_...``)."""
+    from aiokafka.structs import TopicPartition
+    from faust.transport import consumer as faust_consumer
+
+    # the path Faust takes after a recovery: perform_seek -> the delegate -> the thread's method
+    assert "self.seek_to_committed()" in inspect.getsource(faust_consumer.Consumer.perform_seek)
+    assert "self._thread.seek_to_committed()" in inspect.getsource(faust_consumer.ThreadDelegateConsumer.seek_to_committed)
+    assert "perform_seek" in inspect.getsource(faust_consumer.Consumer.getmany)  # the flow stopped mid-fetch
+    thread = app.consumer._thread
+    assert isinstance(thread, faust_compat._ConsumerThread)
+    assert app.conf.consumer_auto_offset_reset == "earliest"
+    assert _params(faust_aiokafka.AIOKafkaConsumerThread.seek_to_committed) == ["self"]
+
+    never, zero, at_five, changelog = (TopicPartition("zhucan.person-commands", 0), TopicPartition("zhucan.person-commands", 1),
+                                       TopicPartition("zhucan.person-commands", 2), TopicPartition("zhucan.person-changelog", 0))
+    calls: list[tuple[str, tuple]] = []
+
+    class FakeAio:  # aiokafka's own seek_to_committed moves only the partition committed at 5
+        async def seek_to_committed(self):
+            calls.append(("seek_to_committed", ()))
+            return {never: None, zero: 0, at_five: 5, changelog: None}
+
+        def seek(self, tp, offset):
+            calls.append(("seek", (tp, offset)))
+
+        async def beginning_offsets(self, tps):
+            calls.append(("beginning_offsets", tuple(tps)))
+            return {tp: 3 for tp in tps}  # the log start (retention deleted 0-2)
+
+        async def end_offsets(self, tps):
+            calls.append(("end_offsets", tuple(tps)))
+            return {tp: 9 for tp in tps}
+
+    async def through_the_thread():
+        async def call_thread(fun, *args):
+            return await fun(*args)
+        monkeypatch.setattr(thread, "call_thread", call_thread)
+        monkeypatch.setattr(thread, "_ensure_consumer", lambda: FakeAio())
+        monkeypatch.setattr(type(app.tables), "changelog_topics", property(lambda self: {"zhucan.person-changelog"}))
+        return await thread.seek_to_committed()
+
+    committed = asyncio.run(through_the_thread())
+    assert committed == {never: None, zero: 0, at_five: 5, changelog: None}  # what Faust sets its read offsets from
+    assert calls == [("seek_to_committed", ()), ("seek", (zero, 0)), ("beginning_offsets", (never,)), ("seek", (never, 3))]
+    calls.clear()
+    asyncio.run(faust_compat.seek_to_committed_or_start(FakeAio(), "latest", set()))
+    assert calls == [("seek_to_committed", ()), ("seek", (zero, 0)), ("end_offsets", (never, changelog)),
+                     ("seek", (never, 9)), ("seek", (changelog, 9))]
+
+
+def test_16_a_resume_empties_the_streams_queues_only_after_a_suspension(app):
+    """Faust resumes the flow once when a rebalance needs no table recovery, and again after
+    the stream partitions are resumed and sought back; mode's resume empties every stream's
+    queue each time, so records handed to the agent in between were lost with nothing to fetch
+    them again. Ours empties them on a resume after a suspension only (a rebalance's revocation
+    suspends the flow, and empties the queues itself)."""
+    from faust.tables import recovery
+    from mode.utils.queues import FlowControlEvent, FlowControlQueue
+
+    # the two resumes of one rebalance, in Faust's recovery
+    restart = recovery.Recovery._restart_recovery  # a mode ServiceTask around the method
+    assert "self.app.flow_control.resume" in inspect.getsource(restart.fun)
+    assert "self.app.flow_control.resume()" in inspect.getsource(recovery.Recovery.on_recovery_completed)
+    # what a rebalance's revocation does (app.flow_control.suspend, then clear)
+    revoked = inspect.getsource(faust.App._on_partitions_revoked)
+    assert "self.flow_control.suspend" in revoked and "self.flow_control.clear" in revoked
+
+    async def check():
+        flow = app.flow_control
+        assert isinstance(flow, faust_compat._FlowControl)
+        queue = app.FlowControlQueue(maxsize=10, clear_on_resume=True)  # a stream's queue
+        assert isinstance(queue, FlowControlQueue) and queue._flow_control is flow
+        queue.put_nowait("stale")
+        flow.resume()  # the first resume, after the start's suspension: emptied
+        assert queue.qsize() == 0
+        queue.put_nowait("fresh")  # handed to the agent after the seek
+        flow.resume()  # the second resume of the same rebalance: kept
+        assert queue.qsize() == 1
+        flow.suspend()
+        flow.resume()  # after a suspension: emptied
+        assert queue.qsize() == 0
+        # mode's own event empties it at every resume (what lost the record): the guard is still needed
+        plain = FlowControlEvent()
+        theirs = FlowControlQueue(maxsize=10, flow_control=plain, clear_on_resume=True)
+        plain.resume()
+        theirs.put_nowait("fresh")
+        plain.resume()
+        assert theirs.qsize() == 0
+
+    asyncio.run(check())
+
+
 def test_no_other_module_touches_these_private_apis():
     import ast
     from pathlib import Path
@@ -283,7 +380,8 @@ def test_no_other_module_touches_these_private_apis():
     private = {"_settings_extra", "_ensure_producer", "_wait_on_metadata", "_current_event", "_schedule_shutdown",
                "_db_for_partition", "set_persisted_offset", "_new_transport", "_new_producer_transport",
                "_leader_topic_name", "_leader_assignor", "_new_consumer_thread", "_subscriptions",
-               "has_valid_position"}
+               "has_valid_position", "seek_to_committed",
+               "FlowControlEvent"}
     offenders = []
     for path in [*root.glob("streams/**/*.py"), *root.glob("connectors/**/*.py")]:
         if path.name == "faust_compat.py":
