@@ -462,17 +462,17 @@ def interpreter() -> str:
     return f"Python {sys.version.split()[0]} ({sys.executable}, libpython {shared}); {native.status()}"
 
 
-def remove_run(bootstrap: str, topic_prefix: str, group_prefix: str) -> tuple[int, int]:
+def remove_run(bootstrap: str, topic_prefix: str, group_prefix: str, who: str = "bench") -> tuple[int, int]:
     """Delete a bench run's topics (those named with ``topic_prefix``, and Faust's own, named with
     the app id ``group_prefix``) and its consumer groups (``group_prefix`` and its ``-`` suffixes):
     each run creates about forty topics, and a broker that keeps every run's holds thousands,
     whose metadata every client then parses (5,700 on this project's machine on 2026-12-06).
-    (topics, groups) deleted; a failure is said, never raised (the figures stand)."""
+    (topics, groups) deleted; a failure is said (prefixed ``[who]``), never raised (the figures stand)."""
     ours = lambda name: name.startswith(topic_prefix) or name.startswith(f"{group_prefix}-")  # noqa: E731
     try:
         admin = admin_client(bootstrap)
     except KafkaError as exc:
-        print(f"[bench] could not delete this run's topics ({exc}): --keep-topics is what you got", file=sys.stderr)
+        print(f"[{who}] could not delete this run's topics ({exc}); they are left", file=sys.stderr)
         return 0, 0
     try:
         topics = sorted(t for t in admin.list_topics() if ours(t))
@@ -484,7 +484,7 @@ def remove_run(bootstrap: str, topic_prefix: str, group_prefix: str) -> tuple[in
             admin.delete_groups(groups)
         return len(topics), len(groups)
     except KafkaError as exc:
-        print(f"[bench] deleting this run's topics failed ({exc}); some are left", file=sys.stderr)
+        print(f"[{who}] deleting this run's topics failed ({exc}); some are left", file=sys.stderr)
         return 0, 0
     finally:
         admin.close()
