@@ -40,6 +40,8 @@ def pytest_runtest_makereport(item, call):
 def kafka_bootstrap():
     with provide_broker() as (bootstrap, how):
         print(f"\n[zhucan tests] Kafka at {bootstrap} ({how})")
+        if how == "KAFKA_BOOTSTRAP_SERVERS":
+            Stack.given_broker = bootstrap
         yield bootstrap
 
 

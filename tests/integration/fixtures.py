@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
-import os
 import re
 import subprocess
 import time
@@ -59,6 +58,11 @@ def full_ids(text: str) -> list[str]:
 
 class Stack:
     """One isolated deployment on the shared broker: its own topic prefix, app id and worker."""
+
+    # the broker given by KAFKA_BOOTSTRAP_SERVERS when the session began (conftest's
+    # kafka_bootstrap sets it; a test's own setenv does not count): a deployment there deletes
+    # its topics and consumer groups when it closes
+    given_broker: str | None = None
 
     def __init__(self, bootstrap: str, workdir: Path, partitions: int = 2) -> None:
         run = uuid.uuid4().hex[:8]
@@ -179,7 +183,7 @@ class Stack:
     def close(self) -> None:
         self.stop_worker()
         self.producer.close()
-        if os.environ.get("KAFKA_BOOTSTRAP_SERVERS") == self.settings.kafka_bootstrap_servers:
+        if self.given_broker == self.settings.kafka_bootstrap_servers:
             # a broker the tests were given (a developer's `zhucan kafka up`) keeps nothing of
             # theirs: a whole suite's topics, about 3,500, ran one out of open files
             remove_run(self.settings.kafka_bootstrap_servers, self.settings.topic_prefix, self.settings.app_id,
