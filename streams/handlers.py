@@ -97,15 +97,15 @@ def _record(ctx: StageContext, work: Work, key: bytes, effects: list[Effect], le
 def apply_identity(ctx: StageContext, work: Work, key: bytes, cmd: ApplyIdentity) -> None:
     ident = cmd.identity
     stored = _stored(ctx, work, key)
-    opened = ctx.opened.of(work.partition)
+    person_key, now_ms, opened = key.decode(), ctx.clock(), ctx.opened.of(work.partition)
     # a person's first command (most of a batch) is decided once per key, and so is a second
     # department's record for a person held as a newcomer is
-    new = ctx.newcomers.apply_identity(ident, ctx.book, key.decode(), ctx.clock(), opened) if not stored else \
-        ctx.newcomers.apply_second(ident, stored, ctx.book, key.decode(), ctx.clock(), opened)
+    new = ctx.newcomers.apply_identity(ident, ctx.book, person_key, now_ms, opened) if not stored else \
+        ctx.newcomers.apply_second(ident, stored, ctx.book, person_key, now_ms, opened)
     if new is None:  # any other held person: the rules
         state, was = _loaded(ctx, stored)
         assert state is not None
-        _done(ctx, work, key, state, state.apply_identity(ident, ctx.book, key.decode(), ctx.clock(), opened), was)
+        _done(ctx, work, key, state, state.apply_identity(ident, ctx.book, person_key, now_ms, opened), was)
         return
     if new.lines is None or new.totals is None:  # decided by the rules, not remembered
         assert new.state is not None

@@ -49,7 +49,7 @@ from streams.domain.identity import Identity
 from streams.domain.ids import birth_date
 from streams.domain.ledger import LedgerLine, Totals, contributions, line_changes, lines_of
 from streams.domain.messages import Effect, FeeStandardIssued
-from streams.domain.person import PersonState, _ms
+from streams.domain.person import PersonState, fact_of
 from streams.domain.policy.spec import PolicyBook
 from streams.domain.state_codec import encode_plain, plain, years_json
 from streams.domain.timeline import Fact
@@ -128,7 +128,7 @@ class Newcomers:
             self.book, self._adult = book, adult_since(book)
             self._known.clear()
             self._pairs.clear()
-        fact = _fact(ev)
+        fact = fact_of(ev)
         key = self._key(fact, ev.id_number, opened)
         known = self._known.get(key)
         if known is None:
@@ -175,7 +175,7 @@ class Newcomers:
         known = self._known.get(first_key)
         if known is None or stored != encode_plain(id_number, name, facts, known.years_json):
             return None  # not the state the rules give a newcomer of that key now
-        fact = _fact(ev)
+        fact = fact_of(ev)
         key = (first_key, fact[1:_RECORDED], fact[_RECORDED + 1:], _order(fact.recorded_ms, first.recorded_ms),
                _order(fact.event_id, first.event_id))
         pair = self._pairs.get(key)
@@ -202,11 +202,6 @@ def _plain(state: PersonState, effects: list[Effect], facts: list[Fact]) -> bool
     no year waiting, ``facts`` and nothing else held."""
     return all(type(e) is FeeStandardIssued for e in effects) and state.facts == facts and not (
         state.waiting or state.raised or state.seen or state.claims or state.paid_out or state.others)
-
-
-def _fact(ev: Identity) -> Fact:
-    return Fact(ev.event_id, ev.source, ev.category, ev.change, ev.region_code, ev.effective_date,
-                _ms(ev.occurred_at), ev.is_student, ev.previous_category, ev.living_status)
 
 
 def _order(a: Any, b: Any) -> int:

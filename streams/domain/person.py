@@ -35,6 +35,13 @@ def _ms(value: dt.datetime) -> int:
     return int(value.timestamp() * 1000)
 
 
+def fact_of(ev: Identity) -> Fact:
+    """The fact an identity event records (its ``event_id`` and ``occurred_at`` as the fact's
+    identifiers; the enum members are str, stored as they are)."""
+    return Fact(ev.event_id, ev.source, ev.category, ev.change, ev.region_code, ev.effective_date,
+                _ms(ev.occurred_at), ev.is_student, ev.previous_category, ev.living_status)
+
+
 class PersonState(PersonRecord):
     """What is kept of a person (``PersonRecord``) and the decisions its facts lead to."""
 
@@ -115,8 +122,7 @@ class PersonState(PersonRecord):
                 f"the latest name is used until a person resolves it", now_ms))
         self.name = ev.name
         # The enum members are str (StrEnum): stored as they are, written by orjson as their values.
-        self._record(Fact(ev.event_id, ev.source, ev.category, ev.change, ev.region_code, ev.effective_date,
-                          _ms(ev.occurred_at), ev.is_student, ev.previous_category, ev.living_status))
+        self._record(fact_of(ev))
         timeline = fold(self.facts)
         if not book.years(ev.region_code) and self.once(f"NO_POLICY|{ev.region_code}"):
             effects.append(self.review(ev.event_id, ReviewKind.OTHER, None, "NO_POLICY",
