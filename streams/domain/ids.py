@@ -52,14 +52,16 @@ def normalize_id(raw: str) -> tuple[str | None, IdProblem | None]:
     s = (raw or "").strip().upper()
     if not s:
         return None, IdProblem(RejectionReason.MISSING_FIELD, "id_number is empty")
+    # Digits are ASCII's 0-9: str.isdigit also takes full-width (１), Arabic-Indic (١) and
+    # superscript (¹) digits, which made another person's key of the same number, or an error.
     if len(s) == 15:
-        if not s.isdigit():
-            return None, IdProblem(RejectionReason.ID_FORMAT, "15-digit id_number has a non-digit")
+        if not (s.isascii() and s.isdigit()):
+            return None, IdProblem(RejectionReason.ID_FORMAT, "15-digit id_number has a character other than 0-9")
         first17 = s[:6] + "19" + s[6:]
         s = first17 + check_char(first17)
     elif len(s) == 18:
-        if not s[:17].isdigit() or not (s[17].isdigit() or s[17] == "X"):
-            return None, IdProblem(RejectionReason.ID_FORMAT, "id_number must be 17 digits and a digit or X")
+        if not (s.isascii() and s[:17].isdigit() and (s[17].isdigit() or s[17] == "X")):
+            return None, IdProblem(RejectionReason.ID_FORMAT, "id_number must be 17 digits 0-9 and a digit or X")
     else:
         return None, IdProblem(RejectionReason.ID_FORMAT, f"id_number has {len(s)} characters, not 18 or 15")
     if s[:2] not in PROVINCES:

@@ -57,5 +57,6 @@ def pooling_region(county: str) -> str:
 
 def is_county_code(code: str) -> bool:
     """Six digits of a known province, and not a province's own code (a department reports a
-    county; a city-level code is accepted, as some cities report without districts)."""
-    return len(code) == 6 and code.isdigit() and code[:2] in PROVINCES and code != province_of(code)
+    county; a city-level code is accepted, as some cities report without districts). Digits
+    are ASCII's: str.isdigit also takes full-width ones (41０102), another region's code."""
+    return len(code) == 6 and code.isascii() and code.isdigit() and code[:2] in PROVINCES and code != province_of(code)

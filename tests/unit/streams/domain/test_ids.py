@@ -37,6 +37,10 @@ def test_fifteen_digits_upgrade_to_eighteen():
         ("1101051949123100", RejectionReason.ID_FORMAT),  # 16 characters
         ("11010519491231X02X", RejectionReason.ID_FORMAT),
         ("", RejectionReason.MISSING_FIELD),
+        # digits other than ASCII's: the same number would be another person's key, or crash
+        ("11010519\uff19912310022", RejectionReason.ID_FORMAT),  # a full-width 9, its check character right
+        ("11\u00b9000200001010000", RejectionReason.ID_FORMAT),  # a superscript 1 (int() fails on it)
+        ("11010549123100\u0662", RejectionReason.ID_FORMAT),  # 15 digits, an Arabic-Indic 2 last
     ],
 )
 def test_bad_numbers_get_a_typed_reason(raw, reason):

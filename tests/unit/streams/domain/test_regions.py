@@ -32,6 +32,7 @@ def test_contains(region, code, inside):
 
 @pytest.mark.parametrize(("code", "ok"), [
     ("410102", True), ("410100", True), ("410000", False), ("990102", False), ("41010", False), ("41010X", False),
+    ("41\uff10102", False), ("4101\u00b9\u00b2", False),  # a full-width 0; superscript digits
 ])
 def test_a_department_reports_a_county(code, ok):
     assert regions.is_county_code(code) is ok
