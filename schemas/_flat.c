@@ -26,6 +26,7 @@
 #include <datetime.h>
 #include <stdint.h>
 
+#include "_avro_in.h"
 #include "_civil.h"
 
 enum { K_STRING, K_INT, K_LONG, K_BOOLEAN, K_ENUM, K_DATE, K_TIMESTAMP_MILLIS, K_COUNT };
@@ -234,32 +235,7 @@ done:
     return result;
 }
 
-/* -- reading -------------------------------------------------------------------------------- */
-typedef struct {
-    const unsigned char *p, *end;
-} In;
-
-/* 1 read, 0 malformed */
-static int
-in_long(In *in, int64_t *value)
-{
-    uint64_t z = 0;
-    int shift = 0;
-    for (;;) {
-        if (in->p >= in->end || shift > 63)
-            return 0;
-        unsigned char b = *in->p++;
-        if (shift == 63 && (b & 0x7E))
-            return 0; /* more than 64 bits */
-        z |= (uint64_t)(b & 0x7F) << shift;
-        if (!(b & 0x80))
-            break;
-        shift += 7;
-    }
-    *value = (int64_t)(z >> 1) ^ -(int64_t)(z & 1);
-    return 1;
-}
-
+/* -- reading (In, in_long: schemas/_avro_in.h) ----------------------------------------------- */
 /* a new reference, Py_None borrowed-as-new for decline (returned via *declined), or NULL on error */
 static PyObject *
 read_value(In *in, Field *f, int *declined)

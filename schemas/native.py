@@ -1,7 +1,7 @@
 """The C fast paths of the hot path, loaded or not, in one place (issue #25, part 2).
 
 ``schemas._flat`` (the flat records' Avro bodies) and ``streams._speedups`` (murmur2, the
-common ID number) are built by ``setup.py`` as optional extensions. Each only shadows Python
+common ID number, the intake's common record) are built by ``setup.py`` as optional extensions. Each only shadows Python
 that stays the source of the results: it returns what the Python returns or declines (None),
 and the Python then does the work, errors included. Where they are not built the Python runs
 alone; ``ZHUCAN_NATIVE=0`` chooses the Python where they are (a before/after on the bench,

@@ -17,7 +17,8 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "_civil.h" /* schemas/_civil.h */
+#include "_avro_in.h" /* schemas/ */
+#include "_civil.h"
 
 static PyObject *
 murmur2(PyObject *self, PyObject *arg)
@@ -64,6 +65,43 @@ static const char *PROVINCES[] = {
     "41", "42", "43", "44", "45", "46", "50", "51", "52", "53", "54", "61", "62", "63", "64",
     "65", "71", "81", "82", NULL};
 
+/* 1 when the 18 bytes at s are a valid resident ID number (normalize_id's checks: 17 digits, a
+ * digit or X or x, a known province, a real birth date from 1880, the check character); its
+ * normalised form (x upper-cased) is then in out. 0 otherwise. */
+static int
+valid_id18(const char *s, char out[18])
+{
+    for (int i = 0; i < 17; i++)
+        if (s[i] < '0' || s[i] > '9')
+            return 0;
+    char last = s[17];
+    if (!((last >= '0' && last <= '9') || last == 'X' || last == 'x'))
+        return 0;
+    int province = 0;
+    for (const char **p = PROVINCES; *p != NULL; p++)
+        if ((*p)[0] == s[0] && (*p)[1] == s[1]) {
+            province = 1;
+            break;
+        }
+    if (!province)
+        return 0;
+    int year = (s[6] - '0') * 1000 + (s[7] - '0') * 100 + (s[8] - '0') * 10 + (s[9] - '0');
+    int month = (s[10] - '0') * 10 + (s[11] - '0');
+    int day = (s[12] - '0') * 10 + (s[13] - '0');
+    if (year < 1880 || month < 1 || month > 12 || day < 1 || day > days_in_month(year, month))
+        return 0;
+    static const int weights[] = {7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2};
+    int sum = 0;
+    for (int i = 0; i < 17; i++)
+        sum += (s[i] - '0') * weights[i];
+    char check = "10X98765432"[sum % 11];
+    if (check != (last == 'x' ? 'X' : last))
+        return 0;
+    memcpy(out, s, 17);
+    out[17] = check; /* normalize_id upper-cases an x */
+    return 1;
+}
+
 static PyObject *
 id18(PyObject *self, PyObject *arg)
 {
@@ -75,46 +113,437 @@ id18(PyObject *self, PyObject *arg)
         || PyUnicode_KIND(arg) != PyUnicode_1BYTE_KIND || !PyUnicode_IS_ASCII(arg))
         Py_RETURN_NONE;
     const char *s = (const char *)PyUnicode_DATA(arg);
-    for (int i = 0; i < 17; i++)
-        if (s[i] < '0' || s[i] > '9')
-            Py_RETURN_NONE;
-    char last = s[17];
-    if (!((last >= '0' && last <= '9') || last == 'X' || last == 'x'))
+    char out[18];
+    if (!valid_id18(s, out))
+        Py_RETURN_NONE;
+    if (memcmp(out, s, 18) == 0) {
+        Py_INCREF(arg);
+        return arg;
+    }
+    return PyUnicode_FromStringAndSize(out, 18);
+}
+
+/* -- the intake's common record: a department's IdentityEvent, valid, as its command ----------- */
+
+enum { E_SOURCE, E_CHANGE, E_CATEGORY, E_LIVING, E_COUNT };
+#define MAX_SYMBOLS 32
+#define DAYS_SHIFT 719163        /* date(1970, 1, 1).toordinal() */
+#define MAX_DAY (3652059 - DAYS_SHIFT) /* date(9999, 12, 31), in days since 1970 */
+#define EARLIEST_DAY (-7305)     /* EARLIEST_DATE, date(1950, 1, 1), in days since 1970 */
+#define MS_2000 946684800000LL   /* 2000-01-01T00:00Z: occurred_at before it is rejected */
+#define MS_MAX 253402300799999LL /* the last millisecond of 9999: fastavro's datetime */
+#define MS_DAY 86400000LL
+#define MAX_AHEAD 366            /* MAX_AHEAD: an effective date up to that many days after occurred_at */
+
+typedef struct {
+    char *text; /* NULL: a symbol the Python's enum does not hold (it raises there: decline) */
+    Py_ssize_t len;
+} Symbol;
+
+/* What identity_command needs of the schema and the department list (identity_shape builds it). */
+typedef struct {
+    unsigned char header[10];    /* the current IdentityEvent's single-object header */
+    int n[E_COUNT];
+    Symbol symbols[E_COUNT][MAX_SYMBOLS];
+    uint32_t reporters[MAX_SYMBOLS]; /* per category: the sources that may report it, as bits */
+} Shape;
+
+static const char SHAPE[] = "zhucan.identity_shape";
+
+static void
+shape_free(PyObject *capsule)
+{
+    Shape *shape = (Shape *)PyCapsule_GetPointer(capsule, SHAPE);
+    if (shape == NULL) {
+        PyErr_Clear();
+        return;
+    }
+    for (int e = 0; e < E_COUNT; e++)
+        for (int i = 0; i < shape->n[e]; i++)
+            PyMem_Free(shape->symbols[e][i].text);
+    PyMem_Free(shape);
+}
+
+/* An Avro name ([A-Za-z_][A-Za-z0-9_]*): JSON writes it as it is. */
+static int
+is_name(const char *s, Py_ssize_t n)
+{
+    if (n == 0)
+        return 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_' || (i > 0 && c >= '0' && c <= '9')))
+            return 0;
+    }
+    return 1;
+}
+
+static PyObject *
+identity_shape(PyObject *self, PyObject *args)
+{
+    Py_buffer header;
+    PyObject *enums[E_COUNT], *reporters;
+    if (!PyArg_ParseTuple(args, "y*O!O!O!O!O!", &header, &PyTuple_Type, &enums[E_SOURCE], &PyTuple_Type,
+                          &enums[E_CHANGE], &PyTuple_Type, &enums[E_CATEGORY], &PyTuple_Type, &enums[E_LIVING],
+                          &PyTuple_Type, &reporters))
+        return NULL;
+    Shape *shape = NULL;
+    if (header.len != 10) {
+        PyErr_SetString(PyExc_ValueError, "the header is the 10 bytes of a single-object encoding");
+        goto fail;
+    }
+    shape = (Shape *)PyMem_Calloc(1, sizeof(Shape));
+    if (shape == NULL) {
+        PyErr_NoMemory();
+        goto fail;
+    }
+    memcpy(shape->header, header.buf, 10);
+    for (int e = 0; e < E_COUNT; e++) {
+        Py_ssize_t n = PyTuple_GET_SIZE(enums[e]);
+        if (n > MAX_SYMBOLS) {
+            PyErr_Format(PyExc_ValueError, "an enum of %zd symbols (at most %d)", n, MAX_SYMBOLS);
+            goto fail;
+        }
+        for (Py_ssize_t i = 0; i < n; i++) {
+            PyObject *item = PyTuple_GET_ITEM(enums[e], i);
+            shape->n[e] = (int)i + 1; /* freed from here on */
+            if (item == Py_None)
+                continue;
+            Py_ssize_t len;
+            const char *text = PyUnicode_Check(item) ? PyUnicode_AsUTF8AndSize(item, &len) : NULL;
+            if (text == NULL || !is_name(text, len)) {
+                if (!PyErr_Occurred())
+                    PyErr_SetString(PyExc_ValueError, "a symbol is an Avro name, or None");
+                goto fail;
+            }
+            shape->symbols[e][i].text = (char *)PyMem_Malloc((size_t)len + 1);
+            if (shape->symbols[e][i].text == NULL) {
+                PyErr_NoMemory();
+                goto fail;
+            }
+            memcpy(shape->symbols[e][i].text, text, (size_t)len + 1);
+            shape->symbols[e][i].len = len;
+        }
+        shape->n[e] = (int)n;
+    }
+    if (PyTuple_GET_SIZE(reporters) != shape->n[E_CATEGORY]) {
+        PyErr_SetString(PyExc_ValueError, "one reporters' mask per category");
+        goto fail;
+    }
+    for (int i = 0; i < shape->n[E_CATEGORY]; i++) {
+        unsigned long mask = PyLong_AsUnsignedLong(PyTuple_GET_ITEM(reporters, i));
+        if (PyErr_Occurred())
+            goto fail;
+        shape->reporters[i] = (uint32_t)mask;
+    }
+    PyBuffer_Release(&header);
+    PyObject *capsule = PyCapsule_New(shape, SHAPE, shape_free);
+    if (capsule == NULL) {
+        for (int e = 0; e < E_COUNT; e++)
+            for (int i = 0; i < shape->n[e]; i++)
+                PyMem_Free(shape->symbols[e][i].text);
+        PyMem_Free(shape);
+    }
+    return capsule;
+fail:
+    PyBuffer_Release(&header);
+    if (shape != NULL) {
+        for (int e = 0; e < E_COUNT; e++)
+            for (int i = 0; i < shape->n[e]; i++)
+                PyMem_Free(shape->symbols[e][i].text);
+        PyMem_Free(shape);
+    }
+    return NULL;
+}
+
+typedef struct {
+    const unsigned char *p;
+    Py_ssize_t n;
+} Text;
+
+/* Python's strict UTF-8 (no overlong form, no surrogate, nothing above U+10FFFF): 1 valid. */
+static int
+utf8_valid(const unsigned char *p, Py_ssize_t n)
+{
+    Py_ssize_t i = 0;
+    while (i < n) {
+        unsigned char c = p[i];
+        int more;
+        unsigned char lo = 0x80, hi = 0xBF;
+        if (c < 0x80) {
+            i++;
+            continue;
+        } else if (c >= 0xC2 && c <= 0xDF)
+            more = 1;
+        else if (c >= 0xE0 && c <= 0xEF) {
+            more = 2;
+            if (c == 0xE0)
+                lo = 0xA0;
+            else if (c == 0xED)
+                hi = 0x9F;
+        } else if (c >= 0xF0 && c <= 0xF4) {
+            more = 3;
+            if (c == 0xF0)
+                lo = 0x90;
+            else if (c == 0xF4)
+                hi = 0x8F;
+        } else
+            return 0;
+        if (i + more >= n)
+            return 0;
+        if (p[i + 1] < lo || p[i + 1] > hi)
+            return 0;
+        for (int k = 2; k <= more; k++)
+            if (p[i + k] < 0x80 || p[i + k] > 0xBF)
+                return 0;
+        i += more + 1;
+    }
+    return 1;
+}
+
+/* The code point starting at p (valid UTF-8). */
+static uint32_t
+code_point(const unsigned char *p)
+{
+    if (p[0] < 0x80)
+        return p[0];
+    if (p[0] < 0xE0)
+        return ((uint32_t)(p[0] & 0x1F) << 6) | (p[1] & 0x3F);
+    if (p[0] < 0xF0)
+        return ((uint32_t)(p[0] & 0x0F) << 12) | ((uint32_t)(p[1] & 0x3F) << 6) | (p[2] & 0x3F);
+    return ((uint32_t)(p[0] & 0x07) << 18) | ((uint32_t)(p[1] & 0x3F) << 12) | ((uint32_t)(p[2] & 0x3F) << 6)
+           | (p[3] & 0x3F);
+}
+
+/* str.isspace: what str.strip() takes off. */
+static int
+is_space(uint32_t c)
+{
+    return (c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x20) || c == 0x85 || c == 0xA0 || c == 0x1680
+           || (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 || c == 0x202F || c == 0x205F
+           || c == 0x3000;
+}
+
+/* Text orjson writes as it is (valid UTF-8; no control character, quote or backslash). */
+static int
+json_plain(Text t)
+{
+    for (Py_ssize_t i = 0; i < t.n; i++)
+        if (t.p[i] < 0x20 || t.p[i] == '"' || t.p[i] == '\\')
+            return 0;
+    return utf8_valid(t.p, t.n);
+}
+
+/* A field the Python strips and requires: plain, not empty, and no blank at either end (so
+ * stripping leaves it as it is). */
+static int
+kept_as_is(Text t)
+{
+    if (t.n == 0 || !json_plain(t))
+        return 0;
+    Py_ssize_t last = t.n - 1;
+    while (last > 0 && (t.p[last] & 0xC0) == 0x80)
+        last--;
+    return !is_space(code_point(t.p)) && !is_space(code_point(t.p + last));
+}
+
+static int
+read_text(In *in, Text *t)
+{
+    int64_t n;
+    if (!in_long(in, &n) || n < 0 || n > in->end - in->p)
+        return 0;
+    t->p = in->p;
+    t->n = (Py_ssize_t)n;
+    in->p += n;
+    return 1;
+}
+
+/* An enum's index, of a symbol the Python's enum holds. */
+static int
+read_symbol(In *in, const Shape *shape, int e, int *index)
+{
+    int64_t n;
+    if (!in_long(in, &n) || n < 0 || n >= shape->n[e] || shape->symbols[e][n].text == NULL)
+        return 0;
+    *index = (int)n;
+    return 1;
+}
+
+/* A union of null (branch 0) and a value (branch 1): *present is the branch. */
+static int
+read_branch(In *in, int *present)
+{
+    int64_t n;
+    if (!in_long(in, &n) || (n != 0 && n != 1))
+        return 0;
+    *present = (int)n;
+    return 1;
+}
+
+typedef struct {
+    char *p;
+} Json;
+
+static void
+put(Json *j, const void *s, Py_ssize_t n)
+{
+    memcpy(j->p, s, (size_t)n);
+    j->p += n;
+}
+
+static void
+put_string(Json *j, const void *s, Py_ssize_t n)
+{
+    *j->p++ = '"';
+    put(j, s, n);
+    *j->p++ = '"';
+}
+
+static void
+put_long(Json *j, int64_t v)
+{
+    char digits[24];
+    int n = 0;
+    uint64_t u = v < 0 ? (uint64_t)(-(v + 1)) + 1 : (uint64_t)v;
+    do {
+        digits[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        *j->p++ = '-';
+    while (n)
+        *j->p++ = digits[--n];
+}
+
+/* identity_command(shape, data, source): the department's record `data` (the current
+ * IdentityEvent in single-object encoding) from department `source` (an index of the Source
+ * enum), when every check of the intake passes, as (the normalised ID number, the command
+ * wire.pack_identity writes); None for anything else (the Python then decodes it, checks it
+ * and says every reason). The checks are validate_identity's: held to it, and the command to
+ * pack_identity's bytes, by tests/unit/streams/test_speedups.py. */
+static PyObject *
+identity_command(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "identity_command(shape, data, source)");
+        return NULL;
+    }
+    const Shape *shape = (const Shape *)PyCapsule_GetPointer(args[0], SHAPE);
+    if (shape == NULL)
+        return NULL;
+    if (!PyBytes_Check(args[1])) /* a tombstone's None, or anything else: the Python says what it is */
+        Py_RETURN_NONE;
+    long source = PyLong_AsLong(args[2]);
+    if (source == -1 && PyErr_Occurred())
+        return NULL;
+    const unsigned char *data = (const unsigned char *)PyBytes_AS_STRING(args[1]);
+    Py_ssize_t size = PyBytes_GET_SIZE(args[1]);
+    if (size < 10 || memcmp(data, shape->header, 10) != 0)
+        Py_RETURN_NONE;
+    In in = {data + 10, data + size};
+    Text event_id, id_number, name, region, person_number = {NULL, 0};
+    int src, change, category, living = -1, present;
+    int64_t day, ms;
+    if (!read_text(&in, &event_id) || !read_symbol(&in, shape, E_SOURCE, &src) || src != source
+        || !read_symbol(&in, shape, E_CHANGE, &change) || !read_text(&in, &id_number) || !read_text(&in, &name)
+        || !read_symbol(&in, shape, E_CATEGORY, &category) || !read_text(&in, &region) || !in_long(&in, &day)
+        || !in_long(&in, &ms) || in.p >= in.end || *in.p > 1)
+        Py_RETURN_NONE;
+    int student = *in.p++;
+    if (!read_branch(&in, &present) || present) /* previous_category: UPDATED's, left to the Python */
+        Py_RETURN_NONE;
+    if (!read_branch(&in, &present) || (present && !read_text(&in, &person_number)))
+        Py_RETURN_NONE;
+    if (!read_branch(&in, &present) || (present && !read_symbol(&in, shape, E_LIVING, &living)))
+        Py_RETURN_NONE;
+    if (in.p != in.end)
+        Py_RETURN_NONE;
+    /* validate_identity's checks */
+    char id18[18];
+    if (!kept_as_is(event_id) || !kept_as_is(name) || !json_plain(person_number) || id_number.n != 18
+        || !valid_id18((const char *)id_number.p, id18) || !(shape->reporters[category] >> src & 1u))
+        Py_RETURN_NONE;
+    if (region.n != 6 || (region.p[2] == '0' && region.p[3] == '0' && region.p[4] == '0' && region.p[5] == '0'))
         Py_RETURN_NONE;
     int province = 0;
+    for (int i = 0; i < 6; i++)
+        if (region.p[i] < '0' || region.p[i] > '9')
+            Py_RETURN_NONE;
     for (const char **p = PROVINCES; *p != NULL; p++)
-        if ((*p)[0] == s[0] && (*p)[1] == s[1]) {
+        if ((*p)[0] == region.p[0] && (*p)[1] == region.p[1]) {
             province = 1;
             break;
         }
-    if (!province)
+    if (!province || ms < MS_2000 || ms > MS_MAX || day < EARLIEST_DAY)
         Py_RETURN_NONE;
-    int year = (s[6] - '0') * 1000 + (s[7] - '0') * 100 + (s[8] - '0') * 10 + (s[9] - '0');
-    int month = (s[10] - '0') * 10 + (s[11] - '0');
-    int day = (s[12] - '0') * 10 + (s[13] - '0');
-    if (year < 1880 || month < 1 || month > 12 || day < 1 || day > days_in_month(year, month))
+    int64_t occurred_day = ms / MS_DAY;
+    if (occurred_day + MAX_AHEAD > MAX_DAY || day > occurred_day + MAX_AHEAD)
         Py_RETURN_NONE;
-    static const int weights[] = {7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2};
-    int sum = 0;
-    for (int i = 0; i < 17; i++)
-        sum += (s[i] - '0') * weights[i];
-    char check = "10X98765432"[sum % 11];
-    if (check != (last == 'x' ? 'X' : last))
+    int born_year = (id18[6] - '0') * 1000 + (id18[7] - '0') * 100 + (id18[8] - '0') * 10 + (id18[9] - '0');
+    if (day < days_from_civil(born_year, (unsigned)((id18[10] - '0') * 10 + (id18[11] - '0')),
+                              (unsigned)((id18[12] - '0') * 10 + (id18[13] - '0'))))
         Py_RETURN_NONE;
-    if (last == 'x') {  /* normalize_id upper-cases it */
-        char upper[18];
-        memcpy(upper, s, 17);
-        upper[17] = 'X';
-        return PyUnicode_FromStringAndSize(upper, 18);
+    /* pack_identity's bytes: ZI\x01 and orjson's array */
+    const Symbol *s_source = &shape->symbols[E_SOURCE][src], *s_change = &shape->symbols[E_CHANGE][change],
+                 *s_category = &shape->symbols[E_CATEGORY][category];
+    Py_ssize_t bound = 3 + 160 + event_id.n + name.n + region.n + person_number.n + s_source->len + s_change->len
+                       + s_category->len + (living >= 0 ? shape->symbols[E_LIVING][living].len : 0);
+    char small[1024];
+    char *buf = bound <= (Py_ssize_t)sizeof(small) ? small : (char *)PyMem_Malloc((size_t)bound);
+    if (buf == NULL)
+        return PyErr_NoMemory();
+    Json j = {buf};
+    put(&j, "ZI\x01[", 4);
+    put_string(&j, event_id.p, event_id.n);
+    *j.p++ = ',';
+    put_string(&j, s_source->text, s_source->len);
+    *j.p++ = ',';
+    put_string(&j, s_change->text, s_change->len);
+    *j.p++ = ',';
+    put_string(&j, id18, 18);
+    *j.p++ = ',';
+    put_string(&j, name.p, name.n);
+    *j.p++ = ',';
+    put_string(&j, s_category->text, s_category->len);
+    *j.p++ = ',';
+    put_string(&j, region.p, region.n);
+    *j.p++ = ',';
+    put_long(&j, day + DAYS_SHIFT);
+    *j.p++ = ',';
+    put_long(&j, ms);
+    put(&j, student ? ",true,null," : ",false,null,", student ? 11 : 12);
+    if (person_number.n > 0)
+        put_string(&j, person_number.p, person_number.n);
+    else
+        put(&j, "null", 4);
+    *j.p++ = ',';
+    if (living >= 0)
+        put_string(&j, shape->symbols[E_LIVING][living].text, shape->symbols[E_LIVING][living].len);
+    else
+        put(&j, "null", 4);
+    *j.p++ = ']';
+    PyObject *result = NULL, *command = PyBytes_FromStringAndSize(buf, j.p - buf);
+    if (buf != small)
+        PyMem_Free(buf);
+    if (command != NULL) {
+        PyObject *number = PyUnicode_FromStringAndSize(id18, 18);
+        if (number != NULL)
+            result = PyTuple_Pack(2, number, command);
+        Py_XDECREF(number);
+        Py_DECREF(command);
     }
-    Py_INCREF(arg);
-    return arg;
+    return result;
 }
 
 static PyMethodDef methods[] = {
     {"murmur2", murmur2, METH_O, "Kafka's murmur2 of a bytes key (unsigned 32 bits)."},
     {"id18", id18, METH_O,
      "The ID number as normalize_id returns it when it is 18 valid characters, else None."},
+    {"identity_shape", identity_shape, METH_VARARGS,
+     "identity_shape(header, sources, changes, categories, living, reporters): what identity_command needs."},
+    {"identity_command", (PyCFunction)(void (*)(void))identity_command, METH_FASTCALL,
+     "identity_command(shape, data, source): (ID number, command) of a valid common record, else None."},
     {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "streams._speedups", NULL, -1, methods};

@@ -29,6 +29,9 @@ class IntakeStage:
     def __init__(self, ctx: StageContext) -> None:
         self.ctx = ctx
         self.names = ctx.topics
+        # The common record (valid, current schema) in one call to C, where it is built; any
+        # other record, and every rejection, by the Python below (streams/runtime/speedups.py).
+        self.commands = speedups.IdentityCommands.of(ctx.codec, ctx.departments)
 
     def rejection(self, *, event_id: str, source: str, raw_id: str, reasons: list[RejectionReason],
                   detail: str, key: str) -> list[Out]:
@@ -79,6 +82,11 @@ class IntakeStage:
         if source is None:  # subscribed to a topic no department owns: a deployment error, not a record's
             outs.append(self.ctx.dead_letter(msg, "UNKNOWN_TOPIC", f"topic {msg.topic} is no department's topic"))
             return None
+        if self.commands is not None:
+            common = self.commands.command(msg.value, source)
+            if common is not None:
+                counts[source] += 1
+                return person_key(common[0], self.ctx.secret).encode(), common[1]
         try:
             _, raw = self.ctx.codec.decode(msg.value, expect="IdentityEvent")
         except DecodeError as exc:
