@@ -51,7 +51,7 @@ from streams.domain.ledger import LedgerLine, Totals, contributions, line_change
 from streams.domain.messages import Effect, FeeStandardIssued
 from streams.domain.person import PersonState, fact_of
 from streams.domain.policy.spec import PolicyBook
-from streams.domain.state_codec import encode_plain, plain, years_json
+from streams.domain.state_codec import encode_plain, plain_newcomer, years_json
 from streams.domain.timeline import Fact
 from streams.domain.year import message_id
 
@@ -164,16 +164,15 @@ class Newcomers:
         newcomers."""
         if self.entries <= 0 or book is not self.book:
             return None
-        held = plain(stored)
+        held = plain_newcomer(stored)
         if held is None:
             return None
-        id_number, name, facts = held
-        if len(facts) != 1 or ev.name != name or ev.id_number != id_number:
+        id_number, name, first = held
+        if ev.name != name or ev.id_number != id_number:
             return None
-        first = facts[0]
         first_key = self._key(first, id_number, opened)
         known = self._known.get(first_key)
-        if known is None or stored != encode_plain(id_number, name, facts, known.years_json):
+        if known is None or stored != encode_plain(id_number, name, (first,), known.years_json):
             return None  # not the state the rules give a newcomer of that key now
         fact = fact_of(ev)
         key = (first_key, fact[1:_RECORDED], fact[_RECORDED + 1:], _order(fact.recorded_ms, first.recorded_ms),

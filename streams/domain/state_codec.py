@@ -82,7 +82,7 @@ def trimmed(data: bytes) -> bytes:
 
 
 _PLAIN = b'{"v":%d,"i":' % STATE_VERSION
-PLAIN_END = b',"s":[]}'  # how every plain state's bytes end (``plain``)
+PLAIN_END = b',"s":[]}'  # how every plain state's bytes end (``plain_newcomer``)
 
 
 def encode_plain(id_number: str, name: str, facts: Sequence[Fact], years_json: bytes) -> bytes:
@@ -95,15 +95,16 @@ def encode_plain(id_number: str, name: str, facts: Sequence[Fact], years_json: b
                      b",".join([orjson.dumps(f.to_doc()) for f in facts]), b'],"y":', years_json, PLAIN_END))
 
 
-def plain(data: bytes) -> tuple[str, str, list[Fact]] | None:
-    """The ID number, name and facts of a state whose bytes are a plain state's
-    (``encode_plain``: its years are not read), else None."""
+def plain_newcomer(data: bytes) -> tuple[str, str, Fact] | None:
+    """The ID number, name and only fact of a state whose bytes are a plain state's of one fact
+    (``encode_plain``'s, as a remembered newcomer's: its years are not read), else None, before
+    any fact is built (a person of more facts goes to the rules, which decode it themselves)."""
     if not (data.startswith(_PLAIN) and data.endswith(PLAIN_END)):
         return None
     doc = orjson.loads(data)
-    if len(doc) != 6 or doc["s"]:  # v, i, n, f, y, s: nothing else held
+    if len(doc) != 6 or doc["s"] or len(doc["f"]) != 1:  # v, i, n, f, y, s: nothing else held
         return None
-    return doc["i"], doc["n"], [Fact.from_doc(f) for f in doc["f"]]
+    return doc["i"], doc["n"], Fact.from_doc(doc["f"][0])
 
 
 def decode(data: bytes) -> dict[str, Any]:
