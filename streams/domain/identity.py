@@ -76,7 +76,12 @@ def validate_identity(raw: dict[str, Any], departments: Departments = SHIPPED,
                       normalize: Normalize = normalize_id) -> Identity | Invalid:
     """The department's record checked and made an ``Identity``, or every reason it is not one.
     ``normalize`` is ``normalize_id`` or what returns the same (the intake's, with its common
-    case in C: ``streams/runtime/speedups.py``)."""
+    case in C: ``streams/runtime/speedups.py``).
+
+    The intake's common record is taken in C first (``identity_command`` in
+    ``streams/_speedups.c``), which repeats these checks to decide what it may take: a check
+    added or changed here is added there too, and the differential tests of
+    ``tests/unit/streams/test_speedups.py`` given records that break it."""
     reasons: list[RejectionReason] = []
     details: list[str] = []
 

@@ -73,8 +73,9 @@ class IdentityCommands:
                 (f["name"], _type_of(f["type"])) for f in schema.raw["fields"]) != IDENTITY_LAYOUT:
             return None
         sources = _symbols(schema.raw, "source")
-        categories = [Category(c) if c in Category._value2member_map_ else None for c in _symbols(schema.raw, "category")]
-        known = {"change": Change._value2member_map_, "living_status": LivingStatus._value2member_map_}
+        held = {m.value: m for m in Category}
+        categories = [held.get(c) for c in _symbols(schema.raw, "category")]
+        known = {"change": {m.value for m in Change}, "living_status": {m.value for m in LivingStatus}}
         changes, living = (tuple(c if c in known[f] else None for c in _symbols(schema.raw, f)) for f in known)
         reporters = tuple(sum(1 << i for i, s in enumerate(sources) if c is not None and departments.reports(s, c))
                           for c in categories)

@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from connectors.dev.sample import seed_regions
 from schemas.codec import Codec
 from schemas.exceptions import DecodeError
 from streams.domain.departments import SHIPPED
@@ -271,3 +272,22 @@ def test_identity_commands_leave_a_schema_of_another_layout_to_the_python(monkey
     fields = [*schema.raw["fields"], {"name": "added", "type": ["null", "string"], "default": None}]
     monkeypatch.setitem(codec.schemas, "IdentityEvent", dataclasses.replace(schema, raw={**schema.raw, "fields": fields}))
     assert IdentityCommands.of(codec, SHIPPED) is None
+
+
+@needs_c
+def test_identity_command_on_the_sample_records_takes_what_the_python_takes():
+    """The seed regions' sample (valid records, and the bad ones the docs show rejected): a check
+    added to validate_identity with a bad sample record that breaks it fails here until the C
+    declines that record too."""
+    sample = seed_regions("speedups")
+    records = [*sample.events, *sample.bad_events]
+    taken = 0
+    for record in records:
+        data = _CODEC.encode("IdentityEvent", record)
+        got = _COMMANDS.command(data, str(record["source"]))
+        if got is not None:
+            taken += 1
+            assert got == _python_path(data, str(record["source"])), record["event_id"]
+    assert taken >= len(sample.events) // 2  # the common case is the C's (most of the valid sample)
+    for source, data in sample.garbage:
+        assert _COMMANDS.command(data, source) is None
