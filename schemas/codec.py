@@ -73,6 +73,13 @@ class Codec:
             return CONFLUENT_MAGIC + struct.pack(">I", schema_id) + body
         return SINGLE_OBJECT_MAGIC + schema.fingerprint + body
 
+    def header(self, record_name: str, topic: str | None = None) -> bytes:
+        """The framing ``encode`` writes before ``record_name``'s body (for ``topic``)."""
+        if self.registry is not None and topic is not None:
+            schema_id = self.registry.register(f"{topic}-value", self.schemas[record_name].raw)
+            return CONFLUENT_MAGIC + struct.pack(">I", schema_id)
+        return SINGLE_OBJECT_MAGIC + self.schemas[record_name].fingerprint
+
     @staticmethod
     def encode_body(schema: AvroSchema, value: dict[str, Any]) -> bytes:
         buf = io.BytesIO()

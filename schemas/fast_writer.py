@@ -58,6 +58,17 @@ def _know(n: int) -> bytes:
     return b
 
 
+def avro_long(n: int) -> bytes:
+    """An Avro int or long's bytes (a zigzag varint), small and repeating ones kept."""
+    return _KNOWN.get(n) or _know(n)
+
+
+def avro_string(s: str) -> bytes:
+    """An Avro string's bytes: its UTF-8 length, then its UTF-8."""
+    data = s.encode()
+    return avro_long(len(data)) + data
+
+
 def _date(value: Any) -> int:
     """fastavro's ``date``: a date (not a datetime), an ISO string, or the day number."""
     if type(value) is dt.date:

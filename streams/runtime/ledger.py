@@ -25,11 +25,12 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
 from schemas.codec import Codec
+from schemas.fast_writer import avro_long, avro_string
 from streams.domain.ledger import (
     LedgerLine,
     Totals,
@@ -49,6 +50,22 @@ log = logging.getLogger("zhucan.worker")
 AGG = "~agg~"
 BUILD_COMMAND = "ledger-build-v1"  # the build's command id: done once per partition (its marker)
 Before = tuple[dict[int, LedgerLine], tuple[PaidOut, ...]]
+
+
+TEMPLATES = 4096  # remembered lines' templates kept (a batch's memo keys fill it again)
+
+
+class _Template(NamedTuple):
+    """A remembered line's ``ledger.v1`` record, less the person and the time: the record is
+    ``header`` + the ID number + the name + ``middle`` + ``updated_at`` + ``tail`` (the schema's
+    field order), its key the person key + ``suffix``."""
+
+    line: LedgerLine  # the line it was made of (held: its id is the template's key)
+    year: int
+    header: bytes
+    middle: bytes
+    tail: bytes
+    suffix: bytes
 
 
 def NOTHING() -> None:  # noqa: N802 - the one "no change" of ``note``, compared by identity
@@ -84,6 +101,8 @@ class LedgerKeeper:
         self.lines: dict[bytes, Out] = {}  # ledger.v1 key -> the line to send with the unit in hand (the last)
         self.marks: set[int] = set()  # partitions whose marker the unit in hand writes (counted from empty)
         self.dirty: set[int] = set()  # partitions whose stored totals changed since their last snapshot
+        self.templates: dict[tuple[int, int], _Template | None] = {}  # (id of a remembered line, year) -> its template
+        self.stamp: tuple[int, bytes] = (-1, b"")  # the last updated_at written from a template, and its bytes
 
     # -- one person -------------------------------------------------------------------------
     @staticmethod
@@ -110,15 +129,19 @@ class LedgerKeeper:
         newcomer's (every line is new) or a remembered second identity's."""
         if not self.enabled or not (lines or change):
             return NOTHING
-        return self._noting(partition, key, id_number, name, lines, change)
+        return self._noting(partition, key, id_number, name, lines, change, remembered=True)
 
     def _noting(self, partition: int, key: bytes, id_number: str, name: str, lines: dict[int, LedgerLine],
-                change: Totals) -> Callable[[], None]:
+                change: Totals, remembered: bool = False) -> Callable[[], None]:
         """The call that adds a person's changed lines (encoded now) and their totals' change to
-        the unit in hand."""
+        the unit in hand. ``remembered`` lines (a memo's, the same objects for every person of
+        its key) are written from their templates."""
         now = self.clock()
-        entries = {ledger_key(key, year): self.entry(key, year, line, id_number, name, now, partition)
-                   for year, line in lines.items()}
+        if remembered:
+            entries = self._from_templates(partition, key, id_number, name, lines, now)
+        else:
+            entries = {ledger_key(key, year): self.entry(key, year, line, id_number, name, now, partition)
+                       for year, line in lines.items()}
 
         def add() -> None:
             self.lines.update(entries)
@@ -132,6 +155,54 @@ class LedgerKeeper:
                   **line._asdict()}
         topic = self.topics.ledger
         return Out(topic, ledger_key(key, year), self.codec.encode("LedgerEntry", record, topic=topic), home=partition)
+
+    def _from_templates(self, partition: int, key: bytes, id_number: str, name: str, lines: dict[int, LedgerLine],
+                        now_ms: int) -> dict[bytes, Out]:
+        """``entry``'s records, each put together from its line's template and the person's own
+        fields (held to ``entry`` byte for byte by tests/unit/streams/runtime/test_ledger_template.py)."""
+        person = avro_string(id_number) + avro_string(name)
+        if now_ms != self.stamp[0]:  # the people of a take share the clock's millisecond
+            self.stamp = (now_ms, avro_long(now_ms))
+        stamp = self.stamp[1]
+        topic = self.topics.ledger
+        entries: dict[bytes, Out] = {}
+        for year, line in lines.items():
+            t = self.template(year, line)
+            if t is None:
+                entries[ledger_key(key, year)] = self.entry(key, year, line, id_number, name, now_ms, partition)
+                continue
+            lk = key + t.suffix
+            entries[lk] = Out(topic, lk, b"".join((t.header, person, t.middle, stamp, t.tail)), home=partition)
+        return entries
+
+    def template(self, year: int, line: LedgerLine) -> _Template | None:
+        """The template of ``line`` in ``year``, made at its first use; None where the codec's
+        record is not one a template can make (every record is then encoded whole)."""
+        held = (id(line), year)
+        if held in self.templates:  # a template holds its line, so the id is that line's (a None: encoded whole)
+            found = self.templates[held]
+            if found is None or found.line is line:
+                return found
+        if len(self.templates) >= TEMPLATES:
+            self.templates.clear()
+        made = self.templates[held] = self._template(year, line)
+        return made
+
+    def _template(self, year: int, line: LedgerLine) -> _Template | None:
+        """Two records of the line, the person's fields empty and ``updated_at`` 0 and 1: they
+        differ in that one byte, which splits the constant fields between it into ``middle`` and
+        ``tail``."""
+        topic = self.topics.ledger
+        base = {"id_number": "", "name": "", "insurance_year": year, "updated_at": 0, **line._asdict()}
+        zero = self.codec.encode("LedgerEntry", base, topic=topic)
+        one = self.codec.encode("LedgerEntry", {**base, "updated_at": 1}, topic=topic)
+        header = self.codec.header("LedgerEntry", topic)
+        start = len(header) + 2  # the empty ID number and name: a zero length each
+        at = [i for i in range(min(len(zero), len(one))) if zero[i] != one[i]]
+        if len(zero) != len(one) or len(at) != 1 or at[0] < start or not zero.startswith(header + b"\0\0") \
+                or (zero[at[0]], one[at[0]]) != (0, 2):
+            return None
+        return _Template(line, year, header, zero[start:at[0]], zero[at[0] + 1:], f"|{year}".encode())
 
     # -- the partition's totals -------------------------------------------------------------
     def begin(self) -> None:

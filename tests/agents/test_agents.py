@@ -409,18 +409,22 @@ async def test_person_agent_dead_letters_an_internal_failure_and_goes_on(app, mo
 
 async def test_a_command_whose_ledger_line_fails_leaves_no_trace(app, monkeypatch):
     """Issue #24: the line of ledger.v1 is encoded before the unit hears of the command's effects:
-    if it fails, the command is dead-lettered with nothing of it sent or kept."""
+    if it fails, the command is dead-lettered with nothing of it sent or kept. Both ways a line
+    is written fail for this person: encoded whole (``entry``) and from a remembered line's
+    template (``_from_templates``, a newcomer's)."""
     codec = Codec()
     idn = new_id()
     key = person_key(idn, SECRET.encode()).encode()
-    real = app.ctx.ledger.entry
 
-    def failing(k, *rest, **kw):
-        if k == key:
-            raise RuntimeError("the line cannot be encoded")
-        return real(k, *rest, **kw)
+    def failing(real, at):
+        def call(*args, **kw):
+            if args[at] == key:
+                raise RuntimeError("the line cannot be encoded")
+            return real(*args, **kw)
+        return call
 
-    monkeypatch.setattr(app.ctx.ledger, "entry", failing)
+    monkeypatch.setattr(app.ctx.ledger, "entry", failing(app.ctx.ledger.entry, 0))
+    monkeypatch.setattr(app.ctx.ledger, "_from_templates", failing(app.ctx.ledger._from_templates, 1))
     async with app.faust.agents["zhucan.person"].test_context() as agent:
         await agent.put(codec.encode("IdentityEvent", event(idn, "MINIMUM_LIVING")), key=key)
         await agent.put(codec.encode("IdentityEvent", event(new_id(), "ORPHAN", region="371002")), key=b"other")
