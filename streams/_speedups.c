@@ -65,6 +65,16 @@ static const char *PROVINCES[] = {
     "41", "42", "43", "44", "45", "46", "50", "51", "52", "53", "54", "61", "62", "63", "64",
     "65", "71", "81", "82", NULL};
 
+/* Whether the two characters at s are a province's prefix. */
+static int
+is_province(const char *s)
+{
+    for (const char **p = PROVINCES; *p != NULL; p++)
+        if ((*p)[0] == s[0] && (*p)[1] == s[1])
+            return 1;
+    return 0;
+}
+
 /* 1 when the 18 bytes at s are a valid resident ID number (normalize_id's checks: 17 digits, a
  * digit or X or x, a known province, a real birth date from 1880, the check character); its
  * normalised form (x upper-cased) is then in out. 0 otherwise. */
@@ -77,13 +87,7 @@ valid_id18(const char *s, char out[18])
     char last = s[17];
     if (!((last >= '0' && last <= '9') || last == 'X' || last == 'x'))
         return 0;
-    int province = 0;
-    for (const char **p = PROVINCES; *p != NULL; p++)
-        if ((*p)[0] == s[0] && (*p)[1] == s[1]) {
-            province = 1;
-            break;
-        }
-    if (!province)
+    if (!is_province(s))
         return 0;
     int year = (s[6] - '0') * 1000 + (s[7] - '0') * 100 + (s[8] - '0') * 10 + (s[9] - '0');
     int month = (s[10] - '0') * 10 + (s[11] - '0');
@@ -151,17 +155,23 @@ typedef struct {
 static const char SHAPE[] = "zhucan.identity_shape";
 
 static void
-shape_free(PyObject *capsule)
+shape_release(Shape *shape)
 {
-    Shape *shape = (Shape *)PyCapsule_GetPointer(capsule, SHAPE);
-    if (shape == NULL) {
-        PyErr_Clear();
+    if (shape == NULL)
         return;
-    }
     for (int e = 0; e < E_COUNT; e++)
         for (int i = 0; i < shape->n[e]; i++)
             PyMem_Free(shape->symbols[e][i].text);
     PyMem_Free(shape);
+}
+
+static void
+shape_free(PyObject *capsule)
+{
+    Shape *shape = (Shape *)PyCapsule_GetPointer(capsule, SHAPE);
+    if (shape == NULL)
+        PyErr_Clear();
+    shape_release(shape);
 }
 
 /* An Avro name ([A-Za-z_][A-Za-z0-9_]*): JSON writes it as it is. */
@@ -238,21 +248,12 @@ identity_shape(PyObject *self, PyObject *args)
     }
     PyBuffer_Release(&header);
     PyObject *capsule = PyCapsule_New(shape, SHAPE, shape_free);
-    if (capsule == NULL) {
-        for (int e = 0; e < E_COUNT; e++)
-            for (int i = 0; i < shape->n[e]; i++)
-                PyMem_Free(shape->symbols[e][i].text);
-        PyMem_Free(shape);
-    }
+    if (capsule == NULL)
+        shape_release(shape);
     return capsule;
 fail:
     PyBuffer_Release(&header);
-    if (shape != NULL) {
-        for (int e = 0; e < E_COUNT; e++)
-            for (int i = 0; i < shape->n[e]; i++)
-                PyMem_Free(shape->symbols[e][i].text);
-        PyMem_Free(shape);
-    }
+    shape_release(shape);
     return NULL;
 }
 
@@ -466,16 +467,10 @@ identity_command(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         Py_RETURN_NONE;
     if (region.n != 6 || (region.p[2] == '0' && region.p[3] == '0' && region.p[4] == '0' && region.p[5] == '0'))
         Py_RETURN_NONE;
-    int province = 0;
     for (int i = 0; i < 6; i++)
         if (region.p[i] < '0' || region.p[i] > '9')
             Py_RETURN_NONE;
-    for (const char **p = PROVINCES; *p != NULL; p++)
-        if ((*p)[0] == region.p[0] && (*p)[1] == region.p[1]) {
-            province = 1;
-            break;
-        }
-    if (!province || ms < MS_2000 || ms > MS_MAX || day < EARLIEST_DAY)
+    if (!is_province((const char *)region.p) || ms < MS_2000 || ms > MS_MAX || day < EARLIEST_DAY)
         Py_RETURN_NONE;
     int64_t occurred_day = ms / MS_DAY;
     if (occurred_day + MAX_AHEAD > MAX_DAY || day > occurred_day + MAX_AHEAD)

@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from schemas.codec import SINGLE_OBJECT_MAGIC, Codec
+from schemas.fast_writer import flat_fields
 from schemas.native import load
 from streams.domain import ids
 from streams.domain.departments import Departments
@@ -34,27 +35,13 @@ def _normalize_id(raw: str) -> tuple[str | None, IdProblem | None]:
 normalize_id = _normalize_id if C is not None else ids.normalize_id
 
 
-# The IdentityEvent the C reads: its fields in order, each as (name, type) with an enum's type
-# "enum" and a union's "null|<type>". Another layout (a later schema) leaves the Python to it.
-IDENTITY_LAYOUT = (("event_id", "string"), ("source", "enum"), ("change", "enum"), ("id_number", "string"),
-                   ("name", "string"), ("category", "enum"), ("region_code", "string"),
-                   ("effective_date", "int:date"), ("occurred_at", "long:timestamp-millis"),
-                   ("is_student", "boolean"), ("previous_category", "null|Category"),
-                   ("person_number", "null|string"), ("living_status", "null|enum"))
-
-
-def _type_of(t: Any) -> str:
-    if isinstance(t, list):
-        return "|".join(_type_of(b) for b in t)
-    if isinstance(t, dict):
-        return f"{t['type']}:{t['logicalType']}" if "logicalType" in t else str(t["type"])
-    return str(t)
-
-
-def _symbols(raw: dict[str, Any], field: str) -> tuple[str, ...]:
-    (t,) = [f["type"] for f in raw["fields"] if f["name"] == field]
-    enum = next(b for b in t if isinstance(b, dict)) if isinstance(t, list) else t
-    return tuple(enum["symbols"])
+# The IdentityEvent the C reads: its fields in order as ``flat_fields`` gives them (name, kind,
+# index of null in a union or -1). Another layout (a later schema) leaves the Python to it.
+IDENTITY_LAYOUT = (("event_id", "string", -1), ("source", "enum", -1), ("change", "enum", -1),
+                   ("id_number", "string", -1), ("name", "string", -1), ("category", "enum", -1),
+                   ("region_code", "string", -1), ("effective_date", "date", -1),
+                   ("occurred_at", "timestamp-millis", -1), ("is_student", "boolean", -1),
+                   ("previous_category", "enum", 0), ("person_number", "string", 0), ("living_status", "enum", 0))
 
 
 class IdentityCommands:
@@ -69,14 +56,15 @@ class IdentityCommands:
     def of(cls, codec: Codec, departments: Departments) -> IdentityCommands | None:
         """None where the C is not built or the IdentityEvent is not the layout it reads."""
         schema = codec.schemas.get("IdentityEvent")
-        if C is None or schema is None or tuple(
-                (f["name"], _type_of(f["type"])) for f in schema.raw["fields"]) != IDENTITY_LAYOUT:
+        fields = flat_fields(schema.raw) if schema is not None else None
+        if C is None or schema is None or fields is None or tuple(f[:3] for f in fields) != IDENTITY_LAYOUT:
             return None
-        sources = _symbols(schema.raw, "source")
+        symbols = {name: tuple(detail) for name, kind, _, detail in fields if kind == "enum"}  # in the schema's order
+        sources = symbols["source"]
         held = {m.value: m for m in Category}
-        categories = [held.get(c) for c in _symbols(schema.raw, "category")]
+        categories = [held.get(c) for c in symbols["category"]]
         known = {"change": {m.value for m in Change}, "living_status": {m.value for m in LivingStatus}}
-        changes, living = (tuple(c if c in known[f] else None for c in _symbols(schema.raw, f)) for f in known)
+        changes, living = (tuple(c if c in known[f] else None for c in symbols[f]) for f in known)
         reporters = tuple(sum(1 << i for i, s in enumerate(sources) if c is not None and departments.reports(s, c))
                           for c in categories)
         shape = C.identity_shape(SINGLE_OBJECT_MAGIC + schema.fingerprint, sources, changes,  # type: ignore[union-attr]

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from connectors.dev.sample import seed_regions
 from schemas.codec import Codec
 from schemas.exceptions import DecodeError
+from schemas.fast_writer import flat_fields
 from streams.domain.departments import SHIPPED
 from streams.domain.enums import Category
 from streams.domain.identity import InvalidIdentity, check_identity
@@ -22,7 +23,7 @@ from streams.domain.ids import PROVINCES, check_char, normalize_id
 from streams.runtime import speedups as fast
 from streams.runtime import wire
 from streams.runtime.partitioning import py_murmur2
-from streams.runtime.speedups import IdentityCommands, _symbols
+from streams.runtime.speedups import IdentityCommands
 from tests.fixtures import needs_c
 
 speedups = fast.C
@@ -90,10 +91,12 @@ def test_id18_declines_what_is_not_a_string():
 # -- the intake's common record: identity_command against decode, check_identity and pack_identity --
 
 _CODEC = Codec()
+
+
+_ENUMS = {name: list(detail) for name, kind, _, detail in flat_fields(_CODEC.schemas["IdentityEvent"].raw) or []
+          if kind == "enum"}
 _COMMANDS = IdentityCommands.of(_CODEC, SHIPPED) if fast.C is not None else None
-_SOURCES = list(_symbols(_CODEC.schemas["IdentityEvent"].raw, "source"))
-_CATEGORIES = list(_symbols(_CODEC.schemas["IdentityEvent"].raw, "category"))
-_CHANGES = list(_symbols(_CODEC.schemas["IdentityEvent"].raw, "change"))
+_SOURCES, _CATEGORIES, _CHANGES = _ENUMS["source"], _ENUMS["category"], _ENUMS["change"]
 _BLANKS = [" ", "\t", "\u3000", "\u00a0", "\u2028", "\x1c", "\u0085"]
 _AWKWARD = st.sampled_from(['"', "\\", "\n", "\x00", "\x7f", "\u2028", "/", "é", "\U0001f600", *_BLANKS])
 

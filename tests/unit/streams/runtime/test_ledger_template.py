@@ -11,18 +11,19 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from schemas.codec import Codec
+from schemas.fast_writer import flat_fields
 from schemas.registry import SchemaRegistryClient
 from streams.domain.ledger import LedgerLine
 from streams.kafka.topics import Topics
 from streams.runtime.ledger import LedgerKeeper, ledger_key
 from tests.unit.schemas.test_codec import registry_url  # noqa: F401 - the fixture
 
-_SCHEMA = Codec().schemas["LedgerEntry"].raw
+_ENUMS = {name: list(detail) for name, kind, _, detail in flat_fields(Codec().schemas["LedgerEntry"].raw) or []
+          if kind == "enum"}
 
 
 def _symbols(field: str) -> list[str]:
-    (t,) = [f["type"] for f in _SCHEMA["fields"] if f["name"] == field]
-    return list(t["symbols"])
+    return _ENUMS[field]
 
 
 _TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=12)
