@@ -11,7 +11,8 @@ import time
 
 from connectors.dev.sample import make_id
 from connectors.kafka_io import read_topic
-from tests.fixtures import HENAN, PANZHIHUA, WEIHAI, event, new_id, payment
+from streams.domain.ids import check_char
+from tests.fixtures import HENAN, PANZHIHUA, WEIHAI, event, in_window, new_id, payment
 from tests.integration.fixtures import full_ids
 
 
@@ -89,6 +90,20 @@ def test_bad_records_go_back_to_their_sender_with_typed_reasons(running):
     civil = running.read(running.topics.rejected_of["CIVIL_AFFAIRS"], "Rejection", until=lambda rs: len(rs) >= 2)
     assert sorted(v["event_id"] for _, v, _ in civil) == ["bad-1", "bad-3"]
     assert len(running.fees_for(good)) == 1
+
+
+def test_digits_other_than_0_to_9_go_back_to_their_sender(running):
+    """A full-width digit in an ID number (its check character right) was taken as another
+    person, and one in a county code as a county (str.isdigit): both go back as typed rejections."""
+    idn = new_id()
+    wide = idn[:8] + chr(ord(idn[8]) - ord("0") + 0xFF10) + idn[9:17]  # one digit full-width
+    running.send_identity(event(wide + check_char(wide), "MINIMUM_LIVING", event_id="wide-id"))
+    running.send_identity(event(new_id(), "MINIMUM_LIVING", event_id="wide-region", region=HENAN[:2] + "\uff10" + HENAN[3:],
+                                effective=in_window(HENAN)))
+    rejections = running.read(running.topics.rejected, "Rejection", until=lambda rs: len(rs) >= 2)
+    by_id = {v["event_id"]: v for _, v, _ in rejections}
+    assert by_id["wide-id"]["reasons"] == ["ID_FORMAT"]
+    assert by_id["wide-region"]["reasons"] == ["UNKNOWN_REGION"]
 
 
 def test_payment_freezes_the_year(running):
