@@ -18,7 +18,7 @@ import fastavro
 
 from schemas import AvroSchema, load_history, load_schemas, parse_schema
 from schemas.exceptions import DecodeError, SchemaError
-from schemas.fast_writer import Slow, compile_flat, compile_writer
+from schemas.fast_writer import Slow, avro_long, avro_string, compile_flat, compile_writer
 from schemas.registry import SchemaRegistryClient
 
 SINGLE_OBJECT_MAGIC = b"\xc3\x01"
@@ -79,6 +79,29 @@ class Codec:
             schema_id = self.registry.register(f"{topic}-value", self.schemas[record_name].raw)
             return CONFLUENT_MAGIC + struct.pack(">I", schema_id)
         return SINGLE_OBJECT_MAGIC + self.schemas[record_name].fingerprint
+
+    def template(self, record_name: str, value: dict[str, Any], strings: tuple[str, ...], stamp: str,
+                 topic: str | None = None) -> tuple[bytes, bytes, bytes] | None:
+        """``encode``'s record of ``value`` as three runs of bytes around the fields that change
+        from person to person: ``strings``, the schema's first fields (in its order), and the long
+        ``stamp``. A record of strings ``s1..sn`` and stamp ``t`` (the other fields as in
+        ``value``) is then ``header + avro_string(s1) + ... + avro_string(sn) + middle +
+        avro_long(t) + tail``. None where the record does not split so: the two records encoded
+        with the strings empty and the stamp 0 and 1 must differ in that one byte only, and a
+        record of other strings and stamp, put together so, must be the one ``encode`` gives."""
+        base = {**value, **dict.fromkeys(strings, ""), stamp: 0}
+        zero = self.encode(record_name, base, topic=topic)
+        one = self.encode(record_name, {**base, stamp: 1}, topic=topic)
+        header = self.header(record_name, topic)
+        start = len(header) + len(strings)  # the empty strings: a zero length each
+        at = [i for i in range(min(len(zero), len(one))) if zero[i] != one[i]]
+        if len(zero) != len(one) or len(at) != 1 or at[0] < start or not zero.startswith(header + bytes(len(strings))) \
+                or (zero[at[0]], one[at[0]]) != (0, 2):
+            return None
+        middle, tail = zero[start:at[0]], zero[at[0] + 1:]
+        probe = {**value, **{s: f"{s}-{i}-证" for i, s in enumerate(strings)}, stamp: 1_700_000_000_123}
+        made = b"".join((header, *(avro_string(probe[s]) for s in strings), middle, avro_long(probe[stamp]), tail))
+        return (header, middle, tail) if made == self.encode(record_name, probe, topic=topic) else None
 
     @staticmethod
     def encode_body(schema: AvroSchema, value: dict[str, Any]) -> bytes:

@@ -51,6 +51,7 @@ from streams.runtime.metrics import Metrics, watch_loop
 from streams.runtime.publish import Publisher
 from streams.runtime.query import PersonQueries
 from streams.runtime.reader import RangeReader
+from streams.runtime.remembered import Remembered
 from streams.runtime.store import PersonStore
 from streams.settings import Settings
 from streams.stages import Inputs
@@ -129,12 +130,13 @@ def _context(app: faust.App, settings: Settings, book: PolicyBook, codec: Codec)
     async def seek(topic: str, partition: int, offset: int) -> None:
         await seek_partition(app, topic, partition, offset)
 
+    publisher, newcomers = Publisher(t, codec), Newcomers(settings.tuning.person_memo_entries)
     ctx = StageContext(
         settings=settings, codec=codec, book=book, topics=t, departments=settings.registry,
-        secret=settings.secret_bytes, emitter=emitter, send=emitter.emit, publisher=Publisher(t, codec), store=store,
+        secret=settings.secret_bytes, emitter=emitter, send=emitter.emit, publisher=publisher, store=store,
         opened=OpenedYears(store), metrics=metrics, commands=CommandLog(settings, reader, seek, metrics),
         ledger=LedgerKeeper(t, codec, store, now_ms, enabled=not Faults.parse(settings.faults).no_ledger),
-        newcomers=Newcomers(settings.tuning.person_memo_entries),
+        newcomers=newcomers, remembered=Remembered(newcomers, publisher, settings.registry),
     )
     return ctx
 

@@ -39,6 +39,7 @@ from streams.domain.ledger import Totals, contributions, lines_of, merge
 from streams.domain.messages import Control, Effect, unknown_payment
 from streams.domain.person import PersonState
 from streams.domain.revision import PreviewTotals, person_row, preview_year
+from streams.domain.state_codec import fill_plain
 from streams.policies import parse_documents
 from streams.runtime.context import StageContext
 from streams.runtime.emit import Out
@@ -117,6 +118,32 @@ def apply_identity(ctx: StageContext, work: Work, key: bytes, cmd: ApplyIdentity
     written = new.state.dumps() if new.state is not None else new.stored
     assert written is not None
     _record(ctx, work, key, new.effects, ledger, written)
+
+
+def remembered_newcomer(ctx: StageContext, work: Work, key: bytes, value: bytes) -> bool:
+    """A packed identity command of a newcomer whose key the memo remembers, its records put
+    together from bytes (``streams/runtime/remembered.py``): what ``apply_identity`` does for it,
+    without decoding it to an order. False, with nothing done, for the rules' way."""
+    remembered = ctx.remembered
+    if remembered is None or _stored(ctx, work, key):
+        return False
+    found = remembered.of(value, ctx.book, ctx.opened.of(work.partition))
+    if found is None:
+        return False
+    shape, event_id, id_number, name, recorded = found
+    partition, unit = work.partition, work.unit
+    outs = remembered.standards(shape, key, key.decode(), id_number, name, ctx.clock(), partition)
+    ledger = ctx.ledger.note_known(partition, key, id_number, name, shape.known.lines, shape.known.totals)
+    stored = fill_plain(shape.state, id_number, name, event_id, recorded)
+    unit.send(outs)  # as ``_record``: nothing added before everything is encoded
+    for standard in shape.standards:
+        if standard.counter is not None:
+            unit.counts[standard.counter] += 1
+    unit.timed += shape.timed
+    ledger()
+    unit.change((partition, key), stored)
+    ctx.newcomers.hits += 1
+    return True
 
 
 def record_payment(ctx: StageContext, work: Work, key: bytes, cmd: RecordPayment) -> None:

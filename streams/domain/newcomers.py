@@ -80,7 +80,9 @@ class _Pair(NamedTuple):
     change: Totals  # and what it changed the totals by
 
 
-class _Known(NamedTuple):
+class Known(NamedTuple):
+    """What is remembered of a newcomer's key (its first person's, decided by the rules)."""
+
     years_json: bytes  # the years' part of the state's bytes (``state_codec.years_json``)
     standards: list[FeeStandardIssued]
     lines: dict[int, LedgerLine]
@@ -104,7 +106,8 @@ class Newcomers:
         self.entries = entries
         self.book: PolicyBook | None = None
         self._adult = dt.date.max
-        self._known: dict[Key, _Known] = {}
+        self._known: dict[Key, Known] = {}
+        self.generation = 0  # one more each time what is remembered is forgotten (a cache of it checks)
         self._pairs: dict[Key, _Pair] = {}
         self.hits = 0
         self.misses = 0
@@ -112,10 +115,25 @@ class Newcomers:
         self.second_misses = 0
 
     def _key(self, fact: Fact, id_number: str, opened: Mapping[str, int] | None) -> Key:
-        born = birth_date(id_number)
         return (fact[1:_RECORDED], fact[_RECORDED + 1:],  # every field but event_id and recorded_ms
-                born if born is not None and born > self._adult else None,
-                tuple(sorted(opened.items())) if opened else ())
+                self.born_part(id_number), tuple(sorted(opened.items())) if opened else ())
+
+    def born_part(self, id_number: str) -> dt.date | None:
+        """The key's part read from the ID number: the birth date where a year could count the
+        person as a child, else None (a function of ``id_number[6:14]`` alone)."""
+        born = birth_date(id_number)
+        return born if born is not None and born > self._adult else None
+
+    def remembered(self, ev: Identity, book: PolicyBook, opened: Mapping[str, int] | None = None) \
+            -> tuple[Fact, Known] | None:
+        """``ev``'s fact and what is remembered of its key, which ``apply_identity`` would give a
+        newcomer of ``ev`` now (``streams/runtime/remembered.py`` writes it from bytes); None when
+        nothing is, or for another book. It counts nothing."""
+        if self.entries <= 0 or book is not self.book:
+            return None
+        fact = fact_of(ev)
+        known = self._known.get(self._key(fact, ev.id_number, opened))
+        return None if known is None else (fact, known)
 
     def apply_identity(self, ev: Identity, book: PolicyBook, person_key: str, now_ms: int,
                        opened: Mapping[str, int] | None = None) -> Newcomer:
@@ -128,6 +146,7 @@ class Newcomers:
             self.book, self._adult = book, adult_since(book)
             self._known.clear()
             self._pairs.clear()
+            self.generation += 1
         fact = fact_of(ev)
         key = self._key(fact, ev.id_number, opened)
         known = self._known.get(key)
@@ -139,8 +158,9 @@ class Newcomers:
                 return Newcomer(state, effects)
             if len(self._known) >= self.entries:
                 self._known.clear()  # bounded: a batch's keys fill it again
+                self.generation += 1
             lines = lines_of(state.years)
-            known = self._known[key] = _Known(
+            known = self._known[key] = Known(
                 years_json(state.years), [_standard_copy(e) for e in effects],  # type: ignore[arg-type]
                 lines, contributions(lines))
             return Newcomer(state, effects, lines, _totals_copy(known.totals))
@@ -229,4 +249,4 @@ def _standard_copy(e: FeeStandardIssued) -> FeeStandardIssued:
     return new
 
 
-__all__ = ["Newcomer", "Newcomers", "adult_since"]
+__all__ = ["Known", "Newcomer", "Newcomers", "adult_since"]

@@ -31,7 +31,9 @@ from streams.domain.year import YearRecord, decide_year, issue, revision_of_paid
 from streams.domain.years import Counts, YearView, lies_in, target_years, view_year
 
 
-def _ms(value: dt.datetime) -> int:
+def recorded_ms(value: dt.datetime) -> int:
+    """A fact's recorded time from the identity's occurrence (the float's product: a millisecond
+    below the exact one for some times, as facts have always held it)."""
     return int(value.timestamp() * 1000)
 
 
@@ -39,7 +41,7 @@ def fact_of(ev: Identity) -> Fact:
     """The fact an identity event records (its ``event_id`` and ``occurred_at`` as the fact's
     identifiers; the enum members are str, stored as they are)."""
     return Fact(ev.event_id, ev.source, ev.category, ev.change, ev.region_code, ev.effective_date,
-                _ms(ev.occurred_at), ev.is_student, ev.previous_category, ev.living_status)
+                recorded_ms(ev.occurred_at), ev.is_student, ev.previous_category, ev.living_status)
 
 
 class PersonState(PersonRecord):

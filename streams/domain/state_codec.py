@@ -95,6 +95,27 @@ def encode_plain(id_number: str, name: str, facts: Sequence[Fact], years_json: b
                      b",".join([orjson.dumps(f.to_doc()) for f in facts]), b'],"y":', years_json, PLAIN_END))
 
 
+_FACT_ID = b'{"id":'
+_RECORDED_ZERO = b',"o":0'  # a fact's recorded time of 0 in its document (no string holds it: quotes are escaped)
+
+
+def plain_parts(fact: Fact, years_json: bytes) -> tuple[bytes, bytes]:
+    """``encode_plain``'s bytes of a state of ``fact`` alone and those years, less what identifies
+    the person (ID number, name, the fact's event id and recorded time): ``fill_plain`` puts them
+    in (``streams/runtime/remembered.py``; held to ``encode_plain`` by test_state_codec.py)."""
+    doc = orjson.dumps(fact._replace(event_id="", recorded_ms=0).to_doc())
+    at = doc.index(_RECORDED_ZERO)
+    return doc[len(_FACT_ID) + 2:at + len(_RECORDED_ZERO) - 1], doc[at + len(_RECORDED_ZERO):] + b'],"y":' + \
+        years_json + PLAIN_END
+
+
+def fill_plain(parts: tuple[bytes, bytes], id_number: str, name: str, event_id: str, recorded_ms: int) -> bytes:
+    """``encode_plain(id_number, name, (fact,), years_json)`` where ``parts`` is
+    ``plain_parts(fact, years_json)`` and the fact has this event id and recorded time."""
+    return b"".join((_PLAIN, orjson.dumps(id_number), b',"n":', orjson.dumps(name), b',"f":[', _FACT_ID,
+                     orjson.dumps(event_id), parts[0], b"%d" % recorded_ms, parts[1]))
+
+
 def plain_newcomer(data: bytes) -> tuple[str, str, Fact] | None:
     """The ID number, name and only fact of a state whose bytes are a plain state's of one fact
     (``encode_plain``'s, as a remembered newcomer's: its years are not read), else None, before

@@ -40,6 +40,7 @@ from streams.runtime.metrics import Metrics
 from streams.runtime.partitioning import partition_for
 from streams.runtime.publish import Publisher
 from streams.runtime.reader import Fetched, RangeReader
+from streams.runtime.remembered import Remembered
 from streams.runtime.store import PersonStore, opened_key
 from streams.runtime.unit import Send, UnitOfWork, Write
 from streams.settings import Settings
@@ -145,6 +146,8 @@ class StageContext:
     clock: Callable[[], int] = now_ms
     # the decisions of people seen for the first time, by what decides them (issue #25, part 2)
     newcomers: Newcomers = field(default_factory=lambda: Newcomers(0))
+    # the next people of a remembered key, from their command's bytes (None: by the decoded order)
+    remembered: Remembered | None = None
     in_flight: int = field(default=0)  # batches and fetches being handled (the drain on shutdown waits)
     # tests on real Kafka only (ZHUCAN_FAULTS die_scan): called after each commit of a partition scan
     scan_committed: Callable[[int, int], None] = field(default=lambda partition, people: None)

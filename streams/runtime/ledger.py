@@ -98,6 +98,9 @@ class LedgerKeeper:
         self.clock = clock
         self.enabled = enabled  # False only to play a worker of the previous version (tests: ZHUCAN_FAULTS no_ledger)
         self.pending: dict[int, Totals] = {}  # partition -> totals changed by the unit in hand
+        # partition -> id of a remembered change (a memo's, the same object for every person of its
+        # key) -> [it, how many people of the unit in hand it counts]: added to ``pending`` once, times that
+        self.repeats: dict[int, dict[int, list[Any]]] = {}
         self.lines: dict[bytes, Out] = {}  # ledger.v1 key -> the line to send with the unit in hand (the last)
         self.marks: set[int] = set()  # partitions whose marker the unit in hand writes (counted from empty)
         self.dirty: set[int] = set()  # partitions whose stored totals changed since their last snapshot
@@ -145,8 +148,17 @@ class LedgerKeeper:
 
         def add() -> None:
             self.lines.update(entries)
-            if change:
+            if not change:
+                return
+            if not remembered:
                 merge(self.pending.setdefault(partition, {}), change)
+                return
+            by = self.repeats.setdefault(partition, {})
+            held = by.get(id(change))
+            if held is None:
+                by[id(change)] = [change, 1]  # held: its id stays its own until the unit is folded
+            else:
+                held[1] += 1
         return add
 
     def entry(self, key: bytes, year: int, line: LedgerLine, id_number: str, name: str, now_ms: int,
@@ -189,25 +201,16 @@ class LedgerKeeper:
         return made
 
     def _template(self, year: int, line: LedgerLine) -> _Template | None:
-        """Two records of the line, the person's fields empty and ``updated_at`` 0 and 1: they
-        differ in that one byte, which splits the constant fields between it into ``middle`` and
-        ``tail``."""
-        topic = self.topics.ledger
-        base = {"id_number": "", "name": "", "insurance_year": year, "updated_at": 0, **line._asdict()}
-        zero = self.codec.encode("LedgerEntry", base, topic=topic)
-        one = self.codec.encode("LedgerEntry", {**base, "updated_at": 1}, topic=topic)
-        header = self.codec.header("LedgerEntry", topic)
-        start = len(header) + 2  # the empty ID number and name: a zero length each
-        at = [i for i in range(min(len(zero), len(one))) if zero[i] != one[i]]
-        if len(zero) != len(one) or len(at) != 1 or at[0] < start or not zero.startswith(header + b"\0\0") \
-                or (zero[at[0]], one[at[0]]) != (0, 2):
-            return None
-        return _Template(line, year, header, zero[start:at[0]], zero[at[0] + 1:], f"|{year}".encode())
+        """The codec's record of the line split around the person's fields (``Codec.template``)."""
+        split = self.codec.template("LedgerEntry", {"insurance_year": year, **line._asdict()}, ("id_number", "name"),
+                                    "updated_at", topic=self.topics.ledger)
+        return None if split is None else _Template(line, year, *split, f"|{year}".encode())
 
     # -- the partition's totals -------------------------------------------------------------
     def begin(self) -> None:
         """A new batch: nothing of an abandoned unit is carried over."""
         self.pending.clear()
+        self.repeats.clear()
         self.lines.clear()
         self.marks.clear()
 
@@ -228,6 +231,11 @@ class LedgerKeeper:
         marks, self.marks = self.marks, set()
         for partition in marks:
             unit.change((partition, built_key(partition)), b"built")
+        repeats, self.repeats = self.repeats, {}
+        for partition, by in repeats.items():  # the same sum as adding each person's (``merge`` drops the zeros last)
+            into = self.pending.setdefault(partition, {})
+            for change, n in by.values():
+                merge(into, {key: [v * n for v in values] for key, values in change.items()})
         pending, self.pending = self.pending, {}
         for partition, change in pending.items():
             by_place: dict[tuple[str, int], Totals] = {}
@@ -249,6 +257,7 @@ class LedgerKeeper:
         """The partition's totals as ``totals`` (a build from the states): every county-year, the
         ones no longer held emptied, and the build's marker."""
         self.pending.pop(partition, None)
+        self.repeats.pop(partition, None)
         by_place: dict[str, Totals] = {}
         for key, values in totals.items():
             by_place.setdefault(f"{key.county}~{key.year}", {})[key] = values

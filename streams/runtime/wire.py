@@ -125,6 +125,11 @@ def pack_identity(ident: Identity) -> bytes:
     ])
 
 
+def occurred_at(ms: int) -> dt.datetime:
+    """An identity's occurrence from the internal form's epoch milliseconds."""
+    return _EPOCH + ms * _MS
+
+
 def unpack_identity(data: bytes, departments: Departments = SHIPPED) -> Identity:
     """The ``Identity`` of a ``pack_identity`` command; ``DecodeError("COMMAND_FORMAT")`` if it is not one."""
     try:
@@ -137,7 +142,7 @@ def unpack_identity(data: bytes, departments: Departments = SHIPPED) -> Identity
             previous = person_number = living = None
         return Identity(
             event_id, departments.by_source[source].source, CHANGES[change], id_number, name, CATEGORIES[category], region,
-            dt.date.fromordinal(effective), _EPOCH + occurred_ms * _MS, student is True,
+            dt.date.fromordinal(effective), occurred_at(occurred_ms), student is True,
             CATEGORIES[previous] if previous else None, person_number, _LIVING[living] if living else None,
         )
     except (orjson.JSONDecodeError, ValueError, TypeError, KeyError, OverflowError) as exc:

@@ -23,7 +23,7 @@ import faust
 from schemas.exceptions import DecodeError
 from streams.domain.commands import BuildLedger
 from streams.domain.ids import scrub
-from streams.handlers import HANDLERS, Work
+from streams.handlers import HANDLERS, Work, remembered_newcomer
 from streams.runtime import wire
 from streams.runtime.applied import (
     AppliedOffsets,
@@ -286,6 +286,8 @@ class PersonStage:
         work = Work(msg.partition, unit, lambda: self.commit(unit))
         for ckey, value in commands:
             try:
+                if value[:3] == wire.IDENTITY and remembered_newcomer(ctx, work, ckey, value):
+                    continue  # the next person of a remembered key, from bytes
                 command = wire.decode_command(value, ctx.codec, ctx.departments)
                 pending = HANDLERS[type(command)](ctx, work, ckey, command)
                 if pending is not None:  # a partition's order (a scan): it waits on the broker

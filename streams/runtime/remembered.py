@@ -1,0 +1,173 @@
+"""A remembered newcomer, from its command's bytes to its records' bytes (issue #25, part 2).
+
+``streams/domain/newcomers.py`` decides a person's first identity once per key of the same
+facts; most commands of a province's batch are the next people of a key. For each of them the
+person stage still built the ``Identity`` from the command, its ``Fact`` and the key, a copy of
+each fee standard with a dict and an Avro encode, and the state's bytes from the fact's
+document. Here those records are put together from bytes kept per *shape* of command: the
+packed command (``wire.pack_identity``'s JSON array) less what identifies the person (event
+id, ID number, name, person number, occurrence time), with the key's birth-date part and the
+years opened. A command of a known shape builds no Identity, Fact or fee standard.
+
+A shape is learned from the rules' way, never guessed: its first command is decoded as before
+(``unpack_identity``) and looked up in the memo (``Newcomers.remembered``); only a shape whose
+key the memo knows is kept, holding the memo's entry and:
+
+- each fee standard's record as a template (``Codec.template``): the person's message id, ID
+  number and name, the key's constant fields, the issue time; and the counters it adds to;
+- the state's bytes as a template (``state_codec.plain_parts``): the person's ID number, name,
+  event id and recorded time around the key's fact and years;
+- the ledger lines and totals (``LedgerKeeper.note_known``, whose lines are templates already).
+
+It is a cache of the memo, not a second source: it is emptied whenever the memo forgets
+(``Newcomers.generation``), and whatever it is not sure of goes the rules' way (``None``): a
+command of another form, an identifier of another JSON type (``true`` is not 1 here: the shape
+is the fields' JSON), a time the datetime cannot hold, a fee standard whose counter or log
+reads the person. ``tests/unit/streams/runtime/test_remembered.py`` holds it to the rules' way,
+byte for byte.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any, NamedTuple
+
+import orjson
+
+from schemas.fast_writer import avro_long, avro_string
+from streams.domain.departments import Departments
+from streams.domain.messages import FeeStandardIssued
+from streams.domain.newcomers import Known, Newcomers
+from streams.domain.person import recorded_ms as fact_time
+from streams.domain.policy.spec import PolicyBook
+from streams.domain.state_codec import plain_parts
+from streams.runtime import wire
+from streams.runtime.emit import Out
+from streams.runtime.publish import Publisher
+
+_PERSON = ("message_id", "id_number", "name")  # a fee standard's fields that name the person, in the schema's order
+_STAMP = "issued_at"
+_BORN = slice(6, 14)  # what the key's birth-date part reads of an ID number
+_UNSEEN: Any = object()  # a cache's "not there" (None is a value there)
+
+
+class _Standard(NamedTuple):
+    """A remembered fee standard's record, less the person and the time (``Codec.template``)."""
+
+    header: bytes
+    middle: bytes
+    tail: bytes
+    suffix: str  # the message id after the person key's first 32 characters (``year.message_id``)
+    counter: tuple[str, tuple[str, ...], tuple[Any, ...]] | None  # the counter it adds one to (``Publisher``)
+
+
+class Shape(NamedTuple):
+    """What a known shape of command gives every person of it."""
+
+    known: Known  # the memo's entry (its ledger lines, totals and years)
+    state: tuple[bytes, bytes]  # ``plain_parts`` of the shape's fact and the key's years
+    standards: tuple[_Standard, ...]
+    topic: str  # fee-standard.v1
+    timed: int  # how many of the standards count in the latency metric
+
+
+class Remembered:
+    """Shapes of command whose newcomers the memo remembers (at most ``newcomers.entries``)."""
+
+    def __init__(self, newcomers: Newcomers, publisher: Publisher, departments: Departments) -> None:
+        self.newcomers = newcomers
+        self.publisher = publisher
+        self.departments = departments
+        self._shapes: dict[tuple[Any, ...], Shape | None] = {}
+        self._born: dict[str, dt.date | None] = {}
+        self._generation = newcomers.generation
+        self._stamp: tuple[int, bytes] = (-1, b"")  # the last issue time written, and its bytes
+
+    def of(self, value: bytes, book: PolicyBook, opened: Mapping[str, int] | None) \
+            -> tuple[Shape, str, str, str, int] | None:
+        """The shape of a packed identity command, with its event id, ID number, name and the
+        fact's recorded time; None for the rules' way (see the module's docstring)."""
+        nc = self.newcomers
+        if nc.entries <= 0 or book is not nc.book:
+            return None
+        if self._generation != nc.generation:
+            self._shapes.clear()
+            self._born.clear()
+            self._generation = nc.generation
+        try:
+            f = orjson.loads(memoryview(value)[len(wire.IDENTITY):])
+        except orjson.JSONDecodeError:
+            return None
+        if type(f) is not list or len(f) != 13:
+            return None
+        event_id, id_number, name, occurred_ms = f[0], f[3], f[4], f[8]
+        if type(event_id) is not str or type(id_number) is not str or type(name) is not str \
+                or type(occurred_ms) is not int:
+            return None
+        try:  # the fact's recorded time, as the rules compute it (``fact_of``)
+            recorded_ms = fact_time(wire.occurred_at(occurred_ms))
+        except OverflowError:
+            return None
+        born_at = id_number[_BORN]
+        born = self._born.get(born_at, _UNSEEN)
+        if born is _UNSEEN:
+            born = self._born[born_at] = nc.born_part(id_number)
+        # the fields but those that identify the person, as JSON (true and 1 differ)
+        key = (orjson.dumps((f[1], f[2], f[5], f[6], f[7], f[9], f[10], f[12])), born,
+               tuple(sorted(opened.items())) if opened else ())
+        shape = self._shapes.get(key, _UNSEEN)
+        if shape is _UNSEEN:
+            shape = self._learn(key, value, book, opened)
+        return None if shape is None else (shape, event_id, id_number, name, recorded_ms)
+
+    def _learn(self, key: tuple[Any, ...], value: bytes, book: PolicyBook,
+               opened: Mapping[str, int] | None) -> Shape | None:
+        """A shape from its first command, by the rules' decoding and the memo (not kept when the
+        memo does not know its key yet: the rules decide that person, and the memo learns it)."""
+        try:
+            ev = wire.unpack_identity(value, self.departments)
+        except Exception:
+            return None  # the rules' way dead-letters it
+        found = self.newcomers.remembered(ev, book, opened)
+        if found is None:
+            return None
+        fact, known = found
+        shape = self._shape(known, fact)
+        if len(self._shapes) >= self.newcomers.entries:
+            self._shapes.clear()
+        self._shapes[key] = shape
+        return shape
+
+    def _shape(self, known: Known, fact: Any) -> Shape | None:
+        standards = []
+        topic, timed = "", 0
+        for s in known.standards:
+            if type(s) is not FeeStandardIssued:
+                return None
+            topic, spec, labels = self.publisher.routes[FeeStandardIssued]
+            record = s.to_record()
+            if spec.record is None or spec.logged or \
+                    labels(s) != labels(FeeStandardIssued(**{**record, **dict.fromkeys(_PERSON, ""), _STAMP: 0})):
+                return None  # its log line, or its counter, reads the person
+            split = self.publisher.codec.template(spec.record, record, _PERSON, _STAMP, topic=topic)
+            if split is None:
+                return None
+            counted = spec.counted
+            standards.append(_Standard(*split, f"-{s.insurance_year}-v{s.version}",
+                                       None if counted is None else (counted.name, counted.labels, labels(s))))
+            timed += spec.timed
+        return Shape(known, plain_parts(fact, known.years_json), tuple(standards), topic, timed)
+
+    def standards(self, shape: Shape, key: bytes, person_key: str, id_number: str, name: str, now_ms: int,
+                  home: int) -> list[Out]:
+        """The fee standards' records for this person: ``Publisher.publish``'s of the memo's
+        standards issued to them (``newcomers._issued``)."""
+        if now_ms != self._stamp[0]:  # the people of a take share the clock's millisecond
+            self._stamp = (now_ms, avro_long(now_ms))
+        person, stamp, head = avro_string(id_number) + avro_string(name), self._stamp[1], person_key[:32]
+        return [Out(shape.topic, key, b"".join((s.header, avro_string(head + s.suffix), person, s.middle, stamp,
+                                                 s.tail)), home=home) for s in shape.standards]
+
+
+__all__ = ["Remembered", "Shape"]
