@@ -23,6 +23,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from schemas.fast_writer import avro_string
 from streams.domain.commands import (
     ApplyIdentity,
     BuildLedger,
@@ -131,16 +132,17 @@ def remembered_newcomer(ctx: StageContext, work: Work, key: bytes, value: bytes)
     if found is None:
         return False
     shape, event_id, id_number, name, recorded = found
-    partition, unit = work.partition, work.unit
-    outs = remembered.standards(shape, key, key.decode(), id_number, name, ctx.clock(), partition)
-    ledger = ctx.ledger.note_known(partition, key, id_number, name, shape.known.lines, shape.known.totals)
+    partition, unit, ledger = work.partition, work.unit, ctx.ledger
+    person = avro_string(id_number) + avro_string(name)
+    outs = remembered.standards(shape, key, key.decode(), person, ctx.clock(), partition)
+    lines = ledger.remembered_lines(partition, key, id_number, name, person, shape.known.lines)
     stored = fill_plain(shape.state, id_number, name, event_id, recorded)
     unit.send(outs)  # as ``_record``: nothing added before everything is encoded
     for standard in shape.standards:
         if standard.counter is not None:
             unit.counts[standard.counter] += 1
     unit.timed += shape.timed
-    ledger()
+    ledger.add_remembered(partition, lines, shape.known.totals)
     unit.change((partition, key), stored)
     ctx.newcomers.hits += 1
     return True

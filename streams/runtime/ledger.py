@@ -147,19 +147,38 @@ class LedgerKeeper:
                        for year, line in lines.items()}
 
         def add() -> None:
+            if remembered:
+                self.add_remembered(partition, entries, change)
+                return
             self.lines.update(entries)
-            if not change:
-                return
-            if not remembered:
+            if change:
                 merge(self.pending.setdefault(partition, {}), change)
-                return
-            by = self.repeats.setdefault(partition, {})
-            held = by.get(id(change))
-            if held is None:
-                by[id(change)] = [change, 1]  # held: its id stays its own until the unit is folded
-            else:
-                held[1] += 1
         return add
+
+    def remembered_lines(self, partition: int, key: bytes, id_number: str, name: str, person: bytes,
+                         lines: dict[int, LedgerLine]) -> dict[bytes, Out]:
+        """``note_known``'s records of a memo's lines, encoded now, for a remembered newcomer
+        written from bytes (``handlers.remembered_newcomer``; ``person``: its ID number and
+        name as Avro strings); ``add_remembered`` adds them. None of it when the ledger is off,
+        nor the clock read when there is no line (as ``note_known``: a newcomer's totals are its lines')."""
+        if not self.enabled or not lines:
+            return {}
+        return self._from_templates(partition, key, id_number, name, lines, self.clock(), person)
+
+    def add_remembered(self, partition: int, entries: dict[bytes, Out], change: Totals) -> None:
+        """A memo's lines (encoded) and totals' change (the same object for every person of its
+        key: counted, and added once, times its count, when the unit folds) to the unit in hand."""
+        if not self.enabled:
+            return
+        self.lines.update(entries)
+        if not change:
+            return
+        by = self.repeats.setdefault(partition, {})
+        held = by.get(id(change))
+        if held is None:
+            by[id(change)] = [change, 1]  # held: its id stays its own until the unit is folded
+        else:
+            held[1] += 1
 
     def entry(self, key: bytes, year: int, line: LedgerLine, id_number: str, name: str, now_ms: int,
               partition: int) -> Out:
@@ -169,10 +188,12 @@ class LedgerKeeper:
         return Out(topic, ledger_key(key, year), self.codec.encode("LedgerEntry", record, topic=topic), home=partition)
 
     def _from_templates(self, partition: int, key: bytes, id_number: str, name: str, lines: dict[int, LedgerLine],
-                        now_ms: int) -> dict[bytes, Out]:
+                        now_ms: int, person: bytes | None = None) -> dict[bytes, Out]:
         """``entry``'s records, each put together from its line's template and the person's own
-        fields (held to ``entry`` byte for byte by tests/unit/streams/runtime/test_ledger_template.py)."""
-        person = avro_string(id_number) + avro_string(name)
+        fields (held to ``entry`` byte for byte by tests/unit/streams/runtime/test_ledger_template.py;
+        ``person``: the ID number and name as Avro strings, when made already)."""
+        if person is None:
+            person = avro_string(id_number) + avro_string(name)
         if now_ms != self.stamp[0]:  # the people of a take share the clock's millisecond
             self.stamp = (now_ms, avro_long(now_ms))
         stamp = self.stamp[1]

@@ -39,7 +39,7 @@ from schemas.fast_writer import avro_long, avro_string
 from streams.domain.departments import Departments
 from streams.domain.messages import FeeStandardIssued
 from streams.domain.newcomers import Known, Newcomers
-from streams.domain.person import recorded_ms as fact_time
+from streams.domain.person import MAX_MS, MIN_MS, recorded_of_ms
 from streams.domain.policy.spec import PolicyBook
 from streams.domain.state_codec import plain_parts
 from streams.runtime import wire
@@ -105,9 +105,7 @@ class Remembered:
         if type(event_id) is not str or type(id_number) is not str or type(name) is not str \
                 or type(occurred_ms) is not int:
             return None
-        try:  # the fact's recorded time, as the rules compute it (``fact_of``)
-            recorded_ms = fact_time(wire.occurred_at(occurred_ms))
-        except OverflowError:
+        if not MIN_MS <= occurred_ms <= MAX_MS:  # a time the datetime cannot hold: dead-lettered the rules' way
             return None
         born_at = id_number[_BORN]
         born = self._born.get(born_at, _UNSEEN)
@@ -119,7 +117,7 @@ class Remembered:
         shape = self._shapes.get(key, _UNSEEN)
         if shape is _UNSEEN:
             shape = self._learn(key, value, book, opened)
-        return None if shape is None else (shape, event_id, id_number, name, recorded_ms)
+        return None if shape is None else (shape, event_id, id_number, name, recorded_of_ms(occurred_ms))
 
     def _learn(self, key: tuple[Any, ...], value: bytes, book: PolicyBook,
                opened: Mapping[str, int] | None) -> Shape | None:
@@ -159,13 +157,13 @@ class Remembered:
             timed += spec.timed
         return Shape(known, plain_parts(fact, known.years_json), tuple(standards), topic, timed)
 
-    def standards(self, shape: Shape, key: bytes, person_key: str, id_number: str, name: str, now_ms: int,
-                  home: int) -> list[Out]:
-        """The fee standards' records for this person: ``Publisher.publish``'s of the memo's
-        standards issued to them (``newcomers._issued``)."""
+    def standards(self, shape: Shape, key: bytes, person_key: str, person: bytes, now_ms: int, home: int) -> list[Out]:
+        """The fee standards' records for this person (``person``: their ID number and name as
+        Avro strings): ``Publisher.publish``'s of the memo's standards issued to them
+        (``newcomers._issued``)."""
         if now_ms != self._stamp[0]:  # the people of a take share the clock's millisecond
             self._stamp = (now_ms, avro_long(now_ms))
-        person, stamp, head = avro_string(id_number) + avro_string(name), self._stamp[1], person_key[:32]
+        stamp, head = self._stamp[1], person_key[:32]
         return [Out(shape.topic, key, b"".join((s.header, avro_string(head + s.suffix), person, s.middle, stamp,
                                                  s.tail)), home=home) for s in shape.standards]
 

@@ -101,14 +101,17 @@ def _spoiled(value: bytes, how: str) -> bytes:
         return value[:-2]
     changed = {"event id a number": (0, 12345), "ID number a number": (3, 110101), "name null": (4, None),
                "time true": (8, True), "time a float": (8, f[8] + 0.5), "time past the year 9999": (8, 10 ** 15),
-               "time before the year 1": (8, -10 ** 15), "student 1": (9, 1), "unknown department": (1, "NOPE"),
+               "time before the year 1": (8, -10 ** 15), "the last millisecond": (8, 253_402_300_799_999),
+               "the millisecond after it": (8, 253_402_300_800_000), "the first millisecond": (8, -62_135_596_800_000),
+               "the millisecond before it": (8, -62_135_596_800_001), "student 1": (9, 1), "unknown department": (1, "NOPE"),
                "person number a list": (11, [1])}[how]
     f[changed[0]] = changed[1]
     return wire.IDENTITY + orjson.dumps(f)
 
 
 SPOILED = ["legacy", "not a list", "broken", "event id a number", "ID number a number", "name null", "time true",
-           "time a float", "time past the year 9999", "time before the year 1", "student 1", "unknown department",
+           "time a float", "time past the year 9999", "time before the year 1", "the last millisecond",
+           "the millisecond after it", "the first millisecond", "the millisecond before it", "student 1", "unknown department",
            "person number a list"]
 
 
@@ -243,3 +246,25 @@ def test_a_new_policy_book_forgets_every_shape(tmp_path):
                                    take, {}))
         kept.append(stage.kept())
     assert kept[0] == kept[1]
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.one_of(st.integers(-62_135_596_800_000, 253_402_300_799_999),
+                 st.sampled_from([-62_135_596_800_000, 253_402_300_799_999, 0, -1, 1, 1_700_000_000_001])))
+def test_the_recorded_time_from_milliseconds_is_the_datetimes(ms):
+    """``recorded_of_ms`` is ``recorded_ms(occurred_at(ms))`` (the float's product, a millisecond
+    below for some times) over the datetime's whole range."""
+    from streams.domain.person import recorded_ms, recorded_of_ms
+
+    assert recorded_of_ms(ms) == recorded_ms(wire.occurred_at(ms))
+
+
+def test_the_range_of_milliseconds_is_the_datetimes():
+    import pytest
+
+    from streams.domain.person import MAX_MS, MIN_MS
+
+    wire.occurred_at(MIN_MS), wire.occurred_at(MAX_MS)
+    for outside in (MIN_MS - 1, MAX_MS + 1):
+        with pytest.raises(OverflowError):
+            wire.occurred_at(outside)
