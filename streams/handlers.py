@@ -10,6 +10,10 @@
 - ``PreviewRevision``: the same REDECIDE on copies of the states, with candidate policies over
   the live ones; the answer is reported (``zhucan.policy-previews``), nothing is written.
 
+One way around the map: ``remembered_newcomer`` takes a packed identity command of a newcomer
+whose key the memo remembers before it is decoded, and writes its records from bytes
+(``streams/runtime/remembered.py``); it does what ``apply_identity`` does for it, or nothing.
+
 A handler gets the stage's context (``streams/runtime/context.py``) and the ``Work`` in hand,
 and calls nothing above it. A failed handler leaves no trace in the unit: the person stage
 dead-letters the command.

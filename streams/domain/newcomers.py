@@ -35,6 +35,10 @@ compare; what is remembered is the two-fact state's years, the fee standards (a 
 the ledger lines that changed and the totals' change. ``tests/unit/streams/domain/test_newcomers.py``
 holds it to the rules the same way, and tells apart neighbours in each part of the key.
 
+The next people of a remembered key are, on the person stage, most often written from their
+command's bytes (``streams/runtime/remembered.py``, through ``remembered``): no ``Identity``,
+``Fact`` or fee standard is built for them.
+
 Measured in docs/performance.md (issue #25, part 2); ``PERSON_MEMO_ENTRIES=0`` turns it off
 (both; each kind keeps at most that many keys).
 """

@@ -17,13 +17,17 @@ key the memo knows is kept, holding the memo's entry and:
   number and name, the key's constant fields, the issue time; and the counters it adds to;
 - the state's bytes as a template (``state_codec.plain_parts``): the person's ID number, name,
   event id and recorded time around the key's fact and years;
-- the ledger lines and totals (``LedgerKeeper.note_known``, whose lines are templates already).
+- the ledger lines and totals (``LedgerKeeper.remembered_lines`` and ``add_remembered``: the
+  lines from their templates, the totals' change counted and added once per unit).
+
+The fact's recorded time comes from the command's milliseconds without a datetime
+(``person.recorded_of_ms``: the same float the datetime's ``timestamp()`` gives).
 
 It is a cache of the memo, not a second source: it is emptied whenever the memo forgets
 (``Newcomers.generation``), and whatever it is not sure of goes the rules' way (``None``): a
 command of another form, an identifier of another JSON type (``true`` is not 1 here: the shape
 is the fields' JSON), a time the datetime cannot hold, a fee standard whose counter or log
-reads the person. ``tests/unit/streams/runtime/test_remembered.py`` holds it to the rules' way,
+reads the person, a person who has a state already (a second identity: ``Newcomers.apply_second``). ``tests/unit/streams/runtime/test_remembered.py`` holds it to the rules' way,
 byte for byte.
 """
 
