@@ -31,8 +31,8 @@ from streams.worker import settle_heap
 
 
 @dataclass
-class _Record:
-    """What aiokafka hands the intake, and Faust the person agent (its ``message``)."""
+class Record:
+    """What aiokafka hands the intake, and Faust the person agent (its ``message``; tests build them too)."""
 
     topic: str
     partition: int
@@ -44,8 +44,8 @@ class _Record:
 
 
 @dataclass
-class _Event:
-    message: _Record
+class Event:
+    message: Record
     key: bytes | None
     value: bytes
 
@@ -92,7 +92,7 @@ def _measure(n_events: int, spread_days: int) -> dict[str, float]:
         app.ctx.commands.log_start = _from_zero  # type: ignore[method-assign]
         records, _, _ = synthetic_events(n_events, spread_days=spread_days)
         topics = app.ctx.topics
-        src = [_Record(topics.identity[source], 0, i, key, value) for i, (source, key, value) in enumerate(records)]
+        src = [Record(topics.identity[source], 0, i, key, value) for i, (source, key, value) in enumerate(records)]
         fetch, take = settings.tuning.intake_max_records, settings.tuning.person_take
         # the worker's heap settings (``settle_heap``): its start-up heap frozen, young collections
         # every ``gc_young_threshold`` allocations. The department records built above are frozen
@@ -111,7 +111,7 @@ def _measure(n_events: int, spread_days: int) -> dict[str, float]:
         for o in batches:
             p = o.partition or 0
             offsets[p] = offsets.get(p, -1) + 1
-            events.append(_Event(_Record(topics.person_commands, p, offsets[p], o.key, o.value), o.key, o.value))
+            events.append(Event(Record(topics.person_commands, p, offsets[p], o.key, o.value), o.key, o.value))
         n_batches = len(batches)
         del src, batches
         settle_heap(settings.tuning.gc_young_threshold)  # the batch records too (a worker fetches them)
