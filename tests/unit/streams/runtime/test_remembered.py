@@ -252,3 +252,29 @@ def test_the_range_of_milliseconds_is_the_datetimes():
     for outside in (MIN_MS - 1, MAX_MS + 1):
         with pytest.raises(OverflowError):
             wire.occurred_at(outside)
+
+
+def test_a_fee_standard_whose_log_line_or_counter_reads_the_person_is_not_written_from_bytes(tmp_path):
+    """A fee standard published with a log line (``describe()`` names the person) or counted by a
+    person's field cannot be copied from another person's: such a shape is never kept, and every
+    person of it goes the decoded way."""
+    import asyncio
+    import dataclasses
+
+    from streams.kafka.topics import Counted
+    from tests.unit.streams.domain.test_newcomers import _fact
+
+    for change in ({"logged": True}, {"counted": Counted("zhucan_fee_standards_out_total", "per person",
+                                                          ("id_number",))}):
+        stage = _Stage(tmp_path / str(sorted(change)), remembered=True)
+        routes = stage.app.ctx.publisher.routes
+        topic, spec, labels = routes[FeeStandardIssued]
+        spec = dataclasses.replace(spec, **change)
+        routes[FeeStandardIssued] = (topic, spec, (lambda s: (s.id_number,)) if "counted" in change else labels)
+        people = [_fact(name=n) for n in ("张三", "李四", "王五", "赵六")]
+        asyncio.run(stage.take([(person_key(p.id_number, SECRET.encode()).encode(), _packed(p)) for p in people], 0,
+                               {}))
+        shapes = stage.app.ctx.remembered
+        assert shapes is not None and list(shapes._shapes.values()) == [None]  # learned as "the decoded way"
+        nc = stage.app.ctx.newcomers
+        assert (nc.misses, nc.hits) == (1, 3)  # the memo still remembers them, the decoded way
