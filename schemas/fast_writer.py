@@ -63,6 +63,17 @@ def avro_long(n: int) -> bytes:
     return _KNOWN.get(n) or _know(n)
 
 
+_TIME: list[Any] = [None, b""]  # the last time written by ``avro_time``, and its bytes
+
+
+def avro_time(ms: int) -> bytes:
+    """``avro_long`` of a time in epoch milliseconds, the last one kept: the records of a take
+    share the clock's millisecond (the templates' stamps: the ledger line's, the fee standard's)."""
+    if ms != _TIME[0]:
+        _TIME[0], _TIME[1] = ms, _long(ms)
+    return _TIME[1]  # type: ignore[no-any-return]
+
+
 def avro_string(s: str) -> bytes:
     """An Avro string's bytes: its UTF-8 length, then its UTF-8."""
     data = s.encode()

@@ -143,9 +143,9 @@ def remembered_newcomer(ctx: StageContext, work: Work, key: bytes, value: bytes)
     stored = fill_plain(shape.state, id_number, name, event_id, recorded)
     unit.send(outs)  # as ``_record``: nothing added before everything is encoded
     for standard in shape.standards:
-        if standard.counter is not None:
-            unit.counts[standard.counter] += 1
-    unit.timed += shape.timed
+        if standard.template.counter is not None:
+            unit.counts[standard.template.counter] += 1
+        unit.timed += standard.template.timed
     ledger.add_remembered(partition, lines, shape.known.totals)
     unit.change((partition, key), stored)
     ctx.newcomers.hits += 1

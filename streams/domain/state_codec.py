@@ -102,7 +102,8 @@ _RECORDED_ZERO = b',"o":0'  # a fact's recorded time of 0 in its document (no st
 def plain_parts(fact: Fact, years_json: bytes) -> tuple[bytes, bytes]:
     """``encode_plain``'s bytes of a state of ``fact`` alone and those years, less what identifies
     the person (ID number, name, the fact's event id and recorded time): ``fill_plain`` puts them
-    in (``streams/runtime/remembered.py``; held to ``encode_plain`` by test_state_codec.py)."""
+    in (``streams/runtime/remembered.py``; held to ``encode_plain`` by
+    tests/unit/streams/runtime/test_remembered.py)."""
     doc = orjson.dumps(fact._replace(event_id="", recorded_ms=0).to_doc())
     at = doc.index(_RECORDED_ZERO)
     return doc[len(_FACT_ID) + 2:at + len(_RECORDED_ZERO) - 1], doc[at + len(_RECORDED_ZERO):] + b'],"y":' + \

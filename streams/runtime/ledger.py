@@ -30,7 +30,7 @@ from typing import Any, NamedTuple
 import orjson
 
 from schemas.codec import Codec
-from schemas.fast_writer import avro_long, avro_string
+from schemas.fast_writer import avro_string, avro_time
 from streams.domain.ledger import (
     LedgerLine,
     Totals,
@@ -105,7 +105,6 @@ class LedgerKeeper:
         self.marks: set[int] = set()  # partitions whose marker the unit in hand writes (counted from empty)
         self.dirty: set[int] = set()  # partitions whose stored totals changed since their last snapshot
         self.templates: dict[tuple[int, int], _Template | None] = {}  # (id of a remembered line, year) -> its template
-        self.stamp: tuple[int, bytes] = (-1, b"")  # the last updated_at written from a template, and its bytes
 
     # -- one person -------------------------------------------------------------------------
     @staticmethod
@@ -194,9 +193,7 @@ class LedgerKeeper:
         ``person``: the ID number and name as Avro strings, when made already)."""
         if person is None:
             person = avro_string(id_number) + avro_string(name)
-        if now_ms != self.stamp[0]:  # the people of a take share the clock's millisecond
-            self.stamp = (now_ms, avro_long(now_ms))
-        stamp = self.stamp[1]
+        stamp = avro_time(now_ms)
         topic = self.topics.ledger
         entries: dict[bytes, Out] = {}
         for year, line in lines.items():

@@ -13,7 +13,7 @@ A shape is learned from the rules' way, never guessed: its first command is deco
 (``unpack_identity``) and looked up in the memo (``Newcomers.remembered``); only a shape whose
 key the memo knows is kept, holding the memo's entry and:
 
-- each fee standard's record as a template (``Codec.template``): the person's message id, ID
+- each fee standard's record as a template (``Publisher.template``, by ``Codec.template``): the person's message id, ID
   number and name, the key's constant fields, the issue time; and the counters it adds to;
 - the state's bytes as a template (``state_codec.plain_parts``): the person's ID number, name,
   event id and recorded time around the key's fact and years;
@@ -39,7 +39,8 @@ from typing import Any, NamedTuple
 
 import orjson
 
-from schemas.fast_writer import avro_long, avro_string
+from schemas.exceptions import DecodeError
+from schemas.fast_writer import avro_string, avro_time
 from streams.domain.departments import Departments
 from streams.domain.messages import FeeStandardIssued
 from streams.domain.newcomers import Known, Newcomers
@@ -48,7 +49,7 @@ from streams.domain.policy.spec import PolicyBook
 from streams.domain.state_codec import plain_parts
 from streams.runtime import wire
 from streams.runtime.emit import Out
-from streams.runtime.publish import Publisher
+from streams.runtime.publish import Publisher, Template
 
 _PERSON = ("message_id", "id_number", "name")  # a fee standard's fields that name the person, in the schema's order
 _STAMP = "issued_at"
@@ -57,13 +58,11 @@ _UNSEEN: Any = object()  # a cache's "not there" (None is a value there)
 
 
 class _Standard(NamedTuple):
-    """A remembered fee standard's record, less the person and the time (``Codec.template``)."""
+    """A remembered fee standard: its record's template, and its message id after the person
+    key's first 32 characters (``year.message_id``)."""
 
-    header: bytes
-    middle: bytes
-    tail: bytes
-    suffix: str  # the message id after the person key's first 32 characters (``year.message_id``)
-    counter: tuple[str, tuple[str, ...], tuple[Any, ...]] | None  # the counter it adds one to (``Publisher``)
+    template: Template
+    suffix: str
 
 
 class Shape(NamedTuple):
@@ -72,8 +71,6 @@ class Shape(NamedTuple):
     known: Known  # the memo's entry (its ledger lines, totals and years)
     state: tuple[bytes, bytes]  # ``plain_parts`` of the shape's fact and the key's years
     standards: tuple[_Standard, ...]
-    topic: str  # fee-standard.v1
-    timed: int  # how many of the standards count in the latency metric
 
 
 class Remembered:
@@ -86,7 +83,6 @@ class Remembered:
         self._shapes: dict[tuple[Any, ...], Shape | None] = {}
         self._born: dict[str, dt.date | None] = {}
         self._generation = newcomers.generation
-        self._stamp: tuple[int, bytes] = (-1, b"")  # the last issue time written, and its bytes
 
     def of(self, value: bytes, book: PolicyBook, opened: Mapping[str, int] | None) \
             -> tuple[Shape, str, str, str, int] | None:
@@ -129,7 +125,7 @@ class Remembered:
         memo does not know its key yet: the rules decide that person, and the memo learns it)."""
         try:
             ev = wire.unpack_identity(value, self.departments)
-        except Exception:
+        except DecodeError:
             return None  # the rules' way dead-letters it
         found = self.newcomers.remembered(ev, book, opened)
         if found is None:
@@ -143,33 +139,24 @@ class Remembered:
 
     def _shape(self, known: Known, fact: Any) -> Shape | None:
         standards = []
-        topic, timed = "", 0
         for s in known.standards:
-            if type(s) is not FeeStandardIssued:
-                return None
-            topic, spec, labels = self.publisher.routes[FeeStandardIssued]
-            record = s.to_record()
-            if spec.record is None or spec.logged or \
-                    labels(s) != labels(FeeStandardIssued(**{**record, **dict.fromkeys(_PERSON, ""), _STAMP: 0})):
-                return None  # its log line, or its counter, reads the person
-            split = self.publisher.codec.template(spec.record, record, _PERSON, _STAMP, topic=topic)
-            if split is None:
-                return None
-            counted = spec.counted
-            standards.append(_Standard(*split, f"-{s.insurance_year}-v{s.version}",
-                                       None if counted is None else (counted.name, counted.labels, labels(s))))
-            timed += spec.timed
-        return Shape(known, plain_parts(fact, known.years_json), tuple(standards), topic, timed)
+            template = self.publisher.template(s, _PERSON, _STAMP) if type(s) is FeeStandardIssued else None
+            if template is None:
+                return None  # the decoded way publishes it
+            standards.append(_Standard(template, f"-{s.insurance_year}-v{s.version}"))
+        return Shape(known, plain_parts(fact, known.years_json), tuple(standards))
 
     def standards(self, shape: Shape, key: bytes, person_key: str, person: bytes, now_ms: int, home: int) -> list[Out]:
         """The fee standards' records for this person (``person``: their ID number and name as
         Avro strings): ``Publisher.publish``'s of the memo's standards issued to them
         (``newcomers._issued``)."""
-        if now_ms != self._stamp[0]:  # the people of a take share the clock's millisecond
-            self._stamp = (now_ms, avro_long(now_ms))
-        stamp, head = self._stamp[1], person_key[:32]
-        return [Out(shape.topic, key, b"".join((s.header, avro_string(head + s.suffix), person, s.middle, stamp,
-                                                 s.tail)), home=home) for s in shape.standards]
+        stamp, head = avro_time(now_ms), person_key[:32]
+        outs = []
+        for s in shape.standards:
+            t = s.template
+            outs.append(Out(t.topic, key, b"".join((t.header, avro_string(head + s.suffix), person, t.middle, stamp,
+                                                     t.tail)), home=home))
+        return outs
 
 
 __all__ = ["Remembered", "Shape"]
