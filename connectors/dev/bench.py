@@ -91,6 +91,14 @@ class BenchResult:
     # identity event: what the work costs (startup included: nothing done before the clock
     # escapes), much less sensitive than throughput to what else runs on a shared machine
     worker_cpu_us_per_event: float = 0.0
+    # of that CPU, what the workers had used before the batch's first record was produced (live
+    # mode: their start-up, joining the groups, recovering the tables; None in backlog mode, where
+    # they start on the batch): a fixed cost per worker start, which a smaller batch shares among
+    # fewer events
+    worker_cpu_before_batch_s: float | None = None
+    # not in it: what the workers used, idle, from the first look that saw every group at the end
+    # until the bench was sure (the quiet spell, the count on the whole topic; ``caught_up``)
+    worker_cpu_confirming_s: float | None = None
     # with --revision: the workers' preview of a revision of every region-year, and the REDECIDEs
     # with it live (the workers restarted first), over the batch's people
     revision_preview_s: float | None = None
@@ -717,36 +725,62 @@ def _wait_members(settings: Settings, procs: list[subprocess.Popen[bytes]], memb
 
 
 def _wait_caught_up(settings: Settings, procs: list[subprocess.Popen[bytes]], valid: set[str],
-                    timeout_s: float) -> tuple[int, list[tuple[bytes, int, bytes]]]:
-    """Until the batch is done: every group committed to the end of every partition (for 3 s),
-    and every valid person has a fee standard, counted on the whole topic. (0, the fee records),
-    or after ``timeout_s`` the people still without one."""
+                    timeout_s: float) -> tuple[int, list[tuple[bytes, int, bytes]], float]:
+    """Until the batch is done (``caught_up``, on the workers' groups and the fee-standard topic):
+    (people still without a standard, the fee records, the workers' CPU seconds when done)."""
     monitor = LagMonitor(settings.kafka_bootstrap_servers, allowed_lag=0, window=2)
-    deadline = time.monotonic() + timeout_s
-    quiet_since = None
-    missing, fees = len(valid), []
+
+    def committed_to_end() -> bool:
+        for p in procs:
+            if p.poll() is not None:
+                raise RuntimeError(f"a worker exited with code {p.returncode}")
+        monitor.sample(settings.worker_groups)
+        reports = monitor.report(settings.worker_groups, ages=False)  # offsets only: no peek at the records
+        return all(r.partitions and r.total_lag == 0 for r in reports)
+
     try:
-        while time.monotonic() < deadline:
-            for p in procs:
-                if p.poll() is not None:
-                    raise RuntimeError(f"a worker exited with code {p.returncode}")
-            monitor.sample(settings.worker_groups)
-            reports = monitor.report(settings.worker_groups, ages=False)  # offsets only: no peek at the records
-            if all(r.partitions and r.total_lag == 0 for r in reports):
-                quiet_since = quiet_since or time.monotonic()
-                if time.monotonic() - quiet_since > 3:
-                    missing, fees = _missing(settings, valid)
-                    if not missing:
-                        return 0, fees
-                    quiet_since = None  # committed to the end, yet people wait: not done
-            else:
-                quiet_since = None
-            time.sleep(1)
-        if fees:
-            return missing, fees
-        raise TimeoutError(f"the worker did not catch up in {timeout_s:.0f}s")
+        return caught_up(committed_to_end, lambda: _missing(settings, valid),
+                         lambda: _cpu_seconds([p.pid for p in procs]), timeout_s)
     finally:
         monitor.close()
+
+
+def caught_up(committed_to_end: Callable[[], bool],
+              missing: Callable[[], tuple[int, list[tuple[bytes, int, bytes]]]],
+              cpu: Callable[[], float], timeout_s: float, *, quiet_s: float = 3.0, every_s: float = 0.25,
+              clock: Callable[[], float] = time.monotonic,
+              sleep: Callable[[float], None] = time.sleep) -> tuple[int, list[tuple[bytes, int, bytes]], float]:
+    """The batch is done when every group has committed to the end of every partition, has stayed
+    so for ``quiet_s``, and every valid person then has a fee standard, counted on the whole topic
+    (``missing``). Returns (0, the fee records, the workers' CPU seconds at the first look of that
+    quiet spell), or after ``timeout_s`` the people still without one.
+
+    The CPU is read at the look that first saw every group at the end, not when the bench is sure:
+    a group commits an input only once its effects were acknowledged (``streams/runtime/unit.py``),
+    so the work was all done then, and what the workers use while the bench waits out the quiet
+    spell and reads the whole topic (about 0.06 of a core each, idle: their fetches and timers,
+    5-10 s) is not the batch's. A spell broken by new lag, or ended with people still missing,
+    takes its CPU reading again from the next spell."""
+    deadline = clock() + timeout_s
+    quiet_since: float | None = None
+    cpu_then = 0.0
+    left, fees = -1, []
+    while clock() < deadline:
+        cpu_now = cpu()  # before the look: the work it sees done was done by then
+        if committed_to_end():
+            if quiet_since is None:
+                quiet_since, cpu_then = clock(), cpu_now
+            elif clock() - quiet_since >= quiet_s:
+                left, fees = missing()
+                if not left:
+                    return 0, fees, cpu_then
+                quiet_since = None  # committed to the end, yet people wait: not done
+        else:
+            quiet_since = None
+        sleep(every_s)
+    if fees:
+        return left, fees, cpu()
+    raise TimeoutError(f"the worker did not catch up in {timeout_s:.0f}s")
 
 
 def latency_events(settings: Settings, total: int) -> list[tuple[str, bytes, bytes, bytes]]:
@@ -926,6 +960,7 @@ def run_bench(settings: Settings, n_events: int, workers: int = 1, rate: int = 1
     workers_started_ms = int(time.time() * 1000)
     procs = _start_workers(settings, workers, workdir, ports, static)
     produce_started_ms: int | None = None
+    cpu_before_s: float | None = None
     try:
         spies: list[tuple[subprocess.Popen[bytes], Path]] = []
         if backlog:
@@ -936,6 +971,7 @@ def run_bench(settings: Settings, n_events: int, workers: int = 1, rate: int = 1
             _wait_members(settings, procs, workers)
             say(f"producing the batch to {settings.topic_prefix}identity.*.v1 ({people:,} people)...")
             spies = _start_spies(procs, workdir)
+            cpu_before_s = _cpu_seconds([p.pid for p in procs])
             produce_started_ms = int(time.time() * 1000)
             produce_s, batch_client = _produce(settings, records, batch_client)
             say(f"produced in {produce_s:.1f}s ({n_events / produce_s:,.0f}/s, {batch_client}); "
@@ -944,8 +980,9 @@ def run_bench(settings: Settings, n_events: int, workers: int = 1, rate: int = 1
         if kill:  # a third of the way through the batch
             killed = _kill_one(settings, procs, workdir, ports, len(valid) // 3, static, say)
         # done: every group committed to the end, and every valid person has a standard
-        missing, fees = _wait_caught_up(settings, procs, valid, timeout_s=max(300.0, n_events / 200))
-        cpu_s = _cpu_seconds([p.pid for p in procs])  # each worker's, from its start: nothing before the clock escapes
+        missing, fees, cpu_s = _wait_caught_up(settings, procs, valid, timeout_s=max(300.0, n_events / 200))
+        # cpu_s: each worker's, from its start (nothing before the clock escapes) until done
+        confirming_s = _cpu_seconds([p.pid for p in procs]) - cpu_s  # while the bench made sure
         cpu_s += killed[2] if killed is not None else 0.0  # and the killed process's, up to its kill
         metrics = _worker_metrics(ports)  # read once: the clock's first fetches, the newcomers remembered
         remembered = _remembered_share(metrics, "zhucan_person_newcomers_total")
@@ -1024,6 +1061,8 @@ def run_bench(settings: Settings, n_events: int, workers: int = 1, rate: int = 1
         mode="backlog" if backlog else "live", static_members=static,
         topic_prefix=settings.topic_prefix, app_id=settings.app_id, topics_kept=keep_topics,
         worker_cpu_us_per_event=round(cpu_s / n_events * 1e6, 1),
+        worker_cpu_before_batch_s=round(cpu_before_s, 2) if cpu_before_s is not None else None,
+        worker_cpu_confirming_s=round(confirming_s, 2),
         revision_preview_s=revised[0] if revised else None, revision_redecide_s=revised[1] if revised else None,
         revision_changed=revised[2] if revised else None, reports=reports,
         kill_longest_wait_s=max(waits.values(), default=0.0) if waits is not None else None, kill_waits_s=waits,
@@ -1042,7 +1081,11 @@ def print_result(r: BenchResult) -> None:
             ("librdkafka ceiling", "not measured (confluent-kafka missing, or a secured cluster)"
              if r.ceiling_librdkafka_eps is None else f"{r.ceiling_librdkafka_eps:,.0f} records/s, share "
              f"{r.ceiling_librdkafka_share:.1%}"),
-            ("worker CPU per event (µs)", f"{r.worker_cpu_us_per_event}"),
+            ("worker CPU per event (µs)", f"{r.worker_cpu_us_per_event}" + (
+                "" if r.worker_cpu_before_batch_s is None else
+                f" ({r.worker_cpu_before_batch_s} s of it before the batch: start-up, groups, tables)") + (
+                "" if r.worker_cpu_confirming_s is None else
+                f"; not in it, {r.worker_cpu_confirming_s} s idle while the bench made sure it was done")),
             ("newcomers remembered", "not said" if r.newcomers_remembered is None else
              f"{r.newcomers_remembered:.1%} (certified over {max(r.spread_days, 1)} day(s) per region)"),
             ("second identities remembered", "not said" if r.second_identities_remembered is None else

@@ -70,6 +70,68 @@ def test_the_clock_starts_at_the_first_record_taken_in_or_earlier_never_later():
     assert batch_clock("live", started, 10_000, [9_990]) == 9_990
 
 
+def test_done_is_the_first_look_of_a_confirmed_quiet_spell_and_its_cpu_is_read_then():
+    """Issue #25 (1): the batch is done only when every group has committed to the end and every
+    valid person has a standard; the workers' CPU is read at the look that first saw every group
+    at the end (the work all done: a group commits only acknowledged effects), not at the end of
+    the quiet spell and the count that make the bench sure, while the workers idle."""
+    from connectors.dev.bench import caught_up
+
+    now = [0.0]
+    cpu = [0.0]
+    # the groups' lag at each look (a look every 0.25 s): at the end at 1.0 s, lag again at
+    # 1.5 s (a spell broken: not done), at the end for good from 2.0 s
+    lagging = {0.0, 0.25, 0.5, 0.75, 1.5, 1.75}
+    counts = []
+
+    def committed_to_end() -> bool:
+        return now[0] not in lagging
+
+    def sleep(s: float) -> None:
+        now[0] = round(now[0] + s, 2)
+        cpu[0] = round(cpu[0] + (1.0 if now[0] <= 2.0 else 0.06) * s, 4)  # busy, then idle
+
+    def missing() -> tuple[int, list[tuple[bytes, int, bytes]]]:
+        counts.append(now[0])
+        return 0, [(b"k", 1, b"v")]
+
+    left, fees, cpu_done = caught_up(committed_to_end, missing, lambda: cpu[0], 60, quiet_s=3.0,
+                                     every_s=0.25, clock=lambda: now[0], sleep=sleep)
+    assert (left, fees) == (0, [(b"k", 1, b"v")])
+    assert counts == [5.0]  # counted once, after 3 s at the end from 2.0 s
+    assert cpu_done == 2.0  # read at 2.0 s, the first look of the spell that held (not at 1.0 s)
+    assert cpu[0] > cpu_done  # what the workers used idle while the bench made sure is left out
+
+    # people still missing after a quiet spell: not done; the next spell's first look counts
+    now[0], cpu[0], lagging, counts = 0.0, 0.0, set(), []
+    answers = iter([(3, [(b"k", 1, b"v")]), (0, [(b"k", 1, b"v"), (b"m", 2, b"w")])])
+
+    def missing_then_none() -> tuple[int, list[tuple[bytes, int, bytes]]]:
+        counts.append(now[0])
+        return next(answers)
+
+    left, fees, cpu_done = caught_up(committed_to_end, missing_then_none, lambda: cpu[0], 60, quiet_s=3.0,
+                                     every_s=0.25, clock=lambda: now[0], sleep=sleep)
+    assert left == 0 and len(fees) == 2
+    assert counts == [3.0, 6.25] and cpu_done == cpu_at(3.25)
+
+    # never done: after the timeout, the people still missing (with the records seen), or an error
+    now[0], cpu[0], counts = 0.0, 0.0, []
+    left, fees, _ = caught_up(committed_to_end, lambda: (2, [(b"k", 1, b"v")]), lambda: cpu[0], 10,
+                              quiet_s=3.0, every_s=0.25, clock=lambda: now[0], sleep=sleep)
+    assert left == 2 and fees == [(b"k", 1, b"v")]
+    now[0] = 0.0
+    import pytest
+
+    with pytest.raises(TimeoutError):
+        caught_up(lambda: False, missing, lambda: 0.0, 2, clock=lambda: now[0], sleep=sleep)
+
+
+def cpu_at(t: float) -> float:
+    """The fake workers' CPU at ``t`` s: one core until 2 s, 0.06 after (as ``sleep`` adds it)."""
+    return round(min(t, 2.0) + max(t - 2.0, 0.0) * 0.06, 4)
+
+
 def test_the_longest_wait_after_a_kill_per_partition():
     """Issue #25 (4): from the kill, the longest time each partition went without a fee standard:
     the kill to its first one, or a later gap; a partition with none after the kill had nothing
