@@ -17,10 +17,18 @@ no state. Two such people whose facts differ only in who they are get the same d
 So the key is every other field of the fact (``Fact`` holds every field the rules read), the
 birth date where it can matter, and the years opened; the book is the one the memo was filled
 with (another book empties it). The first person of a key is decided by ``PersonState``
-itself; what it gave is remembered only when it is the years and fee standards alone (no
-review case, whose text names the person, nor a year waiting for a policy, which raises one),
-and the next people of that key get the same years, and the same fee standards with their own ID number, name, message id and
-time. A remembered person's state is not built: its bytes are written from the key's years,
+itself; what it gave is remembered when it is the years, fee standards and review cases
+alone, and the next people of that key get the same years, and the same fee standards with
+their own ID number, name, message id and time.
+
+A review case is remembered (since 2026-12-07: in a province's batch, one newcomer in twenty
+holds a category its region's policy does not list for the year, a CATEGORY_NOT_COVERED case
+each) only where it names the person by what the memo puts in again: its case id is the hash
+of a trigger the person key starts (or the person's own event id), and its text names them by
+their masked ID number at most, never by their ID number, birth date, name, event id or person
+key; what the state keeps (the cases' codes, the years waiting for a policy) names no one.
+``_learnt`` checks that on the key's first person, and keeps the key only if the effects it
+would raise for that person again are the rules' own. A remembered person's state is not built: its bytes are written from the key's years,
 already encoded, and the person's own fact, ID number and name (``state_codec.encode_plain``).
 ``tests/unit/streams/domain/test_newcomers.py`` holds the two to the same bytes on random
 people, many of them sharing a key.
@@ -46,16 +54,17 @@ Measured in docs/performance.md (issue #25, part 2); ``PERSON_MEMO_ENTRIES=0`` t
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
+from streams.domain.enums import ReviewKind
 from streams.domain.identity import Identity
-from streams.domain.ids import birth_date
+from streams.domain.ids import birth_date, mask_id
 from streams.domain.ledger import LedgerLine, Totals, contributions, line_changes, lines_of
-from streams.domain.messages import Effect, FeeStandardIssued
+from streams.domain.messages import Effect, FeeStandardIssued, ReviewRaised, case_id
 from streams.domain.person import PersonState, fact_of
 from streams.domain.policy.spec import PolicyBook
-from streams.domain.state_codec import encode_plain, plain_newcomer, years_json
+from streams.domain.state_codec import PLAIN_END, encode_plain, plain_newcomer, years_json
 from streams.domain.timeline import Fact
 from streams.domain.year import message_id
 
@@ -84,13 +93,44 @@ class _Pair(NamedTuple):
     change: Totals  # and what it changed the totals by
 
 
+class Review(NamedTuple):
+    """A review case a key's first person raised, as the rules raise it for another person of the
+    key: its trigger is the person key and ``suffix`` (or, ``by_event``, the person's own event
+    id), its detail ``detail`` around the person's masked ID number (a tuple of the text before
+    and after it) or, where it does not name them, the text itself."""
+
+    by_event: bool
+    suffix: str
+    kind: str
+    insurance_year: int | None
+    code: str
+    amount_fen: int | None
+    detail: tuple[str, str] | str
+
+
 class Known(NamedTuple):
     """What is remembered of a newcomer's key (its first person's, decided by the rules)."""
 
     years_json: bytes  # the years' part of the state's bytes (``state_codec.years_json``)
-    standards: list[FeeStandardIssued]
+    standards: list[FeeStandardIssued | Review]  # the effects, in the rules' order
     lines: dict[int, LedgerLine]
     totals: Totals
+    # the state's bytes after its years: ``PLAIN_END`` (nothing else held), or the years waiting
+    # for a policy and the cases raised (``"w"``, ``"k"``), which name no one
+    tail: bytes = PLAIN_END
+
+
+class _Noting(PersonState):
+    """``PersonState`` that notes the trigger of each review case it raises (``PersonRecord.review``:
+    a case id is a hash of it), so that the memo can raise it for the next people of the key."""
+
+    triggers: dict[int, str]
+
+    def review(self, trigger: str, kind: ReviewKind, year: int | None, code: str, detail: str, now_ms: int,
+               amount_fen: int | None = None) -> ReviewRaised:
+        raised = super().review(trigger, kind, year, code, detail, now_ms, amount_fen)
+        self.triggers[id(raised)] = trigger
+        return raised
 
 
 def adult_since(book: PolicyBook) -> dt.date:
@@ -156,22 +196,22 @@ class Newcomers:
         known = self._known.get(key)
         if known is None:
             self.misses += 1
-            state = PersonState(id_number=ev.id_number)
+            state = _Noting(id_number=ev.id_number)
+            state.triggers = {}
             effects = state.apply_identity(ev, book, person_key, now_ms, opened)
-            if not _plain(state, effects, [fact]):
+            learnt = _learnt(state, effects, fact, ev, person_key, now_ms)
+            if learnt is None:
                 return Newcomer(state, effects)
             if len(self._known) >= self.entries:
                 self._known.clear()  # bounded: a batch's keys fill it again
                 self.generation += 1
             lines = lines_of(state.years)
-            known = self._known[key] = Known(
-                years_json(state.years), [_standard_copy(e) for e in effects],  # type: ignore[arg-type]
-                lines, contributions(lines))
+            known = self._known[key] = Known(years_json(state.years), learnt[0], lines, contributions(lines), learnt[1])
             return Newcomer(state, effects, lines, _totals_copy(known.totals))
         self.hits += 1
-        return Newcomer(None, _issued(known.standards, ev.id_number, ev.name, person_key, now_ms), known.lines,
-                        _totals_copy(known.totals),
-                        encode_plain(ev.id_number, ev.name, (fact,), known.years_json))
+        return Newcomer(None, _issued(known.standards, ev.id_number, ev.name, person_key, now_ms, ev.event_id),
+                        known.lines, _totals_copy(known.totals),
+                        encode_plain(ev.id_number, ev.name, (fact,), known.years_json, known.tail))
 
     def apply_second(self, ev: Identity, stored: bytes, book: PolicyBook, person_key: str, now_ms: int,
                      opened: Mapping[str, int] | None = None) -> Newcomer | None:
@@ -196,7 +236,7 @@ class Newcomers:
             return None
         first_key = self._key(first, id_number, opened)
         known = self._known.get(first_key)
-        if known is None or stored != encode_plain(id_number, name, (first,), known.years_json):
+        if known is None or stored != encode_plain(id_number, name, (first,), known.years_json, known.tail):
             return None  # not the state the rules give a newcomer of that key now
         fact = fact_of(ev)
         key = (first_key, fact[1:_RECORDED], fact[_RECORDED + 1:], _order(fact.recorded_ms, first.recorded_ms),
@@ -221,21 +261,77 @@ class Newcomers:
 
 
 def _plain(state: PersonState, effects: list[Effect], facts: list[Fact]) -> bool:
-    """Whether the rules gave the years and fee standards alone (what is remembered): no case,
-    no year waiting, ``facts`` and nothing else held."""
+    """Whether the rules gave the years and fee standards alone (what is remembered of a second
+    identity): no case, no year waiting, ``facts`` and nothing else held."""
     return all(type(e) is FeeStandardIssued for e in effects) and state.facts == facts and not (
         state.waiting or state.raised or state.seen or state.claims or state.paid_out or state.others)
+
+
+def _learnt(state: _Noting, effects: list[Effect], fact: Fact, ev: Identity, person_key: str,
+            now_ms: int) -> tuple[list[FeeStandardIssued | Review], bytes] | None:
+    """What the next people of a newcomer's key get, from the rules' decision for its first
+    (``state``, ``effects``): the effects as the memo raises them and the state's bytes after
+    its years; None where the decision is not all the key's.
+
+    The rules gave the years, fee standards and review cases alone, and held the fact and
+    nothing else but the years waiting for a policy and the cases raised, which name no one.
+    Each case was raised by ``PersonRecord.review`` with a trigger the person key starts (or
+    the person's own event id), and its text names the person by their masked ID number at
+    most: not by their ID number, birth date, name, event id or person key. Then the memo
+    raises the first person's own effects again, and keeps them only if they are the rules'."""
+    if state.facts != [fact] or state.seen or state.claims or state.paid_out or state.others:
+        return None
+    who = [w for w in (ev.id_number, ev.id_number[6:14], ev.name, ev.event_id, person_key) if w]
+    if any(w in r for r in state.raised for w in who):
+        return None
+    masked = mask_id(ev.id_number)
+    kept: list[FeeStandardIssued | Review] = []
+    for e in effects:
+        if type(e) is FeeStandardIssued:
+            kept.append(e)
+            continue
+        if type(e) is not ReviewRaised:
+            return None
+        review: ReviewRaised = e
+        trigger = state.triggers.get(id(review))
+        if trigger is None or any(w in review.detail for w in who) or review.detail.count(masked) > 1:
+            return None
+        if trigger == ev.event_id:
+            by_event, suffix = True, ""
+        elif trigger.startswith(person_key):
+            by_event, suffix = False, trigger[len(person_key):]
+        else:
+            return None
+        before, named, after = review.detail.partition(masked)
+        kept.append(Review(by_event, suffix, review.kind, review.insurance_year, review.code, review.amount_fen,
+                           (before, after) if named else review.detail))
+    doc = state.dumps()
+    head = encode_plain(ev.id_number, ev.name, (fact,), years_json(state.years), b"")
+    if not doc.startswith(head):
+        return None
+    raised = _issued(kept, ev.id_number, ev.name, person_key, now_ms, ev.event_id)
+    if [(type(e), e.__dict__) for e in raised] != [(type(e), e.__dict__) for e in effects]:
+        return None  # not raised again as the rules raised it: the rules decide every person of it
+    return kept, doc[len(head):]
 
 
 def _order(a: Any, b: Any) -> int:
     return (a > b) - (a < b)
 
 
-def _issued(standards: list[FeeStandardIssued], id_number: str, name: str, person_key: str,
-            now_ms: int) -> list[Effect]:
-    """A key's remembered fee standards, as the rules issue them to this person now."""
+def _issued(standards: Sequence[FeeStandardIssued | Review], id_number: str, name: str, person_key: str,
+            now_ms: int, event_id: str = "") -> list[Effect]:
+    """A key's remembered effects, as the rules issue them to this person now (``event_id``: the
+    fact's, for a case it triggers)."""
     issued: list[Effect] = []
     for s in standards:
+        if isinstance(s, Review):
+            detail = s.detail if isinstance(s.detail, str) else mask_id(id_number).join(s.detail)
+            year = s.insurance_year
+            issued.append(ReviewRaised(case_id=case_id(event_id if s.by_event else person_key + s.suffix, ReviewKind(s.kind), year),
+                                       kind=s.kind, id_number=id_number, insurance_year=year, detail=detail,
+                                       raised_at=now_ms, code=s.code, amount_fen=s.amount_fen))
+            continue
         e = _standard_copy(s)
         e.message_id = message_id(person_key, s.insurance_year, s.version)
         e.id_number, e.name, e.issued_at = id_number, name, now_ms
@@ -253,4 +349,4 @@ def _standard_copy(e: FeeStandardIssued) -> FeeStandardIssued:
     return new
 
 
-__all__ = ["Known", "Newcomer", "Newcomers", "adult_since"]
+__all__ = ["Known", "Newcomer", "Newcomers", "Review", "adult_since"]

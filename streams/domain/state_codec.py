@@ -85,14 +85,17 @@ _PLAIN = b'{"v":%d,"i":' % STATE_VERSION
 PLAIN_END = b',"s":[]}'  # how every plain state's bytes end (``plain_newcomer``)
 
 
-def encode_plain(id_number: str, name: str, facts: Sequence[Fact], years_json: bytes) -> bytes:
+def encode_plain(id_number: str, name: str, facts: Sequence[Fact], years_json: bytes,
+                 tail: bytes = PLAIN_END) -> bytes:
     """``encode``'s bytes for a plain state: ``facts`` and the years whose document is
     ``years_json`` (``years_json(years)``), nothing else held (no ids
     seen, no year waiting, no case raised, no claim, instruction or other channel). A person
     remembered by ``newcomers.py`` is written so, without building the state (the same bytes:
-    the document's fields in ``encode``'s order, compact JSON)."""
+    the document's fields in ``encode``'s order, compact JSON). ``tail``: the bytes after the
+    years, where the state holds more that names no one (a remembered key's years waiting for a
+    policy and cases raised, as its first person's state ends)."""
     return b"".join((_PLAIN, orjson.dumps(id_number), b',"n":', orjson.dumps(name), b',"f":[',
-                     b",".join([orjson.dumps(f.to_doc()) for f in facts]), b'],"y":', years_json, PLAIN_END))
+                     b",".join([orjson.dumps(f.to_doc()) for f in facts]), b'],"y":', years_json, tail))
 
 
 _FACT_ID = b'{"id":'

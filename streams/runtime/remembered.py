@@ -27,7 +27,8 @@ It is a cache of the memo, not a second source: it is emptied whenever the memo 
 (``Newcomers.generation``), and whatever it is not sure of goes the rules' way (``None``): a
 command of another form, an identifier of another JSON type (``true`` is not 1 here: the shape
 is the fields' JSON), a time the datetime cannot hold, a fee standard whose counter or log
-reads the person, a person who has a state already (a second identity: ``Newcomers.apply_second``). ``tests/unit/streams/runtime/test_remembered.py`` holds it to the rules' way,
+reads the person, a key whose first person's rules raised a review case or held a year
+waiting (``Known.tail``), a person who has a state already (a second identity: ``Newcomers.apply_second``). ``tests/unit/streams/runtime/test_remembered.py`` holds it to the rules' way,
 byte for byte.
 """
 
@@ -46,7 +47,7 @@ from streams.domain.messages import FeeStandardIssued
 from streams.domain.newcomers import Known, Newcomers
 from streams.domain.person import MAX_MS, MIN_MS, recorded_of_ms
 from streams.domain.policy.spec import PolicyBook
-from streams.domain.state_codec import plain_parts
+from streams.domain.state_codec import PLAIN_END, plain_parts
 from streams.runtime import wire
 from streams.runtime.emit import Out
 from streams.runtime.publish import Publisher, Template
@@ -138,11 +139,13 @@ class Remembered:
         return shape
 
     def _shape(self, known: Known, fact: Any) -> Shape | None:
+        if known.tail != PLAIN_END:  # the state holds more than its fact and years: the decoded way writes it
+            return None
         standards = []
         for s in known.standards:
-            template = self.publisher.template(s, _PERSON, _STAMP) if type(s) is FeeStandardIssued else None
-            if template is None:
-                return None  # the decoded way publishes it
+            template = self.publisher.template(s, _PERSON, _STAMP) if isinstance(s, FeeStandardIssued) else None
+            if template is None or not isinstance(s, FeeStandardIssued):
+                return None  # the decoded way publishes it (a review case too)
             standards.append(_Standard(template, f"-{s.insurance_year}-v{s.version}"))
         return Shape(known, plain_parts(fact, known.years_json), tuple(standards))
 

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from connectors.dev.sample import make_id
 from streams.domain.identity import Identity, validate_identity
+from streams.domain.ids import mask_id
 from streams.domain.ledger import contributions, line_changes, lines_of
 from streams.domain.messages import FeeStandardIssued
 from streams.domain.newcomers import Newcomers, adult_since
@@ -43,7 +44,7 @@ def years_book() -> PolicyBook:
                  "510400-2023", "510400-2024", "510400-2025", "510400-2026", "500000-2021"):
         shifted_policy(directory, name)
     return load_book(directory)
-NO_POLICY = "130102"  # Hebei: a county no policy covers: a review case, never remembered
+NO_POLICY = "130102"  # Hebei: a county no policy covers: a review case (NO_POLICY)
 CATEGORIES = ["MINIMUM_LIVING", "EXTREME_POVERTY", "MONITORED_RELAPSE_RISK", "ORPHAN", "LOW_INCOME_MARGINAL",
               "SEVERE_DISABILITY", "GENERAL_DISABILITY", "DE_FACTO_UNSUPPORTED_CHILD"]
 # few values of each field, so that many people share a key; birth dates on both sides of the
@@ -250,6 +251,93 @@ def test_another_book_or_none_kept_decides_by_the_rules():
     for person in (p, q):
         assert remembered(off, person, book, "f" * 64, 1, {}) == decided(person, book, "f" * 64, 1, {})
     assert (off.hits, off.misses) == (0, 0)
+
+
+REVIEWED = {  # a newcomer the rules give a review case (and no fee standard for that year)
+    "category not covered": {"region": CHONGQING, "category": "MONITORED_RELAPSE_RISK"},  # CATEGORY_NOT_COVERED
+    "year waiting for a policy": {"region": HENAN, "days": 400},  # WAITING_FOR_POLICY (a trigger of the key)
+    "region without a policy": {"region": NO_POLICY},  # NO_POLICY (a trigger of the person's event id)
+}
+
+
+@pytest.mark.parametrize("case", sorted(REVIEWED))
+def test_a_review_case_of_every_person_of_a_key_is_remembered_as_their_own(case):
+    """Issue #25 (2): in the bench's province one newcomer in twenty holds a category its region's
+    policy does not list for the year: a review case each (CATEGORY_NOT_COVERED), decided by the
+    rules, about 100 µs apiece. The case names the person only by its id (a hash of their person
+    key or event id) and their masked ID number; the state holds what names no one (the case's
+    code, the year waiting). So the next people of the key get it remembered, each with their own
+    case id, ID number, masked ID number and time, and the state the rules would leave them."""
+    book = shipped_book()
+    memo = Newcomers(entries=100)
+    people = [_fact(**REVIEWED[case], born=dt.date(1950 + i, 1 + i, 1 + i), name=n)
+              for i, n in enumerate(["测试", "王五", "李四四"])]
+    for i, person in enumerate(people):
+        key = f"{i + 1:x}" * 64
+        assert remembered(memo, person, book, key, 10 + i, {}) == decided(person, book, key, 10 + i, {})
+    assert (memo.hits, memo.misses) == (2, 1)
+    _, effects, _, _, stored = memo.apply_identity(people[2], book, "c" * 64, 12, {})
+    review = next(e for e in effects if not isinstance(e, FeeStandardIssued))
+    assert review.id_number == people[2].id_number and review.raised_at == 12
+    assert mask_id(people[0].id_number) not in review.detail  # the key's first person's, never
+    assert (mask_id(people[2].id_number) in review.detail) == (case != "region without a policy")  # (names no one)
+    assert stored is not None and (PersonState.loads(stored).raised or PersonState.loads(stored).waiting)
+
+
+@pytest.mark.parametrize("names", ["name", "event id", "ID number", "birth date", "person key", "trigger",
+                                   "masked ID number twice", "a case raised"])
+def test_a_case_that_names_the_person_otherwise_is_never_remembered(monkeypatch, names):
+    """Each part of what would name the person, put into the case raised for an uncovered
+    category (its text, or its trigger from outside the person key): the key is decided by the
+    rules for every person of it, who each get what the rules give them."""
+    from streams.domain import person_record
+
+    raise_case = person_record.PersonRecord.review
+    seen: dict[str, Any] = {}
+
+    def review(self: Any, trigger: str, kind: Any, year: Any, code: str, detail: str, now_ms: int,
+               amount_fen: Any = None) -> Any:
+        ident = seen["who"]
+        part = {"name": ident.name, "event id": ident.event_id, "ID number": ident.id_number,
+                "birth date": ident.id_number[6:14], "person key": seen["key"], "trigger": "",
+                "masked ID number twice": mask_id(ident.id_number), "a case raised": ""}[names]
+        if names == "trigger":
+            trigger = f"elsewhere|{trigger}"
+        if names == "a case raised":  # what the state keeps of the case names the person
+            self.raised.append(f"{code}|{ident.event_id}")
+        return raise_case(self, trigger, kind, year, code, f"{detail} ({part})", now_ms, amount_fen)
+
+    monkeypatch.setattr(person_record.PersonRecord, "review", review)
+    book = shipped_book()
+    memo = Newcomers(entries=100)
+    for i, name in enumerate(["测试", "王五"]):
+        person = _fact(CHONGQING, "MONITORED_RELAPSE_RISK", born=dt.date(1950 + i, 2, 3), name=name)
+        key = f"{i + 1:x}" * 64
+        seen.update(who=person, key=key)
+        assert remembered(memo, person, book, key, 10 + i, {}) == decided(person, book, key, 10 + i, {})
+    assert (memo.hits, memo.misses) == (0, 2)
+
+
+def test_a_key_whose_case_is_not_raised_again_as_the_rules_raised_it_is_not_remembered(monkeypatch):
+    """The memo raises its first person's own effects again from what it would keep, and keeps
+    them only if they are the rules': a case whose id is not the hash of its trigger (a rule that
+    builds its id another way) leaves the key to the rules."""
+    from streams.domain import person_record
+
+    raise_case = person_record.PersonRecord.review
+
+    def review(self: Any, *args: Any, **kwargs: Any) -> Any:
+        raised = raise_case(self, *args, **kwargs)
+        raised.case_id = raised.case_id[::-1]
+        return raised
+
+    monkeypatch.setattr(person_record.PersonRecord, "review", review)
+    book = shipped_book()
+    memo = Newcomers(entries=100)
+    for i in range(2):
+        person = _fact(CHONGQING, "MONITORED_RELAPSE_RISK", born=dt.date(1950 + i, 2, 3))
+        assert remembered(memo, person, book, "d" * 64, 10, {}) == decided(person, book, "d" * 64, 10, {})
+    assert (memo.hits, memo.misses) == (0, 2)
 
 
 @pytest.mark.parametrize("name", ["测试", 'a "quoted" \\ name', "Ölçü 𠀀", ""])
