@@ -10,9 +10,10 @@
 - ``PreviewRevision``: the same REDECIDE on copies of the states, with candidate policies over
   the live ones; the answer is reported (``zhucan.policy-previews``), nothing is written.
 
-One way around the map: ``remembered_newcomer`` takes a packed identity command of a newcomer
-whose key the memo remembers before it is decoded, and writes its records from bytes
-(``streams/runtime/remembered.py``); it does what ``apply_identity`` does for it, or nothing.
+One way around the map: ``remembered_identity`` takes a packed identity command of a newcomer
+whose key the memo remembers, or of a second identity whose pair it remembers, before it is
+decoded, and writes its records from bytes (``streams/runtime/remembered.py``); it does what
+``apply_identity`` does for it, or nothing.
 
 A handler gets the stage's context (``streams/runtime/context.py``) and the ``Work`` in hand,
 and calls nothing above it. A failed handler leaves no trace in the unit: the person stage
@@ -44,7 +45,7 @@ from streams.domain.ledger import Totals, contributions, lines_of, merge
 from streams.domain.messages import Control, Effect, unknown_payment
 from streams.domain.person import PersonState
 from streams.domain.revision import PreviewTotals, person_row, preview_year
-from streams.domain.state_codec import fill_plain
+from streams.domain.state_codec import fill_plain, fill_second
 from streams.policies import parse_documents
 from streams.runtime.context import StageContext
 from streams.runtime.emit import Out
@@ -125,31 +126,61 @@ def apply_identity(ctx: StageContext, work: Work, key: bytes, cmd: ApplyIdentity
     _record(ctx, work, key, new.effects, ledger, written)
 
 
-def remembered_newcomer(ctx: StageContext, work: Work, key: bytes, value: bytes) -> bool:
-    """A packed identity command of a newcomer whose key the memo remembers, its records put
-    together from bytes (``streams/runtime/remembered.py``): what ``apply_identity`` does for it,
-    without decoding it to an order. False, with nothing done, for the rules' way."""
+def remembered_identity(ctx: StageContext, work: Work, key: bytes, value: bytes) -> bool:
+    """A packed identity command of a newcomer whose key the memo remembers, or of a second
+    identity of a person held as such a newcomer whose pair it remembers, its records put
+    together from bytes (``streams/runtime/remembered.py``): what ``apply_identity`` does for
+    it, without decoding it to an order. False, with nothing done, for the rules' way."""
     remembered = ctx.remembered
-    if remembered is None or _stored(ctx, work, key):
+    if remembered is None:
         return False
+    stored = _stored(ctx, work, key)
+    if stored:
+        return _remembered_second(ctx, work, key, value, stored)
     found = remembered.of(value, ctx.book, ctx.opened.of(work.partition))
     if found is None:
         return False
     shape, event_id, id_number, name, recorded = found
-    partition, unit, ledger = work.partition, work.unit, ctx.ledger
     person = avro_string(id_number) + avro_string(name)
-    outs = remembered.standards(shape, key, key.decode(), person, ctx.clock(), partition)
-    lines = ledger.remembered_lines(partition, key, id_number, name, person, shape.known.lines)
-    stored = fill_plain(shape.state, id_number, name, event_id, recorded)
+    outs = remembered.standards(shape, key, key.decode(), person, ctx.clock(), work.partition)
+    lines = ctx.ledger.remembered_lines(work.partition, key, id_number, name, person, shape.known.lines)
+    _write_remembered(ctx, work, key, outs, shape.standards, lines, shape.known.totals,
+                      fill_plain(shape.state, id_number, name, event_id, recorded))
+    ctx.newcomers.hits += 1
+    return True
+
+
+def _remembered_second(ctx: StageContext, work: Work, key: bytes, value: bytes, stored: bytes) -> bool:
+    remembered = ctx.remembered
+    assert remembered is not None
+    found = remembered.second(value, stored, ctx.book, ctx.opened.of(work.partition))
+    if found is None:
+        return False
+    shape, id_number, name, first_id, first_ms, event_id, recorded = found
+    pair = shape.pair
+    if pair.change and not pair.lines:  # (the decoded way reads the clock for it: left to it, to read alike)
+        return False
+    person = avro_string(id_number) + avro_string(name)
+    outs = remembered.standards(shape, key, key.decode(), person, ctx.clock(), work.partition)
+    lines = ctx.ledger.remembered_lines(work.partition, key, id_number, name, person, pair.lines)
+    _write_remembered(ctx, work, key, outs, shape.standards, lines, pair.change,
+                      fill_second(shape.state, id_number, name, first_id, first_ms, event_id, recorded))
+    ctx.newcomers.second_hits += 1
+    return True
+
+
+def _write_remembered(ctx: StageContext, work: Work, key: bytes, outs: list[Out], standards: Any,
+                      lines: dict[bytes, Out], totals: Any, stored: bytes) -> None:
+    """A remembered person's records (encoded already), counters, ledger lines and totals' change
+    and state into the unit, as ``_record`` adds them."""
+    unit = work.unit
     unit.send(outs)  # as ``_record``: nothing added before everything is encoded
-    for standard in shape.standards:
+    for standard in standards:
         if standard.template.counter is not None:
             unit.counts[standard.template.counter] += 1
         unit.timed += standard.template.timed
-    ledger.add_remembered(partition, lines, shape.known.totals)
-    unit.change((partition, key), stored)
-    ctx.newcomers.hits += 1
-    return True
+    ctx.ledger.add_remembered(work.partition, lines, totals)
+    unit.change((work.partition, key), stored)
 
 
 def record_payment(ctx: StageContext, work: Work, key: bytes, cmd: RecordPayment) -> None:

@@ -86,7 +86,7 @@ class Newcomer(NamedTuple):
     stored: bytes | None = None
 
 
-class _Pair(NamedTuple):
+class Pair(NamedTuple):
     years_json: bytes
     standards: list[FeeStandardIssued]
     lines: dict[int, LedgerLine]  # the lines the second fact changed (``line_changes``)
@@ -152,7 +152,7 @@ class Newcomers:
         self._adult = dt.date.max
         self._known: dict[Key, Known] = {}
         self.generation = 0  # one more each time what is remembered is forgotten (a cache of it checks)
-        self._pairs: dict[Key, _Pair] = {}
+        self._pairs: dict[Key, Pair] = {}
         self.hits = 0
         self.misses = 0
         self.second_hits = 0
@@ -213,19 +213,11 @@ class Newcomers:
                         known.lines, _totals_copy(known.totals),
                         encode_plain(ev.id_number, ev.name, (fact,), known.years_json, known.tail))
 
-    def apply_second(self, ev: Identity, stored: bytes, book: PolicyBook, person_key: str, now_ms: int,
-                     opened: Mapping[str, int] | None = None) -> Newcomer | None:
-        """A second identity of a person held as a newcomer of a remembered key is left by the rules
-        (``stored``, their state's bytes: one fact and that key's years, nothing else): what
-        ``PersonState.loads(stored).apply_identity(ev, ...)`` gives, with the lines it changed and
-        the totals' change (``line_changes``). None for any other state, or another name or ID
-        number spelling (the rules decide then, by the caller).
-
-        Its key is the first fact's key, the second fact's fields but its identifiers, and how the
-        two facts' identifiers compare (the rules read recorded times and event ids only to order
-        facts against each other): the first person of a key is decided by the rules, and what
-        they give is remembered only when it is the years and fee standards alone, as for
-        newcomers."""
+    def _second_key(self, ev: Identity, stored: bytes, book: PolicyBook, opened: Mapping[str, int] | None) \
+            -> tuple[str, str, Fact, Fact, Known, Key] | None:
+        """``apply_second``'s reading of a held newcomer's state and a second identity: (ID number,
+        name, first fact, second fact, the first's key's entry, the pair's key), or None for the
+        rules' way."""
         if self.entries <= 0 or book is not self.book:
             return None
         held = plain_newcomer(stored)
@@ -241,6 +233,37 @@ class Newcomers:
         fact = fact_of(ev)
         key = (first_key, fact[1:_RECORDED], fact[_RECORDED + 1:], _order(fact.recorded_ms, first.recorded_ms),
                _order(fact.event_id, first.event_id))
+        return id_number, name, first, fact, known, key
+
+    def remembered_second(self, ev: Identity, stored: bytes, book: PolicyBook,
+                          opened: Mapping[str, int] | None = None) -> tuple[Fact, Fact, Pair] | None:
+        """The two facts of a second identity ``ev`` of the held newcomer ``stored``, and what is
+        remembered of their pair, which ``apply_second`` would give now
+        (``streams/runtime/remembered.py`` writes it from bytes); None when nothing is. It counts
+        nothing."""
+        found = self._second_key(ev, stored, book, opened)
+        if found is None:
+            return None
+        pair = self._pairs.get(found[5])
+        return None if pair is None else (found[2], found[3], pair)
+
+    def apply_second(self, ev: Identity, stored: bytes, book: PolicyBook, person_key: str, now_ms: int,
+                     opened: Mapping[str, int] | None = None) -> Newcomer | None:
+        """A second identity of a person held as a newcomer of a remembered key is left by the rules
+        (``stored``, their state's bytes: one fact and that key's years, nothing else): what
+        ``PersonState.loads(stored).apply_identity(ev, ...)`` gives, with the lines it changed and
+        the totals' change (``line_changes``). None for any other state, or another name or ID
+        number spelling (the rules decide then, by the caller).
+
+        Its key is the first fact's key, the second fact's fields but its identifiers, and how the
+        two facts' identifiers compare (the rules read recorded times and event ids only to order
+        facts against each other): the first person of a key is decided by the rules, and what
+        they give is remembered only when it is the years and fee standards alone, as for
+        newcomers."""
+        found = self._second_key(ev, stored, book, opened)
+        if found is None:
+            return None
+        id_number, name, first, fact, known, key = found
         pair = self._pairs.get(key)
         if pair is None:
             self.second_misses += 1
@@ -251,7 +274,8 @@ class Newcomers:
             if _plain(state, effects, [first, fact]) and state.name == name:
                 if len(self._pairs) >= self.entries:
                     self._pairs.clear()
-                self._pairs[key] = _Pair(years_json(state.years), [_standard_copy(e) for e in effects],  # type: ignore[arg-type]
+                    self.generation += 1  # (``remembered.py`` keeps pairs too)
+                self._pairs[key] = Pair(years_json(state.years), [_standard_copy(e) for e in effects],  # type: ignore[arg-type]
                                          lines, change)
             return Newcomer(state, effects, lines, _totals_copy(change))
         self.second_hits += 1
@@ -349,4 +373,4 @@ def _standard_copy(e: FeeStandardIssued) -> FeeStandardIssued:
     return new
 
 
-__all__ = ["Known", "Newcomer", "Newcomers", "Review", "adult_since"]
+__all__ = ["Known", "Newcomer", "Newcomers", "Pair", "Review", "adult_since"]

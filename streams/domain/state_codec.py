@@ -81,7 +81,7 @@ def trimmed(data: bytes) -> bytes:
     return b"".join((data, b""))  # two parts: a copy (one part would be returned as it is)
 
 
-_PLAIN = b'{"v":%d,"i":' % STATE_VERSION
+PLAIN_START = b'{"v":%d,"i":' % STATE_VERSION
 PLAIN_END = b',"s":[]}'  # how every plain state's bytes end (``plain_newcomer``)
 
 
@@ -94,7 +94,7 @@ def encode_plain(id_number: str, name: str, facts: Sequence[Fact], years_json: b
     the document's fields in ``encode``'s order, compact JSON). ``tail``: the bytes after the
     years, where the state holds more that names no one (a remembered key's years waiting for a
     policy and cases raised, as its first person's state ends)."""
-    return b"".join((_PLAIN, orjson.dumps(id_number), b',"n":', orjson.dumps(name), b',"f":[',
+    return b"".join((PLAIN_START, orjson.dumps(id_number), b',"n":', orjson.dumps(name), b',"f":[',
                      b",".join([orjson.dumps(f.to_doc()) for f in facts]), b'],"y":', years_json, tail))
 
 
@@ -102,29 +102,68 @@ _FACT_ID = b'{"id":'
 _RECORDED_ZERO = b',"o":0'  # a fact's recorded time of 0 in its document (no string holds it: quotes are escaped)
 
 
+def _fact_parts(fact: Fact) -> tuple[bytes, bytes]:
+    """A fact's document less its event id and recorded time: the bytes after the event id up to
+    the recorded time, and those after it."""
+    doc = orjson.dumps(fact._replace(event_id="", recorded_ms=0).to_doc())
+    at = doc.index(_RECORDED_ZERO)
+    return doc[len(_FACT_ID) + 2:at + len(_RECORDED_ZERO) - 1], doc[at + len(_RECORDED_ZERO):]
+
+
 def plain_parts(fact: Fact, years_json: bytes) -> tuple[bytes, bytes]:
     """``encode_plain``'s bytes of a state of ``fact`` alone and those years, less what identifies
     the person (ID number, name, the fact's event id and recorded time): ``fill_plain`` puts them
     in (``streams/runtime/remembered.py``; held to ``encode_plain`` by
     tests/unit/streams/runtime/test_remembered.py)."""
-    doc = orjson.dumps(fact._replace(event_id="", recorded_ms=0).to_doc())
-    at = doc.index(_RECORDED_ZERO)
-    return doc[len(_FACT_ID) + 2:at + len(_RECORDED_ZERO) - 1], doc[at + len(_RECORDED_ZERO):] + b'],"y":' + \
-        years_json + PLAIN_END
+    before, after = _fact_parts(fact)
+    return before, after + b'],"y":' + years_json + PLAIN_END
 
 
 def fill_plain(parts: tuple[bytes, bytes], id_number: str, name: str, event_id: str, recorded_ms: int) -> bytes:
     """``encode_plain(id_number, name, (fact,), years_json)`` where ``parts`` is
     ``plain_parts(fact, years_json)`` and the fact has this event id and recorded time."""
-    return b"".join((_PLAIN, orjson.dumps(id_number), b',"n":', orjson.dumps(name), b',"f":[', _FACT_ID,
+    return b"".join((PLAIN_START, orjson.dumps(id_number), b',"n":', orjson.dumps(name), b',"f":[', _FACT_ID,
                      orjson.dumps(event_id), parts[0], b"%d" % recorded_ms, parts[1]))
+
+
+def split_plain(data: bytes, id_number: str, name: str, event_id: str, recorded_ms: int) -> tuple[bytes, bytes] | None:
+    """``plain_parts`` read back from a plain state of one fact, ``data``, whose ID number, name
+    and fact's event id and recorded time are these (``fill_plain`` of the parts gives ``data``
+    again); None where ``data`` does not start so."""
+    head = b"".join((PLAIN_START, orjson.dumps(id_number), b',"n":', orjson.dumps(name), b',"f":[', _FACT_ID,
+                     orjson.dumps(event_id)))
+    if not data.startswith(head):
+        return None
+    marker = b',"o":%d' % recorded_ms  # a key's quote is never a string's (a string's are escaped)
+    at = data.find(marker, len(head))
+    if at < 0:
+        return None
+    return data[len(head):at + len(_RECORDED_ZERO) - 1], data[at + len(marker):]
+
+
+def second_parts(first: Fact, second: Fact, years_json: bytes) -> tuple[bytes, bytes, bytes, bytes]:
+    """``encode_plain``'s bytes of a state of the two facts and those years, less what identifies
+    the person (ID number, name, each fact's event id and recorded time): ``fill_second`` puts
+    them in."""
+    (a, b), (c, d) = _fact_parts(first), _fact_parts(second)
+    return a, b + b"," + _FACT_ID, c, d + b'],"y":' + years_json + PLAIN_END
+
+
+def fill_second(parts: tuple[bytes, bytes, bytes, bytes], id_number: str, name: str, first_id: str, first_ms: int,
+                second_id: str, second_ms: int) -> bytes:
+    """``encode_plain(id_number, name, (first, second), years_json)`` where ``parts`` is
+    ``second_parts(first, second, years_json)`` and the facts have these event ids and recorded
+    times."""
+    return b"".join((PLAIN_START, orjson.dumps(id_number), b',"n":', orjson.dumps(name), b',"f":[', _FACT_ID,
+                     orjson.dumps(first_id), parts[0], b"%d" % first_ms, parts[1], orjson.dumps(second_id),
+                     parts[2], b"%d" % second_ms, parts[3]))
 
 
 def plain_newcomer(data: bytes) -> tuple[str, str, Fact] | None:
     """The ID number, name and only fact of a state whose bytes are a plain state's of one fact
     (``encode_plain``'s, as a remembered newcomer's: its years are not read), else None, before
     any fact is built (a person of more facts goes to the rules, which decode it themselves)."""
-    if not (data.startswith(_PLAIN) and data.endswith(PLAIN_END)):
+    if not (data.startswith(PLAIN_START) and data.endswith(PLAIN_END)):
         return None
     doc = orjson.loads(data)
     if len(doc) != 6 or doc["s"] or len(doc["f"]) != 1:  # v, i, n, f, y, s: nothing else held

@@ -157,7 +157,7 @@ class LedgerKeeper:
     def remembered_lines(self, partition: int, key: bytes, id_number: str, name: str, person: bytes,
                          lines: dict[int, LedgerLine]) -> dict[bytes, Out]:
         """``note_known``'s records of a memo's lines, encoded now, for a remembered newcomer
-        written from bytes (``handlers.remembered_newcomer``; ``person``: its ID number and
+        written from bytes (``handlers.remembered_identity``; ``person``: its ID number and
         name as Avro strings); ``add_remembered`` adds them. None of it when the ledger is off,
         nor the clock read when there is no line (as ``note_known``: a newcomer's totals are its lines')."""
         if not self.enabled or not lines:

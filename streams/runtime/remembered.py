@@ -20,6 +20,16 @@ key the memo knows is kept, holding the memo's entry and:
 - the ledger lines and totals (``LedgerKeeper.remembered_lines`` and ``add_remembered``: the
   lines from their templates, the totals' change counted and added once per unit).
 
+A second identity of a person held as such a newcomer (``Newcomers.apply_second``: about one
+person in seven of a province's batch) is taken the same way (``second``) when the memo
+remembers its pair: its *shape* is the held state's bytes less the person's identifiers
+(``state_codec.split_plain``: the first fact and the key's years), the command's, the birth-date
+part, the years opened and how the two facts' recorded times and event ids compare (the pair's
+key); it holds the pair's entry, its fee standards' templates and the two-fact state's
+(``state_codec.second_parts``). The state is read with one JSON parse and checked to be a
+newcomer's as the memo leaves one (one fact and its years, nothing else, the command's ID number
+and name); anything else goes the rules' way.
+
 The fact's recorded time comes from the command's milliseconds without a datetime
 (``person.recorded_of_ms``: the same float the datetime's ``timestamp()`` gives).
 
@@ -28,7 +38,7 @@ It is a cache of the memo, not a second source: it is emptied whenever the memo 
 command of another form, an identifier of another JSON type (``true`` is not 1 here: the shape
 is the fields' JSON), a time the datetime cannot hold, a fee standard whose counter or log
 reads the person, a key whose first person's rules raised a review case or held a year
-waiting (``Known.tail``), a person who has a state already (a second identity: ``Newcomers.apply_second``). ``tests/unit/streams/runtime/test_remembered.py`` holds it to the rules' way,
+waiting (``Known.tail``), a person whose state is not a remembered newcomer's. ``tests/unit/streams/runtime/test_remembered.py`` holds it to the rules' way,
 byte for byte.
 """
 
@@ -44,10 +54,18 @@ from schemas.exceptions import DecodeError
 from schemas.fast_writer import avro_string, avro_time
 from streams.domain.departments import Departments
 from streams.domain.messages import FeeStandardIssued
-from streams.domain.newcomers import Known, Newcomers
+from streams.domain.newcomers import Known, Newcomers, Pair
 from streams.domain.person import MAX_MS, MIN_MS, recorded_of_ms
 from streams.domain.policy.spec import PolicyBook
-from streams.domain.state_codec import PLAIN_END, plain_parts
+from streams.domain.state_codec import (
+    PLAIN_END,
+    PLAIN_START,
+    encode_plain,
+    fill_second,
+    plain_parts,
+    second_parts,
+    split_plain,
+)
 from streams.runtime import wire
 from streams.runtime.emit import Out
 from streams.runtime.publish import Publisher, Template
@@ -74,6 +92,15 @@ class Shape(NamedTuple):
     standards: tuple[_Standard, ...]
 
 
+class SecondShape(NamedTuple):
+    """What a known pair of a held newcomer's state and a second identity's command gives every
+    person of it (``Newcomers.apply_second``'s pair)."""
+
+    pair: Pair  # the memo's entry (its ledger lines, totals' change and years)
+    state: tuple[bytes, bytes, bytes, bytes]  # ``second_parts`` of the two facts and the pair's years
+    standards: tuple[_Standard, ...]
+
+
 class Remembered:
     """Shapes of command whose newcomers the memo remembers (at most ``newcomers.entries``)."""
 
@@ -82,6 +109,7 @@ class Remembered:
         self.publisher = publisher
         self.departments = departments
         self._shapes: dict[tuple[Any, ...], Shape | None] = {}
+        self._seconds: dict[tuple[Any, ...], SecondShape | None] = {}
         self._born: dict[str, dt.date | None] = {}
         self._generation = newcomers.generation
 
@@ -89,11 +117,57 @@ class Remembered:
             -> tuple[Shape, str, str, str, int] | None:
         """The shape of a packed identity command, with its event id, ID number, name and the
         fact's recorded time; None for the rules' way (see the module's docstring)."""
+        read = self._read(value, book)
+        if read is None:
+            return None
+        fields, event_id, id_number, name, recorded, born = read
+        key = (fields, born, tuple(sorted(opened.items())) if opened else ())
+        shape = self._shapes.get(key, _UNSEEN)
+        if shape is _UNSEEN:
+            shape = self._learn(key, value, book, opened)
+        return None if shape is None else (shape, event_id, id_number, name, recorded)
+
+    def second(self, value: bytes, stored: bytes, book: PolicyBook, opened: Mapping[str, int] | None) \
+            -> tuple[SecondShape, str, str, str, int, str, int] | None:
+        """The shape of a second identity's packed command ``value`` for a person whose state is
+        ``stored`` (a newcomer's, as the memo leaves one), with the ID number, name, the first
+        fact's event id and recorded time and the second's; None for the rules' way."""
+        if not (stored.startswith(PLAIN_START) and stored.endswith(PLAIN_END)):
+            return None
+        read = self._read(value, book)
+        if read is None:
+            return None
+        fields, event_id, id_number, name, recorded, born = read
+        try:
+            doc = orjson.loads(stored)
+        except orjson.JSONDecodeError:
+            return None
+        if type(doc) is not dict or len(doc) != 6 or doc["s"] or type(doc["f"]) is not list or len(doc["f"]) != 1:
+            return None  # v, i, n, f, y, s: a state of one fact and its years, nothing else held
+        first = doc["f"][0]
+        first_id, first_ms = (first.get("id"), first.get("o")) if type(first) is dict else (None, None)
+        if type(first_id) is not str or type(first_ms) is not int or doc["i"] != id_number or doc["n"] != name:
+            return None
+        parts = split_plain(stored, id_number, name, first_id, first_ms)
+        if parts is None:
+            return None
+        key = (parts, fields, born, tuple(sorted(opened.items())) if opened else (),
+               (recorded > first_ms) - (recorded < first_ms), (event_id > first_id) - (event_id < first_id))
+        shape = self._seconds.get(key, _UNSEEN)
+        if shape is _UNSEEN:
+            shape = self._learn_second(key, value, stored, book, opened)
+        return None if shape is None else (shape, id_number, name, first_id, first_ms, event_id, recorded)
+
+    def _read(self, value: bytes, book: PolicyBook) -> tuple[bytes, str, str, str, int, dt.date | None] | None:
+        """A packed identity command's fields but its identifiers (as JSON: ``true`` and 1
+        differ), its event id, ID number, name, recorded time and the key's birth-date part;
+        None for the rules' way."""
         nc = self.newcomers
         if nc.entries <= 0 or book is not nc.book:
             return None
         if self._generation != nc.generation:
             self._shapes.clear()
+            self._seconds.clear()
             self._born.clear()
             self._generation = nc.generation
         try:
@@ -112,13 +186,33 @@ class Remembered:
         born = self._born.get(born_at, _UNSEEN)
         if born is _UNSEEN:
             born = self._born[born_at] = nc.born_part(id_number)
-        # the fields but those that identify the person, as JSON (true and 1 differ)
-        key = (orjson.dumps((f[1], f[2], f[5], f[6], f[7], f[9], f[10], f[12])), born,
-               tuple(sorted(opened.items())) if opened else ())
-        shape = self._shapes.get(key, _UNSEEN)
-        if shape is _UNSEEN:
-            shape = self._learn(key, value, book, opened)
-        return None if shape is None else (shape, event_id, id_number, name, recorded_of_ms(occurred_ms))
+        fields = orjson.dumps((f[1], f[2], f[5], f[6], f[7], f[9], f[10], f[12]))
+        return fields, event_id, id_number, name, recorded_of_ms(occurred_ms), born
+
+    def _learn_second(self, key: tuple[Any, ...], value: bytes, stored: bytes, book: PolicyBook,
+                      opened: Mapping[str, int] | None) -> SecondShape | None:
+        """A pair's shape from its first command, by the rules' decoding and the memo (not kept
+        while the memo does not know the pair)."""
+        try:
+            ev = wire.unpack_identity(value, self.departments)
+        except DecodeError:
+            return None
+        found = self.newcomers.remembered_second(ev, stored, book, opened)
+        if found is None:
+            return None
+        first, fact, pair = found
+        standards = self._templates(pair.standards)
+        parts = second_parts(first, fact, pair.years_json)
+        if standards is None or fill_second(parts, ev.id_number, ev.name, first.event_id, first.recorded_ms,
+                                            fact.event_id, fact.recorded_ms) != \
+                encode_plain(ev.id_number, ev.name, (first, fact), pair.years_json):
+            shape = None  # (a pair the decoded way writes, whoever it is)
+        else:
+            shape = SecondShape(pair, parts, standards)
+        if len(self._seconds) >= self.newcomers.entries:
+            self._seconds.clear()
+        self._seconds[key] = shape
+        return shape
 
     def _learn(self, key: tuple[Any, ...], value: bytes, book: PolicyBook,
                opened: Mapping[str, int] | None) -> Shape | None:
@@ -141,15 +235,22 @@ class Remembered:
     def _shape(self, known: Known, fact: Any) -> Shape | None:
         if known.tail != PLAIN_END:  # the state holds more than its fact and years: the decoded way writes it
             return None
+        standards = self._templates(known.standards)
+        return None if standards is None else Shape(known, plain_parts(fact, known.years_json), standards)
+
+    def _templates(self, effects: Any) -> tuple[_Standard, ...] | None:
+        """The fee standards' templates, or None where an effect is not one the templates write
+        (a review case: the decoded way publishes it)."""
         standards = []
-        for s in known.standards:
+        for s in effects:
             template = self.publisher.template(s, _PERSON, _STAMP) if isinstance(s, FeeStandardIssued) else None
             if template is None or not isinstance(s, FeeStandardIssued):
-                return None  # the decoded way publishes it (a review case too)
+                return None
             standards.append(_Standard(template, f"-{s.insurance_year}-v{s.version}"))
-        return Shape(known, plain_parts(fact, known.years_json), tuple(standards))
+        return tuple(standards)
 
-    def standards(self, shape: Shape, key: bytes, person_key: str, person: bytes, now_ms: int, home: int) -> list[Out]:
+    def standards(self, shape: Shape | SecondShape, key: bytes, person_key: str, person: bytes, now_ms: int,
+                  home: int) -> list[Out]:
         """The fee standards' records for this person (``person``: their ID number and name as
         Avro strings): ``Publisher.publish``'s of the memo's standards issued to them
         (``newcomers._issued``)."""
@@ -162,4 +263,4 @@ class Remembered:
         return outs
 
 
-__all__ = ["Remembered", "Shape"]
+__all__ = ["Remembered", "SecondShape", "Shape"]

@@ -23,7 +23,7 @@ import faust
 from schemas.exceptions import DecodeError
 from streams.domain.commands import BuildLedger
 from streams.domain.ids import scrub
-from streams.handlers import HANDLERS, Work, remembered_newcomer
+from streams.handlers import HANDLERS, Work, remembered_identity
 from streams.runtime import wire
 from streams.runtime.applied import (
     AppliedOffsets,
@@ -286,7 +286,7 @@ class PersonStage:
         work = Work(msg.partition, unit, lambda: self.commit(unit))
         for ckey, value in commands:
             try:
-                if value[:3] == wire.IDENTITY and remembered_newcomer(ctx, work, ckey, value):
+                if value[:3] == wire.IDENTITY and remembered_identity(ctx, work, ckey, value):
                     continue  # the next person of a remembered key, from bytes
                 command = wire.decode_command(value, ctx.codec, ctx.departments)
                 pending = HANDLERS[type(command)](ctx, work, ckey, command)

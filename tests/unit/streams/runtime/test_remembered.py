@@ -13,6 +13,7 @@ from typing import Any
 from unittest.mock import AsyncMock
 
 import orjson
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -22,7 +23,14 @@ from schemas.fast_writer import avro_long, avro_string
 from streams.app import create_app
 from streams.domain.ids import person_key
 from streams.domain.messages import FeeStandardIssued
-from streams.domain.state_codec import encode_plain, fill_plain, plain_parts
+from streams.domain.state_codec import (
+    encode_plain,
+    fill_plain,
+    fill_second,
+    plain_parts,
+    second_parts,
+    split_plain,
+)
 from streams.domain.timeline import Fact
 from streams.runtime import wire
 from streams.settings import Settings
@@ -130,6 +138,167 @@ def test_a_remembered_newcomer_from_bytes_is_what_the_decoded_way_gives(tmp_path
             loop.close()
         kept.append(stage.kept())
     assert kept[0] == kept[1]
+
+
+SECONDS = [  # a second department's record of a person held as a newcomer: another source, category, change
+    {"source": "DISABILITY", "category": "SEVERE_DISABILITY"},
+    {"source": "RURAL_REVITALIZATION", "category": "MONITORED_RELAPSE_RISK"},
+    {"category": "EXTREME_POVERTY"},
+    {"change": "REVOKED"},
+]
+
+
+@settings(max_examples=60, deadline=None)
+@given(newcomers(), st.lists(st.tuples(st.integers(0, 29), st.sampled_from(range(len(SECONDS))),
+                                       st.sampled_from(["a", "z~"]), st.integers(-3 * 86_400_000, 3 * 86_400_000)),
+                             min_size=1, max_size=30),
+       st.lists(st.sampled_from(["name", "ID number", "spoiled", "two facts"]), max_size=3),
+       st.sampled_from(OPENED), st.sampled_from(OPENED))
+def test_a_remembered_second_identity_from_bytes_is_what_the_decoded_way_gives(tmp_path_factory, people, seconds,
+                                                                                 odd, opened, opened_later):
+    """People of a few shapes, then a second record for many of them (of a few shapes too: other
+    departments, categories and changes, event ids before or after the first's, recorded earlier
+    or later), in two takes of other people each: the first teaches the memo its keys and pairs,
+    the second is remembered. Among them: a second record with another name or ID number
+    spelling, a spoiled one, a person with two facts already. Every record sent, state and total
+    kept, counter and latency observed, the same with the bytes' way and without it."""
+    import asyncio
+
+    from streams.domain.ids import normalize_id
+
+    tmp = tmp_path_factory.mktemp("seconds")
+    firsts = [(person_key(ident.id_number, SECRET.encode()).encode(), _packed(ident)) for ident, *_ in people]
+    later = []
+    for i, which, prefix, shift in seconds:
+        ident = people[i % len(people)][0]
+        changed = ident._replace(event_id=prefix + ident.event_id, occurred_at=ident.occurred_at + dt.timedelta(
+            milliseconds=shift), **SECONDS[which])
+        later.append((firsts[i % len(people)][0], _packed(changed)))
+    base = list(later)
+    for j, how in enumerate(odd):
+        key, value = base[j % len(base)]
+        ident = wire.unpack_identity(value, years_book().departments)
+        if how == "name":
+            later.append((key, _packed(ident._replace(name=ident.name + "二", event_id=ident.event_id + "-n"))))
+        elif how == "ID number":  # (the rules keep the first spelling: the same person key)
+            assert normalize_id(ident.id_number)[0] == ident.id_number
+            later.append((key, _packed(ident._replace(id_number=ident.id_number.lower(), event_id=ident.event_id + "-i"))))
+        elif how == "spoiled":
+            later.append((key, _spoiled(value, "time a float")))
+        else:  # a third record: a state of two facts
+            later.append((key, _packed(ident._replace(event_id=ident.event_id + "-3", category="ORPHAN"))))
+    kept = []
+    for remembered in (True, False):
+        stage = _Stage(tmp / str(remembered), remembered)
+        loop = asyncio.new_event_loop()
+        try:
+            for take, (suffix, years) in enumerate(((b"", opened), (b"-2", opened_later))):
+                loop.run_until_complete(stage.take([(k + suffix, v) for k, v in firsts], 2 * take, years))
+                loop.run_until_complete(stage.take([(k + suffix, v) for k, v in later], 2 * take + 1, years))
+        finally:
+            loop.close()
+        kept.append(stage.kept())
+    assert kept[0] == kept[1]
+
+
+PAIRS = {  # two pairs of (first, second) that differ in one part of the pair's key
+    # the second recorded after the first or before it (a revocation stands, or comes to nothing)
+    "recorded times": ({}, {"change": "REVOKED", "shift": 60_000}, {}, {"change": "REVOKED", "shift": -60_000}),
+    # recorded at the same time: the event ids order them (the rules found deciding these alike)
+    "event ids": ({}, {"change": "REVOKED", "prefix": "z~"}, {}, {"change": "REVOKED", "prefix": "a"}),
+    # another first fact (another class), the same second (the first class revoked)
+    "first fact": ({}, {"change": "REVOKED", "category": "MINIMUM_LIVING", "shift": 60_000},
+                   {"category": "EXTREME_POVERTY"}, {"change": "REVOKED", "category": "MINIMUM_LIVING", "shift": 60_000}),
+}
+DECIDED_ALIKE = {"event ids"}
+
+
+@pytest.mark.parametrize("part", sorted(PAIRS))
+def test_a_pair_is_told_apart_by_each_part_of_its_key(tmp_path, part):
+    """Each part of a remembered pair's key (how the facts' recorded times and event ids compare,
+    the first fact): two people whose pairs differ only in it are never given one another's
+    records. The first take teaches the memo both pairs; in the second, other people of the same
+    pairs are written from bytes, and the records are the decoded way's."""
+    import asyncio
+
+    from tests.unit.streams.domain.test_newcomers import _fact
+
+    first_a, second_a, first_b, second_b = PAIRS[part]
+
+    def people(take: int) -> list[tuple[bytes, bytes]]:
+        out = []
+        for n, (first, second) in enumerate(((first_a, second_a), (first_b, second_b))):
+            held = _fact(**first, born=dt.date(1960 + n, 3, 4 + take))
+            change = {k: v for k, v in second.items() if k not in ("shift", "prefix")}
+            other = held._replace(event_id=second.get("prefix", "") + held.event_id + "-b", occurred_at=held.occurred_at +
+                                  dt.timedelta(milliseconds=second.get("shift", 0)), **change)
+            key = person_key(held.id_number, SECRET.encode()).encode()
+            out += [(key, _packed(held)), (key, _packed(other))]
+        return out
+
+    takes = [people(0), people(1)]
+    kept, fees = [], []
+    for remembered in (True, False):
+        stage = _Stage(tmp_path / str(remembered), remembered)
+        for offset, commands in enumerate(takes):
+            asyncio.run(stage.take(commands, offset, {}))
+        kept.append(stage.kept())
+        fees.append([v for t, _, v, *_ in stage.sent if t.endswith("fee-standard.v1")])
+    nc_hits = kept[0][4][2]
+    assert nc_hits == 2  # both second identities of the second take remembered (and written from bytes)
+    assert kept[0] == kept[1]
+    codec = Codec()
+    issued = [codec.decode(v)[1] for v in fees[1]]
+    by_person: dict[str, list[tuple[int, int, int]]] = {}
+    for f in issued:
+        by_person.setdefault(f["id_number"], []).append((f["insurance_year"], f["version"], f["subsidy_fen"]))
+    outcomes = {tuple(v) for v in by_person.values()}
+    assert (len(outcomes) > 1) == (part not in DECIDED_ALIKE)  # the rules decide the two pairs apart
+
+
+def test_the_bytes_way_writes_remembered_second_identities(tmp_path):
+    """The differential test above would pass with the bytes' way never taken: here a second
+    identity of a remembered pair is, with its own identifiers, and its state is the rules'."""
+    import asyncio
+
+    from streams.domain.person import PersonState
+    from tests.unit.streams.domain.test_newcomers import _fact
+
+    people = [_fact(name=n, born=dt.date(1960 + i, 1, 2)) for i, n in enumerate(("张三", "李四", "王五"))]
+    stage = _Stage(tmp_path, remembered=True)
+    keys = [person_key(p.id_number, SECRET.encode()).encode() for p in people]
+    asyncio.run(stage.take([(k, _packed(p)) for k, p in zip(keys, people, strict=True)], 0, {}))
+    seconds = [p._replace(event_id=p.event_id + "-b", category="EXTREME_POVERTY") for p in people]
+    asyncio.run(stage.take([(k, _packed(p)) for k, p in zip(keys, seconds, strict=True)], 1, {}))
+    nc = stage.app.ctx.newcomers
+    assert (nc.second_misses, nc.second_hits) == (1, 2)
+    shapes = stage.app.ctx.remembered
+    assert shapes is not None and len([s for s in shapes._seconds.values() if s is not None]) == 1
+    for k, first, second in zip(keys, people, seconds, strict=True):
+        state = PersonState.loads(stage.app.ctx.store.get(0, k) or b"")
+        assert [f.event_id for f in state.facts] == [first.event_id, second.event_id]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=12), st.text(max_size=12), st.text(max_size=12), st.text(max_size=12),
+       st.integers(-10 ** 13, 10 ** 13), st.integers(-10 ** 13, 10 ** 13), st.sampled_from(["CIVIL_AFFAIRS", "a\"b\\c"]),
+       st.booleans(), st.sampled_from([b"{}", b'{"2026":{"v":1,"o":{"1":2}}}']))
+def test_a_state_of_two_facts_from_its_parts_and_one_read_back(id_number, name, first_id, second_id, first_ms,
+                                                               second_ms, source, student, years):
+    """``fill_second`` of ``second_parts`` is ``encode_plain`` of the two facts, and ``split_plain``
+    reads ``plain_parts`` back from a state of one fact, whatever the strings (quotes,
+    backslashes, ``,"o":`` itself) and times."""
+    first = Fact(first_id, source, "MINIMUM_LIVING", "CERTIFIED", ',"o":0', dt.date(2026, 1, 1), first_ms, student,
+                 None, None)
+    second = Fact(second_id, "VETERANS", "ORPHAN", "UPDATED", None, dt.date(2027, 2, 3), second_ms, False,
+                  "MINIMUM_LIVING", "ALIVE")
+    parts = second_parts(first._replace(event_id="x", recorded_ms=5), second._replace(event_id="y", recorded_ms=6),
+                         years)
+    assert fill_second(parts, id_number, name, first_id, first_ms, second_id, second_ms) == \
+        encode_plain(id_number, name, (first, second), years)
+    one = encode_plain(id_number, name, (first,), years)
+    assert split_plain(one, id_number, name, first_id, first_ms) == plain_parts(first, years)
+    assert split_plain(one, id_number + "x", name, first_id, first_ms) is None
 
 
 def test_a_shape_of_command_is_remembered_only_after_the_rules_decided_its_key(tmp_path):
