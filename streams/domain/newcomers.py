@@ -152,6 +152,7 @@ class Newcomers:
         self._adult = dt.date.max
         self._known: dict[Key, Known] = {}
         self.generation = 0  # one more each time what is remembered is forgotten (a cache of it checks)
+        self.learnt = 0  # one more each time a key or a pair is remembered (a cache of what it lacked checks)
         self._pairs: dict[Key, Pair] = {}
         self.hits = 0
         self.misses = 0
@@ -207,6 +208,7 @@ class Newcomers:
                 self.generation += 1
             lines = lines_of(state.years)
             known = self._known[key] = Known(years_json(state.years), learnt[0], lines, contributions(lines), learnt[1])
+            self.learnt += 1
             return Newcomer(state, effects, lines, _totals_copy(known.totals))
         self.hits += 1
         return Newcomer(None, _issued(known.standards, ev.id_number, ev.name, person_key, now_ms, ev.event_id),
@@ -264,6 +266,10 @@ class Newcomers:
         if found is None:
             return None
         id_number, name, first, fact, known, key = found
+        if fact.event_id == first.event_id and fact.source == first.source:
+            # the same department's record again: the rules' first check finds it redelivered and
+            # change nothing (``PersonState.apply_identity``); neither remembered nor counted
+            return Newcomer(None, [], {}, {}, stored)
         pair = self._pairs.get(key)
         if pair is None:
             self.second_misses += 1
@@ -277,6 +283,7 @@ class Newcomers:
                     self.generation += 1  # (``remembered.py`` keeps pairs too)
                 self._pairs[key] = Pair(years_json(state.years), [_standard_copy(e) for e in effects],  # type: ignore[arg-type]
                                          lines, change)
+                self.learnt += 1
             return Newcomer(state, effects, lines, _totals_copy(change))
         self.second_hits += 1
         return Newcomer(None, _issued(pair.standards, id_number, name, person_key, now_ms), pair.lines,

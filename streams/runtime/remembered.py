@@ -109,7 +109,9 @@ class Remembered:
         self.publisher = publisher
         self.departments = departments
         self._shapes: dict[tuple[Any, ...], Shape | None] = {}
-        self._seconds: dict[tuple[Any, ...], SecondShape | None] = {}
+        # a pair's shape; None: one the decoded way writes; an int: not known to the memo when it
+        # had learnt that many keys and pairs (``Newcomers.learnt``), asked again once it has more
+        self._seconds: dict[tuple[Any, ...], SecondShape | int | None] = {}
         self._born: dict[str, dt.date | None] = {}
         self._generation = newcomers.generation
 
@@ -132,21 +134,26 @@ class Remembered:
         """The shape of a second identity's packed command ``value`` for a person whose state is
         ``stored`` (a newcomer's, as the memo leaves one), with the ID number, name, the first
         fact's event id and recorded time and the second's; None for the rules' way."""
-        if not (stored.startswith(PLAIN_START) and stored.endswith(PLAIN_END)):
+        if not stored.endswith(PLAIN_END):
             return None
         read = self._read(value, book)
         if read is None:
             return None
         fields, event_id, id_number, name, recorded, born = read
-        try:
-            doc = orjson.loads(stored)
-        except orjson.JSONDecodeError:
+        # the first fact's document alone (its event id and time): the state's head is the
+        # command's ID number and name, and a fact's document holds no list, so its end is the
+        # years' start. What else the state holds is in its parts, the shape's key: the memo
+        # checked the state of the first person of the shape to be a newcomer's as it leaves one
+        head = b"".join((PLAIN_START, orjson.dumps(id_number), b',"n":', orjson.dumps(name), b',"f":['))
+        end = stored.find(b'],"y":', len(head)) if stored.startswith(head) else -1
+        if end < 0:
             return None
-        if type(doc) is not dict or len(doc) != 6 or doc["s"] or type(doc["f"]) is not list or len(doc["f"]) != 1:
-            return None  # v, i, n, f, y, s: a state of one fact and its years, nothing else held
-        first = doc["f"][0]
+        try:
+            first = orjson.loads(memoryview(stored)[len(head):end])
+        except orjson.JSONDecodeError:
+            return None  # (two facts, or more)
         first_id, first_ms = (first.get("id"), first.get("o")) if type(first) is dict else (None, None)
-        if type(first_id) is not str or type(first_ms) is not int or doc["i"] != id_number or doc["n"] != name:
+        if type(first_id) is not str or type(first_ms) is not int:
             return None
         parts = split_plain(stored, id_number, name, first_id, first_ms)
         if parts is None:
@@ -154,9 +161,11 @@ class Remembered:
         key = (parts, fields, born, tuple(sorted(opened.items())) if opened else (),
                (recorded > first_ms) - (recorded < first_ms), (event_id > first_id) - (event_id < first_id))
         shape = self._seconds.get(key, _UNSEEN)
-        if shape is _UNSEEN:
+        if shape is _UNSEEN or type(shape) is int and shape != self.newcomers.learnt:
             shape = self._learn_second(key, value, stored, book, opened)
-        return None if shape is None else (shape, id_number, name, first_id, first_ms, event_id, recorded)
+        if shape is None or type(shape) is int:
+            return None
+        return shape, id_number, name, first_id, first_ms, event_id, recorded
 
     def _read(self, value: bytes, book: PolicyBook) -> tuple[bytes, str, str, str, int, dt.date | None] | None:
         """A packed identity command's fields but its identifiers (as JSON: ``true`` and 1
@@ -190,15 +199,20 @@ class Remembered:
         return fields, event_id, id_number, name, recorded_of_ms(occurred_ms), born
 
     def _learn_second(self, key: tuple[Any, ...], value: bytes, stored: bytes, book: PolicyBook,
-                      opened: Mapping[str, int] | None) -> SecondShape | None:
-        """A pair's shape from its first command, by the rules' decoding and the memo (not kept
-        while the memo does not know the pair)."""
+                      opened: Mapping[str, int] | None) -> SecondShape | int | None:
+        """A pair's shape from its first command, by the rules' decoding and the memo; while the
+        memo does not know the pair (the rules decide it, and the memo may learn it then, or
+        never: a review case), what it had learnt then, so that the next command of the shape is
+        not decoded twice until it has learnt more."""
         try:
             ev = wire.unpack_identity(value, self.departments)
         except DecodeError:
             return None
         found = self.newcomers.remembered_second(ev, stored, book, opened)
-        if found is None:
+        if found is None:  # not known yet: not asked again until the memo has learnt something
+            if len(self._seconds) >= self.newcomers.entries:
+                self._seconds.clear()
+            self._seconds[key] = self.newcomers.learnt
             return None
         first, fact, pair = found
         standards = self._templates(pair.standards)

@@ -514,7 +514,27 @@ def test_the_second_key_tells_neighbours_apart(what):
     assert _shape_of(by_rules[0]) != _shape_of(by_rules[1])  # (they are decided differently)
     memo = Newcomers(entries=100)
     assert [second_remembered(memo, f, s, book, "b" * 64, (1, 2), {}) for f, s in people] == by_rules
-    assert (memo.second_hits, memo.second_misses) == (0, 2)  # each a held newcomer's, neither the other's key
+    # each a held newcomer's, neither the other's key; a redelivery is neither remembered nor
+    # decided: the memo answers it as the rules' first check does (nothing changes)
+    assert (memo.second_hits, memo.second_misses) == (0, 1 if "redelivery" in what else 2)
+
+
+def test_a_redelivered_record_of_a_held_newcomer_changes_nothing_and_is_not_decided():
+    """The same department's record again (its event id), at any time: the rules' first check
+    finds it redelivered and change nothing; the memo gives that, with no state built, no
+    effect, no line and no totals' change, and counts no second identity."""
+    book = years_book()
+    memo = Newcomers(entries=100)
+    first = _fact(born=dt.date(1961, 2, 3))
+    new = memo.apply_identity(first, book, "c" * 64, 1, {})
+    stored = new.state.dumps() if new.state is not None else new.stored
+    assert stored is not None
+    for again in (first, first._replace(occurred_at=first.occurred_at + dt.timedelta(days=3), change="REVOKED")):
+        got = memo.apply_second(again, stored, book, "c" * 64, 5, {})
+        assert got is not None and got.state is None and got.effects == [] and got.stored == stored
+        assert (got.lines, got.totals) == ({}, {})
+        assert second_decided(first, again, book, "c" * 64, (1, 5), {})[:2] == (stored, [])
+    assert (memo.second_hits, memo.second_misses) == (0, 0)
 
 
 def test_a_second_record_of_the_same_facts_is_remembered_with_the_persons_own_ids_and_time():
