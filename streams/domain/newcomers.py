@@ -39,8 +39,10 @@ person in seven of a province's batch) is remembered the same way. The rules rea
 facts' identifiers only to order them against each other (recorded time, then event id: the
 same department's record again is a redelivery), so the key is the first fact's key, the
 second fact's fields but its identifiers, and how the two facts' recorded times and event ids
-compare; what is remembered is the two-fact state's years, the fee standards (a new version),
-the ledger lines that changed and the totals' change. ``tests/unit/streams/domain/test_newcomers.py``
+compare; what is remembered is the two-fact state's years, the fee standards (a new version)
+and the review cases (as a newcomer's are, since 2026-12-07), the ledger lines that changed and
+the totals' change. A redelivered record (the same department's event id again) changes
+nothing, as the rules' first check finds. ``tests/unit/streams/domain/test_newcomers.py``
 holds it to the rules the same way, and tells apart neighbours in each part of the key.
 
 The next people of a remembered key are, on the person stage, most often written from their
@@ -88,9 +90,10 @@ class Newcomer(NamedTuple):
 
 class Pair(NamedTuple):
     years_json: bytes
-    standards: list[FeeStandardIssued]
+    standards: list[FeeStandardIssued | Review]  # the effects, in the rules' order
     lines: dict[int, LedgerLine]  # the lines the second fact changed (``line_changes``)
     change: Totals  # and what it changed the totals by
+    tail: bytes = PLAIN_END  # the two-fact state's bytes after its years (``Known.tail``)
 
 
 class Review(NamedTuple):
@@ -200,7 +203,7 @@ class Newcomers:
             state = _Noting(id_number=ev.id_number)
             state.triggers = {}
             effects = state.apply_identity(ev, book, person_key, now_ms, opened)
-            learnt = _learnt(state, effects, fact, ev, person_key, now_ms)
+            learnt = _learnt(state, effects, [fact], ev, person_key, now_ms)
             if learnt is None:
                 return Newcomer(state, effects)
             if len(self._known) >= self.entries:
@@ -273,46 +276,41 @@ class Newcomers:
         pair = self._pairs.get(key)
         if pair is None:
             self.second_misses += 1
-            state = PersonState.loads(stored)
+            state = _Noting.loads(stored)
+            state.triggers = {}
             effects = state.apply_identity(ev, book, person_key, now_ms, opened)
             lines, change = line_changes(known.lines, (), lines_of(state.years, state.paid_out), state.paid_out,
                                          False) or ({}, {})
-            if _plain(state, effects, [first, fact]) and state.name == name:
+            learnt = _learnt(state, effects, [first, fact], ev, person_key, now_ms) if state.name == name else None
+            if learnt is not None:
                 if len(self._pairs) >= self.entries:
                     self._pairs.clear()
                     self.generation += 1  # (``remembered.py`` keeps pairs too)
-                self._pairs[key] = Pair(years_json(state.years), [_standard_copy(e) for e in effects],  # type: ignore[arg-type]
-                                         lines, change)
+                self._pairs[key] = Pair(years_json(state.years), learnt[0], lines, change, learnt[1])
                 self.learnt += 1
             return Newcomer(state, effects, lines, _totals_copy(change))
         self.second_hits += 1
-        return Newcomer(None, _issued(pair.standards, id_number, name, person_key, now_ms), pair.lines,
+        return Newcomer(None, _issued(pair.standards, id_number, name, person_key, now_ms, ev.event_id), pair.lines,
                         _totals_copy(pair.change),
-                        encode_plain(id_number, name, (first, fact), pair.years_json))
+                        encode_plain(id_number, name, (first, fact), pair.years_json, pair.tail))
 
 
-def _plain(state: PersonState, effects: list[Effect], facts: list[Fact]) -> bool:
-    """Whether the rules gave the years and fee standards alone (what is remembered of a second
-    identity): no case, no year waiting, ``facts`` and nothing else held."""
-    return all(type(e) is FeeStandardIssued for e in effects) and state.facts == facts and not (
-        state.waiting or state.raised or state.seen or state.claims or state.paid_out or state.others)
-
-
-def _learnt(state: _Noting, effects: list[Effect], fact: Fact, ev: Identity, person_key: str,
+def _learnt(state: _Noting, effects: list[Effect], facts: list[Fact], ev: Identity, person_key: str,
             now_ms: int) -> tuple[list[FeeStandardIssued | Review], bytes] | None:
-    """What the next people of a newcomer's key get, from the rules' decision for its first
-    (``state``, ``effects``): the effects as the memo raises them and the state's bytes after
-    its years; None where the decision is not all the key's.
+    """What the next people of a newcomer's key (or of a second identity's pair) get, from the
+    rules' decision for its first (``state``, ``effects``, after ``ev``): the effects as the memo
+    raises them and the state's bytes after its years; None where the decision is not all the
+    key's.
 
-    The rules gave the years, fee standards and review cases alone, and held the fact and
+    The rules gave the years, fee standards and review cases alone, and held ``facts`` and
     nothing else but the years waiting for a policy and the cases raised, which name no one.
     Each case was raised by ``PersonRecord.review`` with a trigger the person key starts (or
     the person's own event id), and its text names the person by their masked ID number at
     most: not by their ID number, birth date, name, event id or person key. Then the memo
     raises the first person's own effects again, and keeps them only if they are the rules'."""
-    if state.facts != [fact] or state.seen or state.claims or state.paid_out or state.others:
+    if state.facts != facts or state.seen or state.claims or state.paid_out or state.others:
         return None
-    who = [w for w in (ev.id_number, ev.id_number[6:14], ev.name, ev.event_id, person_key) if w]
+    who = [w for w in (ev.id_number, ev.id_number[6:14], ev.name, person_key, *(f.event_id for f in facts)) if w]
     if any(w in r for r in state.raised for w in who):
         return None
     masked = mask_id(ev.id_number)
@@ -337,7 +335,7 @@ def _learnt(state: _Noting, effects: list[Effect], fact: Fact, ev: Identity, per
         kept.append(Review(by_event, suffix, review.kind, review.insurance_year, review.code, review.amount_fen,
                            (before, after) if named else review.detail))
     doc = state.dumps()
-    head = encode_plain(ev.id_number, ev.name, (fact,), years_json(state.years), b"")
+    head = encode_plain(ev.id_number, ev.name, facts, years_json(state.years), b"")
     if not doc.startswith(head):
         return None
     raised = _issued(kept, ev.id_number, ev.name, person_key, now_ms, ev.event_id)

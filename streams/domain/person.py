@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
+from typing import Self
 
 from streams.domain import person_acks, person_money, state_codec
 from streams.domain.enums import InstructionKind, ReviewKind
@@ -60,7 +61,7 @@ class PersonState(PersonRecord):
     """What is kept of a person (``PersonRecord``) and the decisions its facts lead to."""
 
     @classmethod
-    def loads(cls, data: bytes) -> PersonState:
+    def loads(cls, data: bytes) -> Self:
         return cls(**state_codec.decode(data))
 
     def decide(self, year: int, timeline: Timeline, book: PolicyBook, person_key: str,

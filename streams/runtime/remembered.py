@@ -215,7 +215,7 @@ class Remembered:
             self._seconds[key] = self.newcomers.learnt
             return None
         first, fact, pair = found
-        standards = self._templates(pair.standards)
+        standards = self._templates(pair.standards) if pair.tail == PLAIN_END else None
         parts = second_parts(first, fact, pair.years_json)
         if standards is None or fill_second(parts, ev.id_number, ev.name, first.event_id, first.recorded_ms,
                                             fact.event_id, fact.recorded_ms) != \

@@ -519,6 +519,30 @@ def test_the_second_key_tells_neighbours_apart(what):
     assert (memo.second_hits, memo.second_misses) == (0, 1 if "redelivery" in what else 2)
 
 
+def test_a_second_record_raising_a_review_case_is_remembered_as_each_persons_own():
+    """In the bench's province one second identity in ten brings a class the region's policy does
+    not list for the year (MONITORED_RELAPSE_RISK in Chongqing's 2020, from rural revitalization):
+    a CATEGORY_NOT_COVERED case each, about 250 µs by the rules. The pair is remembered as a
+    newcomer's key with a case is: each person gets their own case id and masked ID number, and
+    the state the rules leave them (the case's code kept)."""
+    book = shipped_book()
+    memo = Newcomers(entries=100)
+    people = [_held({"region": CHONGQING}, {"region": CHONGQING, "category": "MONITORED_RELAPSE_RISK"}, name=n)
+              for n in ("测试", "测试", "测试")]
+    outcomes = []
+    for i, (first, second) in enumerate(people):
+        key = f"{i + 1:x}" * 64
+        by_rules = second_decided(first, second, book, key, (1, 2 + i), {})
+        assert second_remembered(memo, first, second, book, key, (1, 2 + i), {}) == by_rules
+        outcomes.append(by_rules)
+    assert (memo.second_hits, memo.second_misses) == (2, 1)
+    for (first, _), (written, effects, _) in zip(people, outcomes, strict=True):
+        (kind, review), = [(k, e) for k, e in effects if k == "ReviewRaised"]
+        assert review["code"] == "CATEGORY_NOT_COVERED" and mask_id(first.id_number) in review["detail"]
+        assert PersonState.loads(written).raised
+    assert len({e["case_id"] for _, effects, _ in outcomes for k, e in effects if k == "ReviewRaised"}) == 3
+
+
 def test_a_redelivered_record_of_a_held_newcomer_changes_nothing_and_is_not_decided():
     """The same department's record again (its event id), at any time: the rules' first check
     finds it redelivered and change nothing; the memo gives that, with no state built, no
