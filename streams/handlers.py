@@ -143,7 +143,8 @@ def remembered_identity(ctx: StageContext, work: Work, key: bytes, value: bytes)
     shape, event_id, id_number, name, recorded = found
     person = avro_string(id_number) + avro_string(name)
     outs = remembered.standards(shape, key, key.decode(), person, ctx.clock(), work.partition)
-    lines = ctx.ledger.remembered_lines(work.partition, key, id_number, name, person, shape.known.lines)
+    lines = ctx.ledger.remembered_lines(work.partition, key, id_number, name, person, shape.known.lines,
+                                        shape.known.totals)
     _write_remembered(ctx, work, key, outs, shape.standards, lines, shape.known.totals,
                       fill_plain(shape.state, id_number, name, event_id, recorded))
     ctx.newcomers.hits += 1
@@ -158,11 +159,9 @@ def _remembered_second(ctx: StageContext, work: Work, key: bytes, value: bytes, 
         return False
     shape, id_number, name, first_id, first_ms, event_id, recorded = found
     pair = shape.pair
-    if pair.change and not pair.lines:  # (the decoded way reads the clock for it: left to it, to read alike)
-        return False
     person = avro_string(id_number) + avro_string(name)
     outs = remembered.standards(shape, key, key.decode(), person, ctx.clock(), work.partition)
-    lines = ctx.ledger.remembered_lines(work.partition, key, id_number, name, person, pair.lines)
+    lines = ctx.ledger.remembered_lines(work.partition, key, id_number, name, person, pair.lines, pair.change)
     _write_remembered(ctx, work, key, outs, shape.standards, lines, pair.change,
                       fill_second(shape.state, id_number, name, first_id, first_ms, event_id, recorded))
     ctx.newcomers.second_hits += 1

@@ -28,8 +28,10 @@ of a trigger the person key starts (or the person's own event id), and its text 
 their masked ID number at most, never by their ID number, birth date, name, event id or person
 key; what the state keeps (the cases' codes, the years waiting for a policy) names no one.
 ``_learnt`` checks that on the key's first person, and keeps the key only if the effects it
-would raise for that person again are the rules' own. A remembered person's state is not built: its bytes are written from the key's years,
-already encoded, and the person's own fact, ID number and name (``state_codec.encode_plain``).
+would raise for that person again are the rules' own.
+
+A remembered person's state is not built: its bytes are written from the key's years, already
+encoded, and the person's own fact, ID number and name (``state_codec.encode_plain``).
 ``tests/unit/streams/domain/test_newcomers.py`` holds the two to the same bytes on random
 people, many of them sharing a key.
 
@@ -90,7 +92,7 @@ class Newcomer(NamedTuple):
 
 class Pair(NamedTuple):
     years_json: bytes
-    standards: list[FeeStandardIssued | Review]  # the effects, in the rules' order
+    effects: list[FeeStandardIssued | Review]  # in the rules' order
     lines: dict[int, LedgerLine]  # the lines the second fact changed (``line_changes``)
     change: Totals  # and what it changed the totals by
     tail: bytes = PLAIN_END  # the two-fact state's bytes after its years (``Known.tail``)
@@ -115,7 +117,7 @@ class Known(NamedTuple):
     """What is remembered of a newcomer's key (its first person's, decided by the rules)."""
 
     years_json: bytes  # the years' part of the state's bytes (``state_codec.years_json``)
-    standards: list[FeeStandardIssued | Review]  # the effects, in the rules' order
+    effects: list[FeeStandardIssued | Review]  # in the rules' order
     lines: dict[int, LedgerLine]
     totals: Totals
     # the state's bytes after its years: ``PLAIN_END`` (nothing else held), or the years waiting
@@ -214,7 +216,7 @@ class Newcomers:
             self.learnt += 1
             return Newcomer(state, effects, lines, _totals_copy(known.totals))
         self.hits += 1
-        return Newcomer(None, _issued(known.standards, ev.id_number, ev.name, person_key, now_ms, ev.event_id),
+        return Newcomer(None, _issued(known.effects, ev.id_number, ev.name, person_key, now_ms, ev.event_id),
                         known.lines, _totals_copy(known.totals),
                         encode_plain(ev.id_number, ev.name, (fact,), known.years_json, known.tail))
 
@@ -290,7 +292,7 @@ class Newcomers:
                 self.learnt += 1
             return Newcomer(state, effects, lines, _totals_copy(change))
         self.second_hits += 1
-        return Newcomer(None, _issued(pair.standards, id_number, name, person_key, now_ms, ev.event_id), pair.lines,
+        return Newcomer(None, _issued(pair.effects, id_number, name, person_key, now_ms, ev.event_id), pair.lines,
                         _totals_copy(pair.change),
                         encode_plain(id_number, name, (first, fact), pair.years_json, pair.tail))
 
@@ -348,12 +350,12 @@ def _order(a: Any, b: Any) -> int:
     return (a > b) - (a < b)
 
 
-def _issued(standards: Sequence[FeeStandardIssued | Review], id_number: str, name: str, person_key: str,
+def _issued(remembered: Sequence[FeeStandardIssued | Review], id_number: str, name: str, person_key: str,
             now_ms: int, event_id: str = "") -> list[Effect]:
     """A key's remembered effects, as the rules issue them to this person now (``event_id``: the
     fact's, for a case it triggers)."""
     issued: list[Effect] = []
-    for s in standards:
+    for s in remembered:
         if isinstance(s, Review):
             detail = s.detail if isinstance(s.detail, str) else mask_id(id_number).join(s.detail)
             year = s.insurance_year

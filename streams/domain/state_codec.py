@@ -85,6 +85,11 @@ PLAIN_START = b'{"v":%d,"i":' % STATE_VERSION
 PLAIN_END = b',"s":[]}'  # how every plain state's bytes end (``plain_newcomer``)
 
 
+def plain_head(id_number: str, name: str) -> bytes:
+    """A plain state's bytes up to its facts: the version, the ID number and the name."""
+    return b"".join((PLAIN_START, orjson.dumps(id_number), b',"n":', orjson.dumps(name), b',"f":['))
+
+
 def encode_plain(id_number: str, name: str, facts: Sequence[Fact], years_json: bytes,
                  tail: bytes = PLAIN_END) -> bytes:
     """``encode``'s bytes for a plain state: ``facts`` and the years whose document is
@@ -94,8 +99,8 @@ def encode_plain(id_number: str, name: str, facts: Sequence[Fact], years_json: b
     the document's fields in ``encode``'s order, compact JSON). ``tail``: the bytes after the
     years, where the state holds more that names no one (a remembered key's years waiting for a
     policy and cases raised, as its first person's state ends)."""
-    return b"".join((PLAIN_START, orjson.dumps(id_number), b',"n":', orjson.dumps(name), b',"f":[',
-                     b",".join([orjson.dumps(f.to_doc()) for f in facts]), b'],"y":', years_json, tail))
+    return b"".join((plain_head(id_number, name), b",".join([orjson.dumps(f.to_doc()) for f in facts]), b'],"y":',
+                     years_json, tail))
 
 
 _FACT_ID = b'{"id":'
@@ -122,16 +127,18 @@ def plain_parts(fact: Fact, years_json: bytes) -> tuple[bytes, bytes]:
 def fill_plain(parts: tuple[bytes, bytes], id_number: str, name: str, event_id: str, recorded_ms: int) -> bytes:
     """``encode_plain(id_number, name, (fact,), years_json)`` where ``parts`` is
     ``plain_parts(fact, years_json)`` and the fact has this event id and recorded time."""
-    return b"".join((PLAIN_START, orjson.dumps(id_number), b',"n":', orjson.dumps(name), b',"f":[', _FACT_ID,
-                     orjson.dumps(event_id), parts[0], b"%d" % recorded_ms, parts[1]))
+    return b"".join((plain_head(id_number, name), _FACT_ID, orjson.dumps(event_id), parts[0], b"%d" % recorded_ms,
+                     parts[1]))
 
 
 def split_plain(data: bytes, id_number: str, name: str, event_id: str, recorded_ms: int) -> tuple[bytes, bytes] | None:
     """``plain_parts`` read back from a plain state of one fact, ``data``, whose ID number, name
     and fact's event id and recorded time are these (``fill_plain`` of the parts gives ``data``
     again); None where ``data`` does not start so."""
-    head = b"".join((PLAIN_START, orjson.dumps(id_number), b',"n":', orjson.dumps(name), b',"f":[', _FACT_ID,
-                     orjson.dumps(event_id)))
+    return _split(data, b"".join((plain_head(id_number, name), _FACT_ID, orjson.dumps(event_id))), recorded_ms)
+
+
+def _split(data: bytes, head: bytes, recorded_ms: int) -> tuple[bytes, bytes] | None:
     if not data.startswith(head):
         return None
     marker = b',"o":%d' % recorded_ms  # a key's quote is never a string's (a string's are escaped)
@@ -139,6 +146,27 @@ def split_plain(data: bytes, id_number: str, name: str, event_id: str, recorded_
     if at < 0:
         return None
     return data[len(head):at + len(_RECORDED_ZERO) - 1], data[at + len(marker):]
+
+
+def read_plain(data: bytes, id_number: str, name: str) -> tuple[str, int, tuple[bytes, bytes]] | None:
+    """The event id, recorded time and ``plain_parts`` of a plain state's only fact, ``data``
+    being the state of this ID number and name; None where it is not one (another head or end,
+    more than one fact). Only the fact's document is parsed: a fact's document holds no list, so
+    it ends where the years start. What else the state holds is in the parts, which the caller
+    compares (``streams/runtime/remembered.py``: a shape's key)."""
+    head = plain_head(id_number, name)
+    end = data.find(b'],"y":', len(head)) if data.startswith(head) and data.endswith(PLAIN_END) else -1
+    if end < 0:
+        return None
+    try:
+        fact = orjson.loads(memoryview(data)[len(head):end])
+    except orjson.JSONDecodeError:
+        return None  # (two facts, or more)
+    event_id, recorded_ms = (fact.get("id"), fact.get("o")) if type(fact) is dict else (None, None)
+    if type(event_id) is not str or type(recorded_ms) is not int:
+        return None
+    parts = _split(data, b"".join((head, _FACT_ID, orjson.dumps(event_id))), recorded_ms)
+    return None if parts is None else (event_id, recorded_ms, parts)
 
 
 def second_parts(first: Fact, second: Fact, years_json: bytes) -> tuple[bytes, bytes, bytes, bytes]:
@@ -154,9 +182,8 @@ def fill_second(parts: tuple[bytes, bytes, bytes, bytes], id_number: str, name: 
     """``encode_plain(id_number, name, (first, second), years_json)`` where ``parts`` is
     ``second_parts(first, second, years_json)`` and the facts have these event ids and recorded
     times."""
-    return b"".join((PLAIN_START, orjson.dumps(id_number), b',"n":', orjson.dumps(name), b',"f":[', _FACT_ID,
-                     orjson.dumps(first_id), parts[0], b"%d" % first_ms, parts[1], orjson.dumps(second_id),
-                     parts[2], b"%d" % second_ms, parts[3]))
+    return b"".join((plain_head(id_number, name), _FACT_ID, orjson.dumps(first_id), parts[0], b"%d" % first_ms,
+                     parts[1], orjson.dumps(second_id), parts[2], b"%d" % second_ms, parts[3]))
 
 
 def plain_newcomer(data: bytes) -> tuple[str, str, Fact] | None:

@@ -155,12 +155,12 @@ class LedgerKeeper:
         return add
 
     def remembered_lines(self, partition: int, key: bytes, id_number: str, name: str, person: bytes,
-                         lines: dict[int, LedgerLine]) -> dict[bytes, Out]:
+                         lines: dict[int, LedgerLine], change: Totals) -> dict[bytes, Out]:
         """``note_known``'s records of a memo's lines, encoded now, for a remembered newcomer
         written from bytes (``handlers.remembered_identity``; ``person``: its ID number and
         name as Avro strings); ``add_remembered`` adds them. None of it when the ledger is off,
-        nor the clock read when there is no line (as ``note_known``: a newcomer's totals are its lines')."""
-        if not self.enabled or not lines:
+        nor the clock read when neither line nor totals' change (as ``note_known``)."""
+        if not self.enabled or not (lines or change):
             return {}
         return self._from_templates(partition, key, id_number, name, lines, self.clock(), person)
 

@@ -23,7 +23,7 @@ key the memo knows is kept, holding the memo's entry and:
 A second identity of a person held as such a newcomer (``Newcomers.apply_second``: about one
 person in seven of a province's batch) is taken the same way (``second``) when the memo
 remembers its pair: its *shape* is the held state's bytes less the person's identifiers
-(``state_codec.split_plain``: the first fact and the key's years), the command's, the birth-date
+(``state_codec.read_plain``: the first fact and the key's years), the command's, the birth-date
 part, the years opened and how the two facts' recorded times and event ids compare (the pair's
 key); it holds the pair's entry, its fee standards' templates and the two-fact state's
 (``state_codec.second_parts``). The state is read with one JSON parse and checked to be a
@@ -59,12 +59,11 @@ from streams.domain.person import MAX_MS, MIN_MS, recorded_of_ms
 from streams.domain.policy.spec import PolicyBook
 from streams.domain.state_codec import (
     PLAIN_END,
-    PLAIN_START,
     encode_plain,
     fill_second,
     plain_parts,
+    read_plain,
     second_parts,
-    split_plain,
 )
 from streams.runtime import wire
 from streams.runtime.emit import Out
@@ -134,30 +133,14 @@ class Remembered:
         """The shape of a second identity's packed command ``value`` for a person whose state is
         ``stored`` (a newcomer's, as the memo leaves one), with the ID number, name, the first
         fact's event id and recorded time and the second's; None for the rules' way."""
-        if not stored.endswith(PLAIN_END):
-            return None
         read = self._read(value, book)
         if read is None:
             return None
         fields, event_id, id_number, name, recorded, born = read
-        # the first fact's document alone (its event id and time): the state's head is the
-        # command's ID number and name, and a fact's document holds no list, so its end is the
-        # years' start. What else the state holds is in its parts, the shape's key: the memo
-        # checked the state of the first person of the shape to be a newcomer's as it leaves one
-        head = b"".join((PLAIN_START, orjson.dumps(id_number), b',"n":', orjson.dumps(name), b',"f":['))
-        end = stored.find(b'],"y":', len(head)) if stored.startswith(head) else -1
-        if end < 0:
+        first = read_plain(stored, id_number, name)  # the held state's first fact's id and time, and its parts
+        if first is None:
             return None
-        try:
-            first = orjson.loads(memoryview(stored)[len(head):end])
-        except orjson.JSONDecodeError:
-            return None  # (two facts, or more)
-        first_id, first_ms = (first.get("id"), first.get("o")) if type(first) is dict else (None, None)
-        if type(first_id) is not str or type(first_ms) is not int:
-            return None
-        parts = split_plain(stored, id_number, name, first_id, first_ms)
-        if parts is None:
-            return None
+        first_id, first_ms, parts = first
         key = (parts, fields, born, tuple(sorted(opened.items())) if opened else (),
                (recorded > first_ms) - (recorded < first_ms), (event_id > first_id) - (event_id < first_id))
         shape = self._seconds.get(key, _UNSEEN)
@@ -210,12 +193,10 @@ class Remembered:
             return None
         found = self.newcomers.remembered_second(ev, stored, book, opened)
         if found is None:  # not known yet: not asked again until the memo has learnt something
-            if len(self._seconds) >= self.newcomers.entries:
-                self._seconds.clear()
-            self._seconds[key] = self.newcomers.learnt
+            self._keep(self._seconds, key, self.newcomers.learnt)
             return None
         first, fact, pair = found
-        standards = self._templates(pair.standards) if pair.tail == PLAIN_END else None
+        standards = self._templates(pair.effects) if pair.tail == PLAIN_END else None
         parts = second_parts(first, fact, pair.years_json)
         if standards is None or fill_second(parts, ev.id_number, ev.name, first.event_id, first.recorded_ms,
                                             fact.event_id, fact.recorded_ms) != \
@@ -223,9 +204,7 @@ class Remembered:
             shape = None  # (a pair the decoded way writes, whoever it is)
         else:
             shape = SecondShape(pair, parts, standards)
-        if len(self._seconds) >= self.newcomers.entries:
-            self._seconds.clear()
-        self._seconds[key] = shape
+        self._keep(self._seconds, key, shape)
         return shape
 
     def _learn(self, key: tuple[Any, ...], value: bytes, book: PolicyBook,
@@ -241,15 +220,19 @@ class Remembered:
             return None
         fact, known = found
         shape = self._shape(known, fact)
-        if len(self._shapes) >= self.newcomers.entries:
-            self._shapes.clear()
-        self._shapes[key] = shape
+        self._keep(self._shapes, key, shape)
         return shape
+
+    def _keep(self, cache: dict[tuple[Any, ...], Any], key: tuple[Any, ...], value: Any) -> None:
+        """Into one of the caches, at most ``newcomers.entries`` (emptied when full, as the memo is)."""
+        if len(cache) >= self.newcomers.entries:
+            cache.clear()
+        cache[key] = value
 
     def _shape(self, known: Known, fact: Any) -> Shape | None:
         if known.tail != PLAIN_END:  # the state holds more than its fact and years: the decoded way writes it
             return None
-        standards = self._templates(known.standards)
+        standards = self._templates(known.effects)
         return None if standards is None else Shape(known, plain_parts(fact, known.years_json), standards)
 
     def _templates(self, effects: Any) -> tuple[_Standard, ...] | None:
