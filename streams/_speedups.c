@@ -1,13 +1,17 @@
-/* streams._speedups: two functions of the hot path written in C (issue #25, part 2).
+/* streams._speedups: functions of the hot path written in C (issue #25, part 2).
  *
- * The Python in streams/runtime/partitioning.py and streams/domain/ids.py is the source of the
- * rules; this is a fast path held to it by differential property tests
- * (tests/unit/streams/test_speedups.py):
+ * The Python in streams/runtime/partitioning.py, streams/domain/ids.py, streams/runtime/wire.py
+ * and streams/runtime/remembered.py is the source of the rules and the bytes; this is a fast path
+ * held to it by differential property tests (tests/unit/streams/test_speedups.py,
+ * tests/unit/streams/runtime/test_remembered.py):
  *
  * - murmur2(key): Kafka's default partitioner's hash, the same value as the Python function;
  * - id18(raw): the resident ID number as normalize_id returns it, for the common case only (18
  *   characters, no blank, every check passed); anything else returns None and the Python
  *   says what is wrong with it. So every rejection's reason and text still come from Python.
+ * - identity_command(shape, data, source): the intake's common department record as its command;
+ * - identity_fields(command), newcomer_records(...): a remembered newcomer's command read and
+ *   its records (fee standards, ledger lines, state) put together from the memo's templates.
  *
  * Built by setup.py as an optional extension: without a C compiler the Python runs alone
  * (ZHUCAN_NATIVE=0 also chooses it; `zhucan bench` says which ran).
@@ -531,6 +535,286 @@ identity_command(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     return result;
 }
 
+/* ---- a remembered newcomer (streams/runtime/remembered.py) ---------------------------------- */
+
+/* One element of a packed command's JSON array as orjson writes it: a string with nothing
+ * escaped (valid UTF-8, no control character, quote or backslash), an integer in its shortest
+ * form that fits 18 digits, true, false or null. Anything else (a float, an escape, a list, a
+ * blank): 0, and the caller declines. `kind`: 's', 'i', 't', 'f' or 'n'; `raw`: the element's
+ * bytes (a string's with its quotes), `text`: a string's inside, `value`: an integer's. */
+static int
+read_element(const unsigned char **at, const unsigned char *end, char *kind, Text *raw, Text *text, int64_t *value)
+{
+    const unsigned char *p = *at, *start = p;
+    if (p >= end)
+        return 0;
+    if (*p == '"') {
+        const unsigned char *s = ++p;
+        while (p < end && *p != '"') {
+            if (*p < 0x20 || *p == '\\')
+                return 0;
+            p++;
+        }
+        if (p >= end || !utf8_valid(s, p - s))
+            return 0;
+        text->p = s;
+        text->n = p - s;
+        p++;
+        *kind = 's';
+    } else if (*p == '-' || (*p >= '0' && *p <= '9')) {
+        int negative = *p == '-';
+        if (negative)
+            p++;
+        const unsigned char *digits = p;
+        uint64_t u = 0;
+        while (p < end && *p >= '0' && *p <= '9' && p - digits < 19)
+            u = u * 10 + (uint64_t)(*p++ - '0');
+        Py_ssize_t n = p - digits;
+        /* orjson's own form only: no leading zero, no "-0", no fraction or exponent after it */
+        if (n == 0 || n > 18 || (n > 1 && digits[0] == '0') || (negative && u == 0))
+            return 0;
+        if (p < end && (*p == '.' || *p == 'e' || *p == 'E' || (*p >= '0' && *p <= '9')))
+            return 0;
+        *value = negative ? -(int64_t)u : (int64_t)u;
+        *kind = 'i';
+    } else if (end - p >= 4 && memcmp(p, "true", 4) == 0) {
+        p += 4;
+        *kind = 't';
+    } else if (end - p >= 5 && memcmp(p, "false", 5) == 0) {
+        p += 5;
+        *kind = 'f';
+    } else if (end - p >= 4 && memcmp(p, "null", 4) == 0) {
+        p += 4;
+        *kind = 'n';
+    } else
+        return 0;
+    raw->p = start;
+    raw->n = p - start;
+    *at = p;
+    return 1;
+}
+
+#define IDENTITY_FIELDS 13
+static const int KEY_FIELDS[] = {1, 2, 5, 6, 7, 9, 10, 12}; /* all but the person's identifiers */
+static const int64_t MIN_MS = -62135596800000LL, MAX_MS = 253402300799999LL;
+
+/* identity_fields(data): what Remembered._read reads of a packed identity command
+ * (wire.pack_identity's "ZI\x01" and JSON array of 13): (the JSON of its fields but the
+ * person's identifiers, orjson's bytes of that tuple; the event id, ID number and name; the
+ * occurrence's epoch milliseconds), for a command orjson wrote whose identifiers are strings and
+ * whose time is an integer the datetime holds; None for anything else (the Python then reads
+ * it, or leaves it to the rules). Held to the Python by tests/unit/streams/test_speedups.py. */
+static PyObject *
+identity_fields(PyObject *self, PyObject *arg)
+{
+    if (!PyBytes_Check(arg))
+        Py_RETURN_NONE;
+    const unsigned char *p = (const unsigned char *)PyBytes_AS_STRING(arg);
+    const unsigned char *end = p + PyBytes_GET_SIZE(arg);
+    if (end - p < 5 || memcmp(p, "ZI\x01[", 4) != 0)
+        Py_RETURN_NONE;
+    p += 4;
+    char kind[IDENTITY_FIELDS];
+    Text raw[IDENTITY_FIELDS], text[IDENTITY_FIELDS];
+    int64_t value[IDENTITY_FIELDS];
+    for (int i = 0; i < IDENTITY_FIELDS; i++) {
+        if (i > 0) {
+            if (p >= end || *p != ',')
+                Py_RETURN_NONE;
+            p++;
+        }
+        if (!read_element(&p, end, &kind[i], &raw[i], &text[i], &value[i]))
+            Py_RETURN_NONE;
+    }
+    if (end - p != 1 || *p != ']')
+        Py_RETURN_NONE;
+    if (kind[0] != 's' || kind[3] != 's' || kind[4] != 's' || kind[8] != 'i' || value[8] < MIN_MS
+        || value[8] > MAX_MS)
+        Py_RETURN_NONE;
+    Py_ssize_t size = 2;
+    for (size_t k = 0; k < sizeof KEY_FIELDS / sizeof KEY_FIELDS[0]; k++)
+        size += raw[KEY_FIELDS[k]].n + (k > 0);
+    PyObject *fields = PyBytes_FromStringAndSize(NULL, size);
+    if (fields == NULL)
+        return NULL;
+    Json j = {PyBytes_AS_STRING(fields)};
+    *j.p++ = '[';
+    for (size_t k = 0; k < sizeof KEY_FIELDS / sizeof KEY_FIELDS[0]; k++) {
+        if (k > 0)
+            *j.p++ = ',';
+        put(&j, raw[KEY_FIELDS[k]].p, raw[KEY_FIELDS[k]].n);
+    }
+    *j.p++ = ']';
+    return Py_BuildValue("(Ns#s#s#L)", fields, (const char *)text[0].p, text[0].n, (const char *)text[3].p,
+                         text[3].n, (const char *)text[4].p, text[4].n, (long long)value[8]);
+}
+
+/* Avro's zigzag varint of v into out (at most 10 bytes): how many. */
+static int
+zigzag(int64_t v, unsigned char *out)
+{
+    uint64_t z = ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
+    int n = 0;
+    while (z >= 0x80) {
+        out[n++] = (unsigned char)(z | 0x80);
+        z >>= 7;
+    }
+    out[n++] = (unsigned char)z;
+    return n;
+}
+
+typedef struct {
+    const char *p;
+    Py_ssize_t n;
+} Part;
+
+/* The bytes of `parts` (NULL parts skipped) as one bytes object. */
+static PyObject *
+joined(const Part *parts, int count)
+{
+    Py_ssize_t size = 0;
+    for (int i = 0; i < count; i++)
+        size += parts[i].n;
+    PyObject *out = PyBytes_FromStringAndSize(NULL, size);
+    if (out == NULL)
+        return NULL;
+    char *w = PyBytes_AS_STRING(out);
+    for (int i = 0; i < count; i++) {
+        memcpy(w, parts[i].p, (size_t)parts[i].n);
+        w += parts[i].n;
+    }
+    return out;
+}
+
+static int
+bytes_part(PyObject *o, Part *part)
+{
+    if (!PyBytes_Check(o))
+        return 0;
+    part->p = PyBytes_AS_STRING(o);
+    part->n = PyBytes_GET_SIZE(o);
+    return 1;
+}
+
+/* A str's UTF-8, orjson writing it as it is (no escape); 0 otherwise (no exception left). */
+static int
+plain_text(PyObject *o, Part *part)
+{
+    if (!PyUnicode_Check(o))
+        return 0;
+    part->p = PyUnicode_AsUTF8AndSize(o, &part->n);
+    if (part->p == NULL) {
+        PyErr_Clear();
+        return 0;
+    }
+    Text t = {(const unsigned char *)part->p, part->n};
+    return json_plain(t);
+}
+
+static int
+as_long(PyObject *o, int64_t *v)
+{
+    if (!PyLong_CheckExact(o))
+        return 0;
+    int overflow;
+    long long x = PyLong_AsLongLongAndOverflow(o, &overflow);
+    if (overflow || (x == -1 && PyErr_Occurred())) {
+        PyErr_Clear();
+        return 0;
+    }
+    *v = x;
+    return 1;
+}
+
+/* newcomer_records(fees, lines, state, head, id_number, name, event_id, recorded_ms, now, line_now):
+ * a remembered newcomer's records, as Remembered.standards, LedgerKeeper.remembered_lines and
+ * state_codec.fill_plain put them together from the same templates (held to them byte for byte
+ * by tests/unit/streams/runtime/test_remembered.py):
+ *   fees: ((header, message id suffix, middle, tail), ...) -> header + string(head + suffix) +
+ *         string(id_number) + string(name) + middle + long(now) + tail;
+ *   lines: ((header, middle, tail), ...) -> header + string(id_number) + string(name) + middle +
+ *         long(line_now) + tail;
+ *   state: (start, before, after) -> start + "id_number" + ,"n": + "name" + ,"f":[{"id": +
+ *         "event_id" + before + recorded_ms + after;
+ * as (the fee standards' values, the lines' values, the state's bytes); None where a string would
+ * be escaped in JSON (the Python then writes it) or an argument is not of these types. */
+static PyObject *
+newcomer_records(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 10) {
+        PyErr_SetString(PyExc_TypeError, "newcomer_records(fees, lines, state, head, id_number, name, event_id, "
+                                         "recorded_ms, now, line_now)");
+        return NULL;
+    }
+    PyObject *fees = args[0], *lines = args[1], *state = args[2];
+    Part head, id, name, event, st[3];
+    int64_t recorded, now, line_now;
+    if (!PyTuple_Check(fees) || !PyTuple_Check(lines) || !PyTuple_Check(state) || PyTuple_GET_SIZE(state) != 3
+        || !bytes_part(args[3], &head) || !plain_text(args[4], &id) || !plain_text(args[5], &name)
+        || !plain_text(args[6], &event) || !as_long(args[7], &recorded) || !as_long(args[8], &now)
+        || !as_long(args[9], &line_now))
+        Py_RETURN_NONE;
+    for (int i = 0; i < 3; i++)
+        if (!bytes_part(PyTuple_GET_ITEM(state, i), &st[i]))
+            Py_RETURN_NONE;
+    unsigned char id_len[10], name_len[10], stamp[10], line_stamp[10];
+    Part id_string[2] = {{(const char *)id_len, zigzag(id.n, id_len)}, id};
+    Part name_string[2] = {{(const char *)name_len, zigzag(name.n, name_len)}, name};
+    Part time_part = {(const char *)stamp, zigzag(now, stamp)};
+    Part line_time = {(const char *)line_stamp, zigzag(line_now, line_stamp)};
+    Py_ssize_t n_fees = PyTuple_GET_SIZE(fees), n_lines = PyTuple_GET_SIZE(lines);
+    PyObject *fee_values = PyTuple_New(n_fees), *line_values = PyTuple_New(n_lines), *result = NULL;
+    if (fee_values == NULL || line_values == NULL)
+        goto done;
+    for (Py_ssize_t i = 0; i < n_fees; i++) {
+        PyObject *t = PyTuple_GET_ITEM(fees, i);
+        Part header, suffix, middle, tail;
+        if (!PyTuple_Check(t) || PyTuple_GET_SIZE(t) != 4 || !bytes_part(PyTuple_GET_ITEM(t, 0), &header)
+            || !bytes_part(PyTuple_GET_ITEM(t, 1), &suffix) || !bytes_part(PyTuple_GET_ITEM(t, 2), &middle)
+            || !bytes_part(PyTuple_GET_ITEM(t, 3), &tail)) {
+            result = Py_None;
+            goto done;
+        }
+        unsigned char message_len[10];
+        Part parts[] = {header, {(const char *)message_len, zigzag(head.n + suffix.n, message_len)}, head, suffix,
+                        id_string[0], id_string[1], name_string[0], name_string[1], middle, time_part, tail};
+        PyObject *v = joined(parts, (int)(sizeof parts / sizeof parts[0]));
+        if (v == NULL)
+            goto done;
+        PyTuple_SET_ITEM(fee_values, i, v);
+    }
+    for (Py_ssize_t i = 0; i < n_lines; i++) {
+        PyObject *t = PyTuple_GET_ITEM(lines, i);
+        Part header, middle, tail;
+        if (!PyTuple_Check(t) || PyTuple_GET_SIZE(t) != 3 || !bytes_part(PyTuple_GET_ITEM(t, 0), &header)
+            || !bytes_part(PyTuple_GET_ITEM(t, 1), &middle) || !bytes_part(PyTuple_GET_ITEM(t, 2), &tail)) {
+            result = Py_None;
+            goto done;
+        }
+        Part parts[] = {header, id_string[0], id_string[1], name_string[0], name_string[1], middle, line_time, tail};
+        PyObject *v = joined(parts, (int)(sizeof parts / sizeof parts[0]));
+        if (v == NULL)
+            goto done;
+        PyTuple_SET_ITEM(line_values, i, v);
+    }
+    {
+        char digits[24];
+        int n_digits = snprintf(digits, sizeof digits, "%lld", (long long)recorded);
+        Part parts[] = {st[0], {"\"", 1}, id, {"\",\"n\":\"", 7}, name, {"\",\"f\":[{\"id\":\"", 14}, event, {"\"", 1},
+                        st[1], {digits, n_digits}, st[2]};
+        PyObject *stored = joined(parts, (int)(sizeof parts / sizeof parts[0]));
+        if (stored != NULL)
+            result = PyTuple_Pack(3, fee_values, line_values, stored);
+        Py_XDECREF(stored);
+    }
+done:
+    Py_XDECREF(fee_values);
+    Py_XDECREF(line_values);
+    if (result == Py_None)
+        Py_RETURN_NONE;
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"murmur2", murmur2, METH_O, "Kafka's murmur2 of a bytes key (unsigned 32 bits)."},
     {"id18", id18, METH_O,
@@ -539,6 +823,10 @@ static PyMethodDef methods[] = {
      "identity_shape(header, sources, changes, categories, living, reporters): what identity_command needs."},
     {"identity_command", (PyCFunction)(void (*)(void))identity_command, METH_FASTCALL,
      "identity_command(shape, data, source): (ID number, command) of a valid common record, else None."},
+    {"identity_fields", identity_fields, METH_O,
+     "identity_fields(command): (key fields' JSON, event id, ID number, name, ms) of a packed identity, else None."},
+    {"newcomer_records", (PyCFunction)(void (*)(void))newcomer_records, METH_FASTCALL,
+     "newcomer_records(fees, lines, state, head, id_number, name, event_id, recorded_ms, now, line_now)."},
     {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "streams._speedups", NULL, -1, methods};

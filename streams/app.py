@@ -131,12 +131,12 @@ def _context(app: faust.App, settings: Settings, book: PolicyBook, codec: Codec)
         await seek_partition(app, topic, partition, offset)
 
     publisher, newcomers = Publisher(t, codec), Newcomers(settings.tuning.person_memo_entries)
+    ledger = LedgerKeeper(t, codec, store, now_ms, enabled=not Faults.parse(settings.faults).no_ledger)
     ctx = StageContext(
         settings=settings, codec=codec, book=book, topics=t, departments=settings.registry,
         secret=settings.secret_bytes, emitter=emitter, send=emitter.emit, publisher=publisher, store=store,
         opened=OpenedYears(store), metrics=metrics, commands=CommandLog(settings, reader, seek, metrics),
-        ledger=LedgerKeeper(t, codec, store, now_ms, enabled=not Faults.parse(settings.faults).no_ledger),
-        newcomers=newcomers, remembered=Remembered(newcomers, publisher, settings.registry),
+        ledger=ledger, newcomers=newcomers, remembered=Remembered(newcomers, publisher, settings.registry, ledger),
     )
     return ctx
 

@@ -141,12 +141,23 @@ def remembered_identity(ctx: StageContext, work: Work, key: bytes, value: bytes)
     if found is None:
         return False
     shape, event_id, id_number, name, recorded = found
-    person = avro_string(id_number) + avro_string(name)
-    outs = remembered.standards(shape, key, key.decode(), person, ctx.clock(), work.partition)
-    lines = ctx.ledger.remembered_lines(work.partition, key, id_number, name, person, shape.known.lines,
-                                        shape.known.totals)
-    _write_remembered(ctx, work, key, outs, shape.standards, lines, shape.known.totals,
-                      fill_plain(shape.state, id_number, name, event_id, recorded))
+    partition, now_ms, plan = work.partition, ctx.clock(), shape.plan
+    line_ms = ctx.ledger.clock() if plan is not None and plan.line_clock else 0
+    made = remembered.records(shape, key, id_number, name, event_id, recorded, now_ms, line_ms)
+    if made is not None:  # in C (``streams/_speedups.c``): the same records as below
+        assert plan is not None
+        fees, values, stored = made
+        topic = ctx.topics.ledger
+        outs = [Out(s.template.topic, key, v, home=partition) for s, v in zip(shape.standards, fees, strict=True)]
+        lines = {k: Out(topic, k, v, home=partition)
+                 for k, v in zip([key + suffix for suffix in plan.line_keys], values, strict=True)}
+    else:
+        person = avro_string(id_number) + avro_string(name)
+        outs = remembered.standards(shape, key, key.decode(), person, now_ms, partition)
+        lines = ctx.ledger.remembered_lines(partition, key, id_number, name, person, shape.known.lines,
+                                            shape.known.totals, line_ms if plan is not None else None)
+        stored = fill_plain(shape.state, id_number, name, event_id, recorded)
+    _write_remembered(ctx, work, key, outs, shape.standards, lines, shape.known.totals, stored)
     ctx.newcomers.hits += 1
     return True
 

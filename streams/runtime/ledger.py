@@ -155,14 +155,16 @@ class LedgerKeeper:
         return add
 
     def remembered_lines(self, partition: int, key: bytes, id_number: str, name: str, person: bytes,
-                         lines: dict[int, LedgerLine], change: Totals) -> dict[bytes, Out]:
+                         lines: dict[int, LedgerLine], change: Totals, now_ms: int | None = None) -> dict[bytes, Out]:
         """``note_known``'s records of a memo's lines, encoded now, for a remembered newcomer
         written from bytes (``handlers.remembered_identity``; ``person``: its ID number and
         name as Avro strings); ``add_remembered`` adds them. None of it when the ledger is off,
-        nor the clock read when neither line nor totals' change (as ``note_known``)."""
+        nor the clock read when neither line nor totals' change (as ``note_known``); ``now_ms``:
+        the clock's time read already for them."""
         if not self.enabled or not (lines or change):
             return {}
-        return self._from_templates(partition, key, id_number, name, lines, self.clock(), person)
+        return self._from_templates(partition, key, id_number, name, lines,
+                                    self.clock() if now_ms is None else now_ms, person)
 
     def add_remembered(self, partition: int, entries: dict[bytes, Out], change: Totals) -> None:
         """A memo's lines (encoded) and totals' change (the same object for every person of its

@@ -33,6 +33,12 @@ and name); anything else goes the rules' way.
 The fact's recorded time comes from the command's milliseconds without a datetime
 (``person.recorded_of_ms``: the same float the datetime's ``timestamp()`` gives).
 
+Where ``streams/_speedups.c`` is built, a newcomer's command is read (``identity_fields``) and
+its records put together (``newcomer_records``, from the shape's ``Plan``: the same templates as
+bytes) in C, each held to the Python here byte for byte (tests/unit/streams/test_speedups.py,
+test_remembered.py); a string JSON would escape, and any command the C is not sure of, goes the
+Python's way.
+
 It is a cache of the memo, not a second source: it is emptied whenever the memo forgets
 (``Newcomers.generation``), and whatever it is not sure of goes the rules' way (``None``): a
 command of another form, an identifier of another JSON type (``true`` is not 1 here: the shape
@@ -59,6 +65,7 @@ from streams.domain.person import MAX_MS, MIN_MS, recorded_of_ms
 from streams.domain.policy.spec import PolicyBook
 from streams.domain.state_codec import (
     PLAIN_END,
+    PLAIN_START,
     encode_plain,
     fill_second,
     plain_parts,
@@ -67,12 +74,34 @@ from streams.domain.state_codec import (
 )
 from streams.runtime import wire
 from streams.runtime.emit import Out
+from streams.runtime.ledger import LedgerKeeper
 from streams.runtime.publish import Publisher, Template
+from streams.runtime.speedups import C
 
 _PERSON = ("message_id", "id_number", "name")  # a fee standard's fields that name the person, in the schema's order
 _STAMP = "issued_at"
 _BORN = slice(6, 14)  # what the key's birth-date part reads of an ID number
 _UNSEEN: Any = object()  # a cache's "not there" (None is a value there)
+
+
+def identity_fields(value: bytes) -> tuple[bytes, str, str, str, int] | None:
+    """A packed identity command's fields but the person's identifiers (their JSON: ``true`` and 1
+    differ), its event id, ID number, name and occurrence's epoch milliseconds; None where it is
+    not a command of 13 fields with string identifiers and a time the datetime holds (the rules'
+    way then decodes it). ``streams/_speedups.c``'s ``identity_fields`` is the same in C."""
+    try:
+        f = orjson.loads(memoryview(value)[len(wire.IDENTITY):])
+    except orjson.JSONDecodeError:
+        return None
+    if type(f) is not list or len(f) != 13:
+        return None
+    event_id, id_number, name, occurred_ms = f[0], f[3], f[4], f[8]
+    if type(event_id) is not str or type(id_number) is not str or type(name) is not str \
+            or type(occurred_ms) is not int:
+        return None
+    if not MIN_MS <= occurred_ms <= MAX_MS:  # a time the datetime cannot hold: dead-lettered the rules' way
+        return None
+    return orjson.dumps((f[1], f[2], f[5], f[6], f[7], f[9], f[10], f[12])), event_id, id_number, name, occurred_ms
 
 
 class _Standard(NamedTuple):
@@ -83,12 +112,25 @@ class _Standard(NamedTuple):
     suffix: str
 
 
+class Plan(NamedTuple):
+    """A shape's records as ``streams/_speedups.c``'s ``newcomer_records`` puts them together: the
+    same templates as ``Remembered.standards``, ``LedgerKeeper.remembered_lines`` and
+    ``fill_plain`` use, as bytes (held to them byte for byte by test_remembered.py)."""
+
+    fees: tuple[tuple[bytes, bytes, bytes, bytes], ...]  # per fee standard: header, message id suffix, middle, tail
+    lines: tuple[tuple[bytes, bytes, bytes], ...]  # per ledger line: header, middle, tail
+    state: tuple[bytes, bytes, bytes]  # the state's start, then ``plain_parts``
+    line_keys: tuple[bytes, ...]  # each line's record key after the person key
+    line_clock: bool  # whether the ledger reads its clock for this person (as ``remembered_lines``)
+
+
 class Shape(NamedTuple):
     """What a known shape of command gives every person of it."""
 
     known: Known  # the memo's entry (its ledger lines, totals and years)
     state: tuple[bytes, bytes]  # ``plain_parts`` of the shape's fact and the key's years
     standards: tuple[_Standard, ...]
+    plan: Plan | None = None  # the same in C (None: not built, or a line the ledger encodes whole)
 
 
 class SecondShape(NamedTuple):
@@ -103,10 +145,12 @@ class SecondShape(NamedTuple):
 class Remembered:
     """Shapes of command whose newcomers the memo remembers (at most ``newcomers.entries``)."""
 
-    def __init__(self, newcomers: Newcomers, publisher: Publisher, departments: Departments) -> None:
+    def __init__(self, newcomers: Newcomers, publisher: Publisher, departments: Departments,
+                 ledger: LedgerKeeper | None = None) -> None:
         self.newcomers = newcomers
         self.publisher = publisher
         self.departments = departments
+        self.ledger = ledger  # its line templates, for a shape's ``Plan``
         self._shapes: dict[tuple[Any, ...], Shape | None] = {}
         # a pair's shape; None: one the decoded way writes; an int: not known to the memo when it
         # had learnt that many keys and pairs (``Newcomers.learnt``), asked again once it has more
@@ -162,23 +206,16 @@ class Remembered:
             self._seconds.clear()
             self._born.clear()
             self._generation = nc.generation
-        try:
-            f = orjson.loads(memoryview(value)[len(wire.IDENTITY):])
-        except orjson.JSONDecodeError:
-            return None
-        if type(f) is not list or len(f) != 13:
-            return None
-        event_id, id_number, name, occurred_ms = f[0], f[3], f[4], f[8]
-        if type(event_id) is not str or type(id_number) is not str or type(name) is not str \
-                or type(occurred_ms) is not int:
-            return None
-        if not MIN_MS <= occurred_ms <= MAX_MS:  # a time the datetime cannot hold: dead-lettered the rules' way
-            return None
+        read = C.identity_fields(value) if C is not None else None  # the common command, in C
+        if read is None:
+            read = identity_fields(value)
+            if read is None:
+                return None
+        fields, event_id, id_number, name, occurred_ms = read
         born_at = id_number[_BORN]
         born = self._born.get(born_at, _UNSEEN)
         if born is _UNSEEN:
             born = self._born[born_at] = nc.born_part(id_number)
-        fields = orjson.dumps((f[1], f[2], f[5], f[6], f[7], f[9], f[10], f[12]))
         return fields, event_id, id_number, name, recorded_of_ms(occurred_ms), born
 
     def _learn_second(self, key: tuple[Any, ...], value: bytes, stored: bytes, book: PolicyBook,
@@ -233,7 +270,39 @@ class Remembered:
         if known.tail != PLAIN_END:  # the state holds more than its fact and years: the decoded way writes it
             return None
         standards = self._templates(known.effects)
-        return None if standards is None else Shape(known, plain_parts(fact, known.years_json), standards)
+        if standards is None:
+            return None
+        parts = plain_parts(fact, known.years_json)
+        return Shape(known, parts, standards, self._plan(standards, known, parts))
+
+    def _plan(self, standards: tuple[_Standard, ...], known: Known, parts: tuple[bytes, bytes]) -> Plan | None:
+        """The shape's ``Plan``; None where the C is not built or a line has no template."""
+        ledger = self.ledger
+        if C is None or ledger is None:
+            return None
+        lines: list[tuple[bytes, bytes, bytes]] = []
+        keys: list[bytes] = []
+        clock = ledger.enabled and bool(known.lines or known.totals)  # as ``remembered_lines``
+        for year, line in known.lines.items() if clock else ():
+            t = ledger.template(year, line)
+            if t is None:
+                return None
+            lines.append((t.header, t.middle, t.tail))
+            keys.append(t.suffix)
+        fees = tuple((s.template.header, s.suffix.encode(), s.template.middle, s.template.tail) for s in standards)
+        return Plan(fees, tuple(lines), (PLAIN_START, *parts), tuple(keys), clock)
+
+    def records(self, shape: Shape, key: bytes, id_number: str, name: str, event_id: str, recorded: int,
+                now_ms: int, line_ms: int) -> tuple[tuple[bytes, ...], tuple[bytes, ...], bytes] | None:
+        """The values of the shape's fee standards and ledger lines and the state's bytes for
+        this person, by ``newcomer_records`` (the times: the clock's, and the ledger's when
+        ``Plan.line_clock``); None where the C does not write them (``standards``,
+        ``LedgerKeeper.remembered_lines`` and ``fill_plain`` then do, at the same times)."""
+        plan = shape.plan
+        if plan is None:
+            return None
+        return C.newcomer_records(plan.fees, plan.lines, plan.state, key[:32], id_number, name,  # type: ignore[union-attr]
+                                  event_id, recorded, now_ms, line_ms)
 
     def _templates(self, effects: Any) -> tuple[_Standard, ...] | None:
         """The fee standards' templates, or None where an effect is not one the templates write
@@ -260,4 +329,4 @@ class Remembered:
         return outs
 
 
-__all__ = ["Remembered", "SecondShape", "Shape"]
+__all__ = ["Plan", "Remembered", "SecondShape", "Shape", "identity_fields"]

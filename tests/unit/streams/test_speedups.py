@@ -1,13 +1,17 @@
 """streams/_speedups.c against the Python it shadows: murmur2 gives py_murmur2's hash for any
 key, id18 gives normalize_id's number or declines (None), and identity_command gives the
 intake's (ID number, command) of a department's record or declines, so that every rejection's
-reason and text still come from the Python (streams/runtime/speedups.py puts it in front)."""
+reason and text still come from the Python (streams/runtime/speedups.py puts it in front); and
+identity_fields reads a packed identity command as remembered.identity_fields does, or declines
+(newcomer_records: tests/unit/streams/runtime/test_remembered.py)."""
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from typing import Any
 
+import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -23,6 +27,7 @@ from streams.domain.ids import PROVINCES, check_char, normalize_id
 from streams.runtime import speedups as fast
 from streams.runtime import wire
 from streams.runtime.partitioning import py_murmur2
+from streams.runtime.remembered import identity_fields
 from streams.runtime.speedups import IdentityCommands
 from tests.fixtures import needs_c
 
@@ -294,3 +299,83 @@ def test_identity_command_on_the_sample_records_takes_what_the_python_takes():
     assert taken >= len(sample.events) // 2  # the common case is the C's (most of the valid sample)
     for source, data in sample.garbage:
         assert _COMMANDS.command(data, source) is None
+
+
+_JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2 ** 63), 2 ** 64 - 1) | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=8) | st.sampled_from(["CIVIL_AFFAIRS", "11010519491231002X", "张三", "a\"b", "\\", "-0"]),
+    lambda inner: st.lists(inner, max_size=2), max_leaves=3)
+
+
+_PLAIN_TEXT = st.text(st.characters(blacklist_characters='"\\', blacklist_categories=("Cc", "Cs")), max_size=8)
+_SIMPLE = st.none() | st.booleans() | st.integers(-(10 ** 18) + 1, 10 ** 18 - 1) | _PLAIN_TEXT
+
+
+def _identity_command(fields: list[Any]) -> bytes:
+    return wire.IDENTITY + orjson.dumps(fields)
+
+
+@st.composite
+def _commands(draw: Any) -> bytes:
+    """Packed identity commands as orjson writes them: half of them of the types the Python reads
+    (identifiers strings, the time an integer near the datetime's bounds), the others of any
+    JSON types and lengths; and their bytes changed: cut, blanks, escapes, other numbers' forms."""
+    if draw(st.booleans()):
+        fields = [draw(_SIMPLE) for _ in range(13)]
+        fields[8] = draw(st.integers(-62_135_596_800_001, 253_402_300_800_000) | st.sampled_from(
+            [-62_135_596_800_001, -62_135_596_800_000, 253_402_300_799_999, 253_402_300_800_000, 0]))
+        for i in (0, 3, 4):
+            fields[i] = draw(_PLAIN_TEXT | st.text(max_size=8))
+    else:
+        fields = [draw(st.text(max_size=6) | _JSON_VALUES) for _ in range(draw(st.sampled_from([13, 13, 10, 14])))]
+    data = _identity_command(fields)
+    how = draw(st.sampled_from(["as is"] * 9 + ["cut", "blank", "escape", "zeros", "exponent", "minus zero", "tail",
+                                                "long number", "time true", "time a float"]))
+    if how == "cut":
+        data = data[:draw(st.integers(0, len(data)))]
+    elif how == "blank":
+        at = draw(st.integers(3, len(data)))
+        data = data[:at] + b" " + data[at:]
+    elif how == "escape":
+        data = data.replace(b"a", b"\\u0061", 1)
+    elif how == "zeros":
+        data = data.replace(b",1", b",01", 1)
+    elif how == "exponent":
+        data = data.replace(b"0,", b"0e0,", 1)
+    elif how == "minus zero":
+        data = data.replace(b",0,", b",-0,", 1)
+    elif how in ("time true", "time a float") and len(fields) == 13:
+        fields[8] = True if how == "time true" else 1.5
+        data = _identity_command(fields)
+    elif how == "long number":
+        data = data.replace(b",", b"," + draw(st.sampled_from([b"1234567890123456789", b"-999999999999999999",
+                                                                b"99999999999999999999"])) + b",", 1)
+    elif how == "tail":
+        data += draw(st.sampled_from([b" ", b"\n", b",", b"]"]))
+    return data
+
+
+@needs_c
+@settings(max_examples=2000, deadline=None)
+@given(data=_commands())
+def test_identity_fields_is_the_pythons_or_declines(data):
+    """``identity_fields`` in C gives what ``remembered.identity_fields`` gives, or declines."""
+    got = speedups.identity_fields(data)
+    if got is not None:
+        assert got == identity_fields(data)
+
+
+@needs_c
+def test_identity_fields_takes_every_command_the_intake_packs():
+    """The seed regions' valid sample, packed by the Python and by the intake's C: every command
+    read in C (not one left to the Python), and the same as the Python reads it."""
+    sample = seed_regions("speedups")
+    taken = 0
+    for record in sample.events:
+        data = _CODEC.encode("IdentityEvent", record)
+        ident = check_identity(_CODEC.decode(data, expect="IdentityEvent")[1], SHIPPED, normalize_id)
+        commands = [wire.pack_identity(ident), *(c[1] for c in [_COMMANDS.command(data, str(record["source"]))] if c)]
+        for command in commands:
+            assert speedups.identity_fields(command) == identity_fields(command) is not None
+            taken += 1
+    assert taken > len(sample.events)

@@ -34,6 +34,7 @@ from streams.domain.state_codec import (
 from streams.domain.timeline import Fact
 from streams.runtime import wire
 from streams.settings import Settings
+from tests.fixtures import needs_c
 from tests.unit.streams.domain.test_newcomers import OPENED, newcomers, years_book
 
 SECRET = "remembered-test-secret"
@@ -453,3 +454,74 @@ def test_a_fee_standard_whose_log_line_or_counter_reads_the_person_is_not_writte
         assert shapes is not None and list(shapes._shapes.values()) == [None]  # learned as "the decoded way"
         nc = stage.app.ctx.newcomers
         assert (nc.misses, nc.hits) == (1, 3)  # the memo still remembers them, the decoded way
+
+
+_LEARNED: dict[str, Any] = {}
+
+
+def _learned() -> tuple[_Stage, list[Any]]:
+    """A stage whose memo learned a few shapes (fee standards, ledger lines, totals' changes), and
+    those shapes: built once for the tests below."""
+    if not _LEARNED:
+        import asyncio
+        import tempfile
+
+        from tests.unit.streams.domain.test_newcomers import _fact
+
+        tmp = Path(tempfile.mkdtemp(prefix="zhucan-learned-"))
+        stage = _Stage(tmp, remembered=True)
+        people = [_fact(name=n, category=c, student=s) for n in ("张三", "李四", "王五")
+                  for c, s in (("MINIMUM_LIVING", False), ("EXTREME_POVERTY", True), ("MONITORED_RELAPSE_RISK", False))]
+        asyncio.run(stage.take([(person_key(p.id_number, SECRET.encode()).encode(), _packed(p)) for p in people], 0, {}))
+        remembered = stage.app.ctx.remembered
+        assert remembered is not None
+        _LEARNED["stage"] = stage
+        _LEARNED["shapes"] = [s for s in remembered._shapes.values() if s is not None]
+    return _LEARNED["stage"], _LEARNED["shapes"]
+
+
+_ESCAPED = st.text(st.sampled_from(['"', "\\", "\n", "\x00", "\x1f", "\x7f", "\u2028", "é", "测", "😀", "a", "1"]),
+                   max_size=6)
+
+
+@needs_c
+@settings(max_examples=400, deadline=None)
+@given(st.one_of(st.text(max_size=20), _ESCAPED), st.one_of(st.text(max_size=12), _ESCAPED),
+       st.one_of(st.text(max_size=16), _ESCAPED), st.integers(-62_135_596_800_000, 253_402_300_799_999),
+       st.integers(0, 2 ** 62), st.integers(0, 2 ** 62), st.data())
+def test_a_newcomers_records_in_c_are_the_pythons(id_number, name, event_id, recorded, now, line_now, data):
+    """``Remembered.records`` (``newcomer_records`` in C) gives each learned shape's fee
+    standards, ledger lines and state exactly as ``standards``, ``remembered_lines`` and
+    ``fill_plain`` put them together, for any ID number, name and event id; it declines (None)
+    only where JSON escapes one of them (the Python then writes it)."""
+    stage, shapes = _learned()
+    assert shapes and all(s.plan is not None for s in shapes)
+    assert any(s.plan.lines for s in shapes) and any(s.plan.fees for s in shapes)
+    shape = data.draw(st.sampled_from(shapes))
+    remembered, ledger = stage.app.ctx.remembered, stage.app.ctx.ledger
+    key = person_key("110101199001011234", SECRET.encode()).encode()
+    made = remembered.records(shape, key, id_number, name, event_id, recorded, now, line_now)
+    plain = all(orjson.dumps(s) == b'"' + s.encode() + b'"' for s in (id_number, name, event_id))
+    if made is None:
+        assert not plain
+        return
+    person = avro_string(id_number) + avro_string(name)
+    fees = [o.value for o in remembered.standards(shape, key, key.decode(), person, now, 3)]
+    lines = ledger.remembered_lines(3, key, id_number, name, person, shape.known.lines, shape.known.totals, line_now)
+    assert made == (tuple(fees), tuple(o.value for o in lines.values()),
+                    fill_plain(shape.state, id_number, name, event_id, recorded))
+    assert [key + k for k in shape.plan.line_keys] == list(lines)
+
+
+@needs_c
+def test_a_newcomers_records_in_c_decline_what_python_cannot_encode():
+    """A lone surrogate (no UTF-8), a time beyond 64 bits, a template of another type: declined."""
+    stage, shapes = _learned()
+    remembered = stage.app.ctx.remembered
+    key = b"0" * 64
+    assert remembered.records(shapes[0], key, "11010", "\ud800", "e", 1, 2, 3) is None
+    assert remembered.records(shapes[0], key, "11010", "n", "e", 2 ** 64, 2, 3) is None
+    assert remembered.records(shapes[0], key, "11010", "n", "e", True, 2, 3) is None
+    plan = shapes[0].plan
+    spoiled = shapes[0]._replace(plan=plan._replace(state=(plan.state[0], "text", plan.state[2])))
+    assert remembered.records(spoiled, key, "11010", "n", "e", 1, 2, 3) is None
