@@ -11,7 +11,8 @@
  *   says what is wrong with it. So every rejection's reason and text still come from Python.
  * - identity_command(shape, data, source): the intake's common department record as its command;
  * - identity_fields(command), newcomer_records(...): a remembered newcomer's command read and
- *   its records (fee standards, ledger lines, state) put together from the memo's templates.
+ *   its records (fee standards, ledger lines, state) put together from the memo's templates;
+ * - pack_chunks(items, max_bytes), unpack(data): the batch records of zhucan.person-commands.
  *
  * Built by setup.py as an optional extension: without a C compiler the Python runs alone
  * (ZHUCAN_NATIVE=0 also chooses it; `zhucan bench` says which ran).
@@ -815,6 +816,130 @@ done:
     return result;
 }
 
+/* ---- batch records (streams/runtime/wire.py) ------------------------------------------------ */
+
+static const char BATCH_MAGIC[] = "ZB\x01";
+#define MAGIC_SIZE 3
+
+/* pack_chunks(items, max_bytes): wire.pack_chunks's batch records of `items` (a list of
+ * (key, command) bytes pairs), each within max_bytes but a single larger command; None where an
+ * item is not a pair of bytes or a length does not fit its field (the Python then says so). */
+static PyObject *
+pack_chunks(PyObject *self, PyObject *args)
+{
+    PyObject *items;
+    Py_ssize_t max_bytes;
+    if (!PyArg_ParseTuple(args, "On", &items, &max_bytes))
+        return NULL;
+    if (!PyList_Check(items))
+        Py_RETURN_NONE;
+    Py_ssize_t n = PyList_GET_SIZE(items);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *t = PyList_GET_ITEM(items, i);
+        if (!PyTuple_Check(t) || PyTuple_GET_SIZE(t) != 2 || !PyBytes_Check(PyTuple_GET_ITEM(t, 0))
+            || !PyBytes_Check(PyTuple_GET_ITEM(t, 1)) || PyBytes_GET_SIZE(PyTuple_GET_ITEM(t, 0)) > 0xFFFF
+            || (uint64_t)PyBytes_GET_SIZE(PyTuple_GET_ITEM(t, 1)) > 0xFFFFFFFFu)
+            Py_RETURN_NONE;
+    }
+    PyObject *out = PyList_New(0);
+    if (out == NULL)
+        return NULL;
+    Py_ssize_t first = 0;
+    while (first < n) {
+        /* the items of this record: as the Python takes them, a record holds at least one */
+        Py_ssize_t size = MAGIC_SIZE, last = first;
+        while (last < n) {
+            PyObject *t = PyList_GET_ITEM(items, last);
+            Py_ssize_t need = 6 + PyBytes_GET_SIZE(PyTuple_GET_ITEM(t, 0)) + PyBytes_GET_SIZE(PyTuple_GET_ITEM(t, 1));
+            if (size + need > max_bytes && last > first)
+                break;
+            size += need;
+            last++;
+        }
+        PyObject *record = PyBytes_FromStringAndSize(NULL, size);
+        if (record == NULL) {
+            Py_DECREF(out);
+            return NULL;
+        }
+        unsigned char *w = (unsigned char *)PyBytes_AS_STRING(record);
+        memcpy(w, BATCH_MAGIC, MAGIC_SIZE);
+        w += MAGIC_SIZE;
+        for (Py_ssize_t i = first; i < last; i++) {
+            PyObject *t = PyList_GET_ITEM(items, i);
+            PyObject *key = PyTuple_GET_ITEM(t, 0), *value = PyTuple_GET_ITEM(t, 1);
+            Py_ssize_t k = PyBytes_GET_SIZE(key), v = PyBytes_GET_SIZE(value);
+            *w++ = (unsigned char)(k >> 8);
+            *w++ = (unsigned char)k;
+            memcpy(w, PyBytes_AS_STRING(key), (size_t)k);
+            w += k;
+            *w++ = (unsigned char)((uint64_t)v >> 24);
+            *w++ = (unsigned char)(v >> 16);
+            *w++ = (unsigned char)(v >> 8);
+            *w++ = (unsigned char)v;
+            memcpy(w, PyBytes_AS_STRING(value), (size_t)v);
+            w += v;
+        }
+        int failed = PyList_Append(out, record);
+        Py_DECREF(record);
+        if (failed) {
+            Py_DECREF(out);
+            return NULL;
+        }
+        first = last;
+    }
+    return out;
+}
+
+/* unpack(data): the (key, command) pairs of a batch record, as list(wire.unpack(key, data))
+ * gives them; None for a record that is not a batch (no magic) or is cut or malformed (the
+ * Python then says how). */
+static PyObject *
+unpack(PyObject *self, PyObject *arg)
+{
+    if (!PyBytes_Check(arg))
+        Py_RETURN_NONE;
+    const unsigned char *data = (const unsigned char *)PyBytes_AS_STRING(arg);
+    Py_ssize_t end = PyBytes_GET_SIZE(arg), pos = MAGIC_SIZE;
+    if (end < MAGIC_SIZE || memcmp(data, BATCH_MAGIC, MAGIC_SIZE) != 0)
+        Py_RETURN_NONE;
+    Py_ssize_t count = 0;
+    while (pos < end) { /* checked first: nothing is built for a record that is not whole */
+        if (pos + 2 > end)
+            Py_RETURN_NONE;
+        Py_ssize_t k = ((Py_ssize_t)data[pos] << 8) | data[pos + 1];
+        pos += 2 + k;
+        if (pos + 4 > end)
+            Py_RETURN_NONE;
+        uint64_t v = ((uint64_t)data[pos] << 24) | ((uint64_t)data[pos + 1] << 16) | ((uint64_t)data[pos + 2] << 8)
+                     | data[pos + 3];
+        pos += 4;
+        if (v > (uint64_t)(end - pos))
+            Py_RETURN_NONE;
+        pos += (Py_ssize_t)v;
+        count++;
+    }
+    PyObject *out = PyList_New(count);
+    if (out == NULL)
+        return NULL;
+    pos = MAGIC_SIZE;
+    for (Py_ssize_t i = 0; i < count; i++) {
+        Py_ssize_t k = ((Py_ssize_t)data[pos] << 8) | data[pos + 1];
+        const char *key = (const char *)data + pos + 2;
+        pos += 2 + k;
+        Py_ssize_t v = (Py_ssize_t)(((uint64_t)data[pos] << 24) | ((uint64_t)data[pos + 1] << 16)
+                                    | ((uint64_t)data[pos + 2] << 8) | data[pos + 3]);
+        pos += 4;
+        PyObject *pair = Py_BuildValue("(y#y#)", key, k, (const char *)data + pos, v);
+        if (pair == NULL) {
+            Py_DECREF(out);
+            return NULL;
+        }
+        PyList_SET_ITEM(out, i, pair);
+        pos += v;
+    }
+    return out;
+}
+
 static PyMethodDef methods[] = {
     {"murmur2", murmur2, METH_O, "Kafka's murmur2 of a bytes key (unsigned 32 bits)."},
     {"id18", id18, METH_O,
@@ -827,6 +952,8 @@ static PyMethodDef methods[] = {
      "identity_fields(command): (key fields' JSON, event id, ID number, name, ms) of a packed identity, else None."},
     {"newcomer_records", (PyCFunction)(void (*)(void))newcomer_records, METH_FASTCALL,
      "newcomer_records(fees, lines, state, head, id_number, name, event_id, recorded_ms, now, line_now)."},
+    {"pack_chunks", pack_chunks, METH_VARARGS, "pack_chunks(items, max_bytes): wire.pack_chunks's records, else None."},
+    {"unpack", unpack, METH_O, "unpack(data): a batch record's (key, command) pairs, else None."},
     {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "streams._speedups", NULL, -1, methods};

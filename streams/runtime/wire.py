@@ -31,6 +31,7 @@ import orjson
 
 from schemas.codec import Codec
 from schemas.exceptions import DecodeError
+from schemas.native import load
 from streams.domain.commands import (
     ORDERS,
     ApplyIdentity,
@@ -56,6 +57,7 @@ CLAIM = b"ZC\x01"
 OTHER = b"ZO\x01"
 LEDGER = b"ZL\x01"
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_C = load("streams._speedups")  # pack_chunks and unpack in C, held to the Python below (test_wire.py)
 _MS = dt.timedelta(milliseconds=1)
 _HEAD = struct.Struct(">H")
 _LEN = struct.Struct(">I")
@@ -73,6 +75,12 @@ def pack(items: Sequence[tuple[bytes, bytes]]) -> bytes:
 
 
 def pack_chunks(items: Sequence[tuple[bytes, bytes]], max_bytes: int) -> list[bytes]:
+    """``py_pack_chunks``, in C where it is built (the Python for anything the C declines)."""
+    packed = _C.pack_chunks(items, max_bytes) if _C is not None else None
+    return packed if packed is not None else py_pack_chunks(items, max_bytes)
+
+
+def py_pack_chunks(items: Sequence[tuple[bytes, bytes]], max_bytes: int) -> list[bytes]:
     """``items`` packed into as few batch records as keep each within ``max_bytes`` (in order).
 
     A single command larger than ``max_bytes`` still gets a record of its own."""
@@ -89,6 +97,13 @@ def pack_chunks(items: Sequence[tuple[bytes, bytes]], max_bytes: int) -> list[by
     if len(parts) > 1:
         out.append(b"".join(parts))
     return out
+
+
+def commands_of(record_key: bytes | None, data: bytes) -> list[tuple[bytes, bytes]]:
+    """``list(unpack(record_key, data))``: a whole batch record in C where it is built; a single
+    command, and any record the C declines (cut or malformed: ``BatchFormatError``), by ``unpack``."""
+    pairs = _C.unpack(data) if _C is not None else None
+    return pairs if pairs is not None else list(unpack(record_key, data))
 
 
 def unpack(record_key: bytes | None, data: bytes) -> Iterator[tuple[bytes, bytes]]:

@@ -278,7 +278,7 @@ class PersonStage:
         """Apply one record of zhucan.person-commands (a batch record, or a single command)."""
         ctx = self.ctx
         try:
-            commands = list(wire.unpack(key, msg.value or b""))  # a tombstone: dead-lettered below
+            commands = wire.commands_of(key, msg.value or b"")  # a tombstone: dead-lettered below
         except wire.BatchFormatError as exc:
             unit.send([ctx.dead_letter(msg, "BATCH_FORMAT", str(exc))])
             self.offsets.applied(msg.partition, msg.offset)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from connectors.ops.dlq import DeadLetter, describe
@@ -14,7 +14,9 @@ from streams.domain.departments import SHIPPED
 from streams.domain.enums import Category, Change
 from streams.domain.identity import Identity, validate_identity
 from streams.runtime import wire as batch
-from tests.fixtures import event, new_id
+from tests.fixtures import event, needs_c, new_id
+
+C = batch._C
 
 CST = dt.timezone(dt.timedelta(hours=8))
 
@@ -64,3 +66,56 @@ def test_a_dead_lettered_internal_command_reads_with_its_id_masked():
     shown = describe(letter)
     assert "decodes now as IdentityEvent (internal form)" in shown
     assert idn not in shown and f"{idn[:6]}" in shown and idn[-4:] in shown
+
+
+_ITEMS = st.lists(st.tuples(st.binary(max_size=70), st.binary(max_size=300)), max_size=40)
+
+
+@needs_c
+@settings(max_examples=500, deadline=None)
+@given(_ITEMS, st.integers(0, 3000))
+def test_batch_records_packed_in_c_are_the_pythons(items, max_bytes):
+    """``pack_chunks`` (C) gives ``py_pack_chunks``'s records, however the items fall into them."""
+    assert batch.pack_chunks(items, max_bytes) == batch.py_pack_chunks(items, max_bytes)
+    assert C.pack_chunks(items, max_bytes) is not None
+
+
+@needs_c
+def test_pack_chunks_in_c_leaves_what_it_cannot_pack_to_the_python():
+    assert C.pack_chunks([(b"k" * 65536, b"v")], 100) is None  # a key the 2-byte length cannot say
+    assert C.pack_chunks([(b"k", "v")], 100) is None
+    assert C.pack_chunks(((b"k", b"v"),), 100) is None  # (not a list)
+    with pytest.raises(Exception):  # noqa: B017 - the Python's own error (struct.error)
+        batch.pack_chunks([(b"k" * 65536, b"v")], 100)
+
+
+@needs_c
+@settings(max_examples=500, deadline=None)
+@given(_ITEMS, st.integers(0, 3000), st.data())
+def test_a_batch_record_unpacked_in_c_is_the_pythons_or_its_error(items, max_bytes, data):
+    """``commands_of`` (C) gives ``list(unpack(...))``'s pairs, and for a cut, grown or changed
+    record the same pairs or the Python's ``BatchFormatError``."""
+    for record in batch.py_pack_chunks(items, max_bytes) or [batch.MAGIC]:
+        assert C.unpack(record) == list(batch.unpack(b"k", record))
+        how = data.draw(st.sampled_from(["cut", "grown", "changed", "single"]))
+        if how == "cut":
+            record = record[:data.draw(st.integers(0, len(record)))]
+        elif how == "grown":
+            record += data.draw(st.binary(min_size=1, max_size=8))
+        elif how == "changed" and len(record) > 3:
+            at = data.draw(st.integers(3, len(record) - 1))
+            record = record[:at] + bytes([data.draw(st.integers(0, 255))]) + record[at + 1:]
+        elif how == "single":
+            record = record[3:]
+        try:
+            expected: object = list(batch.unpack(b"k", record))
+        except batch.BatchFormatError as exc:
+            expected = exc
+        got = C.unpack(record)
+        if isinstance(expected, Exception):
+            assert got is None
+            with pytest.raises(batch.BatchFormatError, match=str(expected)):
+                batch.commands_of(b"k", record)
+        else:
+            assert got is None or got == expected
+            assert batch.commands_of(b"k", record) == expected
