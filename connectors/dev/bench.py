@@ -136,6 +136,11 @@ class BenchResult:
     # the client that produced the batch (librdkafka where it can run, else kafka-python;
     # ``--batch-client``): in live mode it shares the cores the workers are measured on
     batch_client: str = ""
+    # the share of the machine's CPU time its hypervisor stole (ran other guests) from the batch's
+    # start until it was done: on a shared virtual machine the same code took 56 µs per event in a
+    # run with none and 77-80 in runs with 9-12% (2026-12-07, docs/performance.md), so a figure is
+    # read with it
+    steal_share: float | None = None
 
 
 def measure_report(settings: Settings, args: Sequence[str]) -> dict[str, float]:
@@ -861,6 +866,23 @@ def machine_jiffies() -> tuple[int, int]:
     return everything - fields[3] - (fields[4] if len(fields) > 4 else 0), everything
 
 
+def stolen_jiffies() -> tuple[int, int]:
+    """(steal, all) CPU time of every core of this machine so far, in clock ticks (``/proc/stat``'s
+    first line: steal is the time a hypervisor ran something else while this machine wanted the
+    core). (0, 0) where there is no /proc or no steal field."""
+    try:
+        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except (OSError, ValueError):
+        return 0, 0
+    return (fields[7], sum(fields[:8])) if len(fields) >= 8 else (0, 0)
+
+
+def steal_share(before: tuple[int, int], after: tuple[int, int]) -> float | None:
+    """The share of the machine's CPU time stolen between two ``stolen_jiffies``."""
+    stolen, everything = after[0] - before[0], after[1] - before[1]
+    return round(stolen / everything, 4) if everything > 0 else None
+
+
 def busy_cores(before: tuple[int, int], after: tuple[int, int], cores: int) -> float | None:
     """How many of the machine's ``cores`` were busy, on average, between two ``machine_jiffies``."""
     busy, everything = after[0] - before[0], after[1] - before[1]
@@ -961,6 +983,7 @@ def run_bench(settings: Settings, n_events: int, workers: int = 1, rate: int = 1
     procs = _start_workers(settings, workers, workdir, ports, static)
     produce_started_ms: int | None = None
     cpu_before_s: float | None = None
+    stolen_before = stolen_jiffies()  # (backlog mode: from the workers' start)
     try:
         spies: list[tuple[subprocess.Popen[bytes], Path]] = []
         if backlog:
@@ -972,6 +995,7 @@ def run_bench(settings: Settings, n_events: int, workers: int = 1, rate: int = 1
             say(f"producing the batch to {settings.topic_prefix}identity.*.v1 ({people:,} people)...")
             spies = _start_spies(procs, workdir)
             cpu_before_s = _cpu_seconds([p.pid for p in procs])
+            stolen_before = stolen_jiffies()
             produce_started_ms = int(time.time() * 1000)
             produce_s, batch_client = _produce(settings, records, batch_client)
             say(f"produced in {produce_s:.1f}s ({n_events / produce_s:,.0f}/s, {batch_client}); "
@@ -981,6 +1005,7 @@ def run_bench(settings: Settings, n_events: int, workers: int = 1, rate: int = 1
             killed = _kill_one(settings, procs, workdir, ports, len(valid) // 3, static, say)
         # done: every group committed to the end, and every valid person has a standard
         missing, fees, cpu_s = _wait_caught_up(settings, procs, valid, timeout_s=max(300.0, n_events / 200))
+        stolen = steal_share(stolen_before, stolen_jiffies())
         # cpu_s: each worker's, from its start (nothing before the clock escapes) until done
         confirming_s = _cpu_seconds([p.pid for p in procs]) - cpu_s  # while the bench made sure
         cpu_s += killed[2] if killed is not None else 0.0  # and the killed process's, up to its kill
@@ -1070,7 +1095,7 @@ def run_bench(settings: Settings, n_events: int, workers: int = 1, rate: int = 1
         latency_client=lat.client, latency_machine_cores=lat.machine_cores,
         latency_workers_cores=lat.workers_cores, latency_bench_cores=lat.bench_cores,
         spread_days=spread_days, newcomers_remembered=remembered, batch_client=batch_client,
-        second_identities_remembered=seconds_remembered,
+        second_identities_remembered=seconds_remembered, steal_share=stolen,
     )
 
 
@@ -1086,6 +1111,9 @@ def print_result(r: BenchResult) -> None:
                 f" ({r.worker_cpu_before_batch_s} s of it before the batch: start-up, groups, tables)") + (
                 "" if r.worker_cpu_confirming_s is None else
                 f"; not in it, {r.worker_cpu_confirming_s} s idle while the bench made sure it was done")),
+            ("steal during the batch", "not known (no /proc/stat)" if r.steal_share is None else
+             f"{r.steal_share:.1%} of the machine's CPU time (its hypervisor ran other guests: more, more CPU "
+             "per event)"),
             ("newcomers remembered", "not said" if r.newcomers_remembered is None else
              f"{r.newcomers_remembered:.1%} (certified over {max(r.spread_days, 1)} day(s) per region)"),
             ("second identities remembered", "not said" if r.second_identities_remembered is None else

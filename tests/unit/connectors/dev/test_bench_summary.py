@@ -214,3 +214,22 @@ def test_the_latency_runs_events_are_built_before_its_clock(tmp_path):
     name, record = Codec().decode(value, expect="IdentityEvent")
     assert record["event_id"].encode() == key and record["category"] == "MINIMUM_LIVING"
     assert person == person_key(record["id_number"], settings.key_secret.get_secret_value().encode()).encode()
+
+
+def test_the_share_of_the_machine_stolen_during_the_batch(tmp_path, monkeypatch):
+    """Steal is /proc/stat's eighth field, as a share of every core's time between two reads."""
+    from connectors.dev import bench
+
+    assert bench.steal_share((10, 1000), (60, 2000)) == 0.05
+    assert bench.steal_share((10, 1000), (10, 1000)) is None  # no time passed: no figure, not 0
+    stat = tmp_path / "stat"
+    stat.write_text("cpu  100 0 50 800 10 0 5 35 0 0\ncpu0 1 2 3\n")
+    real = bench.Path
+
+    def fake(p: object) -> object:
+        return stat if str(p) == "/proc/stat" else real(p)
+
+    monkeypatch.setattr(bench, "Path", fake)
+    assert bench.stolen_jiffies() == (35, 1000)
+    stat.write_text("cpu  100 0 50 800\n")  # a kernel without the field
+    assert bench.stolen_jiffies() == (0, 0)
