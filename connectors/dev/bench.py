@@ -137,9 +137,9 @@ class BenchResult:
     # ``--batch-client``): in live mode it shares the cores the workers are measured on
     batch_client: str = ""
     # the share of the machine's CPU time its hypervisor stole (ran other guests) from the batch's
-    # start until it was done: on a shared virtual machine the same code took 56 µs per event in a
-    # run with none and 77-80 in runs with 9-12% (2026-12-07, docs/performance.md), so a figure is
-    # read with it
+    # start until it was done: on this project's shared virtual machine the same code took 56.3 µs
+    # per event in a run with 0.2% stolen and 77.0 in one with 12% (2026-12-07, docs/performance.md),
+    # so a figure is read with it
     steal_share: float | None = None
 
 
