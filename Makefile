@@ -2,14 +2,14 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml setup.py schemas/_flat.c schemas/_civil.h streams/_speedups.c | cksum | cut -d' ' -f1)
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml setup.py schemas/_flat.c schemas/_civil.h schemas/_avro_in.h schemas/_avro_out.h streams/_speedups.c | cksum | cut -d' ' -f1)
 
 .PHONY: help install demo test test-unit test-integration test-soak lint kafka-up kafka-down clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 20
 
-$(STAMP): pyproject.toml setup.py schemas/_flat.c schemas/_civil.h streams/_speedups.c
+$(STAMP): pyproject.toml setup.py schemas/_flat.c schemas/_civil.h schemas/_avro_in.h schemas/_avro_out.h streams/_speedups.c
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[test]'

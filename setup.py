@@ -11,9 +11,9 @@ from setuptools import Extension, setup
 
 ARGS = ["-O2", "-std=c11", "-Wall", "-Wextra", "-Wno-unused-parameter", "-Wno-missing-field-initializers"]
 
-setup(ext_modules=[  # schemas/_civil.h and _avro_in.h: the calendar and the Avro reading both use
-    Extension("schemas._flat", ["schemas/_flat.c"], depends=["schemas/_avro_in.h", "schemas/_civil.h"], optional=True,
+setup(ext_modules=[  # schemas/_civil.h, _avro_in.h and _avro_out.h: the calendar, Avro reading and writing both use
+    Extension("schemas._flat", ["schemas/_flat.c"], depends=["schemas/_avro_in.h", "schemas/_avro_out.h", "schemas/_civil.h"], optional=True,
               extra_compile_args=ARGS),
     Extension("streams._speedups", ["streams/_speedups.c"], include_dirs=["schemas"],
-              depends=["schemas/_avro_in.h", "schemas/_civil.h"], optional=True, extra_compile_args=ARGS),
+              depends=["schemas/_avro_in.h", "schemas/_avro_out.h", "schemas/_civil.h"], optional=True, extra_compile_args=ARGS),
 ])

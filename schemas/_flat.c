@@ -27,6 +27,7 @@
 #include <stdint.h>
 
 #include "_avro_in.h"
+#include "_avro_out.h"
 #include "_civil.h"
 
 enum { K_STRING, K_INT, K_LONG, K_BOOLEAN, K_ENUM, K_DATE, K_TIMESTAMP_MILLIS, K_COUNT };
@@ -85,12 +86,7 @@ out_long(Out *o, int64_t n)
 {
     if (out_reserve(o, 10) < 0)
         return -1;
-    uint64_t z = ((uint64_t)n << 1) ^ (uint64_t)(n >> 63);
-    while (z >= 0x80) {
-        o->buf[o->len++] = (char)((z & 0x7F) | 0x80);
-        z >>= 7;
-    }
-    o->buf[o->len++] = (char)z;
+    o->len += avro_varint(n, (unsigned char *)o->buf + o->len);
     return 0;
 }
 
@@ -124,14 +120,9 @@ write_value(Out *o, Field *f, PyObject *v)
     case K_INT:
     case K_LONG:
     case K_TIMESTAMP_MILLIS: {
-        if (!PyLong_CheckExact(v))
+        int64_t n;
+        if (!exact_int64(v, &n))
             return 0;
-        int overflow;
-        long long n = PyLong_AsLongLongAndOverflow(v, &overflow);
-        if (overflow || (n == -1 && PyErr_Occurred())) {
-            PyErr_Clear();
-            return 0;
-        }
         if (f->kind == K_INT && (n < INT32_MIN || n > INT32_MAX))
             return 0;
         return out_long(o, n) < 0 ? -1 : 1;

@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "_avro_in.h" /* schemas/ */
+#include "_avro_out.h"
 #include "_civil.h"
 
 static PyObject *
@@ -650,20 +651,6 @@ identity_fields(PyObject *self, PyObject *arg)
                          text[3].n, (const char *)text[4].p, text[4].n, (long long)value[8]);
 }
 
-/* Avro's zigzag varint of v into out (at most 10 bytes): how many. */
-static int
-zigzag(int64_t v, unsigned char *out)
-{
-    uint64_t z = ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
-    int n = 0;
-    while (z >= 0x80) {
-        out[n++] = (unsigned char)(z | 0x80);
-        z >>= 7;
-    }
-    out[n++] = (unsigned char)z;
-    return n;
-}
-
 typedef struct {
     const char *p;
     Py_ssize_t n;
@@ -712,21 +699,6 @@ plain_text(PyObject *o, Part *part)
     return json_plain(t);
 }
 
-static int
-as_long(PyObject *o, int64_t *v)
-{
-    if (!PyLong_CheckExact(o))
-        return 0;
-    int overflow;
-    long long x = PyLong_AsLongLongAndOverflow(o, &overflow);
-    if (overflow || (x == -1 && PyErr_Occurred())) {
-        PyErr_Clear();
-        return 0;
-    }
-    *v = x;
-    return 1;
-}
-
 /* newcomer_records(fees, lines, state, head, id_number, name, event_id, recorded_ms, now, line_now):
  * a remembered newcomer's records, as Remembered.standards, LedgerKeeper.remembered_lines and
  * state_codec.fill_plain put them together from the same templates (held to them byte for byte
@@ -752,17 +724,17 @@ newcomer_records(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     int64_t recorded, now, line_now;
     if (!PyTuple_Check(fees) || !PyTuple_Check(lines) || !PyTuple_Check(state) || PyTuple_GET_SIZE(state) != 3
         || !bytes_part(args[3], &head) || !plain_text(args[4], &id) || !plain_text(args[5], &name)
-        || !plain_text(args[6], &event) || !as_long(args[7], &recorded) || !as_long(args[8], &now)
-        || !as_long(args[9], &line_now))
+        || !plain_text(args[6], &event) || !exact_int64(args[7], &recorded) || !exact_int64(args[8], &now)
+        || !exact_int64(args[9], &line_now))
         Py_RETURN_NONE;
     for (int i = 0; i < 3; i++)
         if (!bytes_part(PyTuple_GET_ITEM(state, i), &st[i]))
             Py_RETURN_NONE;
     unsigned char id_len[10], name_len[10], stamp[10], line_stamp[10];
-    Part id_string[2] = {{(const char *)id_len, zigzag(id.n, id_len)}, id};
-    Part name_string[2] = {{(const char *)name_len, zigzag(name.n, name_len)}, name};
-    Part time_part = {(const char *)stamp, zigzag(now, stamp)};
-    Part line_time = {(const char *)line_stamp, zigzag(line_now, line_stamp)};
+    Part id_string[2] = {{(const char *)id_len, avro_varint(id.n, id_len)}, id};
+    Part name_string[2] = {{(const char *)name_len, avro_varint(name.n, name_len)}, name};
+    Part time_part = {(const char *)stamp, avro_varint(now, stamp)};
+    Part line_time = {(const char *)line_stamp, avro_varint(line_now, line_stamp)};
     Py_ssize_t n_fees = PyTuple_GET_SIZE(fees), n_lines = PyTuple_GET_SIZE(lines);
     PyObject *fee_values = PyTuple_New(n_fees), *line_values = PyTuple_New(n_lines), *result = NULL;
     if (fee_values == NULL || line_values == NULL)
@@ -777,7 +749,7 @@ newcomer_records(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
             goto done;
         }
         unsigned char message_len[10];
-        Part parts[] = {header, {(const char *)message_len, zigzag(head.n + suffix.n, message_len)}, head, suffix,
+        Part parts[] = {header, {(const char *)message_len, avro_varint(head.n + suffix.n, message_len)}, head, suffix,
                         id_string[0], id_string[1], name_string[0], name_string[1], middle, time_part, tail};
         PyObject *v = joined(parts, (int)(sizeof parts / sizeof parts[0]));
         if (v == NULL)

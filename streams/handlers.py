@@ -143,14 +143,9 @@ def remembered_identity(ctx: StageContext, work: Work, key: bytes, value: bytes)
     shape, event_id, id_number, name, recorded = found
     partition, now_ms, plan = work.partition, ctx.clock(), shape.plan
     line_ms = ctx.ledger.clock() if plan is not None and plan.line_clock else 0
-    made = remembered.records(shape, key, id_number, name, event_id, recorded, now_ms, line_ms)
+    made = remembered.records(shape, key, id_number, name, event_id, recorded, now_ms, line_ms, partition)
     if made is not None:  # in C (``streams/_speedups.c``): the same records as below
-        assert plan is not None
-        fees, values, stored = made
-        topic = ctx.topics.ledger
-        outs = [Out(s.template.topic, key, v, home=partition) for s, v in zip(shape.standards, fees, strict=True)]
-        lines = {k: Out(topic, k, v, home=partition)
-                 for k, v in zip([key + suffix for suffix in plan.line_keys], values, strict=True)}
+        outs, lines, stored = made
     else:
         person = avro_string(id_number) + avro_string(name)
         outs = remembered.standards(shape, key, key.decode(), person, now_ms, partition)

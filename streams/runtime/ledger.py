@@ -166,6 +166,14 @@ class LedgerKeeper:
         return self._from_templates(partition, key, id_number, name, lines,
                                     self.clock() if now_ms is None else now_ms, person)
 
+    def encoded_lines(self, partition: int, key: bytes, suffixes: tuple[bytes, ...],
+                      values: tuple[bytes, ...]) -> dict[bytes, Out]:
+        """``_from_templates``'s records of lines whose bytes were put together elsewhere (the C:
+        ``Remembered.records``), each keyed by the person key and its template's ``suffix``."""
+        topic = self.topics.ledger
+        return {key + suffix: Out(topic, key + suffix, value, home=partition)
+                for suffix, value in zip(suffixes, values, strict=True)}
+
     def add_remembered(self, partition: int, entries: dict[bytes, Out], change: Totals) -> None:
         """A memo's lines (encoded) and totals' change (the same object for every person of its
         key: counted, and added once, times its count, when the unit folds) to the unit in hand."""

@@ -293,16 +293,22 @@ class Remembered:
         return Plan(fees, tuple(lines), (PLAIN_START, *parts), tuple(keys), clock)
 
     def records(self, shape: Shape, key: bytes, id_number: str, name: str, event_id: str, recorded: int,
-                now_ms: int, line_ms: int) -> tuple[tuple[bytes, ...], tuple[bytes, ...], bytes] | None:
-        """The values of the shape's fee standards and ledger lines and the state's bytes for
-        this person, by ``newcomer_records`` (the times: the clock's, and the ledger's when
-        ``Plan.line_clock``); None where the C does not write them (``standards``,
+                now_ms: int, line_ms: int, home: int) -> tuple[list[Out], dict[bytes, Out], bytes] | None:
+        """The shape's fee standards, ledger lines and state for this person, by
+        ``newcomer_records`` (the times: the clock's, and the ledger's when ``Plan.line_clock``;
+        ``home``: the person's partition); None where the C does not write them (``standards``,
         ``LedgerKeeper.remembered_lines`` and ``fill_plain`` then do, at the same times)."""
         plan = shape.plan
         if plan is None:
             return None
-        return C.newcomer_records(plan.fees, plan.lines, plan.state, key[:32], id_number, name,  # type: ignore[union-attr]
+        made = C.newcomer_records(plan.fees, plan.lines, plan.state, key[:32], id_number, name,  # type: ignore[union-attr]
                                   event_id, recorded, now_ms, line_ms)
+        if made is None:
+            return None
+        fees, values, stored = made
+        assert self.ledger is not None  # (a plan is built with it)
+        return ([Out(s.template.topic, key, v, home=home) for s, v in zip(shape.standards, fees, strict=True)],
+                self.ledger.encoded_lines(home, key, plan.line_keys, values), stored)
 
     def _templates(self, effects: Any) -> tuple[_Standard, ...] | None:
         """The fee standards' templates, or None where an effect is not one the templates write

@@ -500,17 +500,16 @@ def test_a_newcomers_records_in_c_are_the_pythons(id_number, name, event_id, rec
     shape = data.draw(st.sampled_from(shapes))
     remembered, ledger = stage.app.ctx.remembered, stage.app.ctx.ledger
     key = person_key("110101199001011234", SECRET.encode()).encode()
-    made = remembered.records(shape, key, id_number, name, event_id, recorded, now, line_now)
+    made = remembered.records(shape, key, id_number, name, event_id, recorded, now, line_now, 3)
     plain = all(orjson.dumps(s) == b'"' + s.encode() + b'"' for s in (id_number, name, event_id))
     if made is None:
         assert not plain
         return
     person = avro_string(id_number) + avro_string(name)
-    fees = [o.value for o in remembered.standards(shape, key, key.decode(), person, now, 3)]
+    fees = remembered.standards(shape, key, key.decode(), person, now, 3)
     lines = ledger.remembered_lines(3, key, id_number, name, person, shape.known.lines, shape.known.totals, line_now)
-    assert made == (tuple(fees), tuple(o.value for o in lines.values()),
-                    fill_plain(shape.state, id_number, name, event_id, recorded))
-    assert [key + k for k in shape.plan.line_keys] == list(lines)
+    assert made == (fees, lines, fill_plain(shape.state, id_number, name, event_id, recorded))
+    assert [key + k for k in shape.plan.line_keys] == list(made[1])
 
 
 @needs_c
@@ -519,9 +518,9 @@ def test_a_newcomers_records_in_c_decline_what_python_cannot_encode():
     stage, shapes = _learned()
     remembered = stage.app.ctx.remembered
     key = b"0" * 64
-    assert remembered.records(shapes[0], key, "11010", "\ud800", "e", 1, 2, 3) is None
-    assert remembered.records(shapes[0], key, "11010", "n", "e", 2 ** 64, 2, 3) is None
-    assert remembered.records(shapes[0], key, "11010", "n", "e", True, 2, 3) is None
+    assert remembered.records(shapes[0], key, "11010", "\ud800", "e", 1, 2, 3, 0) is None
+    assert remembered.records(shapes[0], key, "11010", "n", "e", 2 ** 64, 2, 3, 0) is None
+    assert remembered.records(shapes[0], key, "11010", "n", "e", True, 2, 3, 0) is None
     plan = shapes[0].plan
     spoiled = shapes[0]._replace(plan=plan._replace(state=(plan.state[0], "text", plan.state[2])))
-    assert remembered.records(spoiled, key, "11010", "n", "e", 1, 2, 3) is None
+    assert remembered.records(spoiled, key, "11010", "n", "e", 1, 2, 3, 0) is None
