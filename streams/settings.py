@@ -57,6 +57,11 @@ class Tuning(BaseModel):
     # runs each: the workers' cores at 1,000/s after a batch 1.15-1.18 -> 0.63-0.67, their p50
     # 50-57 -> 61-63 ms; the batch's CPU per event unchanged; docs/performance.md).
     intake_fetch_min_bytes: int = Field(16 * 1024, ge=1)
+    # After a fetch that brought nothing, the intake's next fetches wait up to this long on the
+    # broker, answered at the first byte (a quiet worker asked every intake_fetch_wait_ms: 20
+    # fetches a second over its 18 partitions, about 3% of a core while idle); the first fetch
+    # that brings records puts the two knobs above back.
+    intake_idle_wait_ms: int = Field(1000, ge=1)
     intake_partition_fetch_bytes: int = 4 * 1024**2
     intake_fetch_bytes: int = 32 * 1024**2
     retry_s: float = 1.0  # back-off after a failed send or fetch

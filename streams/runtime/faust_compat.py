@@ -43,6 +43,11 @@ touches a name starting with ``_`` of those libraries.
     waited for the fetcher there and widened that window to a second and a half). Here a resume
     empties the queues only when the flow was suspended (what a rebalance's revocation does,
     and it empties them too); a record handed over twice is skipped by the applied marker.
+17. aiokafka's ``Fetcher._fetch_min_bytes`` and ``Fetcher._fetch_max_wait_ms`` (the consumer's
+    ``_fetcher``), read each time it builds a fetch request: the intake sets them between two
+    fetches (``set_fetch_wait``), so that an idle worker asks the broker once a second and is
+    answered at the first byte, and a busy one waits for a batch (aiokafka fixes both when
+    the consumer is made).
 
 Public Faust APIs whose behaviour the offset guards (``streams/runtime/applied.py``) rely on,
 each with a test as well, since an upgrade could keep the name and change what it does:
@@ -235,3 +240,15 @@ def leader_topic_name(app_id: str) -> str:
 def rebalancing(app: faust.App) -> bool:
     """(13) Whether a rebalance or the tables' recovery is under way (partitions paused)."""
     return bool(getattr(app, "rebalancing", False) or getattr(app, "in_recovery", False))
+
+
+def set_fetch_wait(aio_consumer: Any, min_bytes: int, max_wait_ms: int) -> bool:
+    """(17) The next fetch requests of ``aio_consumer`` (started) wait on the broker until
+    ``min_bytes`` are there or ``max_wait_ms`` has passed. False, and nothing changed, where the
+    consumer has no such knobs (an aiokafka that renamed them: the fetches stay as made)."""
+    fetcher = getattr(aio_consumer, "_fetcher", None)
+    if not (hasattr(fetcher, "_fetch_min_bytes") and hasattr(fetcher, "_fetch_max_wait_ms")):
+        return False
+    fetcher._fetch_min_bytes = min_bytes  # type: ignore[union-attr]
+    fetcher._fetch_max_wait_ms = max_wait_ms  # type: ignore[union-attr]
+    return True

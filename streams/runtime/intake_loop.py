@@ -39,6 +39,7 @@ from streams.kafka.admin import group_offsets
 from streams.kafka.security import aiokafka_config
 from streams.runtime.applied import ProgressWatch, Stuck
 from streams.runtime.context import StageContext
+from streams.runtime.faust_compat import set_fetch_wait
 from streams.runtime.unit import UnitOfWork
 from streams.settings import Settings
 
@@ -94,6 +95,7 @@ class IntakeService(mode.Service):
         self.start_at: dict[TopicPartition, int] = {}  # adopted partitions: records below were handled before
         self.checked: set[TopicPartition] = set()  # partitions whose start was looked at (adopt_offsets)
         self.progress_watch = ProgressWatch(stuck_s=self.settings.tuning.progress_stuck_s)
+        self._fetch_fixed = False  # this aiokafka's fetch waits cannot be changed (faust_compat, 17)
 
     @staticmethod
     def consumer_config(s: Settings) -> dict[str, Any]:
@@ -185,9 +187,11 @@ class IntakeService(mode.Service):
     async def _run(self) -> None:
         assert self.consumer is not None
         t = self.settings.tuning
+        idle = False
         while not self._stopping:
             try:
-                fetched = await self.consumer.getmany(timeout_ms=t.intake_fetch_wait_ms, max_records=t.intake_max_records)
+                fetched = await self.consumer.getmany(timeout_ms=t.intake_idle_wait_ms if idle else t.intake_fetch_wait_ms,
+                                                      max_records=t.intake_max_records)
             except KafkaError as exc:
                 log.warning("intake fetch failed (%s); retrying", exc)
                 await asyncio.sleep(t.retry_s)
@@ -197,6 +201,9 @@ class IntakeService(mode.Service):
                 self.ctx.metrics.inc("zhucan_intake_retries_total")
                 await asyncio.sleep(t.retry_s)
                 continue
+            if bool(fetched) == idle:  # quiet now, or records after a quiet spell
+                idle = not fetched
+                self.quiet(idle)
             if not fetched:
                 continue
             if self.first_fetch_ms is None and any(self.ctx.topics.source_of(tp.topic) for tp in fetched):
@@ -209,6 +216,20 @@ class IntakeService(mode.Service):
                     await self.handle(fetched)
                 except Exception:  # noqa: BLE001 - a bug must not end the loop (nothing would read the topics)
                     await self._again(fetched)
+
+    def quiet(self, idle: bool) -> None:
+        """While nothing comes, a fetch waits ``intake_idle_wait_ms`` on the broker and is
+        answered at the first byte; once records come, it waits up to ``intake_fetch_wait_ms``
+        for ``intake_fetch_min_bytes`` again (a batch per fetch at a steady low rate)."""
+        assert self.consumer is not None
+        t = self.settings.tuning
+        if self._fetch_fixed:
+            return
+        if not set_fetch_wait(self.consumer, *((1, t.intake_idle_wait_ms) if idle
+                                               else (t.intake_fetch_min_bytes, t.intake_fetch_wait_ms))):
+            self._fetch_fixed = True
+            log.warning("intake: this aiokafka's fetches cannot be told to wait longer while idle; "
+                        "an idle worker asks every %d ms", t.intake_fetch_wait_ms)
 
     async def _again(self, fetched: dict[TopicPartition, list[Any]]) -> None:
         """A fetch whose handling raised (not a failed send or commit, which ``handle`` takes):

@@ -372,6 +372,36 @@ def test_16_a_resume_empties_the_streams_queues_only_after_a_suspension(app):
     asyncio.run(check())
 
 
+async def test_17_the_fetch_requests_built_after_set_fetch_wait_carry_its_wait_and_bytes():
+    """aiokafka's fetcher reads ``_fetch_min_bytes`` and ``_fetch_max_wait_ms`` for each fetch
+    request it builds: the request built after ``set_fetch_wait`` carries the new values."""
+    from unittest import mock
+
+    from aiokafka.consumer.fetcher import Fetcher
+    from aiokafka.consumer.subscription_state import SubscriptionState
+    from aiokafka.structs import TopicPartition
+
+    client = mock.MagicMock()
+    client._loop = asyncio.get_running_loop()
+    client._metadata_max_age_ms = 300_000
+    subscriptions = SubscriptionState()
+    tp = TopicPartition("identity", 0)
+    subscriptions.assign_from_user({tp})
+    subscriptions.seek(tp, 5)
+    fetcher = Fetcher(client, subscriptions, fetch_min_bytes=16 * 1024, fetch_max_wait_ms=50)
+    try:
+        def request() -> object:
+            (_, req), = fetcher._get_actions_per_node(subscriptions.subscription.assignment)[0]
+            return req
+
+        assert (request()._min_bytes, request()._max_wait_ms) == (16 * 1024, 50)
+        assert faust_compat.set_fetch_wait(SimpleNamespace(_fetcher=fetcher), 1, 1000)
+        assert (request()._min_bytes, request()._max_wait_ms) == (1, 1000)
+        assert not faust_compat.set_fetch_wait(SimpleNamespace(), 1, 1000)  # no fetcher: nothing changed
+    finally:
+        fetcher._fetch_task.cancel()
+
+
 def test_no_other_module_touches_these_private_apis():
     import ast
     from pathlib import Path
@@ -380,7 +410,7 @@ def test_no_other_module_touches_these_private_apis():
     private = {"_settings_extra", "_ensure_producer", "_wait_on_metadata", "_current_event", "_schedule_shutdown",
                "_db_for_partition", "set_persisted_offset", "_new_transport", "_new_producer_transport",
                "_leader_topic_name", "_leader_assignor", "_new_consumer_thread", "_subscriptions",
-               "has_valid_position", "seek_to_committed",
+               "has_valid_position", "seek_to_committed", "_fetcher", "_fetch_min_bytes", "_fetch_max_wait_ms",
                "FlowControlEvent"}
     offenders = []
     for path in [*root.glob("streams/**/*.py"), *root.glob("connectors/**/*.py")]:

@@ -103,3 +103,45 @@ def test_a_fetch_of_several_partitions_is_handled_in_the_order_it_was_written() 
         offsets = [o for p, o in order if p == partition]
         assert offsets == sorted(offsets)
     assert in_written_order({p1: fetched[p1]}) == fetched[p1]
+
+
+async def test_an_idle_intake_fetches_once_a_second_and_answers_at_the_first_byte(tmp_path: Path) -> None:
+    """Issue #25: an idle worker fetched every ``intake_fetch_wait_ms`` (50 ms), 20 fetches a
+    second over its partitions. After a fetch that brings nothing, the next fetches wait
+    ``intake_idle_wait_ms`` on the broker and are answered at the first byte; the first fetch
+    that brings records puts the batch's wait and bytes back."""
+    settings = Settings(kafka_bootstrap_servers="localhost:1", key_secret="loop-test-" * 4, data_dir=tmp_path,
+                        app_id="loop", store="memory://", tuning=Tuning(retry_s=0.01))
+    app = create_app(settings, load_book(settings.policy_dir, settings.registry))
+    t = settings.tuning
+    tp = TopicPartition(settings.topics.identity["CIVIL_AFFAIRS"], 0)
+    record = SimpleNamespace(topic=tp.topic, partition=0, offset=0, key=b"k", value=b"v", timestamp=0)
+    answers: list[dict[TopicPartition, list[SimpleNamespace]]] = [{}, {}, {tp: [record]}, {}, {}]
+    fetcher = SimpleNamespace(_fetch_min_bytes=t.intake_fetch_min_bytes, _fetch_max_wait_ms=t.intake_fetch_wait_ms)
+    asked: list[tuple[int, int, int]] = []  # (getmany's timeout, the fetcher's bytes and wait then)
+    intake = IntakeService(app.ctx, lambda records, unit: None)
+
+    class Quiet:
+        _fetcher = fetcher
+
+        async def getmany(self, timeout_ms: int, max_records: int) -> dict[TopicPartition, list[SimpleNamespace]]:
+            asked.append((timeout_ms, fetcher._fetch_min_bytes, fetcher._fetch_max_wait_ms))
+            if len(asked) == len(answers):
+                intake._stopping = True
+            return answers[len(asked) - 1]
+
+        async def commit(self, offsets: dict[TopicPartition, object]) -> None:
+            return None
+
+    async def acked(outs: list[object], wait: bool = False) -> None:
+        return None
+
+    app.ctx.send = acked
+    intake.consumer = Quiet()  # type: ignore[assignment]
+    intake.checked.add(tp)
+    await asyncio.wait_for(intake._run(), 5)
+    batch = (t.intake_fetch_wait_ms, t.intake_fetch_min_bytes, t.intake_fetch_wait_ms)
+    quiet = (t.intake_idle_wait_ms, 1, t.intake_idle_wait_ms)
+    assert asked == [batch, quiet, quiet, batch, quiet]
+    assert t.intake_idle_wait_ms == 1000 and t.intake_fetch_wait_ms == 50
+
