@@ -181,6 +181,7 @@ def create_app(settings: Settings, book: PolicyBook | None = None, cluster: str 
         table_standby_replicas=settings.standby_replicas,
         broker_client_id=client_id(),  # the worker's own: its partitions in the group say whose they are
         broker_session_timeout=tuning.session_timeout_s,
+        broker_heartbeat_interval=tuning.heartbeat_s,
         # static membership (ZHUCAN_INSTANCE_ID): a restarted worker takes its partitions back at once
         consumer_group_instance_id=f"{settings.instance_id}-streams" if settings.instance_id else None,
         broker_commit_every=tuning.commit_every,

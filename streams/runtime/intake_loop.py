@@ -109,6 +109,7 @@ class IntakeService(mode.Service):
             # static membership as the person stage's group (its session timeout stays aiokafka's 10 s:
             # a worker gone for good hands its department partitions on sooner than its people)
             group_instance_id=f"{s.instance_id}-intake" if s.instance_id else None,
+            heartbeat_interval_ms=int(t.heartbeat_s * 1000),
         )
 
     async def on_start(self) -> None:

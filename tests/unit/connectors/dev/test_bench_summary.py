@@ -164,6 +164,22 @@ def test_a_workers_instance_id_reaches_both_of_its_groups(tmp_path):
         assert IntakeService.consumer_config(settings)["group_instance_id"] == intake_id
 
 
+def test_both_groups_of_a_worker_heartbeat_every_second(tmp_path):
+    """A member learns of a rebalance at its next heartbeat: both of a worker's groups heartbeat
+    every ``heartbeat_s`` (1 s; the clients' default was 3 s), and Faust hands it to its consumer."""
+    from streams.app import create_app
+    from streams.runtime.intake_loop import IntakeService
+    from streams.settings import Settings, Tuning
+    from tests.fixtures import shipped_book
+
+    for tuning, ms in ((Tuning(), 1000), (Tuning(heartbeat_s=2.5), 2500)):
+        settings = Settings(kafka_bootstrap_servers="localhost:1", data_dir=tmp_path, app_id="beat-test", tuning=tuning)
+        app = create_app(settings, shipped_book())
+        assert app.faust.conf.broker_heartbeat_interval == ms / 1000
+        assert IntakeService.consumer_config(settings)["heartbeat_interval_ms"] == ms
+        assert app.faust.conf.broker_session_timeout >= 3 * ms / 1000
+
+
 def test_the_bench_says_which_interpreter_ran_it():
     """The interpreter's build moves the figures as much as a lever of the code (docs/performance.md):
     the result says its version, path and whether this process calls a shared libpython, and
