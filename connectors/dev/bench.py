@@ -141,6 +141,18 @@ class BenchResult:
     # per event in a run with 0.2% stolen and 77.0 in one with 12% (2026-12-07, docs/performance.md),
     # so a figure is read with it
     steal_share: float | None = None
+    # the workers' CPU per event as the number of records kafka-python's ceiling (one process
+    # consuming and producing the same records, in the same run) moves with that much CPU: the
+    # same code took 40-77 µs per event in one morning as the machine's speed changed (its
+    # ceiling 21,500-37,000 records/s, little steal), and 1.3-1.9 of these (2026-12-07,
+    # docs/performance.md). A reading to compare hours by; the ceiling is measured after the batch
+    worker_cpu_in_ceiling_records: float | None = None
+
+
+def in_ceiling_records(cpu_us_per_event: float, ceiling_eps: float) -> float | None:
+    """``cpu_us_per_event`` as records the ceiling moves with that much CPU (the ceiling is one
+    process, busy on one core), or None without a ceiling."""
+    return round(cpu_us_per_event * ceiling_eps / 1e6, 2) if ceiling_eps > 0 and cpu_us_per_event > 0 else None
 
 
 def measure_report(settings: Settings, args: Sequence[str]) -> dict[str, float]:
@@ -1096,6 +1108,7 @@ def run_bench(settings: Settings, n_events: int, workers: int = 1, rate: int = 1
         latency_workers_cores=lat.workers_cores, latency_bench_cores=lat.bench_cores,
         spread_days=spread_days, newcomers_remembered=remembered, batch_client=batch_client,
         second_identities_remembered=seconds_remembered, steal_share=stolen,
+        worker_cpu_in_ceiling_records=in_ceiling_records(round(cpu_s / n_events * 1e6, 1), ceiling),
     )
 
 
@@ -1111,6 +1124,9 @@ def print_result(r: BenchResult) -> None:
                 f" ({r.worker_cpu_before_batch_s} s of it before the batch: start-up, groups, tables)") + (
                 "" if r.worker_cpu_confirming_s is None else
                 f"; not in it, {r.worker_cpu_confirming_s} s idle while the bench made sure it was done")),
+            ("worker CPU per event, in ceiling records", "not measured" if r.worker_cpu_in_ceiling_records is None
+             else f"{r.worker_cpu_in_ceiling_records} (records the kafka-python ceiling moves with that CPU: "
+                  "compares runs in hours the machine ran at other speeds)"),
             ("steal during the batch", "not known (no /proc/stat)" if r.steal_share is None else
              f"{r.steal_share:.1%} of the machine's CPU time (its hypervisor ran other guests: more, more CPU "
              "per event)"),

@@ -249,3 +249,16 @@ def test_the_share_of_the_machine_stolen_during_the_batch(tmp_path, monkeypatch)
     assert bench.stolen_jiffies() == (35, 1000)
     stat.write_text("cpu  100 0 50 800\n")  # a kernel without the field
     assert bench.stolen_jiffies() == (0, 0)
+
+
+def test_the_cpu_per_event_in_the_records_the_ceiling_moves_with_it():
+    """The same code took 66.6 µs per event when kafka-python's ceiling was 21,500 records/s and
+    42.4 when it was 35,929 (2026-12-07): as records of that ceiling, 1.43 and 1.52."""
+    from connectors.dev.bench import BenchResult, in_ceiling_records
+
+    assert in_ceiling_records(66.6, 21_500.0) == 1.43
+    assert in_ceiling_records(42.4, 35_929.0) == 1.52
+    assert in_ceiling_records(42.4, 0.0) is None  # no ceiling measured
+    assert in_ceiling_records(0.0, 35_929.0) is None
+    assert "worker_cpu_in_ceiling_records" in BenchResult.__dataclass_fields__
+
