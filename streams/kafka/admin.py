@@ -27,6 +27,7 @@ from kafka.errors import (
     SaslAuthenticationFailedError,
     TopicAlreadyExistsError,
     TopicAuthorizationFailedError,
+    UnknownBrokerIdError,
     UnknownTopicOrPartitionError,
     UnsupportedSaslMechanismError,
 )
@@ -113,32 +114,38 @@ def ensure_faust_topics(settings: Settings, names: list[str]) -> list[str]:
 
 def _create_missing(settings: Settings,
                     wanted_of: Callable[[int], dict[str, tuple[int, dict[str, str]]]]) -> list[str]:
-    admin = admin_client(settings.kafka_bootstrap_servers)
+    held = [admin_client(settings.kafka_bootstrap_servers)]  # the client in use: a retry may replace it
     try:
-        rf, min_isr = replication(settings, admin)
+        rf, min_isr = replication(settings, held[0])
         specs = wanted_of(min_isr)
-        existing = retrying(lambda: present_topics(admin, specs), "describe topics")
+        existing = retrying(lambda: present_topics(held[0], specs), "describe topics")
         wanted = [NewTopic(name, n, rf, topic_configs=cfg) for name, (n, cfg) in specs.items() if name not in existing]
         created: list[str] = []
         for topic in wanted:
             def create(topic: NewTopic = topic) -> bool:
                 try:
-                    admin.create_topics([topic])
+                    held[0].create_topics([topic])
                     return True
                 except TopicAlreadyExistsError:  # (a retry after a create that went through)
                     return False
+                except UnknownBrokerIdError:
+                    # right after a node restarts, the controller the metadata names may not be
+                    # known yet (seen in the replication tests). kafka-python's admin client keeps
+                    # the controller it first asked for, so retrying with it failed for the whole
+                    # two minutes (a full suite of 2026-12-07): the retry gets a new client
+                    held[0].close()
+                    held[0] = admin_client(settings.kafka_bootstrap_servers)
+                    raise
 
-            # right after a node restarts, the controller the metadata names may not be known yet
-            # (UnknownBrokerIdError, seen in the replication tests): retried like any outage
             if retrying(create, f"create topic {topic.name}"):
                 created.append(topic.name)
         if created:
             log.info("created %d topics (replication factor %d, min.insync.replicas %d): %s", len(created), rf,
                      min_isr, ", ".join(created))
-        _wait_for_metadata(admin, [t.name for t in wanted])
+        _wait_for_metadata(held[0], [t.name for t in wanted])
         return created
     finally:
-        admin.close()
+        held[0].close()
 
 
 @dataclass

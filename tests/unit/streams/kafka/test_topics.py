@@ -87,3 +87,44 @@ def test_the_topics_present_come_from_one_request_naming_them():
     assert present_topics(admin, ["unknown", "ok", "not-allowed", "no-leader-yet", "ok"]) == {"ok", "no-leader-yet"}
     assert admin.asked == [["no-leader-yet", "not-allowed", "ok", "unknown"]]
     assert present_topics(admin, []) == set() and len(admin.asked) == 1  # nothing asked: no request
+
+
+def test_a_create_refused_for_an_unknown_controller_is_retried_with_a_new_client(monkeypatch):
+    """kafka-python's admin client keeps the controller id it first learned: right after a node
+    restarted, the controller it named was not in its metadata yet (UnknownBrokerIdError), and
+    every retry with that client failed the same way for the whole two minutes (a full suite of
+    2026-12-07, the three-node test). The retry after that error gets a new client."""
+    from kafka.errors import UnknownBrokerIdError
+
+    from streams.kafka import admin as admin_module
+    from streams.settings import Settings
+
+    clients: list[object] = []  # every client made, in order
+
+    class FakeAdmin:
+        def __init__(self) -> None:
+            self.closed = False
+            self.created: list[str] = []
+            clients.append(self)
+
+        def describe_cluster(self):
+            return {"brokers": [{"node_id": 1}]}
+
+        def describe_topics(self, topics):
+            return [{"name": t, "error_code": 0 if t in self.created else 3, "partitions": []} for t in topics]
+
+        def create_topics(self, topics):
+            if len(clients) == 1:  # the first client's controller is one it does not know
+                raise UnknownBrokerIdError(3)
+            self.created += [t.name for t in topics]
+
+        def close(self):
+            self.closed = True
+
+    monkeypatch.setattr(admin_module, "admin_client", lambda bootstrap, timeout_s=30.0: FakeAdmin())
+    monkeypatch.setattr(admin_module.time, "sleep", lambda s: None)
+    settings = Settings(kafka_bootstrap_servers="localhost:1", topic_prefix="t.")
+    created = admin_module.ensure_faust_topics(settings, ["t.one", "t.two"])
+    assert created == ["t.one", "t.two"]
+    assert len(clients) == 2 and clients[1].created == ["t.one", "t.two"]  # type: ignore[attr-defined]
+    assert all(c.closed for c in clients)  # type: ignore[attr-defined]  # the replaced client too
