@@ -1079,6 +1079,8 @@ def run_bench(settings: Settings, n_events: int, workers: int = 1, rate: int = 1
         n_topics, n_groups = remove_run(settings.kafka_bootstrap_servers, settings.topic_prefix, settings.app_id)
         say(f"deleted this run's {n_topics} topics and {n_groups} consumer groups (--keep-topics keeps them)")
 
+    cpu_us = round(cpu_s / n_events * 1e6, 1)  # from each worker's start until done, per event
+
     def pct(q: float) -> float:
         if not latencies:
             return float("nan")
@@ -1097,7 +1099,7 @@ def run_bench(settings: Settings, n_events: int, workers: int = 1, rate: int = 1
         ceiling_librdkafka_share=round(throughput / ceiling_c, 4) if ceiling_c else None,
         mode="backlog" if backlog else "live", static_members=static,
         topic_prefix=settings.topic_prefix, app_id=settings.app_id, topics_kept=keep_topics,
-        worker_cpu_us_per_event=round(cpu_s / n_events * 1e6, 1),
+        worker_cpu_us_per_event=cpu_us,
         worker_cpu_before_batch_s=round(cpu_before_s, 2) if cpu_before_s is not None else None,
         worker_cpu_confirming_s=round(confirming_s, 2),
         revision_preview_s=revised[0] if revised else None, revision_redecide_s=revised[1] if revised else None,
@@ -1108,7 +1110,7 @@ def run_bench(settings: Settings, n_events: int, workers: int = 1, rate: int = 1
         latency_workers_cores=lat.workers_cores, latency_bench_cores=lat.bench_cores,
         spread_days=spread_days, newcomers_remembered=remembered, batch_client=batch_client,
         second_identities_remembered=seconds_remembered, steal_share=stolen,
-        worker_cpu_in_ceiling_records=in_ceiling_records(round(cpu_s / n_events * 1e6, 1), ceiling),
+        worker_cpu_in_ceiling_records=in_ceiling_records(cpu_us, ceiling),
     )
 
 

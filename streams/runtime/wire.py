@@ -31,7 +31,6 @@ import orjson
 
 from schemas.codec import Codec
 from schemas.exceptions import DecodeError
-from schemas.native import load
 from streams.domain.commands import (
     ORDERS,
     ApplyIdentity,
@@ -46,6 +45,7 @@ from streams.domain.departments import SHIPPED, Departments
 from streams.domain.enums import ClaimKind, ControlKind, LivingStatus, PaymentState, Scheme
 from streams.domain.identity import CATEGORIES, CHANGES, Identity, identity_from_command
 from streams.domain.messages import Claim, Control, OtherChannel, PaymentAck
+from streams.runtime.speedups import C  # pack_chunks, unpack: held to the Python (test_wire.py)
 
 MAGIC = b"ZB\x01"
 _LIVING = {m.value: m for m in LivingStatus}
@@ -57,7 +57,6 @@ CLAIM = b"ZC\x01"
 OTHER = b"ZO\x01"
 LEDGER = b"ZL\x01"
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-_C = load("streams._speedups")  # pack_chunks and unpack in C, held to the Python below (test_wire.py)
 _MS = dt.timedelta(milliseconds=1)
 _HEAD = struct.Struct(">H")
 _LEN = struct.Struct(">I")
@@ -76,7 +75,7 @@ def pack(items: Sequence[tuple[bytes, bytes]]) -> bytes:
 
 def pack_chunks(items: Sequence[tuple[bytes, bytes]], max_bytes: int) -> list[bytes]:
     """``py_pack_chunks``, in C where it is built (the Python for anything the C declines)."""
-    packed = _C.pack_chunks(items, max_bytes) if _C is not None else None
+    packed = C.pack_chunks(items, max_bytes) if C is not None else None
     return packed if packed is not None else py_pack_chunks(items, max_bytes)
 
 
@@ -102,7 +101,7 @@ def py_pack_chunks(items: Sequence[tuple[bytes, bytes]], max_bytes: int) -> list
 def commands_of(record_key: bytes | None, data: bytes) -> list[tuple[bytes, bytes]]:
     """``list(unpack(record_key, data))``: a whole batch record in C where it is built; a single
     command, and any record the C declines (cut or malformed: ``BatchFormatError``), by ``unpack``."""
-    pairs = _C.unpack(data) if _C is not None else None
+    pairs = C.unpack(data) if C is not None else None
     return pairs if pairs is not None else list(unpack(record_key, data))
 
 

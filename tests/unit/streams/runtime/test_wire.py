@@ -14,9 +14,8 @@ from streams.domain.departments import SHIPPED
 from streams.domain.enums import Category, Change
 from streams.domain.identity import Identity, validate_identity
 from streams.runtime import wire as batch
+from streams.runtime.speedups import C
 from tests.fixtures import event, needs_c, new_id
-
-C = batch._C
 
 CST = dt.timezone(dt.timedelta(hours=8))
 
